@@ -1,0 +1,1 @@
+//! decode: see lib.rs for where this sits in the pipeline.

@@ -1,0 +1,1 @@
+//! encode: see lib.rs for where this sits in the pipeline.

@@ -1,0 +1,1 @@
+//! engine: see lib.rs for where this sits in the pipeline.

@@ -1,0 +1,3 @@
+fn main() {
+    println!("basalt {}", env!("CARGO_PKG_VERSION"));
+}

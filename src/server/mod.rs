@@ -1,0 +1,1 @@
+//! server: see lib.rs for where this sits in the pipeline.

@@ -1,0 +1,1 @@
+//! source: see lib.rs for where this sits in the pipeline.

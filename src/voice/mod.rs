@@ -1,0 +1,1 @@
+//! voice: see lib.rs for where this sits in the pipeline.
