@@ -2,8 +2,12 @@
 //! message format that `encoded` strings carry (see `codec`).
 
 pub mod codec;
+pub mod jbase64;
+pub mod mutf8;
 
-
+pub use codec::{
+    decode_track, encode_track, probe_info, utf_source_data, DecodedTrack, TrackError,
+};
 
 /// Length Lavalink reports for streams and unknown durations (`Long.MAX_VALUE`).
 pub const UNKNOWN_LENGTH: i64 = i64::MAX;
