@@ -80,3 +80,95 @@ pub struct ChannelMix {
 pub struct LowPass {
     pub smoothing: f32,
 }
+
+/// Number of equalizer bands (Lavalink's 15-band graphic EQ).
+pub const BANDS: usize = 15;
+
+impl Default for Karaoke {
+    fn default() -> Self {
+        Karaoke {
+            level: 1.0,
+            mono_level: 1.0,
+            filter_band: 220.0,
+            filter_width: 100.0,
+        }
+    }
+}
+
+impl Default for Timescale {
+    fn default() -> Self {
+        Timescale {
+            speed: 1.0,
+            pitch: 1.0,
+            rate: 1.0,
+        }
+    }
+}
+
+impl Default for Tremolo {
+    fn default() -> Self {
+        Tremolo {
+            frequency: 2.0,
+            depth: 0.5,
+        }
+    }
+}
+
+impl Default for Vibrato {
+    fn default() -> Self {
+        Vibrato {
+            frequency: 2.0,
+            depth: 0.5,
+        }
+    }
+}
+
+impl Default for Distortion {
+    fn default() -> Self {
+        Distortion {
+            sin_offset: 0.0,
+            sin_scale: 1.0,
+            cos_offset: 0.0,
+            cos_scale: 1.0,
+            tan_offset: 0.0,
+            tan_scale: 1.0,
+            offset: 0.0,
+            scale: 1.0,
+        }
+    }
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation { rotation_hz: 0.0 }
+    }
+}
+
+impl Default for ChannelMix {
+    fn default() -> Self {
+        ChannelMix {
+            left_to_left: 1.0,
+            left_to_right: 0.0,
+            right_to_left: 0.0,
+            right_to_right: 1.0,
+        }
+    }
+}
+
+impl Default for LowPass {
+    fn default() -> Self {
+        LowPass { smoothing: 20.0 }
+    }
+}
+
+/// The 15 band gains an equalizer list amounts to: later entries for a band overwrite
+/// earlier ones (as Lavalink), bands outside 0–14 are ignored (the parser rejects them).
+pub fn equalizer_gains(bands: &[Band]) -> [f32; BANDS] {
+    let mut g = [0.0f32; BANDS];
+    for b in bands {
+        if (0..BANDS as i64).contains(&b.band) {
+            g[b.band as usize] = b.gain;
+        }
+    }
+    g
+}

@@ -4,6 +4,17 @@
 //! JSON object; a chain built from it processes 960-sample frames between the engine's PCM
 //! ring and the Opus encoder.
 
+pub mod chain;
+pub mod equalizer;
+pub mod error;
 pub mod filters;
+pub mod json;
+pub mod plugin;
+pub(crate) mod simd;
+pub mod volume;
 
+pub use chain::{FilterChain, FRAME, MAX_INPUT, SAMPLE_RATE};
+pub use error::FilterError;
 pub use filters::*;
+pub use plugin::{PluginFactory, PluginFilter, PluginRegistry};
+pub use volume::{apply_player_volume, soft_clip, soft_clip_count, PlayerVolume};

@@ -1,0 +1,248 @@
+//! Lavalink's 15-band equalizer: parallel fixed band-passes, `out = x + 4·Σ g_b·y_b`.
+//!
+//! SIMD layout: the 15 bands of one channel sit in two `f32x8` (lane 15 is a zero pad);
+//! both channels run in the same loop so four independent recursions overlap. Per-sample
+//! band sums are reduced eight samples at a time with a transpose.
+
+use wide::f32x8;
+
+use crate::filters::BANDS;
+use crate::simd::{ld, st, Ramp};
+
+/// (β, α, γ) per band at 48 kHz (lavaplayer's table, spec §7.3).
+pub const COEFFS: [(f32, f32, f32); BANDS] = [
+    (9.9847546664e-01, 7.6226668143e-04, 1.9984647656e+00),
+    (9.9756184654e-01, 1.2190767289e-03, 1.9975344645e+00),
+    (9.9616261379e-01, 1.9186931041e-03, 1.9960947369e+00),
+    (9.9391578543e-01, 3.0421072865e-03, 1.9937449618e+00),
+    (9.9028307215e-01, 4.8584639242e-03, 1.9898465702e+00),
+    (9.8485897264e-01, 7.5705136795e-03, 1.9837962543e+00),
+    (9.7588512657e-01, 1.2057436715e-02, 1.9731772447e+00),
+    (9.6228521814e-01, 1.8857390928e-02, 1.9556164694e+00),
+    (9.4080933132e-01, 2.9595334338e-02, 1.9242054384e+00),
+    (9.0702059196e-01, 4.6489704022e-02, 1.8653476166e+00),
+    (8.5868004289e-01, 7.0659978553e-02, 1.7600401337e+00),
+    (7.8409610788e-01, 1.0795194606e-01, 1.5450725522e+00),
+    (6.8332861002e-01, 1.5833569499e-01, 1.1426447155e+00),
+    (5.5267518228e-01, 2.2366240886e-01, 4.0186190803e-01),
+    (4.1811888447e-01, 2.9094055777e-01, -7.0905944223e-01),
+];
+
+/// Band centre frequencies (Hz).
+pub const CENTRES: [f32; BANDS] = [
+    25.0, 40.0, 63.0, 100.0, 160.0, 250.0, 400.0, 630.0, 1000.0, 1600.0, 2500.0, 4000.0, 6300.0,
+    10000.0, 16000.0,
+];
+
+const PAD: usize = 16;
+
+fn padded(f: impl Fn(usize) -> f32) -> [f32; PAD] {
+    let mut a = [0.0; PAD];
+    for (b, v) in a.iter_mut().enumerate().take(BANDS) {
+        *v = f(b);
+    }
+    a
+}
+
+pub(crate) struct EqualizerStage {
+    gains: [Ramp; BANDS],
+    /// In the chain (clamps even with all gains 0, like lavaplayer).
+    configured: bool,
+    /// Per channel: x[n−1], x[n−2].
+    x1: [f32; 2],
+    x2: [f32; 2],
+    /// Per channel, per band: y[n−1], y[n−2].
+    y1: [[f32; PAD]; 2],
+    y2: [[f32; PAD]; 2],
+    pub simd: bool,
+}
+
+impl EqualizerStage {
+    pub fn new(simd: bool) -> Self {
+        EqualizerStage {
+            gains: [Ramp::new(0.0); BANDS],
+            configured: false,
+            x1: [0.0; 2],
+            x2: [0.0; 2],
+            y1: [[0.0; PAD]; 2],
+            y2: [[0.0; PAD]; 2],
+            simd,
+        }
+    }
+
+    /// `None` = not in the chain: gains ramp to 0, then the stage stops.
+    pub fn set(&mut self, gains: Option<[f32; BANDS]>) {
+        self.configured = gains.is_some();
+        let g = gains.unwrap_or([0.0; BANDS]);
+        for (r, v) in self.gains.iter_mut().zip(g) {
+            // Unclamped like Lavalink, but a non-finite gain cannot mean anything.
+            r.target = if v.is_finite() { v } else { 0.0 };
+        }
+    }
+
+    pub fn active(&self) -> bool {
+        self.configured || self.gains.iter().any(|g| g.cur != 0.0 || !g.steady())
+    }
+
+    pub fn reset(&mut self) {
+        self.x1 = [0.0; 2];
+        self.x2 = [0.0; 2];
+        self.y1 = [[0.0; PAD]; 2];
+        self.y2 = [[0.0; PAD]; 2];
+    }
+
+    pub fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        if !self.active() {
+            return;
+        }
+        let n = l.len().min(r.len());
+        let mut g0 = [0.0f32; PAD];
+        let mut dg = [0.0f32; PAD];
+        for (b, ramp) in self.gains.iter_mut().enumerate() {
+            let (s, d) = ramp.block(n);
+            g0[b] = s;
+            dg[b] = d;
+        }
+        if self.simd {
+            self.run_simd(l, r, n, &g0, &dg);
+        } else {
+            self.run_scalar(l, 0, n, &g0, &dg);
+            self.run_scalar(r, 1, n, &g0, &dg);
+        }
+        if !self.configured && self.gains.iter().all(|g| g.cur == 0.0) {
+            self.reset();
+        }
+        if self.y1.iter().flatten().any(|v| !v.is_finite()) {
+            self.reset();
+        }
+    }
+
+    /// The plain per-band, per-sample loop of lavaplayer's equalizer.
+    fn run_scalar(&mut self, x: &mut [f32], ch: usize, n: usize, g0: &[f32], dg: &[f32]) {
+        let (mut x1, mut x2) = (self.x1[ch], self.x2[ch]);
+        let y1 = &mut self.y1[ch];
+        let y2 = &mut self.y2[ch];
+        for (i, s) in x.iter_mut().enumerate().take(n) {
+            let xin = *s;
+            let k = (i + 1) as f32;
+            let mut acc = 0.0f32;
+            for b in 0..BANDS {
+                let (beta, alpha, gamma) = COEFFS[b];
+                let y = alpha * (xin - x2) + gamma * y1[b] - beta * y2[b];
+                y2[b] = y1[b];
+                y1[b] = y;
+                acc += (g0[b] + dg[b] * k) * y;
+            }
+            x2 = x1;
+            x1 = xin;
+            *s = (4.0 * (0.25 * xin + acc)).clamp(-1.0, 1.0);
+        }
+        self.x1[ch] = x1;
+        self.x2[ch] = x2;
+    }
+
+    fn run_simd(&mut self, l: &mut [f32], r: &mut [f32], n: usize, g0: &[f32], dg: &[f32]) {
+        let beta = padded(|b| COEFFS[b].0);
+        let alpha = padded(|b| COEFFS[b].1);
+        let gamma = padded(|b| COEFFS[b].2);
+        let (ba, bb) = (ld(&beta[..]), ld(&beta[8..]));
+        let (aa, ab) = (ld(&alpha[..]), ld(&alpha[8..]));
+        let (ca, cb) = (ld(&gamma[..]), ld(&gamma[8..]));
+        let (g0a, g0b) = (ld(g0), ld(&g0[8..]));
+        let (dga, dgb) = (ld(dg), ld(&dg[8..]));
+        let ramp = dg.iter().any(|&d| d != 0.0);
+
+        let mut yl1a = ld(&self.y1[0][..]);
+        let mut yl1b = ld(&self.y1[0][8..]);
+        let mut yl2a = ld(&self.y2[0][..]);
+        let mut yl2b = ld(&self.y2[0][8..]);
+        let mut yr1a = ld(&self.y1[1][..]);
+        let mut yr1b = ld(&self.y1[1][8..]);
+        let mut yr2a = ld(&self.y2[1][..]);
+        let mut yr2b = ld(&self.y2[1][8..]);
+        let [mut xl1, mut xr1] = self.x1;
+        let [mut xl2, mut xr2] = self.x2;
+
+        let quarter = f32x8::splat(0.25);
+        let four = f32x8::splat(4.0);
+        let lo = f32x8::splat(-1.0);
+        let hi = f32x8::splat(1.0);
+        let mut sums_l = [f32x8::ZERO; 8];
+        let mut sums_r = [f32x8::ZERO; 8];
+        let (mut ga, mut gb) = (g0a, g0b);
+
+        let mut base = 0;
+        while base < n {
+            let len = (n - base).min(8);
+            for j in 0..len {
+                let i = base + j;
+                if ramp {
+                    let k = f32x8::splat((i + 1) as f32);
+                    ga = g0a + dga * k;
+                    gb = g0b + dgb * k;
+                }
+                let xl = l[i];
+                let xr = r[i];
+                let dl = f32x8::splat(xl - xl2);
+                let dr = f32x8::splat(xr - xr2);
+                let nla = aa * dl + ca * yl1a - ba * yl2a;
+                let nlb = ab * dl + cb * yl1b - bb * yl2b;
+                let nra = aa * dr + ca * yr1a - ba * yr2a;
+                let nrb = ab * dr + cb * yr1b - bb * yr2b;
+                yl2a = yl1a;
+                yl2b = yl1b;
+                yr2a = yr1a;
+                yr2b = yr1b;
+                yl1a = nla;
+                yl1b = nlb;
+                yr1a = nra;
+                yr1b = nrb;
+                sums_l[j] = ga * nla + gb * nlb;
+                sums_r[j] = ga * nra + gb * nrb;
+                xl2 = xl1;
+                xl1 = xl;
+                xr2 = xr1;
+                xr1 = xr;
+            }
+            for j in len..8 {
+                sums_l[j] = f32x8::ZERO;
+                sums_r[j] = f32x8::ZERO;
+            }
+            let tl = f32x8::transpose(sums_l);
+            let tr = f32x8::transpose(sums_r);
+            let accl = tl.iter().fold(f32x8::ZERO, |a, &v| a + v);
+            let accr = tr.iter().fold(f32x8::ZERO, |a, &v| a + v);
+            if len == 8 {
+                let xl = ld(&l[base..]);
+                let xr = ld(&r[base..]);
+                st(
+                    &mut l[base..],
+                    (four * (quarter * xl + accl)).max(lo).min(hi),
+                );
+                st(
+                    &mut r[base..],
+                    (four * (quarter * xr + accr)).max(lo).min(hi),
+                );
+            } else {
+                let al = accl.to_array();
+                let ar = accr.to_array();
+                for j in 0..len {
+                    let i = base + j;
+                    l[i] = (4.0 * (0.25 * l[i] + al[j])).clamp(-1.0, 1.0);
+                    r[i] = (4.0 * (0.25 * r[i] + ar[j])).clamp(-1.0, 1.0);
+                }
+            }
+            base += len;
+        }
+        st(&mut self.y1[0][..], yl1a);
+        st(&mut self.y1[0][8..], yl1b);
+        st(&mut self.y2[0][..], yl2a);
+        st(&mut self.y2[0][8..], yl2b);
+        st(&mut self.y1[1][..], yr1a);
+        st(&mut self.y1[1][8..], yr1b);
+        st(&mut self.y2[1][..], yr2a);
+        st(&mut self.y2[1][8..], yr2b);
+        self.x1 = [xl1, xr1];
+        self.x2 = [xl2, xr2];
+    }
+}
