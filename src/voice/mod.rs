@@ -1,1 +1,223 @@
-//! voice: see lib.rs for where this sits in the pipeline.
+//! Discord voice: gateway v8, UDP/RTP, transport encryption and DAVE (spec discord-voice.md).
+//!
+//! Each connection has a gateway thread for control traffic (handshake, heartbeats, MLS,
+//! resume); audio never passes through it. The engine's pacer calls the connection's
+//! `FrameSink`, which builds, encrypts and sends each RTP packet itself without blocking,
+//! locking or allocating.
+
+pub mod connection;
+pub mod crypto;
+pub mod dave;
+pub mod gateway;
+pub mod udp;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use log::warn;
+
+use crate::config::Config;
+use crate::player::{FrameSink, GuildId, PlayerEvent};
+use connection::ConnShared;
+
+/// The voice credentials the bot forwards in a player PATCH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceServerInfo {
+    pub token: String,
+    pub endpoint: String,
+    pub session_id: String,
+    pub channel_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    /// A `ws://`/`wss://` endpoint while `[voice] allow_insecure_endpoints` is off (→ 400).
+    #[error(
+        "voice endpoint {0:?} has a scheme; only allowed with [voice] allow_insecure_endpoints"
+    )]
+    InsecureEndpoint(String),
+    #[error("invalid voice endpoint {0:?}")]
+    BadEndpoint(String),
+    #[error("invalid channel id {0:?}")]
+    BadChannelId(String),
+    #[error("voice I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("voice gateway handshake failed: {0}")]
+    Handshake(String),
+    #[error("voice gateway protocol error: {0}")]
+    Protocol(String),
+    #[error("voice gateway closed: {code} {reason}")]
+    Closed { code: u16, reason: String },
+    #[error("timed out connecting to the voice server")]
+    Timeout,
+    #[error("voice manager is shut down")]
+    Shutdown,
+}
+
+/// Tunables; `VoiceManager::start` uses the defaults.
+#[derive(Debug, Clone)]
+pub struct VoiceOptions {
+    pub connect_timeout: Duration,
+    /// Advertised in Identify; 0 disables DAVE (Discord then closes with 4017 outside Stage
+    /// channels — useful only for tests).
+    pub max_dave_protocol_version: u16,
+}
+
+impl Default for VoiceOptions {
+    fn default() -> Self {
+        VoiceOptions {
+            connect_timeout: Duration::from_secs(10),
+            max_dave_protocol_version: davey::DAVE_PROTOCOL_VERSION,
+        }
+    }
+}
+
+/// Owns every voice connection's thread; `shutdown` closes and joins them.
+pub struct VoiceManager {
+    allow_insecure: bool,
+    options: VoiceOptions,
+    shut: AtomicBool,
+    conns: Mutex<Vec<(Weak<ConnShared>, JoinHandle<()>)>>,
+}
+
+impl VoiceManager {
+    pub fn start(config: &Config) -> Result<VoiceManager, VoiceError> {
+        VoiceManager::start_with(config, VoiceOptions::default())
+    }
+
+    pub fn start_with(config: &Config, options: VoiceOptions) -> Result<VoiceManager, VoiceError> {
+        let allow_insecure = config.voice.allow_insecure_endpoints;
+        if allow_insecure {
+            warn!("[voice] allow_insecure_endpoints is on: ws:// voice endpoints are accepted (test servers only)");
+        }
+        Ok(VoiceManager {
+            allow_insecure,
+            options,
+            shut: AtomicBool::new(false),
+            conns: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Blocks until the gateway handshake is done (Ready + Session Description) or fails.
+    pub fn connect(
+        &self,
+        user_id: u64,
+        guild_id: GuildId,
+        info: VoiceServerInfo,
+        events: crossbeam::channel::Sender<PlayerEvent>,
+    ) -> Result<VoiceConnection, VoiceError> {
+        if self.shut.load(Ordering::Acquire) {
+            return Err(VoiceError::Shutdown);
+        }
+        let url = gateway::gateway_url(&info.endpoint, self.allow_insecure)?;
+        let channel_id: u64 = info
+            .channel_id
+            .trim()
+            .parse()
+            .map_err(|_| VoiceError::BadChannelId(info.channel_id.clone()))?;
+        let params = connection::Params {
+            user_id,
+            guild_id,
+            channel_id,
+            info: info.clone(),
+            url,
+            max_dave_protocol_version: self.options.max_dave_protocol_version,
+            connect_timeout: self.options.connect_timeout,
+        };
+        let (shared, handle) = connection::spawn(params, events)?;
+        if let Ok(mut conns) = self.conns.lock() {
+            // Reap finished threads so the list does not grow with every reconnect.
+            let mut i = 0;
+            while i < conns.len() {
+                if conns[i].1.is_finished() {
+                    let (_, h) = conns.swap_remove(i);
+                    let _ = h.join();
+                } else {
+                    i += 1;
+                }
+            }
+            conns.push((Arc::downgrade(&shared), handle));
+        }
+        Ok(VoiceConnection { shared, info })
+    }
+
+    pub fn shutdown(&self) {
+        self.shut.store(true, Ordering::Release);
+        let conns = match self.conns.lock() {
+            Ok(mut c) => std::mem::take(&mut *c),
+            Err(_) => return,
+        };
+        for (weak, _) in &conns {
+            if let Some(s) = weak.upgrade() {
+                s.request_close();
+            }
+        }
+        for (_, h) in conns {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A live voice connection. Closing (or dropping) it closes the gateway with 1000 and stops
+/// the sink; no `VoiceClosed` event is emitted for a close we asked for.
+pub struct VoiceConnection {
+    shared: Arc<ConnShared>,
+    info: VoiceServerInfo,
+}
+
+impl VoiceConnection {
+    /// A sink for the engine. Every sink of a connection shares one RTP/encryption state, so
+    /// handing out a new one (re-attaching a player) continues sequence numbers and nonces.
+    pub fn sink(&self) -> Box<dyn FrameSink> {
+        Box::new(udp::VoiceSink {
+            core: self.shared.core.clone(),
+        })
+    }
+
+    pub fn info(&self) -> &VoiceServerInfo {
+        &self.info
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.alive.load(Ordering::Acquire) && self.shared.core.is_ready()
+    }
+
+    /// Last measured heartbeat round trip, ms; -1 when not connected.
+    pub fn ping_ms(&self) -> i64 {
+        if self.is_connected() {
+            self.shared.ping_ms.load(Ordering::Relaxed)
+        } else {
+            -1
+        }
+    }
+
+    pub fn close(&self) {
+        self.shared.request_close();
+    }
+
+    /// Send-path counters (tests and benches).
+    pub fn send_stats(&self) -> &udp::SendStats {
+        &self.shared.core.stats
+    }
+
+    /// Number of resume / identify attempts made so far (tests).
+    pub fn gateway_attempts(&self) -> (u32, u32) {
+        (
+            self.shared.resumes.load(Ordering::Relaxed),
+            self.shared.identifies.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Test hook: cut the gateway's TCP connection as a network failure would.
+    pub fn sever_gateway(&self) {
+        self.shared.sever();
+    }
+}
+
+impl Drop for VoiceConnection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

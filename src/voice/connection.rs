@@ -1,0 +1,785 @@
+//! One voice connection's gateway thread: handshake, heartbeats, DAVE, resume/re-identify with
+//! backoff, and the close-code policy (spec §2.3–§2.8).
+//!
+//! The thread only does control work; audio goes from the pacer straight to UDP through the
+//! `SendCore`, so a gateway drop and resume does not interrupt the media stream.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam::channel::Sender;
+use log::{debug, info, warn};
+use tungstenite::Message;
+
+use super::crypto::{Mode, TransportCipher};
+use super::dave::{DaveState, KeyChange};
+use super::gateway::{self, ServerMsg, Socket, TextFrame};
+use super::udp::{self, SendCore, Update, SPEAK_NONE, SPEAK_OFF, SPEAK_ON};
+use super::{VoiceError, VoiceServerInfo};
+use crate::player::{GuildId, PlayerEvent, PlayerEventKind};
+
+/// Resume attempts before falling back to a fresh identify, and the waits before each try.
+const RESUME_ATTEMPTS: usize = 3;
+const BACKOFF_MS: [u64; 5] = [50, 500, 1000, 2000, 4000];
+/// Heartbeats without an ACK before the socket is considered dead (discord.js practice).
+const MAX_UNACKED: u32 = 3;
+const KEEPALIVE: Duration = Duration::from_secs(5);
+/// Longest the gateway thread sleeps in a read; bounds the latency of speaking/close requests.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Close codes we resume on (§2.7, §8.9): transport-level closes, 4015 (voice server
+/// crashed), 4009 (session timeout), and our own 4000 (zombie socket). Everything else ends the
+/// connection and is reported.
+pub fn is_retryable(code: u16) -> bool {
+    code < 4000 || matches!(code, 4000 | 4009 | 4015)
+}
+
+/// Live state shared between the thread, the `VoiceConnection` and the sinks.
+pub struct ConnShared {
+    pub core: Arc<SendCore>,
+    pub ping_ms: AtomicI64,
+    /// The gateway session exists (handshake done, not terminally closed).
+    pub alive: AtomicBool,
+    pub close_requested: AtomicBool,
+    pub resumes: AtomicU32,
+    pub identifies: AtomicU32,
+    tcp: Mutex<Option<TcpStream>>,
+}
+
+impl ConnShared {
+    pub fn request_close(&self) {
+        self.close_requested.store(true, Ordering::Release);
+        self.core.close();
+    }
+
+    /// Test hook: cut the TCP connection as a network failure would (the thread resumes).
+    pub fn sever(&self) {
+        if let Ok(g) = self.tcp.lock() {
+            if let Some(t) = g.as_ref() {
+                let _ = t.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Params {
+    pub user_id: u64,
+    pub guild_id: GuildId,
+    pub channel_id: u64,
+    pub info: VoiceServerInfo,
+    pub url: String,
+    pub max_dave_protocol_version: u16,
+    pub connect_timeout: Duration,
+}
+
+enum Incoming {
+    Text(TextFrame),
+    Binary(Vec<u8>),
+}
+
+/// Why the socket went away.
+#[derive(Debug, Clone)]
+struct Closed {
+    code: u16,
+    reason: String,
+    by_remote: bool,
+}
+
+#[derive(Debug)]
+enum HsError {
+    Closed(Closed),
+    Other(VoiceError),
+}
+
+impl From<VoiceError> for HsError {
+    fn from(e: VoiceError) -> Self {
+        HsError::Other(e)
+    }
+}
+
+impl HsError {
+    fn into_voice_error(self) -> VoiceError {
+        match self {
+            HsError::Closed(c) => VoiceError::Closed {
+                code: c.code,
+                reason: c.reason,
+            },
+            HsError::Other(e) => e,
+        }
+    }
+}
+
+/// Starts the thread and waits for the first handshake (or its failure / the timeout).
+pub fn spawn(
+    p: Params,
+    events: Sender<PlayerEvent>,
+) -> Result<(Arc<ConnShared>, JoinHandle<()>), VoiceError> {
+    let (core, updates) = SendCore::new();
+    let shared = Arc::new(ConnShared {
+        core,
+        ping_ms: AtomicI64::new(-1),
+        alive: AtomicBool::new(false),
+        close_requested: AtomicBool::new(false),
+        resumes: AtomicU32::new(0),
+        identifies: AtomicU32::new(0),
+        tcp: Mutex::new(None),
+    });
+    let (done_tx, done_rx) = crossbeam::channel::bounded::<Result<(), VoiceError>>(1);
+    let timeout = p.connect_timeout;
+    let guild = p.guild_id;
+    let mut gw = Gateway::new(p, shared.clone(), updates, events);
+    let handle = std::thread::Builder::new()
+        .name(format!("voice-{guild}"))
+        .spawn(move || gw.run(done_tx))
+        .map_err(VoiceError::Io)?;
+    match done_rx.recv_timeout(timeout + Duration::from_secs(1)) {
+        Ok(Ok(())) => Ok((shared, handle)),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => {
+            shared.request_close();
+            shared.sever();
+            Err(VoiceError::Timeout)
+        }
+    }
+}
+
+struct Gateway {
+    p: Params,
+    shared: Arc<ConnShared>,
+    updates: rtrb::Producer<Update>,
+    overflow: VecDeque<Update>,
+    events: Sender<PlayerEvent>,
+    ws: Option<Socket>,
+    tcp: Option<TcpStream>,
+    seq_ack: i64,
+    hb_interval: Duration,
+    next_hb: Instant,
+    last_hb: Option<(u64, Instant)>,
+    unacked: u32,
+    ssrc: u32,
+    udp: Option<UdpSocket>,
+    next_keepalive: Instant,
+    dave: DaveState,
+    backlog: VecDeque<Incoming>,
+    speaking: u8,
+    out: Vec<Message>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Gateway {
+    fn new(
+        p: Params,
+        shared: Arc<ConnShared>,
+        updates: rtrb::Producer<Update>,
+        events: Sender<PlayerEvent>,
+    ) -> Gateway {
+        let dave = DaveState::new(p.user_id, p.channel_id);
+        Gateway {
+            p,
+            shared,
+            updates,
+            overflow: VecDeque::new(),
+            events,
+            ws: None,
+            tcp: None,
+            seq_ack: -1,
+            hb_interval: Duration::from_secs(30),
+            next_hb: Instant::now() + Duration::from_secs(30),
+            last_hb: None,
+            unacked: 0,
+            ssrc: 0,
+            udp: None,
+            next_keepalive: Instant::now() + KEEPALIVE,
+            dave,
+            backlog: VecDeque::new(),
+            speaking: 0,
+            out: Vec::new(),
+        }
+    }
+
+    fn emit(&self, kind: PlayerEventKind) {
+        let _ = self.events.send(PlayerEvent {
+            guild_id: self.p.guild_id,
+            kind,
+        });
+    }
+
+    fn run(&mut self, done: crossbeam::channel::Sender<Result<(), VoiceError>>) {
+        match self.identify() {
+            Ok(()) => {
+                self.shared.alive.store(true, Ordering::Release);
+                let _ = done.send(Ok(()));
+                self.emit(PlayerEventKind::VoiceReady);
+            }
+            Err(e) => {
+                if let HsError::Closed(c) = &e {
+                    if c.by_remote {
+                        self.emit(PlayerEventKind::VoiceClosed {
+                            code: c.code,
+                            reason: c.reason.clone(),
+                            by_remote: true,
+                        });
+                    }
+                }
+                let _ = done.send(Err(e.into_voice_error()));
+                self.finish();
+                return;
+            }
+        }
+        loop {
+            let closed = match self.main_loop() {
+                None => {
+                    // Closed by us (connection dropped or replaced): no event, like Lavalink
+                    // destroying its own connection.
+                    if let Some(ws) = self.ws.as_mut() {
+                        let _ = ws.send(gateway::close_frame(1000, ""));
+                    }
+                    break;
+                }
+                Some(c) => c,
+            };
+            info!(
+                "voice {}: gateway closed code={} reason={:?} by_remote={}",
+                self.p.guild_id, closed.code, closed.reason, closed.by_remote
+            );
+            let final_close = if is_retryable(closed.code) {
+                match self.reconnect() {
+                    Ok(()) => continue,
+                    Err(Some(c)) => c,
+                    Err(None) => break,
+                }
+            } else {
+                closed
+            };
+            self.shared.core.close();
+            self.shared.alive.store(false, Ordering::Release);
+            self.shared.ping_ms.store(-1, Ordering::Relaxed);
+            self.emit(PlayerEventKind::VoiceClosed {
+                code: final_close.code,
+                reason: final_close.reason,
+                by_remote: final_close.by_remote,
+            });
+            break;
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.shared.core.close();
+        self.shared.alive.store(false, Ordering::Release);
+        self.shared.ping_ms.store(-1, Ordering::Relaxed);
+        self.ws = None;
+        if let Ok(mut g) = self.shared.tcp.lock() {
+            *g = None;
+        }
+    }
+
+    fn closing(&self) -> bool {
+        self.shared.close_requested.load(Ordering::Acquire)
+    }
+
+    /// Resume a few times, then identify afresh. Err(None) = we were asked to close.
+    fn reconnect(&mut self) -> Result<(), Option<Closed>> {
+        let mut last = Closed {
+            code: 1006,
+            reason: String::new(),
+            by_remote: false,
+        };
+        for (i, wait) in BACKOFF_MS.iter().enumerate() {
+            let until = Instant::now() + Duration::from_millis(*wait);
+            while Instant::now() < until {
+                if self.closing() {
+                    return Err(None);
+                }
+                self.service_udp();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if self.closing() {
+                return Err(None);
+            }
+            let r = if i < RESUME_ATTEMPTS {
+                self.resume()
+            } else {
+                self.identify()
+            };
+            match r {
+                Ok(()) => return Ok(()),
+                Err(HsError::Closed(c)) => {
+                    debug!(
+                        "voice {}: reconnect attempt {} closed with {}",
+                        self.p.guild_id,
+                        i + 1,
+                        c.code
+                    );
+                    if !is_retryable(c.code) {
+                        return Err(Some(c));
+                    }
+                    last = c;
+                }
+                Err(HsError::Other(e)) => {
+                    debug!(
+                        "voice {}: reconnect attempt {} failed: {e}",
+                        self.p.guild_id,
+                        i + 1
+                    );
+                }
+            }
+        }
+        Err(Some(last))
+    }
+
+    fn open(&mut self) -> Result<(), HsError> {
+        self.ws = None;
+        let (ws, tcp) = gateway::connect(&self.p.url, self.p.connect_timeout)?;
+        if let Ok(mut g) = self.shared.tcp.lock() {
+            *g = tcp.try_clone().ok();
+        }
+        self.ws = Some(ws);
+        self.tcp = Some(tcp);
+        self.last_hb = None;
+        self.unacked = 0;
+        Ok(())
+    }
+
+    fn send(&mut self, m: Message) -> Result<(), Closed> {
+        let Some(ws) = self.ws.as_mut() else {
+            return Err(Closed {
+                code: 1006,
+                reason: String::new(),
+                by_remote: false,
+            });
+        };
+        match ws.send(m) {
+            Ok(()) => Ok(()),
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                debug!("voice {}: send failed: {e}", self.p.guild_id);
+                Err(Closed {
+                    code: 1006,
+                    reason: String::new(),
+                    by_remote: false,
+                })
+            }
+        }
+    }
+
+    fn flush_out(&mut self) -> Result<(), Closed> {
+        let out = std::mem::take(&mut self.out);
+        for m in out {
+            self.send(m)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one message, waiting at most `timeout`. Ok(None) on timeout or ignorable frames.
+    fn read(&mut self, timeout: Duration) -> Result<Option<Incoming>, Closed> {
+        let dropped = || Closed {
+            code: 1006,
+            reason: String::new(),
+            by_remote: true,
+        };
+        let (Some(ws), Some(tcp)) = (self.ws.as_mut(), self.tcp.as_ref()) else {
+            return Err(dropped());
+        };
+        let _ = tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        match ws.read() {
+            Ok(Message::Text(t)) => match gateway::parse_text(t.as_str()) {
+                Ok(f) => {
+                    if let Some(s) = f.seq {
+                        self.seq_ack = s;
+                    }
+                    Ok(Some(Incoming::Text(f)))
+                }
+                Err(e) => {
+                    debug!("voice {}: ignoring gateway message: {e}", self.p.guild_id);
+                    Ok(None)
+                }
+            },
+            Ok(Message::Binary(b)) => match gateway::parse_binary(&b) {
+                Some(f) => {
+                    self.seq_ack = f.seq as i64;
+                    Ok(Some(Incoming::Binary(b.to_vec())))
+                }
+                None => Ok(None),
+            },
+            Ok(Message::Close(frame)) => {
+                let (code, reason) = gateway::close_info(frame.as_ref());
+                Err(Closed {
+                    code,
+                    reason,
+                    by_remote: true,
+                })
+            }
+            Ok(_) => Ok(None),
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(_) => Err(dropped()),
+        }
+    }
+
+    fn on_hello(&mut self, interval_ms: f64) {
+        self.hb_interval = Duration::from_secs_f64((interval_ms / 1000.0).clamp(0.05, 600.0));
+        self.next_hb = Instant::now() + self.hb_interval;
+        self.last_hb = None;
+        self.unacked = 0;
+    }
+
+    fn on_ack(&mut self, nonce: Option<u64>) {
+        if let Some((sent, at)) = self.last_hb {
+            if nonce.is_none() || nonce == Some(sent) {
+                let rtt = at.elapsed().as_millis() as i64;
+                self.shared.ping_ms.store(rtt, Ordering::Relaxed);
+                self.last_hb = None;
+                self.unacked = 0;
+            }
+        }
+    }
+
+    /// Timers: heartbeat (with zombie detection), UDP drain and keepalive, speaking requests,
+    /// pending send-path updates.
+    fn periodic(&mut self) -> Result<(), Closed> {
+        let now = Instant::now();
+        if now >= self.next_hb {
+            if self.last_hb.is_some() {
+                self.unacked += 1;
+                if self.unacked >= MAX_UNACKED {
+                    return Err(Closed {
+                        code: 4000,
+                        reason: "heartbeat timeout".into(),
+                        by_remote: false,
+                    });
+                }
+            }
+            let nonce = unix_ms();
+            let seq_ack = self.seq_ack;
+            self.send(gateway::heartbeat(nonce, seq_ack))?;
+            self.last_hb = Some((nonce, now));
+            self.next_hb = now + self.hb_interval;
+        }
+        match self
+            .shared
+            .core
+            .speak_request
+            .swap(SPEAK_NONE, Ordering::AcqRel)
+        {
+            SPEAK_ON if self.speaking == 0 && self.ssrc != 0 => {
+                self.speaking = 1;
+                self.send(gateway::speaking(1, self.ssrc))?;
+            }
+            SPEAK_OFF if self.speaking != 0 && self.ssrc != 0 => {
+                self.speaking = 0;
+                self.send(gateway::speaking(0, self.ssrc))?;
+            }
+            _ => {}
+        }
+        self.service_udp();
+        Ok(())
+    }
+
+    fn service_udp(&mut self) {
+        if let Some(sock) = self.udp.as_ref() {
+            udp::drain(sock);
+            if Instant::now() >= self.next_keepalive {
+                udp::keepalive(sock, self.ssrc);
+                self.next_keepalive = Instant::now() + KEEPALIVE;
+            }
+        }
+        while let Some(u) = self.overflow.pop_front() {
+            if let Err(rtrb::PushError::Full(u)) = self.updates.push(u) {
+                self.overflow.push_front(u);
+                break;
+            }
+        }
+    }
+
+    fn publish(&mut self, u: Update) {
+        if !self.overflow.is_empty() {
+            self.overflow.push_back(u);
+            return;
+        }
+        if let Err(rtrb::PushError::Full(u)) = self.updates.push(u) {
+            self.overflow.push_back(u);
+        }
+    }
+
+    fn apply_key(&mut self, change: Option<KeyChange>) {
+        match change {
+            Some(KeyChange::Set(enc)) => self.publish(Update::Dave(Some(enc))),
+            Some(KeyChange::Clear) => self.publish(Update::Dave(None)),
+            None => {}
+        }
+    }
+
+    /// Waits for a message matching `want`, queueing others for later (in order) and answering
+    /// heartbeats meanwhile.
+    fn await_msg(
+        &mut self,
+        deadline: Instant,
+        want: impl Fn(&ServerMsg) -> bool,
+    ) -> Result<ServerMsg, HsError> {
+        loop {
+            if self.closing() {
+                return Err(HsError::Other(VoiceError::Shutdown));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(HsError::Other(VoiceError::Timeout));
+            }
+            self.periodic().map_err(HsError::Closed)?;
+            let wait = (deadline - now).min(TICK);
+            match self.read(wait).map_err(HsError::Closed)? {
+                Some(Incoming::Text(f)) => match f.msg {
+                    ServerMsg::Hello {
+                        heartbeat_interval_ms,
+                    } => {
+                        self.on_hello(heartbeat_interval_ms);
+                        if want(&f.msg) {
+                            return Ok(f.msg);
+                        }
+                    }
+                    ServerMsg::HeartbeatAck { nonce } => self.on_ack(nonce),
+                    ref m if want(m) => return Ok(f.msg),
+                    _ => self.backlog.push_back(Incoming::Text(f)),
+                },
+                Some(b @ Incoming::Binary(_)) => self.backlog.push_back(b),
+                None => {}
+            }
+        }
+    }
+
+    fn identify(&mut self) -> Result<(), HsError> {
+        self.shared.identifies.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + self.p.connect_timeout;
+        self.backlog.clear();
+        self.seq_ack = -1;
+        self.open()?;
+        let p = &self.p;
+        let m = gateway::identify(
+            p.guild_id,
+            p.user_id,
+            &p.info.session_id,
+            &p.info.token,
+            p.max_dave_protocol_version,
+        );
+        self.send(m).map_err(HsError::Closed)?;
+        // Hello and Ready in either order.
+        let mut hello = false;
+        let mut ready = None;
+        while !hello || ready.is_none() {
+            match self.await_msg(deadline, |m| {
+                matches!(m, ServerMsg::Hello { .. } | ServerMsg::Ready { .. })
+            })? {
+                ServerMsg::Hello { .. } => hello = true,
+                r @ ServerMsg::Ready { .. } => ready = Some(r),
+                _ => {}
+            }
+        }
+        let Some(ServerMsg::Ready {
+            ssrc,
+            ip,
+            port,
+            modes,
+        }) = ready
+        else {
+            return Err(HsError::Other(VoiceError::Protocol("no Ready".into())));
+        };
+        let Some(mode) = Mode::choose(&modes) else {
+            let _ = self.send(gateway::close_frame(4016, "no supported encryption mode"));
+            return Err(HsError::Other(VoiceError::Protocol(format!(
+                "no supported encryption mode in {modes:?}"
+            ))));
+        };
+        let server: SocketAddr = (ip.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| VoiceError::Protocol(format!("bad media address {ip}:{port}")))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let (sock, ext_ip, ext_port) =
+            udp::discover(server, ssrc, remaining).map_err(VoiceError::Io)?;
+        self.send(gateway::select_protocol(
+            &ext_ip.to_string(),
+            ext_port,
+            mode.as_str(),
+        ))
+        .map_err(HsError::Closed)?;
+        let ServerMsg::SessionDescription {
+            mode: got,
+            secret_key,
+            dave_protocol_version,
+        } = self.await_msg(deadline, |m| {
+            matches!(m, ServerMsg::SessionDescription { .. })
+        })?
+        else {
+            return Err(HsError::Other(VoiceError::Protocol(
+                "no Session Description".into(),
+            )));
+        };
+        if got != mode.as_str() {
+            return Err(HsError::Other(VoiceError::Protocol(format!(
+                "server chose mode {got}, we selected {}",
+                mode.as_str()
+            ))));
+        }
+        self.ssrc = ssrc;
+        // A fresh session: new DAVE state (the old group belongs to the old session).
+        self.dave = DaveState::new(self.p.user_id, self.p.channel_id);
+        self.dave
+            .on_session_description(dave_protocol_version, &mut self.out);
+        self.flush_out().map_err(HsError::Closed)?;
+        // Speaking before any RTP with this SSRC can leave: the send path learns the SSRC and
+        // key only after this.
+        self.speaking = 1;
+        self.send(gateway::speaking(1, ssrc))
+            .map_err(HsError::Closed)?;
+        let pacer_sock = sock.try_clone().map_err(VoiceError::Io)?;
+        self.publish(Update::Dave(None));
+        self.publish(Update::Transport {
+            socket: pacer_sock,
+            ssrc,
+            cipher: TransportCipher::new(mode, &secret_key),
+        });
+        self.udp = Some(sock);
+        self.shared.core.set_ready(true);
+        debug!(
+            "voice {}: ready ssrc={ssrc} mode={} dave={dave_protocol_version}",
+            self.p.guild_id,
+            mode.as_str()
+        );
+        self.process_backlog().map_err(HsError::Closed)?;
+        Ok(())
+    }
+
+    fn resume(&mut self) -> Result<(), HsError> {
+        self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        let deadline = Instant::now() + self.p.connect_timeout;
+        self.backlog.clear();
+        self.open()?;
+        let m = gateway::resume(
+            self.p.guild_id,
+            &self.p.info.session_id,
+            &self.p.info.token,
+            self.seq_ack,
+        );
+        self.send(m).map_err(HsError::Closed)?;
+        self.await_msg(deadline, |m| matches!(m, ServerMsg::Resumed))?;
+        if self.speaking != 0 {
+            self.send(gateway::speaking(self.speaking, self.ssrc))
+                .map_err(HsError::Closed)?;
+        }
+        debug!("voice {}: resumed", self.p.guild_id);
+        self.process_backlog().map_err(HsError::Closed)?;
+        Ok(())
+    }
+
+    fn process_backlog(&mut self) -> Result<(), Closed> {
+        while let Some(m) = self.backlog.pop_front() {
+            self.handle(m)?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, m: Incoming) -> Result<(), Closed> {
+        let change = match m {
+            Incoming::Text(f) => match f.msg {
+                ServerMsg::HeartbeatAck { nonce } => {
+                    self.on_ack(nonce);
+                    None
+                }
+                ServerMsg::Hello {
+                    heartbeat_interval_ms,
+                } => {
+                    self.on_hello(heartbeat_interval_ms);
+                    None
+                }
+                ServerMsg::ClientsConnect { user_ids } => {
+                    self.dave.on_clients_connect(&user_ids);
+                    None
+                }
+                ServerMsg::ClientDisconnect { user_id } => {
+                    self.dave.on_client_disconnect(user_id);
+                    None
+                }
+                ServerMsg::DavePrepareTransition {
+                    transition_id,
+                    protocol_version,
+                } => {
+                    self.dave
+                        .on_prepare_transition(transition_id, protocol_version, &mut self.out)
+                }
+                ServerMsg::DaveExecuteTransition { transition_id } => {
+                    self.dave.on_execute_transition(transition_id)
+                }
+                ServerMsg::DavePrepareEpoch {
+                    epoch,
+                    protocol_version,
+                } => {
+                    self.dave
+                        .on_prepare_epoch(epoch, protocol_version, &mut self.out);
+                    None
+                }
+                _ => None,
+            },
+            Incoming::Binary(b) => match gateway::parse_binary(&b) {
+                Some(f) => self.dave.on_binary(f.op, f.payload, &mut self.out),
+                None => None,
+            },
+        };
+        self.apply_key(change);
+        self.flush_out()
+    }
+
+    /// Runs until the socket closes (Some) or we are asked to close (None).
+    fn main_loop(&mut self) -> Option<Closed> {
+        loop {
+            if self.closing() {
+                return None;
+            }
+            if let Err(c) = self.periodic() {
+                return Some(c);
+            }
+            let wait = self
+                .next_hb
+                .saturating_duration_since(Instant::now())
+                .min(TICK);
+            match self.read(wait) {
+                Ok(Some(m)) => {
+                    if let Err(c) = self.handle(m) {
+                        return Some(c);
+                    }
+                }
+                Ok(None) => {}
+                Err(c) => {
+                    if self.closing() {
+                        return None;
+                    }
+                    if !c.by_remote || c.code == 1006 {
+                        warn!("voice {}: gateway connection lost", self.p.guild_id);
+                    }
+                    return Some(c);
+                }
+            }
+        }
+    }
+}

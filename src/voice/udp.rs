@@ -1,0 +1,369 @@
+//! The UDP media path: IP discovery, inbound drain, keepalive, and the per-connection send core
+//! behind the `FrameSink` the pacer calls every 20 ms.
+//!
+//! The send core is shared between the connection's gateway thread and the pacer through one
+//! `Arc`, but the gateway thread never touches the packet state: it pushes keys and sockets
+//! through an SPSC ring (rtrb, allocation-free) that the pacer drains at the start of a frame.
+//! The values carried are heap-free, so the pacer can drop replaced ones without freeing.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token};
+
+use super::crypto::{
+    write_rtp_header, DaveEncryptor, TransportCipher, DAVE_MAX_OVERHEAD, OPUS_SILENCE,
+    RTP_HEADER_LEN, TRANSPORT_NONCE_SUFFIX_LEN, TRANSPORT_TAG_LEN,
+};
+use crate::player::FrameSink;
+
+pub const DISCOVERY_LEN: usize = 74;
+/// Largest Opus frame (RFC 6716).
+pub const MAX_OPUS: usize = 1275;
+const PACKET_CAP: usize =
+    RTP_HEADER_LEN + MAX_OPUS + DAVE_MAX_OVERHEAD + TRANSPORT_TAG_LEN + TRANSPORT_NONCE_SUFFIX_LEN;
+/// Silence frames sent when audio stops (§3.6).
+pub const SILENCE_FRAMES: u8 = 5;
+
+/// Builds the 74-byte discovery request (type 1, length 70, SSRC, zeros).
+pub fn discovery_request(ssrc: u32) -> [u8; DISCOVERY_LEN] {
+    let mut b = [0u8; DISCOVERY_LEN];
+    b[0..2].copy_from_slice(&1u16.to_be_bytes());
+    b[2..4].copy_from_slice(&70u16.to_be_bytes());
+    b[4..8].copy_from_slice(&ssrc.to_be_bytes());
+    b
+}
+
+/// Parses a discovery response: exactly 74 bytes of type 2; address up to the first NUL, a
+/// valid IP; port big-endian. Anything else is None (the caller keeps waiting).
+pub fn parse_discovery_response(b: &[u8]) -> Option<(IpAddr, u16)> {
+    if b.len() != DISCOVERY_LEN || b[0..2] != [0, 2] || b[2..4] != [0, 70] {
+        return None;
+    }
+    let addr = &b[8..72];
+    let end = addr.iter().position(|&c| c == 0).unwrap_or(addr.len());
+    let ip: IpAddr = std::str::from_utf8(&addr[..end]).ok()?.parse().ok()?;
+    let port = u16::from_be_bytes([b[72], b[73]]);
+    Some((ip, port))
+}
+
+/// Opens the media socket, connected to the server's ip:port, and runs IP discovery (resend
+/// once a second, as Koe does, until `timeout`).
+pub fn discover(
+    server: SocketAddr,
+    ssrc: u32,
+    timeout: Duration,
+) -> io::Result<(UdpSocket, IpAddr, u16)> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
+    let std_sock = UdpSocket::bind(bind)?;
+    std_sock.connect(server)?;
+    std_sock.set_nonblocking(true)?;
+    let mut sock = mio::net::UdpSocket::from_std(std_sock.try_clone()?);
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut sock, Token(0), Interest::READABLE)?;
+    let mut events = Events::with_capacity(4);
+    let req = discovery_request(ssrc);
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        let _ = sock.send(&req);
+        let resend_at = (Instant::now() + Duration::from_secs(1)).min(deadline);
+        loop {
+            let now = Instant::now();
+            if now >= resend_at {
+                break;
+            }
+            poll.poll(&mut events, Some(resend_at - now))?;
+            loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) => {
+                        if let Some((ip, port)) = parse_discovery_response(&buf[..n]) {
+                            poll.registry().deregister(&mut sock)?;
+                            return Ok((std_sock, ip, port));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "UDP IP discovery timed out",
+    ))
+}
+
+/// Reads and drops everything queued on the socket (RTCP, other users' audio) so it never fills.
+pub fn drain(sock: &UdpSocket) {
+    let mut buf = [0u8; 1500];
+    for _ in 0..256 {
+        match sock.recv(&mut buf) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => break,
+        }
+    }
+}
+
+/// A short non-RTP datagram (the SSRC) to keep NAT bindings open during long silences.
+pub fn keepalive(sock: &UdpSocket, ssrc: u32) {
+    let _ = sock.send(&ssrc.to_be_bytes());
+}
+
+/// What the gateway thread hands to the pacer side.
+pub enum Update {
+    /// New media session (first handshake or a fresh identify): socket, SSRC, transport key.
+    Transport {
+        socket: UdpSocket,
+        ssrc: u32,
+        cipher: TransportCipher,
+    },
+    /// DAVE sender key for a new epoch, or None = transport-only.
+    Dave(Option<DaveEncryptor>),
+}
+
+/// Speaking state requested by the send path, applied by the gateway thread (op 5).
+pub const SPEAK_NONE: u8 = 0;
+pub const SPEAK_ON: u8 = 1;
+pub const SPEAK_OFF: u8 = 2;
+
+struct SendState {
+    updates: rtrb::Consumer<Update>,
+    socket: Option<UdpSocket>,
+    ssrc: u32,
+    cipher: Option<TransportCipher>,
+    dave: Option<DaveEncryptor>,
+    dave_on: bool,
+    seq: u16,
+    timestamp: u32,
+    counter: u32,
+    silence_left: u8,
+    speaking: bool,
+    packet: [u8; PACKET_CAP],
+}
+
+/// Counters the perf bench and tests read.
+#[derive(Default)]
+pub struct SendStats {
+    pub packets: AtomicU64,
+    pub dave_packets: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub dropped_busy: AtomicU64,
+}
+
+/// One per voice connection; every sink handed out points at it.
+pub struct SendCore {
+    /// Guards `state` for the (single) thread sending; a second sink sending at the same
+    /// instant skips its frame instead of waiting.
+    busy: AtomicBool,
+    state: UnsafeCell<SendState>,
+    /// Transport key installed and the connection not closed.
+    ready: AtomicBool,
+    closed: AtomicBool,
+    pub speak_request: AtomicU8,
+    pub stats: SendStats,
+}
+
+// SAFETY: `state` is only accessed by the thread that won `busy` (see `with_state`).
+unsafe impl Sync for SendCore {}
+
+impl SendCore {
+    /// Returns the core and the producer the gateway thread keeps.
+    pub fn new() -> (Arc<SendCore>, rtrb::Producer<Update>) {
+        let (tx, rx) = rtrb::RingBuffer::new(16);
+        let state = SendState {
+            updates: rx,
+            socket: None,
+            ssrc: 0,
+            cipher: None,
+            dave: None,
+            dave_on: false,
+            seq: rand::random(),
+            timestamp: rand::random(),
+            counter: rand::random(),
+            silence_left: 0,
+            speaking: false,
+            packet: [0u8; PACKET_CAP],
+        };
+        let core = SendCore {
+            busy: AtomicBool::new(false),
+            state: UnsafeCell::new(state),
+            ready: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            speak_request: AtomicU8::new(SPEAK_NONE),
+            stats: SendStats::default(),
+        };
+        (Arc::new(core), tx)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.ready.store(false, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire)
+    }
+
+    fn with_state(&self, f: impl FnOnce(&mut SendState, &SendCore)) {
+        if self.busy.swap(true, Ordering::Acquire) {
+            self.stats.dropped_busy.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: we hold `busy`, so no other thread has a reference into `state`.
+        let st = unsafe { &mut *self.state.get() };
+        f(st, self);
+        self.busy.store(false, Ordering::Release);
+    }
+
+    /// Applies pending updates from the gateway thread (allocation-free; the values are
+    /// plain data, so replacing one frees nothing).
+    fn apply_updates(st: &mut SendState) {
+        while let Ok(u) = st.updates.pop() {
+            match u {
+                Update::Transport {
+                    socket,
+                    ssrc,
+                    cipher,
+                } => {
+                    st.socket = Some(socket);
+                    st.ssrc = ssrc;
+                    st.cipher = Some(cipher);
+                }
+                Update::Dave(Some(enc)) => {
+                    // Re-installing the same epoch's key keeps the nonce sequence.
+                    let same = st.dave.as_ref().is_some_and(|cur| cur.same_domain(&enc));
+                    if !same {
+                        st.dave = Some(enc);
+                    }
+                    st.dave_on = true;
+                }
+                Update::Dave(None) => st.dave_on = false,
+            }
+        }
+    }
+
+    fn send_payload(st: &mut SendState, core: &SendCore, opus: &[u8], dave: bool) {
+        let (Some(cipher), Some(socket)) = (st.cipher.as_ref(), st.socket.as_ref()) else {
+            return;
+        };
+        write_rtp_header(&mut st.packet, st.seq, st.timestamp, st.ssrc);
+        let body = &mut st.packet[RTP_HEADER_LEN..];
+        let payload_len = match (dave, st.dave.as_mut()) {
+            (true, Some(enc)) if st.dave_on => match enc.encrypt_opus(opus, body) {
+                Some(n) => {
+                    core.stats.dave_packets.fetch_add(1, Ordering::Relaxed);
+                    n
+                }
+                // Never fall back to plain audio inside a DAVE call.
+                None => return,
+            },
+            _ => {
+                body[..opus.len()].copy_from_slice(opus);
+                opus.len()
+            }
+        };
+        let counter = st.counter;
+        let Some(len) = cipher.seal(&mut st.packet, payload_len, counter) else {
+            return;
+        };
+        st.counter = counter.wrapping_add(1);
+        st.seq = st.seq.wrapping_add(1);
+        st.timestamp = st.timestamp.wrapping_add(960);
+        match socket.send(&st.packet[..len]) {
+            Ok(_) => {
+                core.stats.packets.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                core.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn send_frame(&self, opus: &[u8]) {
+        if self.closed.load(Ordering::Relaxed) || opus.len() > MAX_OPUS || opus.is_empty() {
+            return;
+        }
+        self.with_state(|st, core| {
+            Self::apply_updates(st);
+            if !st.speaking {
+                st.speaking = true;
+                core.speak_request.store(SPEAK_ON, Ordering::Release);
+            }
+            st.silence_left = SILENCE_FRAMES;
+            Self::send_payload(st, core, opus, opus != OPUS_SILENCE);
+        });
+    }
+
+    pub fn no_frame(&self) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
+        self.with_state(|st, core| {
+            Self::apply_updates(st);
+            if st.silence_left == 0 {
+                return;
+            }
+            st.silence_left -= 1;
+            Self::send_payload(st, core, &OPUS_SILENCE, false);
+            if st.silence_left == 0 && st.speaking {
+                st.speaking = false;
+                core.speak_request.store(SPEAK_OFF, Ordering::Release);
+            }
+        });
+    }
+}
+
+/// The `FrameSink` given to the engine.
+pub struct VoiceSink {
+    pub core: Arc<SendCore>,
+}
+
+impl FrameSink for VoiceSink {
+    fn send_frame(&mut self, opus: &[u8]) {
+        self.core.send_frame(opus);
+    }
+    fn no_frame(&mut self) {
+        self.core.no_frame();
+    }
+    fn is_connected(&self) -> bool {
+        self.core.is_ready()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_roundtrip() {
+        let mut resp = discovery_request(42);
+        resp[1] = 2;
+        resp[8..17].copy_from_slice(b"127.0.0.1");
+        resp[72..74].copy_from_slice(&50004u16.to_be_bytes());
+        assert_eq!(
+            parse_discovery_response(&resp),
+            Some(("127.0.0.1".parse().unwrap(), 50004))
+        );
+        assert_eq!(parse_discovery_response(&resp[..73]), None);
+        resp[8] = b'x';
+        assert_eq!(parse_discovery_response(&resp), None);
+    }
+}
