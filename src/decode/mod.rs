@@ -1,1 +1,431 @@
-//! decode: see lib.rs for where this sits in the pipeline.
+//! Decoding: symphonia demuxes every container it knows and decodes every codec it has;
+//! the result is mixed to stereo and resampled with rubato to 48 kHz interleaved f32, the
+//! format the filter chain and the Opus encoder want. Opus tracks (symphonia has no Opus
+//! decoder) are only demuxed here: their packets go to the encode side, which passes them
+//! through or decodes them with libopus when filters need PCM.
+
+use rtrb::Producer;
+use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::{Time, TimeBase};
+
+use crate::config::ResamplingQuality;
+use crate::source::MediaInput;
+
+mod resample;
+pub use resample::Resampler48;
+
+/// Output sample rate of the whole pipeline.
+pub const OUT_RATE: u32 = 48_000;
+/// Largest demuxed Opus packet kept for passthrough or decoding (120 ms at high bitrates).
+pub const MAX_OPUS_SOURCE_PACKET: usize = 2040;
+
+/// Decoding failures, each with a message fit for a TrackException cause.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("Unknown file format.")]
+    UnknownFormat,
+    #[error("no playable audio track in the file")]
+    NoAudioTrack,
+    #[error("unsupported codec: {0}")]
+    Unsupported(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("malformed stream: {0}")]
+    Malformed(String),
+    #[error("resampler: {0}")]
+    Resampler(String),
+    #[error("Opus packet of {0} bytes is too large")]
+    PacketTooLarge(usize),
+}
+
+fn sym_err(e: SymError) -> DecodeError {
+    match e {
+        SymError::IoError(e) => DecodeError::Io(e.to_string()),
+        SymError::Unsupported(what) => DecodeError::Unsupported(what.to_string()),
+        other => DecodeError::Malformed(other.to_string()),
+    }
+}
+
+/// One demuxed Opus packet, fixed-size so the packet ring never allocates.
+#[derive(Clone, Copy)]
+pub struct OpusPacket {
+    pub len: u16,
+    pub data: [u8; MAX_OPUS_SOURCE_PACKET],
+}
+
+impl OpusPacket {
+    pub const EMPTY: OpusPacket = OpusPacket {
+        len: 0,
+        data: [0; MAX_OPUS_SOURCE_PACKET],
+    };
+    pub fn bytes(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+}
+
+/// A freshly opened track.
+pub enum Opened {
+    Pcm(Box<PcmDecoder>),
+    Opus(Box<OpusDemuxer>),
+}
+
+/// Result of one `fill` call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fill {
+    /// Units pushed into the ring (samples or packets).
+    pub pushed: usize,
+    /// The ring is full; call again once the consumer has read.
+    pub full: bool,
+    /// The end of the media was reached and everything was pushed.
+    pub eof: bool,
+}
+
+struct Demux {
+    format: Box<dyn FormatReader>,
+    track_id: u32,
+    time_base: Option<TimeBase>,
+}
+
+impl Demux {
+    /// Seeks so the next packets hold `ms`. Returns the source timestamp the caller must
+    /// decode up to before output starts, and where the reader actually landed.
+    fn seek(&mut self, ms: i64) -> Result<Option<(u64, u64)>, DecodeError> {
+        let Some(time) = Time::try_from_secs_f64(ms.max(0) as f64 / 1000.0) else {
+            return Ok(None);
+        };
+        match self.format.seek(
+            SeekMode::Accurate,
+            SeekTo::Time {
+                time,
+                track_id: Some(self.track_id),
+            },
+        ) {
+            Ok(s) => Ok(Some((
+                s.required_ts.get().max(0) as u64,
+                s.actual_ts.get().max(0) as u64,
+            ))),
+            // Past the end: the track simply runs out.
+            Err(SymError::SeekError(_)) => Ok(None),
+            Err(e) => Err(sym_err(e)),
+        }
+    }
+}
+
+/// Probes the container and prepares the decoder for its default audio track.
+pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, DecodeError> {
+    let mut hint = Hint::new();
+    if let Some(ext) = &input.extension {
+        hint.with_extension(ext);
+    }
+    if let Some(mime) = &input.mime {
+        hint.mime_type(mime);
+    }
+    let mss = MediaSourceStream::new(input.reader, MediaSourceStreamOptions::default());
+    let format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => DecodeError::UnknownFormat,
+            other => sym_err(other),
+        })?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .or_else(|| format.first_track(TrackType::Audio))
+        .ok_or(DecodeError::NoAudioTrack)?;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or(DecodeError::NoAudioTrack)?
+        .clone();
+    let track_id = track.id;
+    let time_base = track.time_base;
+    let demux = Demux {
+        format,
+        track_id,
+        time_base,
+    };
+    if params.codec == CODEC_ID_OPUS {
+        let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(2);
+        return Ok(Opened::Opus(Box::new(OpusDemuxer {
+            demux,
+            channels,
+            skip_until: 0,
+            ended: false,
+        })));
+    }
+    let decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => DecodeError::Unsupported(format!("{:?}", params.codec)),
+            other => sym_err(other),
+        })?;
+    let rate = params.sample_rate.unwrap_or(OUT_RATE);
+    let channels = params
+        .channels
+        .as_ref()
+        .map(|c| c.count())
+        .unwrap_or(2)
+        .max(1);
+    let resampler = if rate == OUT_RATE {
+        None
+    } else {
+        Some(Resampler48::new(rate, quality)?)
+    };
+    Ok(Opened::Pcm(Box::new(PcmDecoder {
+        demux,
+        decoder,
+        rate,
+        channels,
+        inter: Vec::with_capacity(8192 * channels),
+        stereo: Vec::with_capacity(16384),
+        resampler,
+        out_pos: 0,
+        skip_src_frames: 0,
+        ended: false,
+    })))
+}
+
+/// A PCM codec track: decode → stereo → 48 kHz.
+pub struct PcmDecoder {
+    demux: Demux,
+    decoder: Box<dyn AudioDecoder>,
+    rate: u32,
+    channels: usize,
+    /// Decoded packet, interleaved in the source's channel layout.
+    inter: Vec<f32>,
+    /// 48 kHz stereo interleaved output not yet pushed (`out_pos..`).
+    stereo: Vec<f32>,
+    resampler: Option<Resampler48>,
+    out_pos: usize,
+    /// Source frames still to drop after an accurate seek.
+    skip_src_frames: u64,
+    ended: bool,
+}
+
+impl PcmDecoder {
+    pub fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Decodes up to `max_packets` packets into `ring`, stopping early when it is full.
+    pub fn fill(
+        &mut self,
+        ring: &mut Producer<f32>,
+        max_packets: usize,
+    ) -> Result<Fill, DecodeError> {
+        let mut fill = Fill::default();
+        let mut packets = 0;
+        loop {
+            if self.out_pos < self.stereo.len() {
+                let (_, rest) = ring.push_partial_slice(&self.stereo[self.out_pos..]);
+                let n = self.stereo.len() - self.out_pos - rest.len();
+                self.out_pos += n;
+                fill.pushed += n;
+                if !rest.is_empty() {
+                    fill.full = true;
+                    return Ok(fill);
+                }
+            }
+            self.stereo.clear();
+            self.out_pos = 0;
+            if self.ended {
+                fill.eof = true;
+                return Ok(fill);
+            }
+            if packets >= max_packets {
+                return Ok(fill);
+            }
+            packets += 1;
+            self.decode_next()?;
+        }
+    }
+
+    /// Decodes one packet (or flushes at the end) into `self.stereo`.
+    fn decode_next(&mut self) -> Result<(), DecodeError> {
+        let packet = match self.demux.format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => return self.finish(),
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return self.finish()
+            }
+            Err(SymError::ResetRequired) => return self.finish(),
+            Err(e) => return Err(sym_err(e)),
+        };
+        if packet.track_id != self.demux.track_id {
+            return Ok(());
+        }
+        let buf = match self.decoder.decode(&packet) {
+            Ok(b) => b,
+            // A damaged packet: skip it as players do.
+            Err(SymError::DecodeError(_)) => return Ok(()),
+            Err(e) => return Err(sym_err(e)),
+        };
+        let frames = buf.frames();
+        let ch = buf.spec().channels().count().max(1);
+        self.inter.resize(frames * ch, 0.0);
+        buf.copy_to_slice_interleaved(&mut self.inter[..]);
+        let mut start = 0usize;
+        if self.skip_src_frames > 0 {
+            let s = (self.skip_src_frames as usize).min(frames);
+            self.skip_src_frames -= s as u64;
+            start = s;
+        }
+        let src = &self.inter[start * ch..];
+        match &mut self.resampler {
+            None => {
+                to_stereo(src, ch, &mut self.stereo);
+            }
+            Some(rs) => {
+                rs.push_interleaved(src, ch);
+                rs.drain_into(&mut self.stereo, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), DecodeError> {
+        self.ended = true;
+        if let Some(rs) = &mut self.resampler {
+            rs.drain_into(&mut self.stereo, true)?;
+        }
+        Ok(())
+    }
+
+    /// Seeks to `ms` (accurately: audio before it is decoded and dropped).
+    pub fn seek(&mut self, ms: i64) -> Result<(), DecodeError> {
+        self.stereo.clear();
+        self.out_pos = 0;
+        self.decoder.reset();
+        if let Some(rs) = &mut self.resampler {
+            rs.reset();
+        }
+        match self.demux.seek(ms)? {
+            Some((required, actual)) => {
+                self.ended = false;
+                let diff = required.saturating_sub(actual);
+                // Timestamps are in the track's time base; convert the gap to frames.
+                self.skip_src_frames = match self.demux.time_base {
+                    Some(tb) => {
+                        let t = tb.calc_time_saturating(symphonia::core::units::Timestamp::new(
+                            diff.min(i64::MAX as u64) as i64,
+                        ));
+                        (t.as_secs_f64() * self.rate as f64).round() as u64
+                    }
+                    None => diff,
+                };
+            }
+            None => self.ended = true,
+        }
+        Ok(())
+    }
+}
+
+/// Mixes interleaved audio of `ch` channels to interleaved stereo, appending to `out`.
+pub fn to_stereo(src: &[f32], ch: usize, out: &mut Vec<f32>) {
+    match ch {
+        1 => {
+            for &s in src {
+                out.push(s);
+                out.push(s);
+            }
+        }
+        2 => out.extend_from_slice(src),
+        _ => {
+            for f in src.chunks_exact(ch) {
+                out.push(f[0]);
+                out.push(f[1]);
+            }
+        }
+    }
+}
+
+/// An Opus track: packets only, decoding happens on the encode side when needed.
+pub struct OpusDemuxer {
+    demux: Demux,
+    channels: usize,
+    /// After a seek: skip packets that end before this source timestamp.
+    skip_until: u64,
+    ended: bool,
+}
+
+impl OpusDemuxer {
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Demuxes up to `max_packets` packets into `ring`, stopping when it is full.
+    pub fn fill(
+        &mut self,
+        ring: &mut Producer<OpusPacket>,
+        max_packets: usize,
+    ) -> Result<Fill, DecodeError> {
+        let mut fill = Fill::default();
+        for _ in 0..max_packets {
+            if self.ended {
+                fill.eof = true;
+                return Ok(fill);
+            }
+            if ring.is_full() {
+                fill.full = true;
+                return Ok(fill);
+            }
+            let packet = match self.demux.format.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) | Err(SymError::ResetRequired) => {
+                    self.ended = true;
+                    continue;
+                }
+                Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    self.ended = true;
+                    continue;
+                }
+                Err(e) => return Err(sym_err(e)),
+            };
+            if packet.track_id != self.demux.track_id || packet.data.is_empty() {
+                continue;
+            }
+            let end = packet.pts.get().max(0) as u64 + packet.dur.get();
+            if end <= self.skip_until {
+                continue;
+            }
+            if packet.data.len() > MAX_OPUS_SOURCE_PACKET {
+                return Err(DecodeError::PacketTooLarge(packet.data.len()));
+            }
+            let mut slot = OpusPacket::EMPTY;
+            slot.data[..packet.data.len()].copy_from_slice(&packet.data);
+            slot.len = packet.data.len() as u16;
+            if ring.push(slot).is_err() {
+                fill.full = true;
+                return Ok(fill);
+            }
+            fill.pushed += 1;
+        }
+        Ok(fill)
+    }
+
+    pub fn seek(&mut self, ms: i64) -> Result<(), DecodeError> {
+        match self.demux.seek(ms)? {
+            Some((required, _)) => {
+                self.ended = false;
+                self.skip_until = required;
+            }
+            None => self.ended = true,
+        }
+        Ok(())
+    }
+}

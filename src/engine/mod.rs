@@ -1,1 +1,272 @@
-//! engine: see lib.rs for where this sits in the pipeline.
+//! The audio engine: a fixed set of decode workers and dsp/encode workers serving many
+//! players each, one pacer thread owning the 20 ms clock, a blocking helper pool for opening
+//! and seeking sources, and a disposal thread that frees heavy objects off the real-time path.
+//!
+//! Data per player: decoder → PCM ring (rtrb) → filter chain + volume → Opus → frame ring →
+//! pacer → sink. Commands are read by the player's encode worker at frame boundaries, so a
+//! change is heard in the next frame; queued frames are rewound when a change must be heard
+//! at once (volume, filters, pause).
+
+mod disposal;
+mod frame;
+mod helper;
+mod pacer;
+mod player;
+mod track;
+mod worker;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle, Thread};
+
+use crossbeam::channel::{self, Sender};
+
+use crate::config::{Config, ResamplingQuality};
+use crate::player::{GuildId, PlayerEvent, PlayerHandle, PlayerShared};
+use crate::source::MediaInput;
+use crate::track::{TrackData, TrackException};
+
+pub use frame::{Frame, MAX_OPUS_PACKET};
+pub use pacer::PacerStats;
+
+/// Opens a track into bytes to decode. Blocking (HTTP); always called on the helper pool.
+pub type Opener = Arc<dyn Fn(&TrackData) -> Result<MediaInput, TrackException> + Send + Sync>;
+
+/// Failures starting the engine (threads could not be spawned, bad encoder settings).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("failed to spawn engine thread {name}: {source}")]
+    Spawn {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("Opus encoder: {0}")]
+    Encoder(#[from] crate::encode::EncodeError),
+}
+
+/// Engine settings taken from `[player]`.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub complexity: u8,
+    pub resampling: ResamplingQuality,
+    pub stuck_threshold_ms: u64,
+    pub pcm_ring_ms: u32,
+    pub realtime_pacer: bool,
+    pub cleanup_ms: u64,
+}
+
+/// Everything threads share: channels to each stage and the shutdown flag.
+pub(crate) struct Shared {
+    pub settings: Settings,
+    pub shutdown: AtomicBool,
+    pub opener: Opener,
+    pub pacer_tx: Sender<pacer::PacerMsg>,
+    pub helper_tx: Sender<helper::HelperJob>,
+    pub dispose_tx: Sender<disposal::Garbage>,
+    /// One channel per decode worker (new decode jobs).
+    pub decode_tx: Vec<Sender<Box<track::DecodeJob>>>,
+    pub decode_threads: Mutex<Vec<Thread>>,
+    pub next_decode: AtomicU64,
+}
+
+impl Shared {
+    /// Round-robin choice of the decode worker for a new track.
+    pub fn decode_worker_for_next(&self) -> usize {
+        (self.next_decode.fetch_add(1, Ordering::Relaxed) as usize) % self.decode_tx.len()
+    }
+}
+
+/// The running engine. `Send + Sync`; cheap to share behind an `Arc`.
+pub struct Engine {
+    shared: Arc<Shared>,
+    encode_tx: Vec<Sender<player::Player>>,
+    encode_threads: Vec<Thread>,
+    next_player: AtomicU64,
+    joins: Mutex<Vec<JoinHandle<()>>>,
+    pacer_stats: Arc<PacerStats>,
+}
+
+fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        configured
+    } else {
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: String, f: F) -> Result<JoinHandle<()>, EngineError> {
+    thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+        .map_err(|source| EngineError::Spawn { name, source })
+}
+
+impl Engine {
+    /// Like `start`, with any opener (tests and perf open local files directly).
+    pub fn start_with_opener(config: &Config, opener: Opener) -> Result<Engine, EngineError> {
+        let p = &config.player;
+        let settings = Settings {
+            complexity: p.opus_encoding_quality.min(10),
+            resampling: p.resampling_quality,
+            stuck_threshold_ms: p.track_stuck_threshold_ms,
+            pcm_ring_ms: p.buffer_duration_ms.clamp(100, 400),
+            realtime_pacer: p.realtime_pacer,
+            cleanup_ms: 60_000,
+        };
+        // Fail early on settings libopus refuses rather than on the first player.
+        crate::encode::OpusEncoder::new(settings.complexity)?;
+
+        let n_decode = worker_count(p.decode_workers);
+        let n_encode = worker_count(p.encode_workers);
+        let (pacer_tx, pacer_rx) = channel::unbounded();
+        let (helper_tx, helper_rx) = channel::unbounded();
+        let (dispose_tx, dispose_rx) = channel::unbounded();
+        let mut decode_tx = Vec::new();
+        let mut decode_rx = Vec::new();
+        for _ in 0..n_decode {
+            let (tx, rx) = channel::unbounded();
+            decode_tx.push(tx);
+            decode_rx.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            settings,
+            shutdown: AtomicBool::new(false),
+            opener,
+            pacer_tx,
+            helper_tx,
+            dispose_tx,
+            decode_tx,
+            decode_threads: Mutex::new(Vec::new()),
+            next_decode: AtomicU64::new(0),
+        });
+        let mut joins = Vec::new();
+
+        {
+            let s = shared.clone();
+            joins.push(spawn("basalt-dispose".into(), move || {
+                disposal::run(s, dispose_rx)
+            })?);
+        }
+        for i in 0..helper::HELPER_THREADS {
+            let s = shared.clone();
+            let rx = helper_rx.clone();
+            joins.push(spawn(format!("basalt-open-{i}"), move || {
+                helper::run(s, rx)
+            })?);
+        }
+        for (i, rx) in decode_rx.into_iter().enumerate() {
+            let s = shared.clone();
+            let h = spawn(format!("basalt-decode-{i}"), move || {
+                worker::run_decode(s, rx)
+            })?;
+            shared
+                .decode_threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(h.thread().clone());
+            joins.push(h);
+        }
+        let decode_threads: Vec<Thread> = shared
+            .decode_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut encode_tx = Vec::new();
+        let mut encode_threads = Vec::new();
+        for i in 0..n_encode {
+            let (tx, rx) = channel::unbounded();
+            let s = shared.clone();
+            let dt = decode_threads.clone();
+            let h = spawn(format!("basalt-encode-{i}"), move || {
+                worker::run_encode(s, rx, dt)
+            })?;
+            encode_threads.push(h.thread().clone());
+            encode_tx.push(tx);
+            joins.push(h);
+        }
+        let pacer_stats = Arc::new(PacerStats::default());
+        {
+            let s = shared.clone();
+            let et = encode_threads.clone();
+            let st = pacer_stats.clone();
+            joins.push(spawn("basalt-pacer".into(), move || {
+                pacer::run(s, pacer_rx, et, st)
+            })?);
+        }
+        log::info!("engine started: {n_decode} decode workers, {n_encode} encode workers");
+        Ok(Engine {
+            shared,
+            encode_tx,
+            encode_threads,
+            next_player: AtomicU64::new(0),
+            joins: Mutex::new(joins),
+            pacer_stats,
+        })
+    }
+
+    /// Creates an idle player (volume 100, not paused, no filters, no track, no sink).
+    pub fn create_player(
+        &self,
+        guild_id: GuildId,
+        events: crossbeam::channel::Sender<PlayerEvent>,
+    ) -> PlayerHandle {
+        let id = self.next_player.fetch_add(1, Ordering::Relaxed);
+        let (cmd_tx, cmd_rx) = channel::unbounded();
+        let shared = Arc::new(PlayerShared::default());
+        let (player, entry) = player::Player::new(
+            id,
+            guild_id,
+            cmd_rx,
+            events,
+            shared.clone(),
+            self.shared.clone(),
+        );
+        let _ = self
+            .shared
+            .pacer_tx
+            .send(pacer::PacerMsg::Add(Box::new(entry)));
+        let w = (id as usize) % self.encode_tx.len();
+        let _ = self.encode_tx[w].send(player);
+        self.encode_threads[w].unpark();
+        PlayerHandle {
+            guild_id,
+            commands: cmd_tx,
+            shared,
+        }
+    }
+
+    /// Pacing lateness and tick counters (perf figures).
+    pub fn pacer_stats(&self) -> Arc<PacerStats> {
+        self.pacer_stats.clone()
+    }
+
+    /// Stops and joins every engine thread. Players still alive are dropped silently.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        for t in &self.encode_threads {
+            t.unpark();
+        }
+        for t in self
+            .shared
+            .decode_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            t.unpark();
+        }
+        let joins: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.joins.lock().unwrap_or_else(|e| e.into_inner()));
+        for j in joins {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,140 @@
+//! Any rate → 48 kHz stereo with rubato. Quality `low` uses the FFT resampler (a seventh of
+//! the cost of a long sinc, transparent for music); `medium`/`high` use sinc interpolation.
+
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{
+    Async, Fft, FixedAsync, FixedSync, Indexing, Resampler, SincInterpolationParameters,
+    SincInterpolationType, WindowFunction,
+};
+
+use super::{to_stereo, DecodeError, OUT_RATE};
+use crate::config::ResamplingQuality;
+
+/// Input frames per resampler call.
+const CHUNK: usize = 1024;
+
+/// A stereo resampler to 48 kHz with its own input accumulator (buffers sized once).
+pub struct Resampler48 {
+    rs: Box<dyn Resampler<f32>>,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    /// Output frames still to drop: the resampler's delay, so audio is not shifted.
+    delay_left: usize,
+}
+
+fn err<E: std::fmt::Display>(e: E) -> DecodeError {
+    DecodeError::Resampler(e.to_string())
+}
+
+impl Resampler48 {
+    pub fn new(rate_in: u32, quality: ResamplingQuality) -> Result<Resampler48, DecodeError> {
+        let rs: Box<dyn Resampler<f32>> = match quality {
+            ResamplingQuality::Low => Box::new(
+                Fft::<f32>::new(
+                    rate_in as usize,
+                    OUT_RATE as usize,
+                    CHUNK,
+                    2,
+                    FixedSync::Input,
+                )
+                .map_err(err)?,
+            ),
+            ResamplingQuality::Medium | ResamplingQuality::High => {
+                let len = if quality == ResamplingQuality::High {
+                    256
+                } else {
+                    64
+                };
+                let params = SincInterpolationParameters {
+                    sinc_len: len,
+                    f_cutoff: None,
+                    oversampling_factor: 128,
+                    interpolation: SincInterpolationType::Cubic,
+                    window: WindowFunction::BlackmanHarris2,
+                };
+                Box::new(
+                    Async::<f32>::new_sinc(
+                        OUT_RATE as f64 / rate_in as f64,
+                        1.0,
+                        &params,
+                        CHUNK,
+                        2,
+                        FixedAsync::Input,
+                    )
+                    .map_err(err)?,
+                )
+            }
+        };
+        let delay_left = rs.output_delay();
+        let out_max = rs.output_frames_max();
+        Ok(Resampler48 {
+            rs,
+            input: Vec::with_capacity(CHUNK * 2 * 8),
+            output: vec![0.0; out_max * 2],
+            delay_left,
+        })
+    }
+
+    /// Queues interleaved input of `ch` channels.
+    pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
+        to_stereo(src, ch, &mut self.input);
+    }
+
+    /// Resamples every whole chunk queued (all of it when `flush`), appending 48 kHz stereo
+    /// interleaved samples to `out`.
+    pub fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) -> Result<(), DecodeError> {
+        let mut consumed = 0;
+        let total = self.input.len() / 2;
+        while total - consumed >= CHUNK || (flush && consumed < total) {
+            let avail = (total - consumed).min(CHUNK);
+            let indexing = Indexing {
+                input_offset: consumed,
+                output_offset: 0,
+                partial_len: if avail < CHUNK { Some(avail) } else { None },
+                active_channels_mask: None,
+            };
+            let inp = InterleavedSlice::new(&self.input[..], 2, total).map_err(err)?;
+            let frames_out = self.output.len() / 2;
+            let mut outp =
+                InterleavedSlice::new_mut(&mut self.output[..], 2, frames_out).map_err(err)?;
+            let (_, n_out) = self
+                .rs
+                .process_into_buffer(&inp, &mut outp, Some(&indexing))
+                .map_err(err)?;
+            consumed += avail;
+            self.emit(n_out, out);
+        }
+        if flush {
+            // Push the delay line out with one chunk of silence.
+            let indexing = Indexing {
+                partial_len: Some(0),
+                ..Indexing::default()
+            };
+            let frames_out = self.output.len() / 2;
+            let empty: [f32; 0] = [];
+            let inp = InterleavedSlice::new(&empty[..], 2, 0).map_err(err)?;
+            let mut outp =
+                InterleavedSlice::new_mut(&mut self.output[..], 2, frames_out).map_err(err)?;
+            if let Ok((_, n_out)) = self
+                .rs
+                .process_into_buffer(&inp, &mut outp, Some(&indexing))
+            {
+                self.emit(n_out, out);
+            }
+        }
+        self.input.drain(..consumed * 2);
+        Ok(())
+    }
+
+    fn emit(&mut self, n_out: usize, out: &mut Vec<f32>) {
+        let skip = self.delay_left.min(n_out);
+        self.delay_left -= skip;
+        out.extend_from_slice(&self.output[skip * 2..n_out * 2]);
+    }
+
+    pub fn reset(&mut self) {
+        self.rs.reset();
+        self.input.clear();
+        self.delay_left = self.rs.output_delay();
+    }
+}

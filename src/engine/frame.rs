@@ -1,0 +1,41 @@
+//! The unit the encode workers hand to the pacer: one 20 ms Opus packet, tagged so the pacer
+//! can drop frames made obsolete by a seek, a volume or filter change, or a pause.
+
+/// Largest Opus packet for a 20 ms frame (RFC 6716 §3.4: 1275 bytes of payload).
+pub const MAX_OPUS_PACKET: usize = 1276;
+
+/// Frames per 20 ms at 48 kHz, per channel.
+pub const FRAME: usize = 960;
+/// Interleaved stereo samples per frame.
+pub const FRAME_SAMPLES: usize = FRAME * 2;
+
+/// Frame-ring capacity. The encode side keeps at most `TARGET_DEPTH` queued so changes are
+/// heard quickly; the spare slots absorb a late encode worker.
+pub const FRAME_RING: usize = 4;
+pub const TARGET_DEPTH: usize = 2;
+
+#[derive(Clone, Copy)]
+pub struct Frame {
+    /// Generation of the player's output when encoded (see `PlayerLink::accept`).
+    pub gen: u32,
+    /// Sequence number within the player (wraps).
+    pub seq: u32,
+    /// Track position at the end of this frame, ms.
+    pub end_ms: i64,
+    pub len: u16,
+    pub data: [u8; MAX_OPUS_PACKET],
+}
+
+impl Frame {
+    pub const EMPTY: Frame = Frame {
+        gen: 0,
+        seq: 0,
+        end_ms: 0,
+        len: 0,
+        data: [0; MAX_OPUS_PACKET],
+    };
+
+    pub fn payload(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+}

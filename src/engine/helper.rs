@@ -1,0 +1,140 @@
+//! The blocking helper pool: opening a source (HTTP connect, probing) and seeking (range
+//! re-requests) block, so they run here and never on a worker that serves other players.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam::channel::{Receiver, RecvTimeoutError};
+
+use super::frame::FRAME_SAMPLES;
+use super::track::{playback_exception, DecodeJob, DecodeSrc, Feed, OpusFeed, Outcome, TrackCtl};
+use super::Shared;
+use crate::decode::{self, Opened, OpusPacket};
+use crate::track::TrackData;
+
+pub const HELPER_THREADS: usize = 4;
+
+pub enum HelperJob {
+    Open {
+        track: Arc<TrackData>,
+        ctl: Arc<TrackCtl>,
+        start_ms: i64,
+    },
+    Seek(Box<DecodeJob>, usize),
+}
+
+pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<HelperJob>) {
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(HelperJob::Open {
+                track,
+                ctl,
+                start_ms,
+            }) => open(&shared, &track, ctl, start_ms),
+            Ok(HelperJob::Seek(job, worker)) => seek(&shared, job, worker),
+            Err(RecvTimeoutError::Timeout) => {
+                if shared.shutdown.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
+    if ctl.stopped() {
+        return;
+    }
+    let input = match (shared.opener)(track) {
+        Ok(i) => i,
+        Err(e) => return ctl.fail(e),
+    };
+    let opened = match decode::open(input, shared.settings.resampling) {
+        Ok(o) => o,
+        Err(e) => {
+            return ctl.fail(playback_exception(&format!(
+                "basalt::decode::DecodeError: {e}"
+            )))
+        }
+    };
+    let ring_frames = (shared.settings.pcm_ring_ms as usize * 48) / 20 * 20;
+    let (src, feed) = match opened {
+        Opened::Pcm(dec) => {
+            let cap = (ring_frames * 2).max(FRAME_SAMPLES * 4);
+            let (p, c) = rtrb::RingBuffer::<f32>::new(cap);
+            (DecodeSrc::Pcm(dec, p), Feed::Pcm(c))
+        }
+        Opened::Opus(demux) => {
+            let decoder = match opus2::Decoder::new(48_000, opus2::Channels::Stereo) {
+                Ok(d) => d,
+                Err(e) => return ctl.fail(playback_exception(&format!("libopus: {e}"))),
+            };
+            let cap = (shared.settings.pcm_ring_ms as usize / 20).clamp(4, 20);
+            let (p, c) = rtrb::RingBuffer::<OpusPacket>::new(cap);
+            (
+                DecodeSrc::Opus(demux, p),
+                Feed::Opus(Box::new(OpusFeed {
+                    packets: c,
+                    decoder,
+                })),
+            )
+        }
+    };
+    let mut job = Box::new(DecodeJob {
+        ctl: ctl.clone(),
+        src,
+        pushed: 0,
+        handled_seek: 0,
+    });
+    if start_ms > 0 {
+        if let Err(e) = src_seek(&mut job.src, start_ms) {
+            return ctl.fail(playback_exception(&format!(
+                "basalt::decode::DecodeError: {e}"
+            )));
+        }
+    }
+    if ctl.outcome_tx.try_send(Outcome::Opened(feed)).is_err() {
+        return;
+    }
+    hand_to_worker(shared, job, shared.decode_worker_for_next());
+}
+
+fn src_seek(src: &mut DecodeSrc, ms: i64) -> Result<(), decode::DecodeError> {
+    match src {
+        DecodeSrc::Pcm(d, _) => d.seek(ms),
+        DecodeSrc::Opus(d, _) => d.seek(ms),
+    }
+}
+
+fn seek(shared: &Shared, mut job: Box<DecodeJob>, worker: usize) {
+    if job.ctl.stopped() {
+        return super::disposal::dispose(shared, job);
+    }
+    let gen = job.ctl.seek_gen.load(Ordering::Acquire);
+    let ms = job.ctl.seek_ms.load(Ordering::Acquire);
+    if let Err(e) = src_seek(&mut job.src, ms) {
+        job.ctl.fail(playback_exception(&format!(
+            "basalt::decode::DecodeError: {e}"
+        )));
+    } else {
+        job.ctl.eof.store(false, Ordering::Release);
+    }
+    job.handled_seek = gen;
+    job.ctl.seek_done_at.store(job.pushed, Ordering::Release);
+    job.ctl.seek_done_gen.store(gen, Ordering::Release);
+    hand_to_worker(shared, job, worker);
+}
+
+fn hand_to_worker(shared: &Shared, job: Box<DecodeJob>, worker: usize) {
+    let _ = shared.decode_tx[worker].send(job);
+    if let Some(t) = shared
+        .decode_threads
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(worker)
+    {
+        t.unpark();
+    }
+}

@@ -1,0 +1,261 @@
+//! The pacer: one thread owning the 20 ms clock for every player.
+//!
+//! Absolute schedule (deadline += 20 ms, never re-based except after a stall of more than
+//! three periods, so there is neither drift nor a burst). SCHED_FIFO when permitted, sleeping
+//! to just before the deadline and spinning the rest, because a plain sleep is milliseconds
+//! late when the workers saturate the cores (perf-budget.md).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Receiver;
+
+use super::frame::Frame;
+use super::Shared;
+use crate::player::{FrameSink, PlayerShared};
+
+pub const PERIOD: Duration = Duration::from_millis(20);
+/// Sleep until this long before the deadline, then spin.
+const SPIN: Duration = Duration::from_micros(1500);
+/// Beyond this many missed periods the schedule is re-based instead of caught up.
+const MAX_CATCH_UP: u32 = 3;
+
+/// State shared by a player's encode side and the pacer.
+#[derive(Debug, Default)]
+pub struct PlayerLink {
+    /// `(generation << 32) | last sent sequence number`. The pacer sends a frame only if it
+    /// can advance this with the frame's generation; the encode side bumps the generation to
+    /// make every queued frame stale in one atomic step, and learns exactly which were sent.
+    pub accept: AtomicU64,
+    /// A sink is attached and says it is connected (written by the pacer every tick).
+    pub sink_connected: AtomicBool,
+}
+
+impl PlayerLink {
+    /// Makes all queued frames stale. Returns the new generation and the last sequence number
+    /// the pacer sent under the old one.
+    pub fn bump_gen(&self) -> (u32, u32) {
+        let mut cur = self.accept.load(Ordering::Acquire);
+        loop {
+            let gen = ((cur >> 32) as u32).wrapping_add(1);
+            let seq = cur as u32;
+            let new = ((gen as u64) << 32) | seq as u64;
+            match self
+                .accept
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return (gen, seq),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+}
+
+/// The pacer's view of one player.
+pub struct PacerEntry {
+    pub id: u64,
+    pub frames: rtrb::Consumer<Frame>,
+    pub link: Arc<PlayerLink>,
+    pub shared: Arc<PlayerShared>,
+    pub sink: Option<Box<dyn FrameSink>>,
+}
+
+pub enum PacerMsg {
+    Add(Box<PacerEntry>),
+    Attach(u64, Box<dyn FrameSink>),
+    Detach(u64),
+    Remove(u64),
+}
+
+const BUCKETS: usize = 1000;
+const BUCKET_NS: u64 = 10_000;
+
+/// Lateness of pacer ticks: a histogram of 10 µs buckets up to 10 ms, plus max.
+pub struct PacerStats {
+    pub ticks: AtomicU64,
+    pub rebased: AtomicU64,
+    pub missed_ticks: AtomicU64,
+    pub max_late_ns: AtomicU64,
+    pub realtime: AtomicBool,
+    hist: [AtomicU64; BUCKETS],
+}
+
+impl Default for PacerStats {
+    fn default() -> Self {
+        PacerStats {
+            ticks: AtomicU64::new(0),
+            rebased: AtomicU64::new(0),
+            missed_ticks: AtomicU64::new(0),
+            max_late_ns: AtomicU64::new(0),
+            realtime: AtomicBool::new(false),
+            hist: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl PacerStats {
+    fn record(&self, late: Duration) {
+        let ns = late.as_nanos().min(u64::MAX as u128) as u64;
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        self.max_late_ns.fetch_max(ns, Ordering::Relaxed);
+        let b = ((ns / BUCKET_NS) as usize).min(BUCKETS - 1);
+        self.hist[b].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Lateness (upper bound of its 10 µs bucket) below which `p` (0–1) of ticks fell.
+    pub fn percentile_ns(&self, p: f64) -> u64 {
+        let total: u64 = self.hist.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+        if total == 0 {
+            return 0;
+        }
+        let want = ((total as f64) * p).ceil() as u64;
+        let mut acc = 0;
+        for (i, h) in self.hist.iter().enumerate() {
+            acc += h.load(Ordering::Relaxed);
+            if acc >= want {
+                return (i as u64 + 1) * BUCKET_NS;
+            }
+        }
+        self.max_late_ns.load(Ordering::Relaxed)
+    }
+
+    pub fn reset(&self) {
+        for h in &self.hist {
+            h.store(0, Ordering::Relaxed);
+        }
+        self.ticks.store(0, Ordering::Relaxed);
+        self.max_late_ns.store(0, Ordering::Relaxed);
+        self.rebased.store(0, Ordering::Relaxed);
+        self.missed_ticks.store(0, Ordering::Relaxed);
+    }
+}
+
+fn try_realtime() -> bool {
+    // SAFETY: plain libc calls on the current thread with a valid, initialised parameter.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 10 };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0
+    }
+}
+
+fn wait_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now + SPIN {
+        std::thread::sleep(deadline - now - SPIN);
+    }
+    while Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+}
+
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    rx: Receiver<PacerMsg>,
+    encoders: Vec<Thread>,
+    stats: Arc<PacerStats>,
+) {
+    if shared.settings.realtime_pacer {
+        if try_realtime() {
+            stats.realtime.store(true, Ordering::Relaxed);
+        } else {
+            log::warn!(
+                "pacer: SCHED_FIFO not permitted (needs root or CAP_SYS_NICE); \
+                 using normal priority, pacing may be late under load"
+            );
+        }
+    }
+    let mut entries: Vec<PacerEntry> = Vec::with_capacity(1024);
+    let mut deadline = Instant::now() + PERIOD;
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        wait_until(deadline);
+        let now = Instant::now();
+        let late = now.saturating_duration_since(deadline);
+        stats.record(late);
+        if late > PERIOD * MAX_CATCH_UP {
+            // A stall (suspended VM, debugger): skip the lost ticks rather than burst them.
+            stats.rebased.fetch_add(1, Ordering::Relaxed);
+            let missed = (late.as_nanos() / PERIOD.as_nanos()) as u64;
+            stats.missed_ticks.fetch_add(missed, Ordering::Relaxed);
+            deadline = now;
+        }
+        while let Ok(msg) = rx.try_recv() {
+            handle_msg(&shared, &mut entries, msg);
+        }
+        for e in entries.iter_mut() {
+            tick(e);
+        }
+        for t in &encoders {
+            t.unpark();
+        }
+        deadline += PERIOD;
+    }
+    for e in entries.drain(..) {
+        super::disposal::dispose(&shared, Box::new(e));
+    }
+}
+
+fn handle_msg(shared: &Shared, entries: &mut Vec<PacerEntry>, msg: PacerMsg) {
+    match msg {
+        PacerMsg::Add(e) => entries.push(*e),
+        PacerMsg::Attach(id, sink) => {
+            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+                if let Some(old) = e.sink.replace(sink) {
+                    super::disposal::dispose(shared, Box::new(old));
+                }
+            } else {
+                super::disposal::dispose(shared, Box::new(sink));
+            }
+        }
+        PacerMsg::Detach(id) => {
+            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+                e.link.sink_connected.store(false, Ordering::Release);
+                if let Some(old) = e.sink.take() {
+                    super::disposal::dispose(shared, Box::new(old));
+                }
+            }
+        }
+        PacerMsg::Remove(id) => {
+            if let Some(i) = entries.iter().position(|e| e.id == id) {
+                let e = entries.swap_remove(i);
+                e.link.sink_connected.store(false, Ordering::Release);
+                super::disposal::dispose(shared, Box::new(e));
+            }
+        }
+    }
+}
+
+fn tick(e: &mut PacerEntry) {
+    let Some(sink) = e.sink.as_mut() else {
+        return;
+    };
+    let connected = sink.is_connected();
+    e.link.sink_connected.store(connected, Ordering::Release);
+    if !connected {
+        return;
+    }
+    loop {
+        let Ok(f) = e.frames.pop() else {
+            sink.no_frame();
+            e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let cur = e.link.accept.load(Ordering::Acquire);
+        if (cur >> 32) as u32 != f.gen {
+            continue; // made stale by a seek, change or pause
+        }
+        let new = ((f.gen as u64) << 32) | f.seq as u64;
+        if e.link
+            .accept
+            .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            continue;
+        }
+        sink.send_frame(f.payload());
+        e.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
+        e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
+        return;
+    }
+}

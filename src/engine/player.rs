@@ -1,0 +1,766 @@
+//! One player as its encode worker sees it: commands, the track state machine and events,
+//! and the frame step (PCM or Opus packets → volume → soft clip → Opus → frame ring).
+//!
+//! Changes that must be heard at once (volume, filters, pause) *rewind*: the generation is
+//! bumped so the pacer drops every queued frame, and the audio of the frames it had not sent
+//! yet (kept in a small look-back) is produced again with the new settings. Nothing is
+//! skipped or repeated.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender, TryRecvError};
+
+use super::disposal::dispose;
+use super::frame::{Frame, FRAME, FRAME_RING, FRAME_SAMPLES, TARGET_DEPTH};
+use super::helper::HelperJob;
+use super::pacer::{PacerEntry, PacerMsg, PlayerLink};
+use super::track::{playback_exception, Feed, OpusFeed, Outcome, TrackCtl};
+use super::Shared;
+use crate::decode::OpusPacket;
+use crate::encode::{is_passthrough_packet, OpusEncoder};
+use crate::player::{
+    EndReason, GuildId, PlayRequest, PlayerCommand, PlayerEvent, PlayerEventKind, PlayerShared,
+};
+use crate::track::{TrackData, TrackException};
+
+/// Look-back slots (frames whose audio can be produced again).
+const LOOKBACK: usize = FRAME_RING * 2;
+/// Opus decode staging: up to 120 ms decoded plus a partial frame.
+const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
+
+/// What one service pass did, for the worker.
+pub struct Step {
+    pub consumed: bool,
+    pub remove: bool,
+}
+
+struct Slot {
+    is_packet: bool,
+    pcm: [f32; FRAME_SAMPLES],
+    packet: OpusPacket,
+}
+
+enum Made {
+    Frame,
+    Underrun,
+    End,
+}
+
+/// The current track on the encode side.
+struct Active {
+    track: Arc<TrackData>,
+    ctl: Arc<TrackCtl>,
+    feed: Option<Feed>,
+    end_ms: Option<i64>,
+    /// Position of the last seek (or start) and frames output since: the track position.
+    base_ms: i64,
+    out_frames: u64,
+    produced_audio: bool,
+    awaiting_seek: Option<u32>,
+    /// Units popped from the feed ring (samples or packets), for the seek protocol.
+    popped: u64,
+    last_audio: Instant,
+    stuck_sent: bool,
+}
+
+impl Active {
+    fn position(&self) -> i64 {
+        self.base_ms + self.out_frames as i64 * 20
+    }
+}
+
+pub struct Player {
+    guild_id: GuildId,
+    id: u64,
+    cmds: Receiver<PlayerCommand>,
+    events: Sender<PlayerEvent>,
+    shared: Arc<PlayerShared>,
+    link: Arc<PlayerLink>,
+    engine: Arc<Shared>,
+    frames: rtrb::Producer<Frame>,
+    volume: u16,
+    paused: bool,
+    filters: Box<basalt_dsp::Filters>,
+    chain: Box<basalt_dsp::FilterChain>,
+    player_volume: basalt_dsp::PlayerVolume,
+    encoder: OpusEncoder,
+    gen: u32,
+    gen_first_seq: u32,
+    next_seq: u32,
+    lookback: Vec<Slot>,
+    replay: [u32; LOOKBACK],
+    replay_len: usize,
+    /// Chain input of the frame being made (`input_needed()` stereo frames).
+    input: Vec<f32>,
+    pcm: Box<[f32; FRAME_SAMPLES]>,
+    frame: Box<Frame>,
+    stage: Vec<f32>,
+    stage_pos: usize,
+    /// The last packet passed through, to warm the decoder when filters switch on.
+    last_packet: Box<OpusPacket>,
+    last_was_packet: bool,
+    track: Option<Active>,
+    handles_gone: bool,
+    destroyed: bool,
+    unread_since: Option<Instant>,
+}
+
+impl Player {
+    pub(crate) fn new(
+        id: u64,
+        guild_id: GuildId,
+        cmds: Receiver<PlayerCommand>,
+        events: Sender<PlayerEvent>,
+        shared: Arc<PlayerShared>,
+        engine: Arc<Shared>,
+    ) -> (Player, PacerEntry) {
+        let (prod, cons) = rtrb::RingBuffer::new(FRAME_RING);
+        let link = Arc::new(PlayerLink::default());
+        let encoder = OpusEncoder::new(engine.settings.complexity)
+            .or_else(|_| OpusEncoder::new(10))
+            .expect("libopus accepts complexity 10 at 48 kHz stereo");
+        let mut lookback = Vec::with_capacity(LOOKBACK);
+        for _ in 0..LOOKBACK {
+            lookback.push(Slot {
+                is_packet: false,
+                pcm: [0.0; FRAME_SAMPLES],
+                packet: OpusPacket::EMPTY,
+            });
+        }
+        let entry = PacerEntry {
+            id,
+            frames: cons,
+            link: link.clone(),
+            shared: shared.clone(),
+            sink: None,
+        };
+        let p = Player {
+            guild_id,
+            id,
+            cmds,
+            events,
+            shared,
+            link,
+            engine,
+            frames: prod,
+            volume: 100,
+            paused: false,
+            filters: Box::default(),
+            chain: Box::new(basalt_dsp::FilterChain::new()),
+            player_volume: basalt_dsp::PlayerVolume::new(),
+            encoder,
+            gen: 0,
+            gen_first_seq: 1,
+            next_seq: 1,
+            lookback,
+            replay: [0; LOOKBACK],
+            replay_len: 0,
+            input: vec![0.0; basalt_dsp::MAX_INPUT * 2],
+            pcm: Box::new([0.0; FRAME_SAMPLES]),
+            frame: Box::new(Frame::EMPTY),
+            stage: Vec::with_capacity(STAGE_FRAMES * 2),
+            stage_pos: 0,
+            last_packet: Box::new(OpusPacket::EMPTY),
+            last_was_packet: false,
+            track: None,
+            handles_gone: false,
+            destroyed: false,
+            unread_since: None,
+        };
+        (p, entry)
+    }
+
+    fn emit(&self, kind: PlayerEventKind) {
+        let _ = self.events.send(PlayerEvent {
+            guild_id: self.guild_id,
+            kind,
+        });
+    }
+
+    /// The track as events carry it: with the live position.
+    fn live(&self, t: &Active) -> Arc<TrackData> {
+        let mut d = (*t.track).clone();
+        d.position = self.shared.position();
+        Arc::new(d)
+    }
+
+    pub fn service(&mut self, now: Instant) -> Step {
+        loop {
+            match self.cmds.try_recv() {
+                Ok(cmd) => self.command(cmd, now),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.handles_gone = true;
+                    break;
+                }
+            }
+            if self.destroyed {
+                break;
+            }
+        }
+        let mut step = Step {
+            consumed: false,
+            remove: false,
+        };
+        if self.destroyed || (self.handles_gone && self.track.is_none()) {
+            if !self.destroyed {
+                self.destroy();
+            }
+            step.remove = true;
+            return step;
+        }
+        if self.track.is_none() {
+            return step;
+        }
+        self.poll_outcome();
+        if self.track.is_none() {
+            return step;
+        }
+        let connected = self.link.sink_connected.load(Ordering::Acquire);
+        if connected {
+            self.unread_since = None;
+        } else {
+            let since = *self.unread_since.get_or_insert(now);
+            if now.duration_since(since) >= Duration::from_millis(self.engine.settings.cleanup_ms) {
+                self.end_track(EndReason::Cleanup, true);
+                return step;
+            }
+        }
+        self.resolve_seek();
+        let ready = self
+            .track
+            .as_ref()
+            .is_some_and(|t| t.feed.is_some() && t.awaiting_seek.is_none());
+        if !self.paused && ready {
+            while FRAME_RING - self.frames.slots() < TARGET_DEPTH {
+                match self.produce() {
+                    Made::Frame => {
+                        step.consumed = true;
+                        if let Some(t) = self.track.as_mut() {
+                            t.last_audio = now;
+                            t.produced_audio = true;
+                        }
+                    }
+                    Made::Underrun => break,
+                    Made::End => {
+                        self.finish_track();
+                        break;
+                    }
+                }
+            }
+        }
+        let being_read = connected && !self.paused;
+        let threshold = self.engine.settings.stuck_threshold_ms;
+        let mut stuck = None;
+        if let Some(t) = self.track.as_mut() {
+            if !being_read || FRAME_RING - self.frames.slots() > 0 {
+                t.last_audio = now;
+            } else if !t.stuck_sent
+                && now.duration_since(t.last_audio) >= Duration::from_millis(threshold)
+            {
+                t.stuck_sent = true;
+                stuck = Some(());
+            }
+        }
+        if stuck.is_some() {
+            if let Some(t) = self.track.as_ref() {
+                let track = self.live(t);
+                self.emit(PlayerEventKind::TrackStuck {
+                    track,
+                    threshold_ms: threshold,
+                });
+            }
+        }
+        step
+    }
+
+    fn command(&mut self, cmd: PlayerCommand, now: Instant) {
+        match cmd {
+            PlayerCommand::Play(req) => self.play(req, now),
+            PlayerCommand::Stop => {
+                if self.track.is_some() {
+                    self.end_track(EndReason::Stopped, true);
+                }
+            }
+            PlayerCommand::SetPaused(p) => {
+                if p != self.paused {
+                    self.paused = p;
+                    self.shared.paused.store(p, Ordering::Relaxed);
+                    if p {
+                        self.rewind(true);
+                    }
+                }
+            }
+            PlayerCommand::Seek(ms) => self.seek(ms),
+            PlayerCommand::SetEndTime(ms) => {
+                if let Some(t) = self.track.as_mut() {
+                    t.end_ms = Some(ms);
+                }
+            }
+            PlayerCommand::SetVolume(v) => {
+                let v = v.min(1000);
+                if v != self.volume {
+                    self.volume = v;
+                    self.rewind(true);
+                }
+            }
+            PlayerCommand::SetFilters(f) => {
+                let old = std::mem::replace(&mut self.filters, f);
+                self.chain.update(&self.filters);
+                dispose(&self.engine, old);
+                self.rewind(true);
+            }
+            PlayerCommand::AttachSink(sink) => {
+                let _ = self.engine.pacer_tx.send(PacerMsg::Attach(self.id, sink));
+            }
+            PlayerCommand::DetachSink => {
+                let _ = self.engine.pacer_tx.send(PacerMsg::Detach(self.id));
+            }
+            PlayerCommand::Destroy => self.destroy(),
+        }
+    }
+
+    fn destroy(&mut self) {
+        if self.track.is_some() {
+            self.end_track(EndReason::Stopped, true);
+        }
+        let _ = self.engine.pacer_tx.send(PacerMsg::Remove(self.id));
+        self.destroyed = true;
+    }
+
+    fn play(&mut self, req: PlayRequest, now: Instant) {
+        if self.track.is_some() {
+            self.end_track(EndReason::Replaced, true);
+        }
+        self.paused = req.paused;
+        self.shared.paused.store(req.paused, Ordering::Relaxed);
+        let ctl = Arc::new(TrackCtl::new());
+        let start_ms = if req.track.info.is_stream {
+            0
+        } else {
+            req.start_ms.max(0)
+        };
+        let _ = self.engine.helper_tx.send(HelperJob::Open {
+            track: req.track.clone(),
+            ctl: ctl.clone(),
+            start_ms,
+        });
+        self.stage.clear();
+        self.stage_pos = 0;
+        self.last_was_packet = false;
+        self.unread_since = None;
+        let t = Active {
+            track: req.track,
+            ctl,
+            feed: None,
+            end_ms: req.end_ms,
+            base_ms: start_ms,
+            out_frames: 0,
+            produced_audio: false,
+            awaiting_seek: None,
+            popped: 0,
+            last_audio: now,
+            stuck_sent: false,
+        };
+        self.shared.position_ms.store(start_ms, Ordering::Relaxed);
+        self.shared.has_track.store(true, Ordering::Relaxed);
+        let track = self.live(&t);
+        self.track = Some(t);
+        self.emit(PlayerEventKind::TrackStart { track });
+    }
+
+    fn seek(&mut self, ms: i64) {
+        let Some(t) = self.track.as_mut() else { return };
+        if t.track.info.is_stream {
+            return;
+        }
+        let target = ms.max(0);
+        if t.end_ms.is_some_and(|e| target >= e) {
+            self.end_track(EndReason::Finished, true);
+            return;
+        }
+        let gen = t.ctl.seek_gen.load(Ordering::Relaxed).wrapping_add(1);
+        t.ctl.seek_ms.store(target, Ordering::Release);
+        t.ctl.seek_gen.store(gen, Ordering::Release);
+        t.awaiting_seek = Some(gen);
+        self.rewind(false);
+        let t = self.track.as_mut().expect("checked above");
+        t.base_ms = target;
+        t.out_frames = 0;
+        self.shared.position_ms.store(target, Ordering::Relaxed);
+        self.stage.clear();
+        self.stage_pos = 0;
+        if let Some(Feed::Opus(of)) = t.feed.as_mut() {
+            let _ = of.decoder.reset_state();
+        }
+        self.last_was_packet = false;
+        self.chain.reset();
+    }
+
+    /// Once the decode side finished the seek, drops the pre-seek audio still in the ring.
+    fn resolve_seek(&mut self) {
+        let Some(t) = self.track.as_mut() else { return };
+        let (Some(gen), Some(feed)) = (t.awaiting_seek, t.feed.as_mut()) else {
+            return;
+        };
+        if t.ctl.seek_done_gen.load(Ordering::Acquire) != gen {
+            return;
+        }
+        let done_at = t.ctl.seek_done_at.load(Ordering::Acquire);
+        let n = done_at.saturating_sub(t.popped) as usize;
+        let dropped = match feed {
+            Feed::Pcm(c) => {
+                let n = n.min(c.slots());
+                if let Ok(ch) = c.read_chunk(n) {
+                    ch.commit_all();
+                }
+                n
+            }
+            Feed::Opus(of) => {
+                let n = n.min(of.packets.slots());
+                for _ in 0..n {
+                    let _ = of.packets.pop();
+                }
+                n
+            }
+        };
+        t.popped += dropped as u64;
+        t.awaiting_seek = None;
+    }
+
+    fn poll_outcome(&mut self) {
+        let Some(t) = self.track.as_mut() else { return };
+        if t.feed.is_some() && !t.ctl.eof.load(Ordering::Acquire) {
+            return;
+        }
+        match t.ctl.outcome_rx.try_recv() {
+            Ok(Outcome::Opened(feed)) => t.feed = Some(feed),
+            Ok(Outcome::Failed(e)) => {
+                if t.feed.is_none() {
+                    self.fail_track(e);
+                } else {
+                    // Play out what was decoded, then report (see finish_track).
+                    let _ = t.ctl.outcome_tx.try_send(Outcome::Failed(e));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The feed ran out: a natural end, or the failure the decoder reported.
+    fn finish_track(&mut self) {
+        let failure = self
+            .track
+            .as_ref()
+            .and_then(|t| match t.ctl.outcome_rx.try_recv() {
+                Ok(Outcome::Failed(e)) => Some(e),
+                _ => None,
+            });
+        match failure {
+            Some(e) => self.fail_track(e),
+            None => self.end_track(EndReason::Finished, false),
+        }
+    }
+
+    fn fail_track(&mut self, e: TrackException) {
+        let Some(t) = self.track.as_ref() else { return };
+        let track = self.live(t);
+        let reason = if t.produced_audio {
+            EndReason::Finished
+        } else {
+            EndReason::LoadFailed
+        };
+        self.emit(PlayerEventKind::TrackException {
+            track,
+            exception: e,
+        });
+        self.end_track(reason, false);
+    }
+
+    /// Ends the current track. `drop_queued`: frames already queued are not sent (stop,
+    /// replace, cleanup) rather than played out (natural end).
+    fn end_track(&mut self, reason: EndReason, drop_queued: bool) {
+        if drop_queued {
+            self.rewind(false);
+        }
+        let Some(t) = self.track.take() else { return };
+        t.ctl.stop.store(true, Ordering::Release);
+        let mut d = (*t.track).clone();
+        d.position = self.shared.position();
+        self.shared.has_track.store(false, Ordering::Relaxed);
+        self.shared.position_ms.store(0, Ordering::Relaxed);
+        self.replay_len = 0;
+        self.emit(PlayerEventKind::TrackEnd {
+            track: Arc::new(d),
+            reason,
+        });
+        if let Some(feed) = t.feed {
+            dispose(&self.engine, Box::new(feed));
+        }
+    }
+
+    /// Makes queued frames stale; with `replay`, their audio is produced again next.
+    fn rewind(&mut self, replay: bool) {
+        let (gen, last_sent) = self.link.bump_gen();
+        self.gen = gen;
+        let first_unsent = {
+            let a = last_sent.wrapping_add(1);
+            // The later of the two in sequence order (wrapping).
+            if (a.wrapping_sub(self.gen_first_seq) as i32) > 0 {
+                a
+            } else {
+                self.gen_first_seq
+            }
+        };
+        let k = self.next_seq.wrapping_sub(first_unsent);
+        let k = if k as usize > FRAME_RING { 0 } else { k };
+        self.gen_first_seq = self.next_seq;
+        let Some(t) = self.track.as_mut() else {
+            self.replay_len = 0;
+            return;
+        };
+        t.out_frames = t.out_frames.saturating_sub(k as u64);
+        if !replay {
+            self.replay_len = 0;
+            return;
+        }
+        // The unsent frames come before whatever was still waiting to be replayed.
+        let mut q = [0u32; LOOKBACK];
+        let mut n = 0;
+        for i in 0..k {
+            q[n] = first_unsent.wrapping_add(i);
+            n += 1;
+        }
+        for i in 0..self.replay_len {
+            if n < LOOKBACK {
+                q[n] = self.replay[i];
+                n += 1;
+            }
+        }
+        self.replay = q;
+        self.replay_len = n;
+    }
+
+    fn passthrough_allowed(&self) -> bool {
+        !self.chain.is_active() && self.volume == 100
+    }
+
+    /// Produces one frame into the ring.
+    fn produce(&mut self) -> Made {
+        let Some(t) = self.track.as_ref() else {
+            return Made::Underrun;
+        };
+        if t.end_ms.is_some_and(|e| t.position() >= e) {
+            return Made::End;
+        }
+        let chain_on = self.chain.is_active();
+        let need = if chain_on {
+            self.chain.input_needed().clamp(1, basalt_dsp::MAX_INPUT)
+        } else {
+            FRAME
+        };
+        let slot = (self.next_seq as usize) % LOOKBACK;
+        let mut packet_len = 0usize;
+        let mut have = need;
+        if self.replay_len > 0 {
+            let seq = self.replay[0];
+            self.replay.copy_within(1.., 0);
+            self.replay_len -= 1;
+            let src = &self.lookback[(seq as usize) % LOOKBACK];
+            if src.is_packet {
+                *self.last_packet = src.packet;
+                packet_len = src.packet.len as usize;
+            } else {
+                self.input[..FRAME_SAMPLES].copy_from_slice(&src.pcm);
+                have = FRAME;
+            }
+        } else {
+            match self.pull(need, &mut packet_len) {
+                Made::Frame => {}
+                other => return other,
+            }
+        }
+        if packet_len > 0 {
+            let s = &mut self.lookback[slot];
+            s.is_packet = true;
+            s.packet = *self.last_packet;
+            if self.passthrough_allowed() {
+                self.frame.data[..packet_len].copy_from_slice(self.last_packet.bytes());
+                self.frame.len = packet_len as u16;
+                self.last_was_packet = true;
+                return self.push_frame();
+            }
+            // Filters or volume need PCM: decode the packet here.
+            let Some(Some(Feed::Opus(of))) = self.track.as_mut().map(|t| t.feed.as_mut()) else {
+                return Made::Underrun;
+            };
+            match of.decoder.decode_float(
+                self.last_packet.bytes(),
+                &mut self.input[..FRAME_SAMPLES],
+                false,
+            ) {
+                Ok(n) if n == FRAME => {}
+                _ => self.input[..FRAME_SAMPLES].fill(0.0),
+            }
+            have = FRAME;
+        } else {
+            // Only whole 20 ms inputs can be produced again (not timescale's odd sizes).
+            let s = &mut self.lookback[slot];
+            s.is_packet = false;
+            if have == FRAME {
+                s.pcm.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+            } else {
+                s.pcm.fill(0.0);
+            }
+        }
+        self.last_was_packet = false;
+        if chain_on {
+            self.chain
+                .process(&self.input[..have * 2], &mut self.pcm[..]);
+        } else {
+            self.pcm.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+        }
+        self.player_volume.apply(&mut self.pcm[..], self.volume);
+        basalt_dsp::soft_clip(&mut self.pcm[..]);
+        match self.encoder.encode(&self.pcm[..], &mut self.frame.data[..]) {
+            Ok(n) => self.frame.len = n as u16,
+            Err(_) => return Made::Underrun,
+        }
+        self.push_frame()
+    }
+
+    fn push_frame(&mut self) -> Made {
+        let Some(t) = self.track.as_mut() else {
+            return Made::Underrun;
+        };
+        t.out_frames += 1;
+        self.frame.gen = self.gen;
+        self.frame.seq = self.next_seq;
+        self.frame.end_ms = t.position();
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if self.frames.push(*self.frame).is_err() {
+            // Cannot happen: the caller checked for room.
+            t.out_frames -= 1;
+            return Made::Underrun;
+        }
+        Made::Frame
+    }
+
+    /// Takes the next `need` stereo frames from the feed into `self.input`, or (Opus
+    /// passthrough) the next packet into `self.last_packet` with its length in `packet_len`.
+    fn pull(&mut self, need: usize, packet_len: &mut usize) -> Made {
+        let passthrough = self.passthrough_allowed();
+        let Some(t) = self.track.as_mut() else {
+            return Made::Underrun;
+        };
+        let eof = t.ctl.eof.load(Ordering::Acquire);
+        let want = need * 2;
+        let dst = &mut self.input[..want];
+        match t.feed.as_mut() {
+            None => Made::Underrun,
+            Some(Feed::Pcm(c)) => {
+                let avail = c.slots();
+                if avail >= want {
+                    let _ = c.pop_entire_slice(dst);
+                    t.popped += want as u64;
+                    Made::Frame
+                } else if eof && avail > 0 {
+                    let _ = c.pop_entire_slice(&mut dst[..avail]);
+                    dst[avail..].fill(0.0);
+                    t.popped += avail as u64;
+                    Made::Frame
+                } else if eof {
+                    Made::End
+                } else {
+                    Made::Underrun
+                }
+            }
+            Some(Feed::Opus(of)) => {
+                let staged = self.stage.len() - self.stage_pos;
+                if passthrough && staged == 0 {
+                    if let Ok(p) = of.packets.peek() {
+                        if is_passthrough_packet(p.bytes()) {
+                            if let Ok(p) = of.packets.pop() {
+                                t.popped += 1;
+                                *self.last_packet = p;
+                                *packet_len = p.len as usize;
+                                return Made::Frame;
+                            }
+                        }
+                    }
+                }
+                if self.last_was_packet {
+                    // Warm the decoder with the packet before, so the switch does not click.
+                    let _ =
+                        of.decoder
+                            .decode_float(self.last_packet.bytes(), &mut self.pcm[..], false);
+                    self.last_was_packet = false;
+                }
+                Self::pull_decoded(
+                    of,
+                    &mut self.stage,
+                    &mut self.stage_pos,
+                    &mut t.popped,
+                    eof,
+                    dst,
+                )
+            }
+        }
+    }
+
+    /// Decodes Opus packets into the stage until `dst` can be filled.
+    fn pull_decoded(
+        of: &mut OpusFeed,
+        stage: &mut Vec<f32>,
+        pos: &mut usize,
+        popped: &mut u64,
+        eof: bool,
+        dst: &mut [f32],
+    ) -> Made {
+        let want = dst.len();
+        while stage.len() - *pos < want {
+            if *pos > 0 {
+                stage.drain(..*pos);
+                *pos = 0;
+            }
+            let Ok(p) = of.packets.pop() else {
+                let left = stage.len() - *pos;
+                if eof && left > 0 {
+                    dst[..left].copy_from_slice(&stage[*pos..]);
+                    dst[left..].fill(0.0);
+                    stage.clear();
+                    *pos = 0;
+                    return Made::Frame;
+                }
+                return if eof { Made::End } else { Made::Underrun };
+            };
+            *popped += 1;
+            let at = stage.len();
+            stage.resize(at + 5760 * 2, 0.0);
+            match of.decoder.decode_float(p.bytes(), &mut stage[at..], false) {
+                Ok(n) => stage.truncate(at + n * 2),
+                Err(_) => stage.truncate(at),
+            }
+        }
+        dst.copy_from_slice(&stage[*pos..*pos + want]);
+        *pos += want;
+        Made::Frame
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        if let Some(t) = self.track.take() {
+            t.ctl.stop.store(true, Ordering::Release);
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Player>();
+    let _ = playback_exception;
+}

@@ -1,0 +1,111 @@
+//! Worker loops. Decode workers keep every assigned track's PCM ring topped up; encode
+//! workers run each player's frame step (commands, filters, volume, Opus) to keep its frame
+//! ring a couple of frames deep. Both serve many players; neither ever blocks on I/O.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Receiver;
+
+use super::disposal::dispose;
+use super::helper::HelperJob;
+use super::player::Player;
+use super::track::{playback_exception, DecodeJob, DecodeSrc};
+use super::Shared;
+
+/// Packets decoded per job per pass, so one track cannot starve the others.
+const PACKETS_PER_PASS: usize = 8;
+
+pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
+    let me = {
+        let name = std::thread::current().name().unwrap_or("").to_string();
+        name.rsplit('-')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let mut jobs: Vec<Box<DecodeJob>> = Vec::with_capacity(256);
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        let mut progress = false;
+        let mut i = 0;
+        while i < jobs.len() {
+            let job = &mut jobs[i];
+            if job.ctl.stopped() {
+                let j = jobs.swap_remove(i);
+                dispose(&shared, j);
+                continue;
+            }
+            if job.ctl.seek_gen.load(Ordering::Acquire) != job.handled_seek {
+                let j = jobs.swap_remove(i);
+                let _ = shared.helper_tx.send(HelperJob::Seek(j, me));
+                continue;
+            }
+            if !job.ctl.eof.load(Ordering::Acquire) {
+                let r = match &mut job.src {
+                    DecodeSrc::Pcm(d, ring) => d.fill(ring, PACKETS_PER_PASS),
+                    DecodeSrc::Opus(d, ring) => d.fill(ring, PACKETS_PER_PASS),
+                };
+                match r {
+                    Ok(f) => {
+                        job.pushed += f.pushed as u64;
+                        if f.pushed > 0 || !f.full {
+                            progress = true;
+                        }
+                        if f.eof {
+                            job.ctl.eof.store(true, Ordering::Release);
+                        }
+                    }
+                    Err(e) => {
+                        job.ctl.fail(playback_exception(&format!(
+                            "basalt::decode::DecodeError: {e}"
+                        )));
+                    }
+                }
+            }
+            i += 1;
+        }
+        if !progress {
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+    for j in jobs {
+        dispose(&shared, j);
+    }
+}
+
+pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Vec<Thread>) {
+    let mut players: Vec<Player> = Vec::with_capacity(256);
+    while !shared.shutdown.load(Ordering::Relaxed) {
+        while let Ok(p) = rx.try_recv() {
+            players.push(p);
+        }
+        let now = Instant::now();
+        let mut consumed = false;
+        let mut i = 0;
+        while i < players.len() {
+            let step = players[i].service(now);
+            consumed |= step.consumed;
+            if step.remove {
+                let p = players.swap_remove(i);
+                dispose(&shared, Box::new(p));
+                continue;
+            }
+            i += 1;
+        }
+        if consumed {
+            for t in &decoders {
+                t.unpark();
+            }
+        }
+        // The pacer unparks us after every tick; the timeout covers idle players' commands.
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    for p in players {
+        dispose(&shared, Box::new(p));
+    }
+}
