@@ -1,3 +1,147 @@
-fn main() {
-    println!("basalt {}", env!("CARGO_PKG_VERSION"));
+//! `basalt --config PATH`: load the configuration, start sources, engine, voice and the
+//! control plane, then wait for SIGINT/SIGTERM and shut down cleanly (exit 0).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use basalt::server::{Backend, Server, ServerOptions};
+
+const USAGE: &str = "\
+Usage: basalt [--config PATH]
+
+A Lavalink v4 compatible audio node.
+
+Options:
+  -c, --config PATH   configuration file (default: ./config.toml; built-in defaults
+                      when the file does not exist; BASALT_SECTION_KEY variables override)
+  -h, --help          print this help
+  -V, --version       print the version
+";
+
+enum Cli {
+    Run(PathBuf),
+    Help,
+    Version,
+}
+
+fn parse_args(args: &[String]) -> Result<Cli, String> {
+    let mut config = PathBuf::from("config.toml");
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        match a {
+            "-h" | "--help" => return Ok(Cli::Help),
+            "-V" | "--version" => return Ok(Cli::Version),
+            "-c" | "--config" => {
+                i += 1;
+                let p = args.get(i).ok_or_else(|| format!("{a} needs a path"))?;
+                config = PathBuf::from(p);
+            }
+            _ if a.starts_with("--config=") => config = PathBuf::from(&a["--config=".len()..]),
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+        i += 1;
+    }
+    Ok(Cli::Run(config))
+}
+
+/// Block SIGINT/SIGTERM in this thread (and so in every thread spawned after), so that
+/// only `sigwait` below receives them.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set calls on a local, zero-initialised sigset_t.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: `set` is a valid, initialised signal set; `sig` is a valid out pointer.
+        let rc = unsafe { libc::sigwait(set, &mut sig) };
+        if rc == 0 {
+            return sig;
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = match parse_args(&args) {
+        Ok(Cli::Run(p)) => p,
+        Ok(Cli::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Cli::Version) => {
+            println!("basalt {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("basalt: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let signals = block_signals();
+
+    let config = match basalt::config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("basalt: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = basalt::logging::init(&config.logging) {
+        eprintln!("basalt: {e}");
+        return ExitCode::FAILURE;
+    }
+    let sources = Arc::new(basalt::source::SourceManager::new(&config));
+    let opener_sources = sources.clone();
+    let opener: basalt::engine::Opener =
+        Arc::new(move |t| opener_sources.open(t).map_err(|e| e.to_exception()));
+    let engine = match basalt::engine::Engine::start_with_opener(&config, opener) {
+        Ok(e) => Arc::new(e),
+        Err(e) => {
+            log::error!("cannot start the audio engine: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let voice = match basalt::voice::VoiceManager::start(&config) {
+        Ok(v) => Arc::new(v),
+        Err(e) => {
+            log::error!("cannot start voice: {e}");
+            engine.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = ServerOptions::from_config(&config);
+    let server = match Server::start(
+        config,
+        Backend::real(engine.clone(), sources, voice.clone()),
+        options,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            voice.shutdown();
+            engine.shutdown();
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!(
+        "basalt {} ready on {}",
+        env!("CARGO_PKG_VERSION"),
+        server.local_addr()
+    );
+    let sig = wait_for_signal(&signals);
+    log::info!("signal {sig} received; shutting down");
+    server.shutdown();
+    log::info!("bye");
+    ExitCode::SUCCESS
 }

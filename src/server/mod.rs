@@ -1,1 +1,153 @@
-//! server: see lib.rs for where this sits in the pipeline.
+//! The control plane: Lavalink v4 REST and the client WebSocket on one port.
+//!
+//! tiny_http accepts connections; a small pool of blocking worker threads routes requests
+//! (`routes`); WebSocket upgrades get a thread per socket (`websocket`) and a thread per
+//! session (`crate::session`). The audio engine, sources and voice sit behind `backend`.
+
+pub mod auth;
+pub mod backend;
+pub mod dto;
+pub mod error;
+mod http;
+pub mod routeplanner;
+pub mod routes;
+pub mod update;
+pub mod websocket;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use backend::Backend;
+pub use error::ApiError;
+pub use http::Server;
+pub use update::{parse_update_player, UpdatePlayer};
+
+use crate::config::Config;
+use crate::session::Sessions;
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Knobs of the control plane that are not Lavalink config keys (tests shorten them).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub player_update_interval: Duration,
+    /// Period of the `stats` op (Lavalink: 60 s).
+    pub stats_interval: Duration,
+    /// Largest request body accepted (→ 413 above).
+    pub max_body_bytes: usize,
+    /// REST worker threads.
+    pub workers: usize,
+}
+
+impl ServerOptions {
+    pub fn from_config(config: &Config) -> ServerOptions {
+        ServerOptions {
+            player_update_interval: Duration::from_secs(
+                config.player.player_update_interval_s.max(1),
+            ),
+            stats_interval: Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
+            workers: 8,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("server.password must be set")]
+    NoPassword,
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("cannot start a thread: {0}")]
+    Thread(String),
+}
+
+/// Everything the handlers share.
+pub struct Node {
+    pub config: Config,
+    pub backend: Backend,
+    pub sessions: Sessions,
+    pub options: ServerOptions,
+    pub planner: Option<routeplanner::RoutePlanner>,
+    password: String,
+    started: Instant,
+    shutting_down: AtomicBool,
+    /// Client sockets still open (shutdown waits for their close frames).
+    open_sockets: AtomicUsize,
+}
+
+impl Node {
+    fn new(config: Config, backend: Backend, options: ServerOptions) -> Result<Node, ServerError> {
+        let password = config
+            .server
+            .password
+            .clone()
+            .ok_or(ServerError::NoPassword)?;
+        Ok(Node {
+            planner: routeplanner::RoutePlanner::from_config(&config.ratelimit),
+            config,
+            backend,
+            sessions: Sessions::default(),
+            options,
+            password,
+            started: Instant::now(),
+            shutting_down: AtomicBool::new(false),
+            open_sockets: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Memory, CPU and uptime for the stats op and `/v4/stats`.
+    pub fn system_figures(&self) -> dto::SystemFigures {
+        let s = crate::stats::sample();
+        dto::SystemFigures {
+            uptime_ms: if s.uptime_ms > 0 {
+                s.uptime_ms
+            } else {
+                self.started.elapsed().as_millis() as u64
+            } as i64,
+            mem_free: s.memory.free,
+            mem_used: s.memory.used,
+            mem_allocated: s.memory.allocated,
+            mem_reservable: s.memory.reservable,
+            cores: s.cpu.cores,
+            system_load: s.cpu.system_load,
+            lavalink_load: s.cpu.lavalink_load,
+        }
+    }
+
+    /// Uptime as Lavalink reports it: since the process started.
+    pub fn uptime_ms(&self) -> u64 {
+        match crate::stats::sample().uptime_ms {
+            0 => self.started.elapsed().as_millis() as u64,
+            ms => ms,
+        }
+    }
+
+    /// Players stopped, sockets closed with 1001, backends shut down.
+    fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+        for s in self.sessions.all() {
+            s.close_for_shutdown(self);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.open_sockets.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.backend.voice.shutdown();
+        self.backend.players.shutdown();
+    }
+}

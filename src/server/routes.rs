@@ -1,0 +1,317 @@
+//! REST routing and handlers (spec §4, §9, §11).
+
+use serde_json::{Map, Value};
+use tiny_http::Method;
+
+use super::error::ApiError;
+use super::update::{
+    apply_update, decode_for_play, parse_json, parse_update_player, parse_update_session,
+};
+use super::{dto, Node};
+use crate::session::{lock, Session};
+
+/// One request as the handlers see it.
+pub struct Req<'a> {
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub query: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub is_metrics: bool,
+}
+
+impl Req<'_> {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub enum Body {
+    Empty,
+    Json(Value),
+    Text(String),
+    Raw(Vec<u8>, &'static str),
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Body,
+}
+
+impl Reply {
+    fn json(v: Value) -> Reply {
+        Reply {
+            status: 200,
+            body: Body::Json(v),
+        }
+    }
+    fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: Body::Empty,
+        }
+    }
+}
+
+/// `a=b&c` → pairs, percent-decoded with `+` as space (as the servlet container does).
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect()
+}
+
+/// `trace` present with any value but `false` (§3).
+pub fn wants_trace(q: &[(String, String)]) -> bool {
+    q.iter()
+        .any(|(k, v)| k == "trace" && !v.eq_ignore_ascii_case("false"))
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+fn parse_bool_param(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "Failed to convert value of type 'java.lang.String' to required type 'boolean' for parameter '{name}': Invalid boolean value [{v}]"
+        ))),
+    }
+}
+
+fn parse_guild(s: &str) -> Result<u64, ApiError> {
+    s.parse::<u64>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Failed to convert value of type 'java.lang.String' to required type 'long'; For input string: \"{s}\""
+        ))
+    })
+}
+
+fn session(node: &Node, id: &str) -> Result<std::sync::Arc<Session>, ApiError> {
+    node.sessions
+        .get_connected(id)
+        .ok_or_else(|| ApiError::not_found("Session not found"))
+}
+
+fn require_json(r: &Req) -> Result<(), ApiError> {
+    match r.content_type {
+        Some(ct) if !ct.to_ascii_lowercase().contains("json") => Err(
+            ApiError::UnsupportedMediaType(format!("Content-Type '{ct}' is not supported")),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn method_not_allowed(r: &Req) -> ApiError {
+    ApiError::MethodNotAllowed(format!("Request method '{}' is not supported", r.method))
+}
+
+/// Route one authenticated request.
+pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
+    if r.is_metrics {
+        return if *r.method == Method::Get {
+            metrics(node, r)
+        } else {
+            Err(method_not_allowed(r))
+        };
+    }
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let get = *r.method == Method::Get;
+    match segs.as_slice() {
+        ["version"] if get => Ok(Reply {
+            status: 200,
+            body: Body::Text(dto::LAVALINK_VERSION.into()),
+        }),
+        [""] | ["v3", "websocket"] if get => {
+            log::warn!(
+                "a client used the legacy path {}; use /v4/websocket",
+                r.path
+            );
+            Ok(Reply {
+                status: 200,
+                body: Body::Empty,
+            })
+        }
+        ["v4", "info"] if get => Ok(Reply::json(info(node))),
+        ["v4", "stats"] if get => {
+            let (players, playing) = node.sessions.player_counts();
+            Ok(Reply::json(dto::stats(
+                None,
+                players,
+                playing,
+                &node.system_figures(),
+            )))
+        }
+        ["v4", "loadtracks"] if get => {
+            let id = r.param("identifier").ok_or_else(|| {
+                ApiError::bad_request("Required request parameter 'identifier' for method parameter type String is not present")
+            })?;
+            Ok(Reply::json(dto::load_result(&node.backend.loader.load(id))))
+        }
+        ["v4", "decodetrack"] if get => {
+            let enc = r
+                .param("encodedTrack")
+                .or_else(|| r.param("track"))
+                .ok_or_else(|| ApiError::bad_request("No track to decode provided"))?;
+            Ok(Reply::json(decode_echo(node, enc)?))
+        }
+        ["v4", "decodetracks"] if *r.method == Method::Post => {
+            require_json(r)?;
+            let list = match parse_json(r.body)? {
+                Value::Array(a) => a,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "Request body must be a JSON array of strings",
+                    ))
+                }
+            };
+            if list.is_empty() {
+                return Err(ApiError::bad_request("No tracks to decode provided"));
+            }
+            let mut out = Vec::with_capacity(list.len());
+            for v in &list {
+                let s = v.as_str().ok_or_else(|| {
+                    ApiError::bad_request("Request body must be a JSON array of strings")
+                })?;
+                out.push(decode_echo(node, s)?);
+            }
+            Ok(Reply::json(Value::Array(out)))
+        }
+        ["v4", "sessions", sid, "players"] if get => {
+            let s = session(node, sid)?;
+            let list: Vec<Value> = s.players().iter().map(|p| lock(p).to_json()).collect();
+            Ok(Reply::json(Value::Array(list)))
+        }
+        ["v4", "sessions", sid, "players", gid] => {
+            let guild = parse_guild(gid)?;
+            let s = session(node, sid)?;
+            match *r.method {
+                Method::Get => match s.player(guild) {
+                    Some(p) => Ok(Reply::json(lock(&p).to_json())),
+                    None => Err(ApiError::not_found("Player not found")),
+                },
+                Method::Patch => {
+                    require_json(r)?;
+                    let no_replace = match r.param("noReplace") {
+                        Some(v) => parse_bool_param("noReplace", v)?,
+                        None => false,
+                    };
+                    let up = parse_update_player(r.body)?;
+                    Ok(Reply::json(apply_update(node, &s, guild, up, no_replace)?))
+                }
+                Method::Delete => {
+                    s.destroy_player(guild);
+                    Ok(Reply::no_content())
+                }
+                _ => Err(method_not_allowed(r)),
+            }
+        }
+        ["v4", "sessions", sid] => {
+            if *r.method != Method::Patch {
+                return Err(method_not_allowed(r));
+            }
+            let s = session(node, sid)?;
+            require_json(r)?;
+            let up = parse_update_session(r.body)?;
+            let (resuming, timeout) = s.update_resuming(up.resuming, up.timeout);
+            Ok(Reply::json(
+                serde_json::json!({"resuming": resuming, "timeout": timeout}),
+            ))
+        }
+        ["v4", "routeplanner", "status"] if get => match &node.planner {
+            Some(p) => Ok(Reply::json(p.status())),
+            None => Ok(Reply::no_content()),
+        },
+        ["v4", "routeplanner", "free", what] if *r.method == Method::Post => {
+            let planner = node
+                .planner
+                .as_ref()
+                .ok_or_else(|| ApiError::internal("Can't access disabled route planner"))?;
+            match *what {
+                "all" => {
+                    planner.free_all();
+                    Ok(Reply::no_content())
+                }
+                "address" => {
+                    require_json(r)?;
+                    let obj = super::update::parse_object(r.body)?;
+                    let addr = match obj.get("address") {
+                        Some(Value::String(a)) => a.clone(),
+                        _ => return Err(ApiError::bad_request("Field 'address' must be a string")),
+                    };
+                    planner
+                        .free_address(&addr)
+                        .map_err(|d| ApiError::bad_request(format!("Invalid address: {d}")))?;
+                    Ok(Reply::no_content())
+                }
+                _ => Err(ApiError::not_found("Not Found")),
+            }
+        }
+        ["version"]
+        | [""]
+        | ["v3", "websocket"]
+        | ["v4", "info" | "stats" | "loadtracks" | "decodetrack"]
+        | ["v4", "decodetracks"]
+        | ["v4", "sessions", _, "players"]
+        | ["v4", "routeplanner", "status"]
+        | ["v4", "routeplanner", "free", _] => Err(method_not_allowed(r)),
+        _ => Err(ApiError::not_found("Not Found")),
+    }
+}
+
+/// decodetrack: the input echoed as `encoded`, the stored position, `userData` `{}`.
+fn decode_echo(node: &Node, encoded: &str) -> Result<Value, ApiError> {
+    let data = decode_for_play(node, encoded)?;
+    Ok(dto::track_with(&data, encoded.to_string(), &Map::new()))
+}
+
+fn info(node: &Node) -> Value {
+    let sources = node.backend.loader.source_names();
+    let filters = node.config.filters.enabled_names();
+    dto::info(&sources, &filters)
+}
+
+fn metrics(node: &Node, r: &Req) -> Result<Reply, ApiError> {
+    let names: Vec<String> = r
+        .query
+        .iter()
+        .filter(|(k, _)| k == "name[]")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let (players, playing) = node.sessions.player_counts();
+    let fig = crate::metrics::Figures::gather(players as u64, playing as u64, node.uptime_ms());
+    let text = crate::metrics::render(&fig, &names);
+    Ok(Reply {
+        status: 200,
+        body: Body::Raw(text.into_bytes(), crate::metrics::CONTENT_TYPE),
+    })
+}
