@@ -1,13 +1,31 @@
 //! Sources: turning an identifier into tracks (`load`) and a track into bytes to decode
 //! (`open`). The dispatcher asks each registered source in Lavalink's order.
+//!
+//! Only `local` and `http` are implemented. YouTube, SoundCloud, Bandcamp, Twitch, Vimeo and
+//! Niconico are not registered (they would claim identifiers they cannot serve): their URLs
+//! fall through to `http` (and mostly end as `Unknown file format.`), their search prefixes
+//! (`ytsearch:` …) are claimed by nobody and load as `empty`, and `/v4/info` does not list them.
 
-use crate::track::{TrackData, TrackException};
+pub mod hls;
+pub mod http;
+pub mod icy;
+pub mod local;
+pub mod mpegts;
+pub mod playlist;
+pub mod probe;
+
+use crate::config::Config;
+use crate::track::{Severity, TrackData, TrackException, TrackInfo};
 
 /// The outcome of `/v4/loadtracks`, before JSON.
 #[derive(Debug, Clone)]
 pub enum LoadResult {
     Track(TrackData),
-    Playlist { name: String, selected_track: i32, tracks: Vec<TrackData> },
+    Playlist {
+        name: String,
+        selected_track: i32,
+        tracks: Vec<TrackData>,
+    },
     Search(Vec<TrackData>),
     Empty,
     Error(TrackException),
@@ -24,4 +42,317 @@ pub struct MediaInput {
     pub mime: Option<String>,
     /// Live or endless: no seeking, no length.
     pub is_stream: bool,
+}
+
+/// Why a load or an open failed, carrying Lavalink's friendly message and severity
+/// (sources.md §0.2) so the control plane and the engine can report it unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("That URL is not playable.")]
+    NotPlayable { status: u16 },
+    #[error("Not a valid URL.")]
+    InvalidUrl(String),
+    #[error("Connecting to the URL failed.")]
+    Connect(String),
+    #[error("The server is giving us garbage.")]
+    Garbage,
+    #[error("Unknown file format.")]
+    UnknownFormat,
+    /// A probe recognised the container but refused its content (its own message, common).
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("The playlist file contains no links.")]
+    NoLinks,
+    #[error("Could not read the file for detecting file type.")]
+    Detection(String),
+    #[error("Failed to open file for reading.")]
+    FileOpen(String),
+    /// A saved track names a source or probe this node does not have.
+    #[error("Unknown source or container '{0}'.")]
+    UnknownDescriptor(String),
+    /// Reading the media failed after it was opened (network, truncated file).
+    #[error("Something broke when playing the track.")]
+    Io(String),
+}
+
+impl SourceError {
+    pub fn severity(&self) -> Severity {
+        match self {
+            SourceError::NotPlayable { .. }
+            | SourceError::InvalidUrl(_)
+            | SourceError::UnknownFormat
+            | SourceError::Unsupported(_)
+            | SourceError::NoLinks => Severity::Common,
+            SourceError::Connect(_)
+            | SourceError::Garbage
+            | SourceError::Detection(_)
+            | SourceError::FileOpen(_) => Severity::Suspicious,
+            SourceError::UnknownDescriptor(_) | SourceError::Io(_) => Severity::Fault,
+        }
+    }
+
+    /// The Java-style `cause` text: the underlying throwable lavaplayer attaches.
+    fn cause(&self) -> String {
+        const FRIENDLY: &str = "com.sedmelluq.discord.lavaplayer.tools.FriendlyException";
+        match self {
+            SourceError::NotPlayable { status } => {
+                format!("java.lang.IllegalStateException: Status code {status}")
+            }
+            SourceError::InvalidUrl(s) => format!("java.net.URISyntaxException: {s}"),
+            SourceError::Connect(s) | SourceError::Detection(s) | SourceError::Io(s) => {
+                format!("java.io.IOException: {s}")
+            }
+            SourceError::FileOpen(s) => format!("java.io.FileNotFoundException: {s}"),
+            other => format!("{FRIENDLY}: {other}"),
+        }
+    }
+
+    /// The exception object of a load result or a `TrackExceptionEvent`.
+    pub fn to_exception(&self) -> TrackException {
+        let cause = self.cause();
+        TrackException {
+            message: Some(self.to_string()),
+            severity: self.severity(),
+            cause_stack_trace: format!("{cause}\n"),
+            cause,
+        }
+    }
+}
+
+/// What one source answers for an identifier (sources.md §0.1).
+pub(crate) enum Answer {
+    /// Not this source's identifier: ask the next one.
+    NotMine,
+    Empty,
+    Track(TrackData),
+    /// Another identifier to resolve through all sources; the title becomes the default
+    /// title of what it resolves to; a descriptor restricts it to the probing sources.
+    Reference {
+        identifier: String,
+        title: Option<String>,
+        descriptor: Option<String>,
+    },
+    /// Several references (a playlist file with more than one entry).
+    References {
+        name: String,
+        entries: Vec<(String, Option<String>)>,
+    },
+    Error(SourceError),
+}
+
+/// A load request as the probing sources see it.
+pub(crate) struct LoadRequest<'a> {
+    pub identifier: &'a str,
+    pub title: Option<&'a str>,
+    pub descriptor: Option<&'a str>,
+}
+
+/// Most entries of a multi-entry playlist file that are resolved (each costs a request).
+const MAX_PLAYLIST_ENTRIES: usize = 50;
+/// Reference hops before a load gives up with `empty` (Lavalink's limit).
+const MAX_HOPS: usize = 5;
+
+/// All registered sources. Send + Sync; loads may run concurrently from many threads.
+pub struct SourceManager {
+    local: Option<local::LocalSource>,
+    http: Option<http::HttpSource>,
+}
+
+impl SourceManager {
+    pub fn new(config: &Config) -> SourceManager {
+        let local = config.sources.local.then(local::LocalSource::new);
+        let http = config.sources.http.then(|| http::HttpSource::new(config));
+        SourceManager { local, http }
+    }
+
+    /// Registration order, for `/v4/info` (Lavalink: …, local, plugins, http last).
+    pub fn source_names(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.local.is_some() {
+            names.push("local");
+        }
+        if self.http.is_some() {
+            names.push("http");
+        }
+        names
+    }
+
+    /// Resolves an identifier (blocking; network and disk I/O happen here).
+    pub fn load(&self, identifier: &str) -> LoadResult {
+        self.load_inner(identifier, true)
+    }
+
+    fn load_inner(&self, identifier: &str, allow_playlist: bool) -> LoadResult {
+        let mut ident = identifier.to_string();
+        let mut title: Option<String> = None;
+        let mut descriptor: Option<String> = None;
+        for _ in 0..=MAX_HOPS {
+            let req = LoadRequest {
+                identifier: &ident,
+                title: title.as_deref(),
+                descriptor: descriptor.as_deref(),
+            };
+            match self.ask_all(&req) {
+                Answer::NotMine | Answer::Empty => return LoadResult::Empty,
+                Answer::Track(t) => return LoadResult::Track(t),
+                Answer::Error(e) => return LoadResult::Error(e.to_exception()),
+                Answer::Reference {
+                    identifier,
+                    title: t,
+                    descriptor: d,
+                } => {
+                    ident = identifier;
+                    title = t.or(title);
+                    descriptor = d;
+                }
+                Answer::References { name, entries } => {
+                    if !allow_playlist {
+                        let (first, t) = entries.into_iter().next().unwrap_or_default();
+                        ident = first;
+                        title = t.or(title);
+                        descriptor = None;
+                        continue;
+                    }
+                    return self.load_entries(name, entries);
+                }
+            }
+        }
+        LoadResult::Empty
+    }
+
+    /// A playlist file with several entries: each entry resolved (no nested playlists).
+    fn load_entries(&self, name: String, entries: Vec<(String, Option<String>)>) -> LoadResult {
+        let mut tracks = Vec::new();
+        let mut first_error = None;
+        for (ident, title) in entries.into_iter().take(MAX_PLAYLIST_ENTRIES) {
+            let res = match &title {
+                Some(t) => self.load_titled(&ident, t),
+                None => self.load_inner(&ident, false),
+            };
+            match res {
+                LoadResult::Track(t) => tracks.push(t),
+                LoadResult::Playlist { tracks: ts, .. } | LoadResult::Search(ts) => {
+                    tracks.extend(ts)
+                }
+                LoadResult::Error(e) => {
+                    first_error.get_or_insert(e);
+                }
+                LoadResult::Empty => {}
+            }
+        }
+        match (tracks.is_empty(), first_error) {
+            (false, _) => LoadResult::Playlist {
+                name,
+                selected_track: -1,
+                tracks,
+            },
+            (true, Some(e)) => LoadResult::Error(e),
+            (true, None) => LoadResult::Empty,
+        }
+    }
+
+    /// Resolves one playlist entry whose title comes from the playlist file.
+    fn load_titled(&self, identifier: &str, title: &str) -> LoadResult {
+        let req = LoadRequest {
+            identifier,
+            title: Some(title),
+            descriptor: None,
+        };
+        match self.ask_all(&req) {
+            Answer::Reference {
+                identifier: next, ..
+            } => self.load_inner(&next, false),
+            Answer::Track(t) => LoadResult::Track(t),
+            Answer::Error(e) => LoadResult::Error(e.to_exception()),
+            _ => LoadResult::Empty,
+        }
+    }
+
+    /// Asks each source in registration order; the first that claims the identifier answers.
+    fn ask_all(&self, req: &LoadRequest<'_>) -> Answer {
+        if let Some(local) = &self.local {
+            match local.load(req) {
+                Answer::NotMine => {}
+                other => return other,
+            }
+        }
+        if let Some(http) = &self.http {
+            match http.load(req) {
+                Answer::NotMine => {}
+                other => return other,
+            }
+        }
+        Answer::NotMine
+    }
+
+    /// Opens a track for decoding (blocking; called by the engine off the hot path). Uses
+    /// the container descriptor stored in the track, so nothing is probed again.
+    pub fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
+        let descriptor = descriptor_of(track)
+            .ok_or_else(|| SourceError::UnknownDescriptor(track.info.source_name.clone()))?;
+        let target = track.info.uri.as_deref().unwrap_or(&track.info.identifier);
+        match track.info.source_name.as_str() {
+            "local" => match &self.local {
+                Some(l) => l.open(&track.info.identifier, &descriptor, track.info.is_stream),
+                None => Err(SourceError::UnknownDescriptor("local".into())),
+            },
+            "http" => match &self.http {
+                Some(h) => h.open(target, &descriptor, track.info.is_stream),
+                None => Err(SourceError::UnknownDescriptor("http".into())),
+            },
+            other => Err(SourceError::UnknownDescriptor(other.to_string())),
+        }
+    }
+}
+
+/// The container descriptor (`mp3`, `m3u|hls-outer`…) stored in an http/local track.
+pub fn descriptor_of(track: &TrackData) -> Option<String> {
+    crate::track::probe_info(track)
+}
+
+/// Track info of a probed item, before it becomes a `TrackData` (sources.md §8.3 assembly).
+#[derive(Debug, Clone, Default)]
+pub struct ProbedInfo {
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub length_ms: Option<i64>,
+    pub is_stream: Option<bool>,
+    pub isrc: Option<String>,
+}
+
+/// Builds a probed http/local track: defaults, then the reference title, then `info`.
+pub(crate) fn probed_track(
+    source_name: &str,
+    identifier: &str,
+    ref_title: Option<&str>,
+    info: ProbedInfo,
+    descriptor: &str,
+) -> TrackData {
+    let nonempty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let title = nonempty(info.title)
+        .or_else(|| ref_title.map(str::to_string))
+        .unwrap_or_else(|| "Unknown title".into());
+    let author = nonempty(info.author).unwrap_or_else(|| "Unknown artist".into());
+    let length = info
+        .length_ms
+        .filter(|l| *l >= 0)
+        .unwrap_or(crate::track::UNKNOWN_LENGTH);
+    let is_stream = info
+        .is_stream
+        .unwrap_or(length == crate::track::UNKNOWN_LENGTH);
+    TrackData {
+        info: TrackInfo {
+            title,
+            author,
+            length,
+            identifier: identifier.to_string(),
+            is_stream,
+            uri: Some(identifier.to_string()),
+            artwork_url: None,
+            isrc: nonempty(info.isrc),
+            source_name: source_name.to_string(),
+        },
+        source_data: crate::track::utf_source_data(descriptor),
+        position: 0,
+    }
 }

@@ -1,0 +1,564 @@
+//! The `http` source (sources.md §8): outbound requests through reqwest's blocking client
+//! (proxy from `[http]`, timeouts from `[timeouts]`), redirects as references, container
+//! detection, and `HttpStream`, a seekable body built on range requests.
+
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::Url;
+
+use super::icy::{self, IcyReader, TitleCell};
+use super::playlist::{self, Parsed, MAX_PLAYLIST_BYTES};
+use super::probe::{self, Hints, ProbeKind, HEAD_LEN};
+use super::{hls, mpegts, probed_track, Answer, LoadRequest, MediaInput, ProbedInfo, SourceError};
+use crate::config::Config;
+
+/// A neutral desktop-browser User-Agent (sources.md §0.5).
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+/// Forward seeks shorter than this read and discard instead of reconnecting.
+const SKIP_LIMIT: u64 = 512 * 1024;
+
+/// A response as the sources need it: status, lower-cased headers, and the body.
+pub struct Fetched {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Box<dyn Read + Send>,
+}
+
+impl Fetched {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// 200, 203 and 206 are success; 204 and other 2xx are not (lavaplayer).
+    pub fn is_success(&self) -> bool {
+        matches!(self.status, 200 | 203 | 206)
+    }
+}
+
+/// Outbound HTTP shared by the http source and HLS. Cheap to clone.
+#[derive(Clone)]
+pub struct HttpClient {
+    manual: Client,
+    follow: Client,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl HttpClient {
+    pub fn new(config: &Config) -> HttpClient {
+        let t = &config.timeouts;
+        let connect_timeout = Duration::from_millis(t.connect_timeout_ms.max(1));
+        let read_timeout = Duration::from_millis(t.socket_timeout_ms.max(1));
+        let build = |policy: reqwest::redirect::Policy| {
+            let mut b = Client::builder()
+                .user_agent(USER_AGENT)
+                .redirect(policy)
+                .connect_timeout(connect_timeout)
+                .timeout(read_timeout);
+            b = match proxy(config) {
+                Some(p) => b.proxy(p),
+                None => b.no_proxy(),
+            };
+            b.build().unwrap_or_else(|e| {
+                log::error!("HTTP client setup failed ({e}); using defaults");
+                Client::new()
+            })
+        };
+        HttpClient {
+            manual: build(reqwest::redirect::Policy::none()),
+            follow: build(reqwest::redirect::Policy::limited(10)),
+            connect_timeout,
+            read_timeout,
+        }
+    }
+
+    /// GETs `url` (from byte `range_from`), accepting ICY status lines on plain http.
+    pub fn get(&self, url: &Url, range_from: u64, follow: bool) -> Result<Fetched, SourceError> {
+        let client = if follow { &self.follow } else { &self.manual };
+        let mut req = client
+            .get(url.clone())
+            .header("Accept", "*/*")
+            .header("Icy-MetaData", "1");
+        if range_from > 0 {
+            req = req.header("Range", format!("bytes={range_from}-"));
+        }
+        match req.send() {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let headers = resp
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_ascii_lowercase(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+                Ok(Fetched {
+                    status,
+                    headers,
+                    body: Box::new(resp),
+                })
+            }
+            Err(e) if url.scheme() == "http" && !e.is_connect() && !e.is_timeout() => {
+                // Most likely an `ICY 200 OK` status line that hyper refuses.
+                icy::raw_get(url, range_from, self.connect_timeout, self.read_timeout).map_err(
+                    |raw| match raw {
+                        SourceError::Garbage => raw,
+                        _ => SourceError::Connect(error_chain(&e)),
+                    },
+                )
+            }
+            Err(e) => Err(SourceError::Connect(error_chain(&e))),
+        }
+    }
+}
+
+fn proxy(config: &Config) -> Option<reqwest::Proxy> {
+    let h = &config.http;
+    if h.proxy_host.trim().is_empty() {
+        return None;
+    }
+    match reqwest::Proxy::all(format!("http://{}:{}", h.proxy_host.trim(), h.proxy_port)) {
+        Ok(p) if !h.proxy_user.trim().is_empty() => {
+            Some(p.basic_auth(&h.proxy_user, &h.proxy_password))
+        }
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::error!(
+                "ignoring [http] proxy {}:{}: {e}",
+                h.proxy_host,
+                h.proxy_port
+            );
+            None
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// The body with ICY metadata blocks removed when the server interleaves them.
+fn audio_body(f: Fetched, title: &TitleCell) -> (Vec<(String, String)>, u16, Box<dyn Read + Send>) {
+    let metaint = f
+        .header("icy-metaint")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let body: Box<dyn Read + Send> = if metaint > 0 {
+        Box::new(IcyReader::new(f.body, metaint, title.clone()))
+    } else {
+        f.body
+    };
+    (f.headers, f.status, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Total length of the resource from a 200's Content-Length or a 206's Content-Range.
+fn resource_len(status: u16, headers: &[(String, String)]) -> Option<u64> {
+    if header(headers, "icy-metaint").is_some() || header(headers, "icy-name").is_some() {
+        return None;
+    }
+    match status {
+        206 => header(headers, "content-range")?
+            .rsplit('/')
+            .next()?
+            .trim()
+            .parse()
+            .ok(),
+        _ => header(headers, "content-length")?.trim().parse().ok(),
+    }
+}
+
+/// Reads up to `limit` bytes (fewer at end of input).
+pub(crate) fn read_up_to<R: Read + ?Sized>(r: &mut R, limit: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(limit.min(64 * 1024));
+    r.take(limit as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// An HTTP body as a `MediaSource`: seekable through range requests when the length is
+/// known (servers ignoring ranges are re-read from the start and skipped), one reconnect on
+/// a network error, endless bodies readable but not seekable.
+pub struct HttpStream {
+    client: HttpClient,
+    url: Url,
+    /// `Mutex` only for `Sync`; reached through `get_mut`, never locked.
+    body: Option<Mutex<Box<dyn Read + Send>>>,
+    pos: u64,
+    len: Option<u64>,
+    retries_left: u8,
+    title: TitleCell,
+}
+
+impl HttpStream {
+    /// GETs `url` (following redirects) and checks the status.
+    pub fn open(
+        client: &HttpClient,
+        url: &Url,
+    ) -> Result<(HttpStream, Option<String>), SourceError> {
+        let f = client.get(url, 0, true)?;
+        if !f.is_success() {
+            return Err(SourceError::NotPlayable { status: f.status });
+        }
+        let mime = f.header("content-type").map(str::to_string);
+        let title = TitleCell::default();
+        let (headers, status, body) = audio_body(f, &title);
+        let len = resource_len(status, &headers);
+        Ok((
+            HttpStream::from_parts(client.clone(), url.clone(), body, len, title),
+            mime,
+        ))
+    }
+
+    fn from_parts(
+        client: HttpClient,
+        url: Url,
+        body: Box<dyn Read + Send>,
+        len: Option<u64>,
+        title: TitleCell,
+    ) -> HttpStream {
+        HttpStream {
+            client,
+            url,
+            body: Some(Mutex::new(body)),
+            pos: 0,
+            len,
+            retries_left: 1,
+            title,
+        }
+    }
+
+    /// The latest ICY `StreamTitle`, if the server sends metadata.
+    pub fn title_cell(&self) -> TitleCell {
+        self.title.clone()
+    }
+
+    /// Reconnects at `self.pos`: a range request when the length is known, else (endless
+    /// streams) a plain reconnect that continues wherever the stream now is.
+    fn reopen(&mut self) -> io::Result<()> {
+        let from = if self.len.is_some() { self.pos } else { 0 };
+        let f = self
+            .client
+            .get(&self.url, from, true)
+            .map_err(io::Error::other)?;
+        if f.status == 416 {
+            self.body = Some(Mutex::new(Box::new(io::empty())));
+            return Ok(());
+        }
+        if !f.is_success() {
+            return Err(io::Error::other(format!("Status code {}", f.status)));
+        }
+        let ignored_range = from > 0 && f.status != 206;
+        let (_, _, mut body) = audio_body(f, &self.title);
+        if ignored_range {
+            // The server has no ranges: re-read from the start and skip to the position.
+            let skipped = io::copy(&mut (&mut body).take(from), &mut io::sink())?;
+            if skipped < from {
+                self.body = Some(Mutex::new(Box::new(io::empty())));
+                return Ok(());
+            }
+        }
+        self.body = Some(Mutex::new(body));
+        Ok(())
+    }
+
+    fn discard(&mut self, mut n: u64) -> io::Result<()> {
+        let mut buf = [0u8; 8192];
+        while n > 0 {
+            let k = self.read(&mut buf[..n.min(8192) as usize])?;
+            if k == 0 {
+                break;
+            }
+            n -= k as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Read for HttpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.body.is_none() {
+                self.reopen()?;
+            }
+            let Some(body) = self.body.as_mut() else {
+                return Ok(0);
+            };
+            let body = body.get_mut().unwrap_or_else(|p| p.into_inner());
+            match body.read(buf) {
+                Ok(0) if self.len.is_some_and(|l| self.pos < l) && self.retries_left > 0 => {
+                    // Premature end of body: resume with a range request.
+                    self.retries_left -= 1;
+                    self.body = None;
+                }
+                Ok(n) => {
+                    self.pos += n as u64;
+                    if n > 0 {
+                        self.retries_left = 1;
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if self.retries_left > 0 => {
+                    self.retries_left -= 1;
+                    self.body = None;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Seek for HttpStream {
+    fn seek(&mut self, from: SeekFrom) -> io::Result<u64> {
+        let target = match from {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.and_then(|l| l.checked_add_signed(d)),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid seek"))?;
+        if target == self.pos {
+            return Ok(target);
+        }
+        if target > self.pos && target - self.pos <= SKIP_LIMIT && self.body.is_some() {
+            self.discard(target - self.pos)?;
+            return Ok(self.pos);
+        }
+        if self.len.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "stream is not seekable",
+            ));
+        }
+        // Reconnect lazily at the next read: decoders often seek several times in a row.
+        self.body = None;
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+impl symphonia::core::io::MediaSource for HttpStream {
+    fn is_seekable(&self) -> bool {
+        self.len.is_some()
+    }
+    fn byte_len(&self) -> Option<u64> {
+        self.len
+    }
+}
+
+/// The `http` source.
+pub struct HttpSource {
+    client: HttpClient,
+}
+
+/// `icy://` is plain http (sources.md §8.1).
+fn normalise(identifier: &str) -> Option<String> {
+    let lower = identifier
+        .get(..8)
+        .unwrap_or(identifier)
+        .to_ascii_lowercase();
+    if lower.starts_with("icy://") {
+        Some(format!("http://{}", &identifier[6..]))
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        Some(identifier.to_string())
+    } else {
+        None
+    }
+}
+
+impl HttpSource {
+    pub fn new(config: &Config) -> HttpSource {
+        HttpSource {
+            client: HttpClient::new(config),
+        }
+    }
+
+    pub(crate) fn load(&self, req: &LoadRequest<'_>) -> Answer {
+        let Some(ident) = normalise(req.identifier) else {
+            return Answer::NotMine;
+        };
+        let url = match Url::parse(&ident) {
+            Ok(u) if u.host_str().is_some() => u,
+            _ => return Answer::Error(SourceError::InvalidUrl(ident)),
+        };
+        if let Some(d) = req.descriptor {
+            // A media playlist handed over by a local M3U: a track without any request.
+            return Answer::Track(probed_track(
+                "http",
+                &ident,
+                req.title,
+                ProbedInfo::default(),
+                d,
+            ));
+        }
+        let f = match self.client.get(&url, 0, false) {
+            Ok(f) => f,
+            Err(e) => return Answer::Error(e),
+        };
+        if matches!(f.status, 301 | 302 | 303 | 307 | 308) {
+            if let Some(next) = f.header("location").and_then(|l| url.join(l.trim()).ok()) {
+                return Answer::Reference {
+                    identifier: next.to_string(),
+                    title: None,
+                    descriptor: None,
+                };
+            }
+        }
+        if f.status == 404 {
+            return Answer::Empty;
+        }
+        if !f.is_success() {
+            return Answer::Error(SourceError::NotPlayable { status: f.status });
+        }
+        match self.probe(&ident, &url, f, req.title) {
+            Ok(a) => a,
+            Err(e) => Answer::Error(e),
+        }
+    }
+
+    fn probe(
+        &self,
+        ident: &str,
+        url: &Url,
+        f: Fetched,
+        ref_title: Option<&str>,
+    ) -> Result<Answer, SourceError> {
+        let mime = f.header("content-type").map(str::to_string);
+        // ICY headers: icy-description (else icy-url) → title, icy-name → author.
+        let icy_title = f
+            .header("icy-description")
+            .or(f.header("icy-url"))
+            .map(str::to_string);
+        let icy_author = f.header("icy-name").map(str::to_string);
+        let title = TitleCell::default();
+        let (headers, status, mut body) = audio_body(f, &title);
+        let len = resource_len(status, &headers);
+        let head =
+            read_up_to(&mut body, HEAD_LEN).map_err(|e| SourceError::Detection(e.to_string()))?;
+        let hints = Hints {
+            mime: mime.clone(),
+            extension: None,
+        };
+        let kind = probe::detect(&head, &hints).ok_or(SourceError::UnknownFormat)?;
+        if !kind.is_media() {
+            let mut text = head;
+            let rest = read_up_to(
+                &mut body,
+                MAX_PLAYLIST_BYTES as usize - text.len().min(HEAD_LEN),
+            )
+            .map_err(|e| SourceError::Detection(e.to_string()))?;
+            text.extend_from_slice(&rest);
+            let text = String::from_utf8_lossy(&text);
+            return Ok(match playlist::parse(kind, &text)? {
+                Parsed::Hls { .. } => Answer::Track(probed_track(
+                    "http",
+                    ident,
+                    ref_title,
+                    ProbedInfo {
+                        is_stream: Some(true),
+                        ..Default::default()
+                    },
+                    "m3u|hls-outer",
+                )),
+                Parsed::Entries(entries) => entries_answer(url, entries),
+            });
+        }
+        let body: Box<dyn Read + Send> = Box::new(Cursor::new(head).chain(body));
+        let stream =
+            HttpStream::from_parts(self.client.clone(), url.clone(), body, len, title.clone());
+        let mut info = probe::media_info(kind, Box::new(stream), &hints)?;
+        if info.title.is_none() {
+            info.title = title.lock().ok().and_then(|t| t.clone()).or(icy_title);
+        }
+        if info.author.is_none() {
+            info.author = icy_author;
+        }
+        if len.is_none() && kind != ProbeKind::Mp3 {
+            info.is_stream = Some(true);
+            info.length_ms = None;
+        }
+        Ok(Answer::Track(probed_track(
+            "http",
+            ident,
+            ref_title,
+            info,
+            kind.name(),
+        )))
+    }
+
+    /// Opens a saved http track for decoding, using its container descriptor.
+    pub fn open(
+        &self,
+        target: &str,
+        descriptor: &str,
+        is_stream: bool,
+    ) -> Result<MediaInput, SourceError> {
+        let ident = normalise(target).ok_or_else(|| SourceError::InvalidUrl(target.to_string()))?;
+        let url = Url::parse(&ident).map_err(|_| SourceError::InvalidUrl(ident.clone()))?;
+        let (probe_name, params) = descriptor.split_once('|').unwrap_or((descriptor, ""));
+        let kind = ProbeKind::from_name(probe_name)
+            .ok_or_else(|| SourceError::UnknownDescriptor(descriptor.to_string()))?;
+        if kind == ProbeKind::M3u && matches!(params, "hls-outer" | "hls-inner") {
+            return hls::open(&self.client, &url, params == "hls-inner");
+        }
+        if !kind.is_media() {
+            return Err(SourceError::UnknownDescriptor(descriptor.to_string()));
+        }
+        let (stream, mime) = HttpStream::open(&self.client, &url)?;
+        let is_stream = is_stream || stream.len.is_none();
+        let reader: Box<dyn symphonia::core::io::MediaSource> = if kind == ProbeKind::MpegTs {
+            Box::new(mpegts::TsReader::new(stream))
+        } else {
+            Box::new(stream)
+        };
+        Ok(MediaInput {
+            reader,
+            extension: Some(kind.decoder_extension().to_string()),
+            mime,
+            is_stream: is_stream || kind == ProbeKind::MpegTs,
+        })
+    }
+}
+
+/// One link → a reference (Lavalink); several → a playlist of references, named by the file.
+pub(crate) fn entries_answer(url: &Url, entries: Vec<(String, Option<String>)>) -> Answer {
+    if entries.len() == 1 {
+        let (identifier, title) = entries.into_iter().next().unwrap_or_default();
+        return Answer::Reference {
+            identifier,
+            title,
+            descriptor: None,
+        };
+    }
+    let name = url
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_string))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| url.to_string());
+    Answer::References { name, entries }
+}
