@@ -4,9 +4,9 @@
 //! `application.yml` key, named in `config.toml`'s comments. Loading, environment
 //! overrides (`BASALT_SECTION_KEY`) and validation live in `load`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -21,7 +21,7 @@ pub struct Config {
     pub logging: LoggingConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     pub address: String,
@@ -32,11 +32,15 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { address: "0.0.0.0".into(), port: 2333, password: None }
+        ServerConfig {
+            address: "0.0.0.0".into(),
+            port: 2333,
+            password: None,
+        }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourcesConfig {
     pub youtube: bool,
@@ -65,7 +69,7 @@ impl Default for SourcesConfig {
 }
 
 /// One switch per filter; a disabled filter is rejected in PATCH and hidden in `/v4/info`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FiltersConfig {
     pub volume: bool,
@@ -100,13 +104,21 @@ impl Default for FiltersConfig {
 impl FiltersConfig {
     /// Enabled filters by their JSON names, in Lavalink's `/v4/info` order.
     pub fn enabled_names(&self) -> Vec<&'static str> {
-        self.all().into_iter().filter(|(_, on)| *on).map(|(n, _)| n).collect()
+        self.all()
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// Whether the filter with this JSON name (e.g. `channelMix`) is enabled.
     /// Names that are not built-in filters (plugin filters) are enabled.
     pub fn is_enabled(&self, json_name: &str) -> bool {
-        self.all().into_iter().find(|(n, _)| *n == json_name).map(|(_, on)| on).unwrap_or(true)
+        self.all()
+            .into_iter()
+            .find(|(n, _)| *n == json_name)
+            .map(|(_, on)| on)
+            .unwrap_or(true)
     }
 
     fn all(&self) -> [(&'static str, bool); 10] {
@@ -125,7 +137,7 @@ impl FiltersConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResamplingQuality {
     Low,
@@ -133,7 +145,7 @@ pub enum ResamplingQuality {
     High,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlayerConfig {
     pub buffer_duration_ms: u32,
@@ -175,14 +187,14 @@ impl Default for PlayerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceConfig {
     /// Accept `ws://HOST:PORT` voice endpoints as given (local test servers only).
     pub allow_insecure_endpoints: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     pub prometheus: bool,
@@ -191,11 +203,14 @@ pub struct MetricsConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        MetricsConfig { prometheus: false, prometheus_endpoint: "/metrics".into() }
+        MetricsConfig {
+            prometheus: false,
+            prometheus_endpoint: "/metrics".into(),
+        }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
     pub ip_blocks: Vec<String>,
@@ -217,7 +232,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpProxyConfig {
     pub proxy_host: String,
@@ -237,7 +252,7 @@ impl Default for HttpProxyConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TimeoutsConfig {
     pub connect_timeout_ms: u64,
@@ -255,7 +270,7 @@ impl Default for TimeoutsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingConfig {
     /// error | warn | info | debug | trace
@@ -268,6 +283,457 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        LoggingConfig { level: "info".into(), file: String::new(), request_logging: true }
+        LoggingConfig {
+            level: "info".into(),
+            file: String::new(),
+            request_logging: true,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Loading and validation
+
+/// Why the configuration cannot be used. Each message is one line naming the key, the
+/// value and where it came from (the file, or the environment variable and the file).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {error}")]
+    Io { file: String, error: std::io::Error },
+    #[error("{file}:{line}:{column}: invalid TOML: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{origin}: unknown key `{key}` = {value}")]
+    UnknownKey {
+        origin: String,
+        key: String,
+        value: String,
+    },
+    #[error("{origin}: `{key}` = {value}: expected {expected}")]
+    WrongType {
+        origin: String,
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{origin}: `{key}` = {value} is out of range ({allowed})")]
+    OutOfRange {
+        origin: String,
+        key: String,
+        value: String,
+        allowed: String,
+    },
+    #[error("{origin}: `{key}` = {value}: {reason}")]
+    Invalid {
+        origin: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "{file}: `server.password` is required (set it in the file or with BASALT_SERVER_PASSWORD)"
+    )]
+    MissingPassword { file: String },
+    #[error("{file}: {message}")]
+    Other { file: String, message: String },
+}
+
+/// Loads `path` (TOML), applies `BASALT_SECTION_KEY` environment overrides and
+/// validates everything. A missing file means built-in defaults (logged); a password
+/// is always required.
+pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+    load_with_env(path, std::env::vars())
+}
+
+/// `load` with an explicit environment (tests; the process environment is global).
+pub fn load_with_env(
+    path: &std::path::Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    crate::logging::install();
+    let file = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::info!("No configuration file at {file}; using built-in defaults");
+            None
+        }
+        Err(error) => return Err(ConfigError::Io { file, error }),
+    };
+    from_parts(text.as_deref(), &file, env)
+}
+
+/// Parses, overrides and validates. `text` None = no file (defaults).
+pub fn from_parts(
+    text: Option<&str>,
+    file: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    use toml::Value;
+
+    let schema = schema();
+    let mut table = match text {
+        Some(t) => parse_toml(t, file)?,
+        None => toml::Table::new(),
+    };
+    // Where each value came from, for error messages.
+    let mut origins: std::collections::HashMap<String, String> = Default::default();
+
+    // The file: known sections and keys, right types.
+    for (section, v) in table.iter_mut() {
+        let Some(keys) = schema.get(section).and_then(Value::as_table) else {
+            return Err(ConfigError::UnknownKey {
+                origin: file.into(),
+                key: section.clone(),
+                value: show(v),
+            });
+        };
+        let Value::Table(entries) = v else {
+            return Err(ConfigError::WrongType {
+                origin: file.into(),
+                key: section.clone(),
+                value: show(v),
+                expected: "a table",
+            });
+        };
+        for (key, val) in entries.iter_mut() {
+            let full = format!("{section}.{key}");
+            let Some(default) = keys.get(key) else {
+                return Err(ConfigError::UnknownKey {
+                    origin: file.into(),
+                    key: full,
+                    value: show(val),
+                });
+            };
+            check_type(val, default, &full, file)?;
+            origins.insert(full, file.into());
+        }
+    }
+
+    // Environment overrides: BASALT_<SECTION>_<KEY>. Variables whose second part is not
+    // a section (e.g. a launcher's BASALT_HOME) are not ours and are left alone.
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("BASALT_"))
+        .collect();
+    env.sort();
+    for (name, raw) in env {
+        let rest = name["BASALT_".len()..].to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        let Some(keys) = schema.get(section).and_then(Value::as_table) else {
+            continue;
+        };
+        let origin = format!("environment variable {name} (overriding {file})");
+        let full = format!("{section}.{key}");
+        let Some(default) = keys.get(key) else {
+            return Err(ConfigError::UnknownKey {
+                origin,
+                key: full,
+                value: format!("{raw:?}"),
+            });
+        };
+        let mut val = env_value(&raw, default);
+        check_type(&mut val, default, &full, &origin)?;
+        let entry = table
+            .entry(section.to_string())
+            .or_insert_with(|| Value::Table(Default::default()));
+        if let Value::Table(t) = entry {
+            t.insert(key.to_string(), val);
+        }
+        origins.insert(full, origin);
+    }
+
+    // Ranges and formats.
+    for (section, v) in table.iter_mut() {
+        let Value::Table(entries) = v else { continue };
+        for (key, val) in entries.iter_mut() {
+            let full = format!("{section}.{key}");
+            let origin = origins.get(&full).map_or(file, String::as_str);
+            check_value(&full, val, origin)?;
+        }
+    }
+
+    let mut config: Config = Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Other {
+            file: file.into(),
+            message: one_line(e.message()),
+        })?;
+
+    match config.server.password.as_deref() {
+        Some(p) if !p.is_empty() => {}
+        _ => return Err(ConfigError::MissingPassword { file: file.into() }),
+    }
+    apply_lavalink_substitutions(&mut config.player);
+    Ok(config)
+}
+
+/// Values Lavalink accepts but replaces (spec §10.4); we do the same, with a warning,
+/// instead of refusing to start.
+fn apply_lavalink_substitutions(p: &mut PlayerConfig) {
+    // bufferDurationMs: ≤ 0 disables the native send buffer (kept as 0), < 40 → 400.
+    if (1..40).contains(&p.buffer_duration_ms) {
+        log::warn!(
+            "player.buffer_duration_ms = {} is below 40; using 400 as Lavalink does",
+            p.buffer_duration_ms
+        );
+        p.buffer_duration_ms = 400;
+    }
+    // frameBufferDurationMs: < 200 → default.
+    if p.frame_buffer_duration_ms < 200 {
+        log::warn!(
+            "player.frame_buffer_duration_ms = {} is below 200; using 5000 as Lavalink does",
+            p.frame_buffer_duration_ms
+        );
+        p.frame_buffer_duration_ms = 5000;
+    }
+    // trackStuckThresholdMs: < 100 → default.
+    if p.track_stuck_threshold_ms < 100 {
+        log::warn!(
+            "player.track_stuck_threshold_ms = {} is below 100; using 10000 as Lavalink does",
+            p.track_stuck_threshold_ms
+        );
+        p.track_stuck_threshold_ms = 10_000;
+    }
+}
+
+/// Every section and key with its default value (the type to expect), taken from
+/// `Config::default()` so that a field added to a struct is known here too.
+fn schema() -> toml::Table {
+    let mut t = match toml::Value::try_from(Config::default()) {
+        Ok(toml::Value::Table(t)) => t,
+        _ => toml::Table::new(),
+    };
+    // `password` has no default (None is not serialised) but is a string.
+    if let Some(toml::Value::Table(server)) = t.get_mut("server") {
+        server.insert("password".into(), toml::Value::String(String::new()));
+    }
+    t
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<toml::Table, ConfigError> {
+    toml::from_str::<toml::Table>(text).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                (line, column)
+            }
+            None => (0, 0),
+        };
+        ConfigError::Syntax {
+            file: file.into(),
+            line,
+            column,
+            message: one_line(e.message()),
+        }
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A value as TOML would write it, shortened for one-line messages.
+fn show(v: &toml::Value) -> String {
+    let s = match v {
+        toml::Value::Table(_) => "{…}".to_string(),
+        other => one_line(&other.to_string()),
+    };
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn type_name(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a number",
+        toml::Value::Boolean(_) => "a boolean (true/false)",
+        toml::Value::Datetime(_) => "a date",
+        toml::Value::Array(_) => "a list of strings",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+/// Checks `val` has the type of `default` (an integer is fine where a number is
+/// expected; list items must be strings).
+fn check_type(
+    val: &mut toml::Value,
+    default: &toml::Value,
+    key: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    use toml::Value;
+    let ok = match (default, &*val) {
+        (Value::Float(_), Value::Integer(i)) => {
+            *val = Value::Float(*i as f64);
+            true
+        }
+        (Value::Array(_), Value::Array(items)) => items.iter().all(Value::is_str),
+        (d, v) => std::mem::discriminant(d) == std::mem::discriminant(v),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::WrongType {
+            origin: origin.into(),
+            key: key.into(),
+            value: show(val),
+            expected: type_name(default),
+        })
+    }
+}
+
+/// An environment value as a TOML literal, else as a plain string. For string keys a
+/// non-string literal (`BASALT_SERVER_PASSWORD=1234`) is taken as the raw text; for
+/// lists a bare `a,b` is split at commas.
+fn env_value(raw: &str, default: &toml::Value) -> toml::Value {
+    use toml::Value;
+    let literal = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    match (default, literal) {
+        (Value::String(_), Some(Value::String(s))) => Value::String(s),
+        (Value::String(_), _) => Value::String(raw.to_string()),
+        (Value::Array(_), Some(v @ Value::Array(_))) => v,
+        (Value::Array(_), _) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.into()))
+                .collect(),
+        ),
+        (Value::Boolean(_), None) if raw.eq_ignore_ascii_case("true") => Value::Boolean(true),
+        (Value::Boolean(_), None) if raw.eq_ignore_ascii_case("false") => Value::Boolean(false),
+        (_, Some(v)) => v,
+        (_, None) => Value::String(raw.to_string()),
+    }
+}
+
+/// Per-key ranges and formats. Integers also have to fit their field's type; keys
+/// without an entry here are bounded by that alone.
+fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), ConfigError> {
+    use toml::Value;
+    let range = |lo: i64, hi: i64| -> Option<(i64, i64)> { Some((lo, hi)) };
+    const U32: i64 = u32::MAX as i64;
+    const I32: i64 = i32::MAX as i64;
+    let bounds = match key {
+        "server.port" | "http.proxy_port" => range(1, 65_535),
+        // Opus complexity. Lavalink silently uses 10 for values outside 0–10; we refuse
+        // to start instead (an out-of-range value is a mistake worth a clear message).
+        "player.opus_encoding_quality" => range(0, 10),
+        // Seconds between playerUpdate ops: 0 would mean a busy loop.
+        "player.player_update_interval_s" => range(1, 86_400),
+        "player.buffer_duration_ms" | "player.frame_buffer_duration_ms" => range(0, 60_000),
+        "player.track_stuck_threshold_ms" => range(0, U32),
+        "player.youtube_playlist_load_limit" => range(0, U32),
+        "player.decode_workers" | "player.encode_workers" => range(0, 256),
+        "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
+        "timeouts.connect_timeout_ms"
+        | "timeouts.connection_request_timeout_ms"
+        | "timeouts.socket_timeout_ms" => range(0, I32),
+        _ => None,
+    };
+    if let (Some((lo, hi)), Value::Integer(i)) = (bounds, &*val) {
+        if *i < lo || *i > hi {
+            return Err(ConfigError::OutOfRange {
+                origin: origin.into(),
+                key: key.into(),
+                value: i.to_string(),
+                allowed: format!("{lo}–{hi}"),
+            });
+        }
+        return Ok(());
+    }
+    let invalid = |val: &Value, reason: String| ConfigError::Invalid {
+        origin: origin.into(),
+        key: key.into(),
+        value: show(val),
+        reason,
+    };
+    // Case-insensitive choices, normalised to the spelling the field expects.
+    let choices: &[&str] = match key {
+        "player.resampling_quality" => &["low", "medium", "high"],
+        "logging.level" => &["error", "warn", "info", "debug", "trace", "off"],
+        "ratelimit.strategy" => &[
+            "RotateOnBan",
+            "LoadBalance",
+            "NanoSwitch",
+            "RotatingNanoSwitch",
+        ],
+        _ => &[],
+    };
+    if !choices.is_empty() {
+        let s = val.as_str().unwrap_or_default();
+        return match choices.iter().find(|c| c.eq_ignore_ascii_case(s.trim())) {
+            Some(c) => {
+                *val = Value::String((*c).to_string());
+                Ok(())
+            }
+            None => Err(invalid(
+                val,
+                format!("expected one of {}", choices.join(", ")),
+            )),
+        };
+    }
+    match key {
+        "server.address" => {
+            let s = val.as_str().unwrap_or_default();
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                return Err(invalid(val, "expected an IP address or host name".into()));
+            }
+        }
+        "metrics.prometheus_endpoint" => {
+            let s = val.as_str().unwrap_or_default();
+            if !s.starts_with('/') || s.chars().any(char::is_whitespace) {
+                return Err(invalid(val, "expected a path starting with /".into()));
+            }
+        }
+        "ratelimit.ip_blocks" => {
+            for item in val.as_array().into_iter().flatten() {
+                let s = item.as_str().unwrap_or_default();
+                if !is_cidr(s) {
+                    return Err(invalid(
+                        val,
+                        format!("{s:?} is not an IP block (e.g. 1.2.3.0/24)"),
+                    ));
+                }
+            }
+        }
+        "ratelimit.excluded_ips" => {
+            for item in val.as_array().into_iter().flatten() {
+                let s = item.as_str().unwrap_or_default();
+                if s.parse::<std::net::IpAddr>().is_err() {
+                    return Err(invalid(val, format!("{s:?} is not an IP address")));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn is_cidr(s: &str) -> bool {
+    let Some((addr, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(bits) = bits.parse::<u8>() else {
+        return false;
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => bits <= 32,
+        Ok(std::net::IpAddr::V6(_)) => bits <= 128,
+        Err(_) => false,
     }
 }
