@@ -7,10 +7,20 @@
 //!
 //! All buffers are allocated in [`FilterChain::new`]; `update` and `process` never allocate.
 
+use std::sync::Arc;
+
+use crate::channel_mix::ChannelMixStage;
+use crate::distortion;
 use crate::equalizer::EqualizerStage;
 use crate::filters::*;
-use crate::plugin::{PluginFilter, PluginRegistry};
-use crate::simd::{deinterleave, interleave, sanitize};
+use crate::karaoke::KaraokeStage;
+use crate::low_pass::LowPassStage;
+use crate::plugin::{PluginFactory, PluginFilter, PluginRegistry};
+use crate::rotation::RotationStage;
+use crate::simd::{blend_ramp, deinterleave, interleave, sanitize, Ramp, Wet};
+use crate::timescale::TimescaleStage;
+use crate::tremolo::TremoloStage;
+use crate::vibrato::{self, VibratoStage};
 use crate::volume::VolumeStage;
 
 /// Stereo frames per 20 ms at 48 kHz.
@@ -49,16 +59,42 @@ impl Filters {
     }
 }
 
+/// Pre-timescale stages run in pieces of at most this many frames (bounds scratch memory).
+const CHUNK: usize = 1024;
+
 /// One player's filter chain. Feed it `input_needed()` stereo frames, get `FRAME` back.
 pub struct FilterChain {
+    factories: Vec<Arc<dyn PluginFactory>>,
     plugins: Vec<Box<dyn PluginFilter>>,
     plugin_on: Vec<bool>,
+    low_pass: LowPassStage,
+    low_pass_wet: Wet,
+    channel_mix: ChannelMixStage,
+    rotation: RotationStage,
+    rotation_wet: Wet,
+    distortion: Distortion,
+    distortion_old: Distortion,
+    /// Crossfade from `distortion_old` to `distortion` after a parameter change.
+    distortion_x: Ramp,
+    distortion_wet: Wet,
+    vibrato: VibratoStage,
+    vibrato_wet: Wet,
+    tremolo: TremoloStage,
+    timescale: TimescaleStage,
+    karaoke: KaraokeStage,
+    karaoke_wet: Wet,
     equalizer: EqualizerStage,
     volume: VolumeStage,
+    simd: bool,
     in_l: Vec<f32>,
     in_r: Vec<f32>,
     out_l: Vec<f32>,
     out_r: Vec<f32>,
+    /// Dry copies for wet/dry crossfades, and the old-parameter output for distortion.
+    dry_l: Vec<f32>,
+    dry_r: Vec<f32>,
+    alt_l: Vec<f32>,
+    alt_r: Vec<f32>,
 }
 
 impl Default for FilterChain {
@@ -86,69 +122,143 @@ impl FilterChain {
     }
 
     fn build(plugins: &PluginRegistry, simd: bool) -> FilterChain {
-        let inst: Vec<Box<dyn PluginFilter>> =
-            plugins.factories().iter().map(|f| f.create()).collect();
-        let names_on = vec![false; inst.len()];
+        let factories: Vec<Arc<dyn PluginFactory>> = plugins.factories().to_vec();
+        let inst: Vec<Box<dyn PluginFilter>> = factories.iter().map(|f| f.create()).collect();
+        let on = vec![false; inst.len()];
         FilterChain {
+            factories,
             plugins: inst,
-            plugin_on: names_on,
+            plugin_on: on,
+            low_pass: LowPassStage::new(simd),
+            low_pass_wet: Wet::new(0.0),
+            channel_mix: ChannelMixStage::new(simd),
+            rotation: RotationStage::new(simd),
+            rotation_wet: Wet::new(0.0),
+            distortion: Distortion::default(),
+            distortion_old: Distortion::default(),
+            distortion_x: Ramp::new(1.0),
+            distortion_wet: Wet::new(0.0),
+            vibrato: VibratoStage::new(simd),
+            vibrato_wet: Wet::new(0.0),
+            tremolo: TremoloStage::new(simd),
+            timescale: TimescaleStage::new(simd),
+            karaoke: KaraokeStage::new(simd),
+            karaoke_wet: Wet::new(0.0),
             equalizer: EqualizerStage::new(simd),
             volume: VolumeStage::new(simd),
+            simd,
             in_l: vec![0.0; MAX_INPUT],
             in_r: vec![0.0; MAX_INPUT],
             out_l: vec![0.0; FRAME],
             out_r: vec![0.0; FRAME],
+            dry_l: vec![0.0; CHUNK],
+            dry_r: vec![0.0; CHUNK],
+            alt_l: vec![0.0; CHUNK],
+            alt_r: vec![0.0; CHUNK],
         }
     }
 
-    /// Install a new filter set; the next `process` call uses it (ramped, click-free).
+    /// Install a new filter set (the whole set, as Lavalink's PATCH replaces it); the next
+    /// `process` call uses it, ramped or crossfaded so nothing clicks.
     pub fn update(&mut self, f: &Filters) {
-        self.update_inner(f, &[]);
-    }
-
-    /// [`FilterChain::update`] for chains built with plugins: `names` are the registry's
-    /// names in registration order (the instances were created in that order).
-    pub fn update_with_plugins(&mut self, f: &Filters, plugins: &PluginRegistry) {
-        let on = f.is_active_with(plugins);
-        for (i, fac) in plugins.factories().iter().enumerate() {
-            if let Some(p) = self.plugins.get_mut(i) {
-                let cfg = if on {
-                    f.plugin_filters.get(fac.name())
-                } else {
-                    None
-                };
-                self.plugin_on[i] = p.configure(cfg);
+        let mut on = f.is_active();
+        for fac in &self.factories {
+            if let Some(cfg) = f.plugin_filters.get(fac.name()) {
+                on |= fac.is_enabled(cfg);
             }
         }
-        self.apply(f, on);
-    }
+        for (i, fac) in self.factories.iter().enumerate() {
+            let cfg = if on {
+                f.plugin_filters.get(fac.name())
+            } else {
+                None
+            };
+            self.plugin_on[i] = self.plugins[i].configure(cfg);
+        }
+        let cfg = |present: bool| on && present;
 
-    fn update_inner(&mut self, f: &Filters, _names: &[&str]) {
-        self.apply(f, f.is_active());
-    }
-
-    fn apply(&mut self, f: &Filters, on: bool) {
-        let pick = |b: bool| on && b;
-        self.volume.set(if pick(f.volume.is_some()) {
-            f.volume
-        } else {
-            None
-        });
+        match f
+            .low_pass
+            .filter(|l| cfg(LowPassStage::effective(l.smoothing)))
+        {
+            Some(l) => {
+                self.low_pass.set(l.smoothing);
+                self.low_pass_wet.set(1.0);
+            }
+            None => self.low_pass_wet.set(0.0),
+        }
+        self.channel_mix.set(f.channel_mix.filter(|_| on));
+        match f.rotation.filter(|_| on) {
+            Some(r) => {
+                self.rotation.set(r);
+                self.rotation_wet.set(1.0);
+            }
+            None => self.rotation_wet.set(0.0),
+        }
+        match f.distortion.filter(|_| on) {
+            Some(d) => {
+                if self.distortion_wet.is(0.0) {
+                    self.distortion = d;
+                    self.distortion_old = d;
+                    self.distortion_x = Ramp::new(1.0);
+                } else if d != self.distortion {
+                    self.distortion_old = self.distortion;
+                    self.distortion = d;
+                    self.distortion_x = Ramp::new(0.0);
+                    self.distortion_x.set(1.0);
+                }
+                self.distortion_wet.set(1.0);
+            }
+            None => self.distortion_wet.set(0.0),
+        }
+        match f.vibrato.filter(|v| on && vibrato::effective(v).is_some()) {
+            Some(v) => {
+                let fresh = self.vibrato_wet.is(0.0);
+                self.vibrato.set(Some(v), fresh);
+                self.vibrato_wet.set(1.0);
+            }
+            None => self.vibrato_wet.set(0.0),
+        }
+        self.tremolo.set(f.tremolo.filter(|_| on));
+        self.timescale.set(f.timescale.filter(|_| on));
+        match f.karaoke.filter(|_| on) {
+            Some(k) => {
+                let fresh = self.karaoke_wet.is(0.0);
+                if fresh {
+                    self.karaoke.reset();
+                }
+                self.karaoke.set(k, fresh);
+                self.karaoke_wet.set(1.0);
+            }
+            None => self.karaoke_wet.set(0.0),
+        }
         self.equalizer.set(if on {
             f.equalizer.as_ref().map(|b| equalizer_gains(b))
         } else {
             None
         });
+        self.volume.set(f.volume.filter(|_| on));
     }
 
     /// False once no filter is on and every tail (ramps, timescale buffer) has ended.
     pub fn is_active(&self) -> bool {
-        self.plugin_on.iter().any(|&b| b) || self.equalizer.active() || self.volume.active()
+        self.plugin_on.iter().any(|&b| b)
+            || !self.low_pass_wet.is(0.0)
+            || self.channel_mix.active()
+            || !self.rotation_wet.is(0.0)
+            || !self.distortion_wet.is(0.0)
+            || !self.vibrato_wet.is(0.0)
+            || self.tremolo.active()
+            || self.timescale.active()
+            || !self.karaoke_wet.is(0.0)
+            || self.equalizer.active()
+            || self.volume.active()
     }
 
-    /// Stereo frames of input needed for the next `FRAME` output frames.
+    /// Stereo frames of input needed for the next `FRAME` output frames (FRAME unless
+    /// timescale is running or draining).
     pub fn input_needed(&self) -> usize {
-        FRAME
+        self.timescale.input_needed()
     }
 
     /// Process one frame: `input` holds `input_needed()` interleaved stereo frames,
@@ -156,18 +266,24 @@ impl FilterChain {
     /// silence, excess ignored; never panics, never outputs NaN/inf.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
         let n_in = self.input_needed();
-        let (il, ir) = (&mut self.in_l[..n_in], &mut self.in_r[..n_in]);
-        deinterleave(input, il, ir);
-        sanitize(il);
-        sanitize(ir);
-        for i in (0..self.plugins.len()).rev() {
-            if self.plugin_on[i] {
-                self.plugins[i].process(il, ir);
-            }
+        deinterleave(input, &mut self.in_l[..n_in], &mut self.in_r[..n_in]);
+        sanitize(&mut self.in_l[..n_in]);
+        sanitize(&mut self.in_r[..n_in]);
+        let mut at = 0;
+        while at < n_in {
+            let n = (n_in - at).min(CHUNK);
+            self.pre(at, n);
+            at += n;
         }
+        let (il, ir) = (&self.in_l[..n_in], &self.in_r[..n_in]);
         let (ol, or) = (&mut self.out_l[..], &mut self.out_r[..]);
-        ol.copy_from_slice(&il[..FRAME]);
-        or.copy_from_slice(&ir[..FRAME]);
+        self.timescale.process(il, ir, ol, or);
+        let simd = self.simd;
+        let (dl, dr) = (&mut self.dry_l[..FRAME], &mut self.dry_r[..FRAME]);
+        let k = &mut self.karaoke;
+        run_wet(&mut self.karaoke_wet, ol, or, dl, dr, simd, |l, r| {
+            k.process(l, r)
+        });
         self.equalizer.process(ol, or);
         self.volume.process(ol, or);
         sanitize(ol);
@@ -175,12 +291,98 @@ impl FilterChain {
         interleave(ol, or, output);
     }
 
+    /// The stages before timescale, on input frames `at..at + n`.
+    fn pre(&mut self, at: usize, n: usize) {
+        let simd = self.simd;
+        let l = &mut self.in_l[at..at + n];
+        let r = &mut self.in_r[at..at + n];
+        let (dl, dr) = (&mut self.dry_l[..n], &mut self.dry_r[..n]);
+        for i in (0..self.plugins.len()).rev() {
+            if self.plugin_on[i] {
+                self.plugins[i].process(l, r);
+            }
+        }
+        let lp = &mut self.low_pass;
+        run_wet(&mut self.low_pass_wet, l, r, dl, dr, simd, |l, r| {
+            lp.process(l, r)
+        });
+        if self.low_pass_wet.is(0.0) {
+            self.low_pass.reset();
+        }
+        self.channel_mix.process(l, r);
+        let rot = &mut self.rotation;
+        run_wet(&mut self.rotation_wet, l, r, dl, dr, simd, |l, r| {
+            rot.process(l, r)
+        });
+        if !self.distortion_wet.is(0.0) {
+            let (new, old) = (self.distortion, self.distortion_old);
+            let x = &mut self.distortion_x;
+            let (al, ar) = (&mut self.alt_l[..n], &mut self.alt_r[..n]);
+            run_wet(&mut self.distortion_wet, l, r, dl, dr, simd, |l, r| {
+                if x.steady() {
+                    distortion::process(&new, l, simd);
+                    distortion::process(&new, r, simd);
+                } else {
+                    al.copy_from_slice(l);
+                    ar.copy_from_slice(r);
+                    distortion::process(&old, al, simd);
+                    distortion::process(&old, ar, simd);
+                    distortion::process(&new, l, simd);
+                    distortion::process(&new, r, simd);
+                    let m = x.block(l.len());
+                    blend_ramp(al, l, m, simd);
+                    blend_ramp(ar, r, m, simd);
+                }
+            });
+        }
+        if self.vibrato_wet.is(0.0) {
+            self.vibrato.record(l, r);
+        } else {
+            let v = &mut self.vibrato;
+            run_wet(&mut self.vibrato_wet, l, r, dl, dr, simd, |l, r| {
+                v.process(l, r)
+            });
+        }
+        self.tremolo.process(l, r);
+    }
+
     /// Seek: clear every history (filter memories, timescale buffer); LFO phases and
     /// parameters stay.
     pub fn reset(&mut self) {
+        self.low_pass.reset();
+        self.vibrato.reset();
+        self.timescale.reset();
+        self.karaoke.reset();
         self.equalizer.reset();
         for p in &mut self.plugins {
             p.reset();
         }
     }
+}
+
+/// Run a stage with its dry/wet mix: skipped when off, in place when fully on, crossfaded
+/// against the dry signal while switching.
+fn run_wet(
+    wet: &mut Wet,
+    l: &mut [f32],
+    r: &mut [f32],
+    dl: &mut [f32],
+    dr: &mut [f32],
+    simd: bool,
+    f: impl FnOnce(&mut [f32], &mut [f32]),
+) {
+    if wet.is(0.0) {
+        return;
+    }
+    if wet.is(1.0) {
+        f(l, r);
+        return;
+    }
+    let n = l.len();
+    dl[..n].copy_from_slice(l);
+    dr[..n].copy_from_slice(r);
+    f(l, r);
+    let m = wet.block(n);
+    blend_ramp(&dl[..n], l, m, simd);
+    blend_ramp(&dr[..n], r, m, simd);
 }

@@ -44,6 +44,14 @@ fn padded(f: impl Fn(usize) -> f32) -> [f32; PAD] {
     a
 }
 
+/// One block's gain ramps, per band (lane 15 unused).
+struct Gains {
+    start: [f32; PAD],
+    step: [f32; PAD],
+    lo: [f32; PAD],
+    hi: [f32; PAD],
+}
+
 pub(crate) struct EqualizerStage {
     gains: [Ramp; BANDS],
     /// In the chain (clamps even with all gains 0, like lavaplayer).
@@ -76,12 +84,12 @@ impl EqualizerStage {
         let g = gains.unwrap_or([0.0; BANDS]);
         for (r, v) in self.gains.iter_mut().zip(g) {
             // Unclamped like Lavalink, but a non-finite gain cannot mean anything.
-            r.target = if v.is_finite() { v } else { 0.0 };
+            r.set(if v.is_finite() { v } else { 0.0 });
         }
     }
 
     pub fn active(&self) -> bool {
-        self.configured || self.gains.iter().any(|g| g.cur != 0.0 || !g.steady())
+        self.configured || self.gains.iter().any(|g| !g.is(0.0))
     }
 
     pub fn reset(&mut self) {
@@ -96,20 +104,26 @@ impl EqualizerStage {
             return;
         }
         let n = l.len().min(r.len());
-        let mut g0 = [0.0f32; PAD];
-        let mut dg = [0.0f32; PAD];
+        let mut g = Gains {
+            start: [0.0; PAD],
+            step: [0.0; PAD],
+            lo: [0.0; PAD],
+            hi: [0.0; PAD],
+        };
         for (b, ramp) in self.gains.iter_mut().enumerate() {
-            let (s, d) = ramp.block(n);
-            g0[b] = s;
-            dg[b] = d;
+            let rb = ramp.block(n);
+            g.start[b] = rb.start;
+            g.step[b] = rb.step;
+            g.lo[b] = rb.lo;
+            g.hi[b] = rb.hi;
         }
         if self.simd {
-            self.run_simd(l, r, n, &g0, &dg);
+            self.run_simd(l, r, n, &g);
         } else {
-            self.run_scalar(l, 0, n, &g0, &dg);
-            self.run_scalar(r, 1, n, &g0, &dg);
+            self.run_scalar(l, 0, n, &g);
+            self.run_scalar(r, 1, n, &g);
         }
-        if !self.configured && self.gains.iter().all(|g| g.cur == 0.0) {
+        if !self.configured && self.gains.iter().all(|g| g.is(0.0)) {
             self.reset();
         }
         if self.y1.iter().flatten().any(|v| !v.is_finite()) {
@@ -118,7 +132,8 @@ impl EqualizerStage {
     }
 
     /// The plain per-band, per-sample loop of lavaplayer's equalizer.
-    fn run_scalar(&mut self, x: &mut [f32], ch: usize, n: usize, g0: &[f32], dg: &[f32]) {
+    fn run_scalar(&mut self, x: &mut [f32], ch: usize, n: usize, g: &Gains) {
+        let ramp = g.step.iter().any(|&d| d != 0.0);
         let (mut x1, mut x2) = (self.x1[ch], self.x2[ch]);
         let y1 = &mut self.y1[ch];
         let y2 = &mut self.y2[ch];
@@ -131,7 +146,12 @@ impl EqualizerStage {
                 let y = alpha * (xin - x2) + gamma * y1[b] - beta * y2[b];
                 y2[b] = y1[b];
                 y1[b] = y;
-                acc += (g0[b] + dg[b] * k) * y;
+                let gain = if ramp {
+                    (g.start[b] + g.step[b] * k).max(g.lo[b]).min(g.hi[b])
+                } else {
+                    g.start[b]
+                };
+                acc += gain * y;
             }
             x2 = x1;
             x1 = xin;
@@ -141,16 +161,18 @@ impl EqualizerStage {
         self.x2[ch] = x2;
     }
 
-    fn run_simd(&mut self, l: &mut [f32], r: &mut [f32], n: usize, g0: &[f32], dg: &[f32]) {
+    fn run_simd(&mut self, l: &mut [f32], r: &mut [f32], n: usize, g: &Gains) {
         let beta = padded(|b| COEFFS[b].0);
         let alpha = padded(|b| COEFFS[b].1);
         let gamma = padded(|b| COEFFS[b].2);
         let (ba, bb) = (ld(&beta[..]), ld(&beta[8..]));
         let (aa, ab) = (ld(&alpha[..]), ld(&alpha[8..]));
         let (ca, cb) = (ld(&gamma[..]), ld(&gamma[8..]));
-        let (g0a, g0b) = (ld(g0), ld(&g0[8..]));
-        let (dga, dgb) = (ld(dg), ld(&dg[8..]));
-        let ramp = dg.iter().any(|&d| d != 0.0);
+        let (g0a, g0b) = (ld(&g.start[..]), ld(&g.start[8..]));
+        let (dga, dgb) = (ld(&g.step[..]), ld(&g.step[8..]));
+        let (loa, lob) = (ld(&g.lo[..]), ld(&g.lo[8..]));
+        let (hia, hib) = (ld(&g.hi[..]), ld(&g.hi[8..]));
+        let ramp = g.step.iter().any(|&d| d != 0.0);
 
         let mut yl1a = ld(&self.y1[0][..]);
         let mut yl1b = ld(&self.y1[0][8..]);
@@ -178,8 +200,8 @@ impl EqualizerStage {
                 let i = base + j;
                 if ramp {
                     let k = f32x8::splat((i + 1) as f32);
-                    ga = g0a + dga * k;
-                    gb = g0b + dgb * k;
+                    ga = (g0a + dga * k).max(loa).min(hia);
+                    gb = (g0b + dgb * k).max(lob).min(hib);
                 }
                 let xl = l[i];
                 let xr = r[i];

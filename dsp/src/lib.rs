@@ -5,12 +5,22 @@
 //! ring and the Opus encoder.
 
 pub mod chain;
+mod channel_mix;
+mod distortion;
 pub mod equalizer;
 pub mod error;
 pub mod filters;
+mod iir;
 pub mod json;
+pub mod karaoke;
+mod lfo;
+mod low_pass;
 pub mod plugin;
+mod rotation;
 pub(crate) mod simd;
+pub mod timescale;
+mod tremolo;
+pub mod vibrato;
 pub mod volume;
 
 pub use chain::{FilterChain, FRAME, MAX_INPUT, SAMPLE_RATE};

@@ -28,21 +28,29 @@ pub(crate) fn lane_index0() -> f32x8 {
     f32x8::new([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
 }
 
-/// `x[i] *= g0 + step·(i+1)`: a gain ramp (constant gain when `step` is 0).
-pub(crate) fn gain_ramp(x: &mut [f32], g0: f32, step: f32, simd: bool) {
+/// `x[i] *= g(i+1)` for a gain ramp (constant gain when the ramp is steady).
+pub(crate) fn gain_ramp(x: &mut [f32], g: RampBlock, simd: bool) {
     let n = x.len();
     let mut i = 0;
     if simd {
         let idx = lane_index1();
-        while i + LANES <= n {
-            let g = f32x8::splat(g0) + f32x8::splat(step) * (idx + f32x8::splat(i as f32));
-            let v = ld(&x[i..]) * g;
-            st(&mut x[i..], v);
-            i += LANES;
+        if g.constant() {
+            let gv = f32x8::splat(g.start);
+            while i + LANES <= n {
+                let v = ld(&x[i..]) * gv;
+                st(&mut x[i..], v);
+                i += LANES;
+            }
+        } else {
+            while i + LANES <= n {
+                let v = ld(&x[i..]) * g.at8(idx + f32x8::splat(i as f32));
+                st(&mut x[i..], v);
+                i += LANES;
+            }
         }
     }
     while i < n {
-        x[i] *= g0 + step * ((i + 1) as f32);
+        x[i] *= g.at((i + 1) as f32);
         i += 1;
     }
 }
@@ -66,24 +74,24 @@ pub(crate) fn clamp1(x: &mut [f32], simd: bool) {
     }
 }
 
-/// `wet[i] = dry[i] + m(i)·(wet[i] − dry[i])` with `m(i) = m0 + step·(i+1)`: the
-/// crossfade used when a filter is switched on or off.
-pub(crate) fn blend_ramp(dry: &[f32], wet: &mut [f32], m0: f32, step: f32, simd: bool) {
+/// `wet[i] = dry[i] + m(i)·(wet[i] − dry[i])`: the crossfade used when a filter is
+/// switched on or off or its parameters jump.
+pub(crate) fn blend_ramp(dry: &[f32], wet: &mut [f32], m: RampBlock, simd: bool) {
     let n = wet.len().min(dry.len());
     let mut i = 0;
     if simd {
         let idx = lane_index1();
         while i + LANES <= n {
-            let m = f32x8::splat(m0) + f32x8::splat(step) * (idx + f32x8::splat(i as f32));
+            let mv = m.at8(idx + f32x8::splat(i as f32));
             let d = ld(&dry[i..]);
-            let v = d + m * (ld(&wet[i..]) - d);
+            let v = d + mv * (ld(&wet[i..]) - d);
             st(&mut wet[i..], v);
             i += LANES;
         }
     }
     while i < n {
-        let m = m0 + step * ((i + 1) as f32);
-        wet[i] = dry[i] + m * (wet[i] - dry[i]);
+        let mv = m.at((i + 1) as f32);
+        wet[i] = dry[i] + mv * (wet[i] - dry[i]);
         i += 1;
     }
 }
@@ -121,43 +129,94 @@ pub(crate) fn interleave(l: &[f32], r: &[f32], dst: &mut [f32]) {
     dst[2 * frames..].fill(0.0);
 }
 
-/// A parameter that moves linearly to its target across one block, so changes take effect
-/// within the next frame without a step.
+/// Samples a parameter ramp takes (10 ms): long enough to be inaudible as a step, short
+/// enough that any change is complete within the next 20 ms frame.
+pub(crate) const RAMP_LEN: f32 = 480.0;
+
+/// A parameter that moves linearly to its target over [`RAMP_LEN`] samples, so changes
+/// take effect at once without a step, whatever the block sizes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Ramp {
     pub cur: f32,
     pub target: f32,
+    step: f32,
+}
+
+/// One block's view of a ramp: value at sample k (1-based) = start + step·k, held at the
+/// target once reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RampBlock {
+    pub start: f32,
+    pub step: f32,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl RampBlock {
+    pub fn constant(&self) -> bool {
+        self.step == 0.0
+    }
+    #[inline(always)]
+    pub fn at(&self, k: f32) -> f32 {
+        if self.step == 0.0 {
+            self.start
+        } else {
+            (self.start + self.step * k).max(self.lo).min(self.hi)
+        }
+    }
+    #[inline(always)]
+    pub fn at8(&self, k: f32x8) -> f32x8 {
+        (f32x8::splat(self.start) + f32x8::splat(self.step) * k)
+            .max(f32x8::splat(self.lo))
+            .min(f32x8::splat(self.hi))
+    }
 }
 
 impl Ramp {
     pub fn new(v: f32) -> Ramp {
-        Ramp { cur: v, target: v }
+        Ramp {
+            cur: v,
+            target: v,
+            step: 0.0,
+        }
+    }
+    pub fn set(&mut self, t: f32) {
+        if t != self.target {
+            self.target = t;
+            self.step = (t - self.cur) / RAMP_LEN;
+        }
+        if self.cur == self.target {
+            self.step = 0.0;
+        }
     }
     pub fn steady(&self) -> bool {
         self.cur == self.target
     }
-    /// Start value and per-sample step for a block of `n` samples; afterwards `cur = target`.
-    pub fn block(&mut self, n: usize) -> (f32, f32) {
-        let start = self.cur;
-        let step = if n == 0 {
-            0.0
-        } else {
-            (self.target - self.cur) / n as f32
+    /// Whether it sits at `v` and stays there.
+    pub fn is(&self, v: f32) -> bool {
+        self.cur == v && self.target == v
+    }
+    /// The ramp over the next `n` samples; afterwards `cur` is the value at sample `n`.
+    pub fn block(&mut self, n: usize) -> RampBlock {
+        let rb = RampBlock {
+            start: self.cur,
+            step: self.step,
+            lo: self.cur.min(self.target),
+            hi: self.cur.max(self.target),
         };
         if n > 0 {
-            self.cur = self.target;
+            self.cur = rb.at(n as f32);
+            if self.cur == self.target {
+                self.step = 0.0;
+            }
         }
-        (start, step)
+        rb
     }
     pub fn snap(&mut self) {
         self.cur = self.target;
+        self.step = 0.0;
     }
 }
 
 /// The dry/wet mix of a filter being switched on (0 → 1) or off (1 → 0).
 pub(crate) type Wet = Ramp;
-
-/// Whether a wet ramp has fully reached "off".
-pub(crate) fn wet_off(w: &Wet) -> bool {
-    w.cur == 0.0 && w.target == 0.0
-}

@@ -28,7 +28,8 @@ pub fn filter_bypassed(v: f32) -> bool {
 /// The volume stage: gain ramps between values, clamps to full scale like lavadsp.
 pub(crate) struct VolumeStage {
     gain: Ramp,
-    clamp: bool,
+    /// In the chain and not bypassed: lavadsp clamps to full scale.
+    configured: bool,
     pub simd: bool,
 }
 
@@ -36,7 +37,7 @@ impl VolumeStage {
     pub fn new(simd: bool) -> Self {
         VolumeStage {
             gain: Ramp::new(1.0),
-            clamp: false,
+            configured: false,
             simd,
         }
     }
@@ -45,29 +46,30 @@ impl VolumeStage {
     pub fn set(&mut self, v: Option<f32>) {
         match v {
             Some(v) if !filter_bypassed(v) => {
-                self.gain.target = filter_gain(v);
-                self.clamp = true;
+                self.gain.set(filter_gain(v));
+                self.configured = true;
             }
             _ => {
-                self.gain.target = 1.0;
-                self.clamp = !self.gain.steady() || self.gain.cur != 1.0;
+                self.gain.set(1.0);
+                self.configured = false;
             }
         }
     }
 
     pub fn active(&self) -> bool {
-        !(self.gain.steady() && self.gain.cur == 1.0)
+        self.configured || !self.gain.is(1.0)
     }
 
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
         if !self.active() {
-            self.clamp = false;
             return;
         }
-        let (g0, step) = self.gain.block(l.len());
-        gain_ramp(l, g0, step, self.simd);
-        gain_ramp(r, g0, step, self.simd);
-        if self.clamp {
+        // Keep clamping while ramping out so the ramp itself has no step.
+        let clamp = self.configured || !self.gain.steady();
+        let g = self.gain.block(l.len());
+        gain_ramp(l, g, self.simd);
+        gain_ramp(r, g, self.simd);
+        if clamp {
             clamp1(l, self.simd);
             clamp1(r, self.simd);
         }
@@ -101,7 +103,8 @@ pub fn apply_player_volume(samples: &mut [f32], volume: u16) {
     if volume == 100 {
         return;
     }
-    gain_ramp(samples, player_volume_gain(volume), 0.0, true);
+    let mut g = Ramp::new(player_volume_gain(volume));
+    gain_ramp(samples, g.block(0), true);
 }
 
 /// Player volume with a per-block ramp so volume changes do not click.
@@ -125,14 +128,14 @@ impl PlayerVolume {
 
     /// Apply `volume` to an interleaved stereo block, ramping from the previous volume.
     pub fn apply(&mut self, samples: &mut [f32], volume: u16) {
-        self.gain.target = player_volume_gain(volume);
-        if self.gain.steady() && self.gain.cur == 1.0 {
+        self.gain.set(player_volume_gain(volume));
+        if self.gain.is(1.0) {
             return;
         }
         let frames = samples.len() / 2;
-        let (g0, step) = self.gain.block(frames);
+        let rb = self.gain.block(frames);
         for (i, fr) in samples.chunks_exact_mut(2).enumerate() {
-            let g = g0 + step * ((i + 1) as f32);
+            let g = rb.at((i + 1) as f32);
             fr[0] *= g;
             fr[1] *= g;
         }

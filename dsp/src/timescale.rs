@@ -1,0 +1,655 @@
+//! Timescale (speed, pitch, rate): WSOLA time-stretch with the pitch shift folded into the
+//! grain read rate, in one pass.
+//!
+//! Lavalink uses SoundTouch: net playback speed = speed·rate, net pitch = pitch·rate. Here
+//! every output grain (1536 samples, Hann window, 50 % overlap) reads the input at the
+//! pitch factor `p` (4-point Hermite interpolation, anti-aliased when `p > 1`), and grain
+//! starts advance by `hop·speed` through the input; each start is moved within ±400
+//! samples to where the input best continues the previous grain (normalised
+//! cross-correlation on the stereo sum, coarse then fine). Both channels use the same grain
+//! positions, so the stereo image is kept. Look-ahead is ~8 ms + 16 ms·p.
+//!
+//! Pull model: [`TimescaleStage::input_needed`] says exactly how many new input frames the
+//! next 960 output frames need. Switching on starts from the current position without a
+//! gap; switching off realigns the grains and drains the buffered look-ahead (the engine is
+//! asked for fewer frames), so no audio is skipped or repeated.
+//!
+//! Limits: SoundTouch accepts any positive factor; Basalt clamps the net speed and pitch
+//! factors to [0.1, 4] (beyond that nothing musical is left and buffers stay bounded).
+
+use std::f64::consts::TAU;
+
+use wide::f32x8;
+
+use crate::chain::{FRAME, MAX_INPUT};
+use crate::filters::Timescale;
+use crate::simd::{ld, Ramp, LANES};
+
+/// Output samples per grain.
+pub const GRAIN: usize = 1536;
+/// Output samples between grain starts.
+pub const HOP: usize = GRAIN / 2;
+/// How far (input samples) a grain start may move to find the best splice.
+pub const SEEK: f64 = 400.0;
+/// Net speed/pitch factor limits.
+pub const MIN_FACTOR: f64 = 0.1;
+pub const MAX_FACTOR: f64 = 4.0;
+/// Longest correlation window (input samples).
+const CORR_MAX: usize = 1024;
+/// Coarse search decimation.
+const DECIM: usize = 4;
+/// Input buffer capacity per channel.
+const CAP: usize = 16384;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Grain {
+    /// Absolute input position of the grain's first sample.
+    start: f64,
+    /// Input samples per output sample.
+    rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Not in the path: output = input.
+    Off,
+    /// Grains running.
+    Running,
+    /// Aligned identity, copying buffered input until the look-ahead is drained.
+    Direct,
+}
+
+/// (net speed, net pitch) for a configured timescale, or `None` for identity.
+pub(crate) fn effective(t: Option<Timescale>) -> Option<(f64, f64)> {
+    let t = t?;
+    if t.speed == 1.0 && t.pitch == 1.0 && t.rate == 1.0 {
+        return None;
+    }
+    let ok = |v: f64| v > 0.0 && v.is_finite();
+    if !(ok(t.speed) && ok(t.pitch) && ok(t.rate)) {
+        return None;
+    }
+    let speed = (t.speed * t.rate).clamp(MIN_FACTOR, MAX_FACTOR);
+    let pitch = (t.pitch * t.rate).clamp(MIN_FACTOR, MAX_FACTOR);
+    Some((speed, pitch))
+}
+
+/// 4th-order Butterworth low-pass (two biquads) against aliasing when reading faster.
+#[derive(Debug, Clone, Copy, Default)]
+struct AntiAlias {
+    /// (b0, b1, b2, a1, a2) per section.
+    coef: [(f32, f32, f32, f32, f32); 2],
+    /// TDF-II state per section per channel.
+    s: [[(f32, f32); 2]; 2],
+}
+
+impl AntiAlias {
+    fn design(&mut self, p: f64) {
+        let fc = (0.45 / p.max(1.0)).min(0.45);
+        let w0 = TAU * fc;
+        for (sec, q) in [0.541_196_1f64, 1.306_563].into_iter().enumerate() {
+            let alpha = w0.sin() / (2.0 * q);
+            let cw = w0.cos();
+            let a0 = 1.0 + alpha;
+            let b1 = (1.0 - cw) / a0;
+            let b0 = b1 / 2.0;
+            self.coef[sec] = (
+                b0 as f32,
+                b1 as f32,
+                b0 as f32,
+                (-2.0 * cw / a0) as f32,
+                ((1.0 - alpha) / a0) as f32,
+            );
+        }
+    }
+
+    #[inline]
+    fn run(&mut self, ch: usize, x: f32) -> f32 {
+        let mut v = x;
+        for sec in 0..2 {
+            let (b0, b1, b2, a1, a2) = self.coef[sec];
+            let (s1, s2) = self.s[sec][ch];
+            let y = b0 * v + s1;
+            self.s[sec][ch] = (b1 * v - a1 * y + s2, b2 * v - a2 * y);
+            v = y;
+        }
+        v
+    }
+
+    fn clear(&mut self) {
+        self.s = [[(0.0, 0.0); 2]; 2];
+    }
+}
+
+pub(crate) struct TimescaleStage {
+    mode: Mode,
+    /// Target factors; `None` = identity (drain and switch off).
+    target: Option<(f64, f64)>,
+    buf: [Vec<f32>; 2],
+    mono: Vec<f32>,
+    /// Absolute input index of `buf[_][0]`.
+    base: i64,
+    len: usize,
+    prev: Grain,
+    cur: Grain,
+    first: bool,
+    /// Output offset within the current hop.
+    phase: usize,
+    /// Unaligned (ideal) input position of the current grain start.
+    nominal: f64,
+    /// Direct mode read position.
+    read: i64,
+    window: Vec<f32>,
+    aa: AntiAlias,
+    aa_p: f64,
+    aa_mix: Ramp,
+    dec_t: Vec<f32>,
+    dec_c: Vec<f32>,
+    pub simd: bool,
+}
+
+impl TimescaleStage {
+    pub fn new(simd: bool) -> Self {
+        let window = (0..GRAIN)
+            .map(|j| (0.5 - 0.5 * (TAU * j as f64 / GRAIN as f64).cos()) as f32)
+            .collect();
+        let mut aa = AntiAlias::default();
+        aa.design(1.0);
+        let g = Grain {
+            start: 0.0,
+            rate: 1.0,
+        };
+        TimescaleStage {
+            mode: Mode::Off,
+            target: None,
+            buf: [vec![0.0; CAP], vec![0.0; CAP]],
+            mono: vec![0.0; CAP],
+            base: 0,
+            len: 0,
+            prev: g,
+            cur: g,
+            first: true,
+            phase: 0,
+            nominal: 0.0,
+            read: 0,
+            window,
+            aa,
+            aa_p: 1.0,
+            aa_mix: Ramp::new(0.0),
+            dec_t: vec![0.0; CORR_MAX / DECIM + LANES],
+            dec_c: vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES],
+            simd,
+        }
+    }
+
+    pub fn set(&mut self, t: Option<Timescale>) {
+        self.target = effective(t);
+        if let Some((_, p)) = self.target {
+            if p != self.aa_p {
+                self.aa_p = p;
+                self.aa.design(p);
+            }
+            self.aa_mix.set(if p > 1.0 { 1.0 } else { 0.0 });
+            match self.mode {
+                Mode::Running => {}
+                Mode::Off => {
+                    self.base = 0;
+                    self.len = 0;
+                    self.aa.clear();
+                    self.aa_mix.snap();
+                    self.start_at(0);
+                }
+                Mode::Direct => self.start_at(self.read),
+            }
+        } else {
+            self.aa_mix.set(0.0);
+        }
+    }
+
+    /// Begin grains at an absolute input position with nothing to overlap.
+    fn start_at(&mut self, pos: i64) {
+        let p = self.target.map_or(1.0, |t| t.1);
+        self.cur = Grain {
+            start: pos as f64,
+            rate: p,
+        };
+        self.prev = self.cur;
+        self.first = true;
+        self.phase = 0;
+        self.nominal = pos as f64;
+        self.mode = Mode::Running;
+    }
+
+    pub fn active(&self) -> bool {
+        self.mode != Mode::Off
+    }
+
+    pub fn reset(&mut self) {
+        self.mode = Mode::Off;
+        self.base = 0;
+        self.len = 0;
+        self.aa.clear();
+        if self.target.is_some() {
+            self.start_at(0);
+        }
+    }
+
+    fn end(&self) -> i64 {
+        self.base + self.len as i64
+    }
+
+    /// New input frames needed for the next FRAME output frames.
+    pub fn input_needed(&self) -> usize {
+        match self.mode {
+            Mode::Off => FRAME,
+            Mode::Direct => FRAME.saturating_sub((self.end() - self.read).max(0) as usize),
+            Mode::Running => {
+                let need = self.need_abs().ceil() as i64 - self.end();
+                (need.max(0) as usize)
+                    .min(MAX_INPUT)
+                    .min(CAP - self.len.min(CAP))
+            }
+        }
+    }
+
+    fn corr_len(p: f64) -> usize {
+        ((HOP as f64 * p).round() as usize).clamp(64, CORR_MAX)
+    }
+
+    /// Highest absolute input position (exclusive) the next FRAME outputs will read.
+    fn need_abs(&self) -> f64 {
+        let (mut ps, mut pr) = (self.prev.start, self.prev.rate);
+        let (mut cs, mut cr) = (self.cur.start, self.cur.rate);
+        let mut nom = self.nominal;
+        let mut ph = self.phase;
+        let mut first = self.first;
+        let mut left = FRAME;
+        let mut need = 0.0f64;
+        loop {
+            if ph == HOP {
+                let t = cs + HOP as f64 * cr;
+                ps = cs;
+                pr = cr;
+                match self.target {
+                    None => {
+                        cs = t.round();
+                        cr = 1.0;
+                    }
+                    Some((speed, p)) => {
+                        nom += HOP as f64 * speed;
+                        cs = nom + SEEK;
+                        cr = p;
+                        need = need.max(cs + Self::corr_len(p) as f64 + 8.0);
+                    }
+                }
+                ph = 0;
+                first = false;
+            }
+            let m = (HOP - ph).min(left);
+            let j_end = (ph + m) as f64;
+            need = need.max(cs + j_end * cr + 4.0);
+            if !first {
+                need = need.max(ps + (HOP as f64 + j_end) * pr + 4.0);
+            }
+            left -= m;
+            ph += m;
+            if left == 0 {
+                break;
+            }
+        }
+        need
+    }
+
+    /// Append new input (anti-aliased when reading faster than real time).
+    fn push(&mut self, l: &[f32], r: &[f32]) {
+        let n = l.len().min(r.len()).min(CAP - self.len);
+        let mix = self.aa_mix.block(n);
+        let off = self.len;
+        for i in 0..n {
+            let m = mix.at((i + 1) as f32);
+            let (xl, xr) = (l[i], r[i]);
+            let fl = self.aa.run(0, xl);
+            let fr = self.aa.run(1, xr);
+            let yl = xl + m * (fl - xl);
+            let yr = xr + m * (fr - xr);
+            self.buf[0][off + i] = yl;
+            self.buf[1][off + i] = yr;
+            self.mono[off + i] = yl + yr;
+        }
+        self.len += n;
+    }
+
+    /// Drop input no grain will read again.
+    fn compact(&mut self) {
+        let keep = match self.mode {
+            Mode::Off => self.end(),
+            Mode::Direct => self.read,
+            Mode::Running => {
+                let mut lo = self.cur.start.min(self.nominal - SEEK);
+                if !self.first {
+                    lo = lo.min(self.prev.start);
+                }
+                lo.floor() as i64 - 8
+            }
+        };
+        let drop = (keep - self.base).clamp(0, self.len as i64) as usize;
+        if drop > 0 {
+            for b in &mut self.buf {
+                b.copy_within(drop..self.len, 0);
+            }
+            self.mono.copy_within(drop..self.len, 0);
+            self.base += drop as i64;
+            self.len -= drop;
+        }
+    }
+
+    /// Process: `input` (planar, `input_needed()` frames) → FRAME output frames.
+    pub fn process(&mut self, il: &[f32], ir: &[f32], ol: &mut [f32], or: &mut [f32]) {
+        if self.mode == Mode::Off {
+            let n = ol.len().min(il.len());
+            ol[..n].copy_from_slice(&il[..n]);
+            or[..n].copy_from_slice(&ir[..n]);
+            return;
+        }
+        self.push(il, ir);
+        let total = ol.len().min(or.len());
+        let mut done = 0;
+        while done < total {
+            match self.mode {
+                Mode::Running => {
+                    if self.phase == HOP {
+                        self.next_grain();
+                        if self.mode != Mode::Running {
+                            continue;
+                        }
+                    }
+                    let m = (HOP - self.phase).min(total - done);
+                    self.synth(&mut ol[done..done + m], &mut or[done..done + m]);
+                    self.phase += m;
+                    done += m;
+                }
+                Mode::Direct => {
+                    let avail = (self.end() - self.read).max(0) as usize;
+                    let m = avail.min(total - done);
+                    let at = (self.read - self.base) as usize;
+                    ol[done..done + m].copy_from_slice(&self.buf[0][at..at + m]);
+                    or[done..done + m].copy_from_slice(&self.buf[1][at..at + m]);
+                    self.read += m as i64;
+                    done += m;
+                    if m == 0 || self.read >= self.end() {
+                        ol[done..total].fill(0.0);
+                        or[done..total].fill(0.0);
+                        self.mode = Mode::Off;
+                        self.len = 0;
+                        self.base = self.read;
+                        done = total;
+                    }
+                }
+                Mode::Off => {
+                    ol[done..total].fill(0.0);
+                    or[done..total].fill(0.0);
+                    done = total;
+                }
+            }
+        }
+        self.compact();
+    }
+
+    fn next_grain(&mut self) {
+        let t = self.cur.start + HOP as f64 * self.cur.rate;
+        self.prev = self.cur;
+        let was_first = self.first;
+        self.first = false;
+        self.phase = 0;
+        match self.target {
+            None => {
+                let c = t.round();
+                let aligned =
+                    !was_first && self.prev.rate == 1.0 && self.prev.start.fract() == 0.0 && t == c;
+                self.cur = Grain {
+                    start: c,
+                    rate: 1.0,
+                };
+                self.nominal = c;
+                if aligned {
+                    self.mode = Mode::Direct;
+                    self.read = c as i64;
+                }
+            }
+            Some((speed, p)) => {
+                self.nominal += HOP as f64 * speed;
+                let s = self.search(t, p);
+                self.cur = Grain {
+                    start: t + s as f64,
+                    rate: p,
+                };
+            }
+        }
+    }
+
+    /// Best integer shift `s` so the grain at `t + s` (within ±SEEK of nominal) continues
+    /// the previous grain, whose natural continuation starts at `t`.
+    fn search(&mut self, t: f64, p: f64) -> i64 {
+        let len = Self::corr_len(p);
+        let t0 = t.floor() as i64;
+        let mut s_lo = (self.nominal - SEEK - t).ceil() as i64;
+        let mut s_hi = (self.nominal + SEEK - t).floor() as i64;
+        // Keep every read inside the buffer.
+        let first_ok = self.base + 2 - t0;
+        let last_ok = self.end() - 4 - len as i64 - t0;
+        s_lo = s_lo.max(first_ok);
+        s_hi = s_hi.min(last_ok);
+        if s_hi < s_lo {
+            let natural = (self.nominal - t).round() as i64;
+            return natural.clamp(first_ok.min(last_ok), last_ok.max(first_ok));
+        }
+        let rel = |abs: i64| (abs - self.base) as usize;
+        // Template: the previous grain's continuation. Outside the buffer → give up.
+        if t0 < self.base || rel(t0) + len > self.len {
+            return (self.nominal - t).round().clamp(s_lo as f64, s_hi as f64) as i64;
+        }
+        let tpl = rel(t0);
+
+        // Coarse pass on every DECIM-th sample and shift.
+        let ld_n = len / DECIM;
+        let n_cand = ((s_hi - s_lo) as usize) / DECIM + 1;
+        for u in 0..ld_n {
+            self.dec_t[u] = self.mono[tpl + u * DECIM];
+        }
+        let c0 = rel(t0 + s_lo);
+        let dc_n = (ld_n + n_cand).min(self.dec_c.len());
+        for v in 0..dc_n {
+            let idx = c0 + v * DECIM;
+            self.dec_c[v] = if idx < self.len { self.mono[idx] } else { 0.0 };
+        }
+        let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
+        let mut best = (f64::NEG_INFINITY, s_lo);
+        for v in 0..n_cand.min(dc_n.saturating_sub(ld_n) + 1) {
+            if v > 0 {
+                let out = self.dec_c[v - 1];
+                let inn = self.dec_c[v + ld_n - 1];
+                energy += (inn * inn) as f64 - (out * out) as f64;
+            }
+            let d = dot(&self.dec_t[..ld_n], &self.dec_c[v..v + ld_n], self.simd) as f64;
+            let score = d / (energy.max(0.0) + 1e-9).sqrt();
+            if score > best.0 {
+                best = (score, s_lo + (v * DECIM) as i64);
+            }
+        }
+        // Fine pass around the coarse winner at full resolution.
+        let (lo, hi) = ((best.1 - 3).max(s_lo), (best.1 + 3).min(s_hi));
+        let mut fine = (f64::NEG_INFINITY, best.1);
+        for s in lo..=hi {
+            let c = rel(t0 + s);
+            let cand = &self.mono[c..c + len];
+            let d = dot(&self.mono[tpl..tpl + len], cand, self.simd) as f64;
+            let e = dot(cand, cand, self.simd) as f64;
+            let score = d / (e.max(0.0) + 1e-9).sqrt();
+            if score > fine.0 {
+                fine = (score, s);
+            }
+        }
+        fine.1
+    }
+
+    /// Overlap-add `ol.len()` output samples of the current hop.
+    fn synth(&mut self, ol: &mut [f32], or: &mut [f32]) {
+        let m = ol.len();
+        let (p, c) = (self.prev, self.cur);
+        let base = self.base as f64;
+        let len = self.len;
+        let mut i = 0;
+        if self.simd {
+            while i + LANES <= m {
+                let mut idx_c = [0usize; 8];
+                let mut t_c = [0.0f32; 8];
+                let mut idx_p = [0usize; 8];
+                let mut t_p = [0.0f32; 8];
+                let mut ok = true;
+                for k in 0..8 {
+                    let j = self.phase + i + k;
+                    let (a, ta) = split(c.start + j as f64 * c.rate - base);
+                    let (b, tb) = split(p.start + (j + HOP) as f64 * p.rate - base);
+                    ok &= a >= 1
+                        && a + 2 < len as i64
+                        && (self.first || (b >= 1 && b + 2 < len as i64));
+                    idx_c[k] = a.max(1) as usize;
+                    t_c[k] = ta;
+                    idx_p[k] = b.max(1) as usize;
+                    t_p[k] = tb;
+                }
+                if !ok {
+                    break;
+                }
+                let j0 = self.phase + i;
+                let w_in = if self.first {
+                    f32x8::ONE
+                } else {
+                    ld(&self.window[j0..])
+                };
+                let w_out = if self.first {
+                    f32x8::ZERO
+                } else {
+                    ld(&self.window[j0 + HOP..])
+                };
+                for (ch, out) in [&mut *ol, &mut *or].into_iter().enumerate() {
+                    let b = &self.buf[ch];
+                    let vc = gather_hermite(b, &idx_c, f32x8::new(t_c));
+                    let v = if self.first {
+                        vc
+                    } else {
+                        let vp = gather_hermite(b, &idx_p, f32x8::new(t_p));
+                        w_in * vc + w_out * vp
+                    };
+                    out[i..i + 8].copy_from_slice(&v.to_array());
+                }
+                i += LANES;
+            }
+        }
+        while i < m {
+            let j = self.phase + i;
+            let (w_in, w_out) = if self.first {
+                (1.0, 0.0)
+            } else {
+                (self.window[j], self.window[j + HOP])
+            };
+            let pc = c.start + j as f64 * c.rate - base;
+            let pp = p.start + (j + HOP) as f64 * p.rate - base;
+            for (ch, out) in [&mut *ol, &mut *or].into_iter().enumerate() {
+                let b = &self.buf[ch][..len];
+                let vc = sample(b, pc);
+                out[i] = if self.first {
+                    vc
+                } else {
+                    w_in * vc + w_out * sample(b, pp)
+                };
+            }
+            i += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn split(pos: f64) -> (i64, f32) {
+    let f = pos.floor();
+    (f as i64, (pos - f) as f32)
+}
+
+#[inline(always)]
+fn hermite(y0: f32, y1: f32, y2: f32, y3: f32, t: f32) -> f32 {
+    let c1 = (y2 - y0) * 0.5;
+    let c2 = y0 - 2.5 * y1 + 2.0 * y2 - 0.5 * y3;
+    let c3 = 0.5 * (y3 - y0) + 1.5 * (y1 - y2);
+    ((c3 * t + c2) * t + c1) * t + y1
+}
+
+/// Interpolated read at a relative position; silence outside the buffer.
+#[inline]
+fn sample(b: &[f32], pos: f64) -> f32 {
+    let (i, t) = split(pos);
+    if i >= 1 && i + 2 < b.len() as i64 {
+        let i = i as usize;
+        hermite(b[i - 1], b[i], b[i + 1], b[i + 2], t)
+    } else {
+        let at = |k: i64| {
+            if k >= 0 && (k as usize) < b.len() {
+                b[k as usize]
+            } else {
+                0.0
+            }
+        };
+        hermite(at(i - 1), at(i), at(i + 1), at(i + 2), t)
+    }
+}
+
+#[inline(always)]
+fn gather_hermite(b: &[f32], idx: &[usize; 8], t: f32x8) -> f32x8 {
+    let mut y = [[0.0f32; 8]; 4];
+    for k in 0..8 {
+        let i = idx[k];
+        y[0][k] = b[i - 1];
+        y[1][k] = b[i];
+        y[2][k] = b[i + 1];
+        y[3][k] = b[i + 2];
+    }
+    let (y0, y1, y2, y3) = (
+        f32x8::new(y[0]),
+        f32x8::new(y[1]),
+        f32x8::new(y[2]),
+        f32x8::new(y[3]),
+    );
+    let c1 = (y2 - y0) * f32x8::splat(0.5);
+    let c2 = y0 - f32x8::splat(2.5) * y1 + f32x8::splat(2.0) * y2 - f32x8::splat(0.5) * y3;
+    let c3 = f32x8::splat(0.5) * (y3 - y0) + f32x8::splat(1.5) * (y1 - y2);
+    ((c3 * t + c2) * t + c1) * t + y1
+}
+
+/// Dot product: SIMD (eight partial sums) or the plain loop.
+pub(crate) fn dot(a: &[f32], b: &[f32], simd: bool) -> f32 {
+    let n = a.len().min(b.len());
+    if !simd {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            s += a[i] * b[i];
+        }
+        return s;
+    }
+    let mut acc0 = f32x8::ZERO;
+    let mut acc1 = f32x8::ZERO;
+    let mut i = 0;
+    while i + 2 * LANES <= n {
+        acc0 += ld(&a[i..]) * ld(&b[i..]);
+        acc1 += ld(&a[i + LANES..]) * ld(&b[i + LANES..]);
+        i += 2 * LANES;
+    }
+    while i + LANES <= n {
+        acc0 += ld(&a[i..]) * ld(&b[i..]);
+        i += LANES;
+    }
+    let mut s = (acc0 + acc1).reduce_add();
+    while i < n {
+        s += a[i] * b[i];
+        i += 1;
+    }
+    s
+}
