@@ -215,6 +215,8 @@ impl Engine {
         let id = self.next_player.fetch_add(1, Ordering::Relaxed);
         let (cmd_tx, cmd_rx) = channel::unbounded();
         let shared = Arc::new(PlayerShared::default());
+        let w = (id as usize) % self.encode_tx.len();
+        let _ = shared.waker.set(self.encode_threads[w].clone());
         let (player, entry) = player::Player::new(
             id,
             guild_id,

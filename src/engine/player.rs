@@ -374,6 +374,10 @@ impl Player {
     fn seek(&mut self, ms: i64) {
         let Some(t) = self.track.as_mut() else { return };
         if t.track.info.is_stream {
+            // Ignored; undo the position `PlayerHandle::send` reported optimistically.
+            self.shared
+                .position_ms
+                .store(t.position(), Ordering::Relaxed);
             return;
         }
         let target = ms.max(0);

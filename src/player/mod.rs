@@ -88,14 +88,29 @@ pub struct PlayerEvent {
 /// `track` values carry the live position at the time of the event in `TrackData::position`.
 #[derive(Debug, Clone)]
 pub enum PlayerEventKind {
-    TrackStart { track: Arc<TrackData> },
-    TrackEnd { track: Arc<TrackData>, reason: EndReason },
-    TrackException { track: Arc<TrackData>, exception: TrackException },
-    TrackStuck { track: Arc<TrackData>, threshold_ms: u64 },
+    TrackStart {
+        track: Arc<TrackData>,
+    },
+    TrackEnd {
+        track: Arc<TrackData>,
+        reason: EndReason,
+    },
+    TrackException {
+        track: Arc<TrackData>,
+        exception: TrackException,
+    },
+    TrackStuck {
+        track: Arc<TrackData>,
+        threshold_ms: u64,
+    },
     /// The voice gateway became ready (a playerUpdate follows on the client socket).
     VoiceReady,
     /// The Discord voice gateway closed (`WebSocketClosedEvent`).
-    VoiceClosed { code: u16, reason: String, by_remote: bool },
+    VoiceClosed {
+        code: u16,
+        reason: String,
+        by_remote: bool,
+    },
 }
 
 /// Live player state written by the engine, read by the control plane.
@@ -110,6 +125,9 @@ pub struct PlayerShared {
     /// (the pacer's counters; frameStats are derived from them).
     pub frames_sent: AtomicU64,
     pub frames_nulled: AtomicU64,
+    /// The engine worker serving this player, woken by `PlayerHandle::send` so a command
+    /// is applied at once rather than at the next tick.
+    pub waker: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl PlayerShared {
@@ -134,6 +152,17 @@ impl PlayerHandle {
     pub fn send(&self, cmd: PlayerCommand) {
         // The engine only drops its receiver when the player is destroyed; a command
         // sent after that has nothing left to act on.
+        // A seek is reported at its target at once (Lavalink's PATCH answers with it).
+        if let PlayerCommand::Seek(ms) = &cmd {
+            if self.shared.has_track.load(Ordering::Relaxed) {
+                self.shared
+                    .position_ms
+                    .store((*ms).max(0), Ordering::Relaxed);
+            }
+        }
         let _ = self.commands.send(cmd);
+        if let Some(t) = self.shared.waker.get() {
+            t.unpark();
+        }
     }
 }
