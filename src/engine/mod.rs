@@ -23,7 +23,7 @@ use crossbeam::channel::{self, Sender};
 
 use crate::config::{Config, ResamplingQuality};
 use crate::player::{GuildId, PlayerEvent, PlayerHandle, PlayerShared};
-use crate::source::MediaInput;
+use crate::source::{MediaInput, SourceManager};
 use crate::track::{TrackData, TrackException};
 
 pub use frame::{Frame, MAX_OPUS_PACKET};
@@ -104,6 +104,14 @@ fn spawn<F: FnOnce() + Send + 'static>(name: String, f: F) -> Result<JoinHandle<
 }
 
 impl Engine {
+    /// Starts the workers, helper pool, pacer and disposal thread; tracks are opened through
+    /// `sources` (on the helper pool: opening blocks).
+    pub fn start(config: &Config, sources: Arc<SourceManager>) -> Result<Engine, EngineError> {
+        let opener: Opener =
+            Arc::new(move |track: &TrackData| sources.open(track).map_err(|e| e.to_exception()));
+        Engine::start_with_opener(config, opener)
+    }
+
     /// Like `start`, with any opener (tests and perf open local files directly).
     pub fn start_with_opener(config: &Config, opener: Opener) -> Result<Engine, EngineError> {
         let p = &config.player;
