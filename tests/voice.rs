@@ -1,0 +1,468 @@
+//! Voice end-to-end against the fake Discord voice server: handshake, both AEAD modes, DAVE
+//! with members joining and leaving, downgrade, resume after drops, terminal close codes.
+
+#[path = "support/fake_voice/mod.rs"]
+mod fake_voice;
+
+use std::time::{Duration, Instant};
+
+use basalt::config::Config;
+use basalt::player::{FrameSink, PlayerEvent, PlayerEventKind};
+use basalt::voice::{VoiceConnection, VoiceError, VoiceManager, VoiceOptions, VoiceServerInfo};
+use crossbeam::channel::Receiver;
+use fake_voice::{FakeConfig, FakeVoice, AES, SILENCE, XCHACHA};
+
+const PEER_B: u64 = 500_000_000_000_000_002;
+const PEER_C: u64 = 500_000_000_000_000_003;
+
+fn manager(insecure: bool, max_dave: u16) -> VoiceManager {
+    let mut cfg = Config::default();
+    cfg.voice.allow_insecure_endpoints = insecure;
+    let opts = VoiceOptions {
+        connect_timeout: Duration::from_secs(5),
+        max_dave_protocol_version: max_dave,
+    };
+    VoiceManager::start_with(&cfg, opts).expect("manager")
+}
+
+fn connect(
+    m: &VoiceManager,
+    fake: &FakeVoice,
+) -> (Result<VoiceConnection, VoiceError>, Receiver<PlayerEvent>) {
+    let (tx, rx) = crossbeam::channel::unbounded();
+    let c = &fake.config;
+    let info = VoiceServerInfo {
+        token: c.token.clone(),
+        endpoint: fake.endpoint.clone(),
+        session_id: c.session_id.clone(),
+        channel_id: c.channel_id.to_string(),
+    };
+    (m.connect(c.user_id, c.guild_id, info, tx), rx)
+}
+
+/// 20 ms stereo Opus frames of a sine.
+fn sine_frames(freq: f64, frames: usize) -> Vec<Vec<u8>> {
+    let mut enc = opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)
+        .expect("encoder");
+    let mut out = Vec::new();
+    let mut pcm = vec![0i16; 1920];
+    let mut n = 0u64;
+    for _ in 0..frames {
+        for i in 0..960 {
+            let v = (0.5
+                * (2.0 * std::f64::consts::PI * freq * n as f64 / 48_000.0).sin()
+                * 32767.0) as i16;
+            pcm[2 * i] = v;
+            pcm[2 * i + 1] = v;
+            n += 1;
+        }
+        let mut buf = vec![0u8; 1275];
+        let len = enc.encode(&pcm, &mut buf).expect("encode");
+        buf.truncate(len);
+        out.push(buf);
+    }
+    out
+}
+
+/// Plays frames through the sink at 20 ms with absolute deadlines, as the pacer does, then
+/// `quiet` ticks of no frame. `during(tick)` runs between ticks (to inject faults).
+fn play(sink: &mut dyn FrameSink, frames: &[Vec<u8>], quiet: usize, mut during: impl FnMut(usize)) {
+    let start = Instant::now();
+    for i in 0..frames.len() + quiet {
+        let due = start + Duration::from_millis(20 * i as u64);
+        if let Some(d) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        if i < frames.len() {
+            sink.send_frame(&frames[i]);
+        } else {
+            sink.no_frame();
+        }
+        during(i);
+    }
+}
+
+fn no_errors(fake: &FakeVoice) {
+    let s = fake.state();
+    assert!(
+        s.errors.is_empty(),
+        "fake server saw protocol errors: {:#?}",
+        s.errors
+    );
+}
+
+fn audio(fake: &FakeVoice) -> Vec<fake_voice::Packet> {
+    fake.packets()
+        .into_iter()
+        .filter(|p| p.opus.as_deref() != Some(&SILENCE[..]))
+        .collect()
+}
+
+fn check_tone(fake: &FakeVoice, freq: f64, frames: usize) {
+    let pk = audio(fake);
+    assert_eq!(pk.len(), frames, "audio packets received");
+    assert!(
+        pk.iter().all(|p| p.opus.is_some()),
+        "every audio packet decrypted"
+    );
+    let pcm = fake_voice::decode(&pk);
+    assert_eq!(pcm.len(), frames * 960 * 2, "decoded duration");
+    let f = fake_voice::frequency(&pcm);
+    assert!(
+        (f - freq).abs() < freq * 0.02,
+        "decoded frequency {f}, want {freq}"
+    );
+    assert!(
+        fake_voice::rms(&pcm) > 5000.0,
+        "decoded audio is not silent"
+    );
+}
+
+fn run_transport_only(modes: &[&str], expect: &str) {
+    let fake = FakeVoice::start(FakeConfig {
+        modes: modes.iter().map(|s| s.to_string()).collect(),
+        ..FakeConfig::default()
+    });
+    let m = manager(true, 1);
+    let (conn, events) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(conn.is_connected());
+    assert!(matches!(
+        events.recv_timeout(Duration::from_secs(1)).map(|e| e.kind),
+        Ok(PlayerEventKind::VoiceReady)
+    ));
+    let mut sink = conn.sink();
+    assert!(sink.is_connected());
+    play(&mut *sink, &sine_frames(440.0, 50), 15, |_| {});
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 55));
+    std::thread::sleep(Duration::from_millis(100));
+    let all = fake.packets();
+    assert_eq!(
+        all.len(),
+        55,
+        "50 audio + exactly 5 silence frames, then quiet"
+    );
+    assert!(all[50..].iter().all(|p| p.payload == SILENCE));
+    check_tone(&fake, 440.0, 50);
+    assert_eq!(fake.state().mode, expect);
+    assert!(
+        fake.wait(Duration::from_secs(1), |s| s.speaking.last().map(|x| x.0)
+            == Some(0)),
+        "speaking off after silence"
+    );
+    // Heartbeats are measured.
+    assert!(fake.wait(Duration::from_secs(2), |s| s.heartbeats >= 1));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(conn.ping_ms() >= 0, "ping measured: {}", conn.ping_ms());
+    no_errors(&fake);
+    conn.close();
+    assert!(!conn.is_connected());
+    assert_eq!(conn.ping_ms(), -1);
+    m.shutdown();
+}
+
+#[test]
+fn transport_aes_gcm_preferred_over_server_order() {
+    run_transport_only(&["xsalsa20_poly1305", XCHACHA, AES], AES);
+}
+
+#[test]
+fn transport_xchacha_when_aes_not_offered() {
+    run_transport_only(&["xsalsa20_poly1305_lite_rtpsize", XCHACHA], XCHACHA);
+}
+
+#[test]
+fn insecure_endpoint_rejected_unless_allowed() {
+    let fake = FakeVoice::start(FakeConfig::default());
+    let m = manager(false, 1);
+    let (r, _) = connect(&m, &fake);
+    assert!(matches!(r, Err(VoiceError::InsecureEndpoint(_))));
+    assert_eq!(fake.state().connections, 0);
+}
+
+fn dave_fake(early: bool, peers: Vec<u64>) -> FakeVoice {
+    FakeVoice::start(FakeConfig {
+        dave: true,
+        ext_sender_early: early,
+        peers,
+        ready_first: early,
+        ..FakeConfig::default()
+    })
+}
+
+fn run_dave_two_members(early: bool) {
+    let fake = dave_fake(early, vec![PEER_B]);
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(
+        fake.wait(Duration::from_secs(5), |s| s
+            .dave
+            .as_ref()
+            .is_some_and(|d| d.established)),
+        "group formed"
+    );
+    assert_eq!(fake.state().identify_max_dave, Some(1));
+    let mut sink = conn.sink();
+    play(&mut *sink, &sine_frames(660.0, 50), 10, |_| {});
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 55));
+    let all = fake.packets();
+    let audio: Vec<_> = all.iter().filter(|p| p.payload != SILENCE).collect();
+    assert_eq!(audio.len(), 50);
+    assert!(
+        audio.iter().all(|p| p.e2ee),
+        "all audio end-to-end encrypted"
+    );
+    assert!(
+        audio.iter().all(|p| p.decrypted_by == vec![PEER_B]),
+        "member B decrypts every frame"
+    );
+    assert_eq!(
+        all.iter().filter(|p| p.payload == SILENCE).count(),
+        5,
+        "silence frames pass DAVE unencrypted"
+    );
+    check_tone(&fake, 660.0, 50);
+    no_errors(&fake);
+}
+
+#[test]
+fn dave_external_sender_after_session_description() {
+    run_dave_two_members(false);
+}
+
+#[test]
+fn dave_external_sender_buffered_before_session_description() {
+    run_dave_two_members(true);
+}
+
+#[test]
+fn dave_members_join_and_leave_mid_stream() {
+    let fake = dave_fake(false, vec![PEER_B]);
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(fake.wait(Duration::from_secs(5), |s| s
+        .dave
+        .as_ref()
+        .is_some_and(|d| d.established)));
+    let mut sink = conn.sink();
+    let frames = sine_frames(550.0, 150);
+    let mut marks = (0usize, 0usize);
+    play(&mut *sink, &frames, 0, |i| {
+        if i == 30 {
+            fake.add_member(PEER_C);
+        }
+        if i == 90 {
+            marks.0 = fake.executed_transitions();
+            fake.remove_member(PEER_B);
+        }
+        if i == 149 {
+            marks.1 = fake.executed_transitions();
+        }
+    });
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 150));
+    assert_eq!(
+        marks,
+        (2, 3),
+        "join and leave each completed a transition mid-stream"
+    );
+    let all = fake.packets();
+    assert!(
+        all.iter().all(|p| p.e2ee && p.opus.is_some()),
+        "every frame encrypted and decryptable"
+    );
+    let last = &all[all.len() - 10..];
+    assert!(
+        last.iter().all(|p| p.decrypted_by == vec![PEER_C]),
+        "C decrypts after B left"
+    );
+    assert!(
+        all.iter().any(|p| p.decrypted_by == vec![PEER_B, PEER_C]),
+        "both decrypt while both are in"
+    );
+    check_tone(&fake, 550.0, 150);
+    no_errors(&fake);
+}
+
+#[test]
+fn dave_downgrade_and_sole_member_send_plain_opus() {
+    // Sole member: version 1 negotiated but no proposals ever arrive.
+    let fake = dave_fake(false, vec![]);
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(fake.wait(Duration::from_secs(2), |s| s.key_packages == 1));
+    let mut sink = conn.sink();
+    play(&mut *sink, &sine_frames(440.0, 20), 0, |_| {});
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 20));
+    assert!(
+        fake.packets().iter().all(|p| !p.e2ee),
+        "no FA FA trailer without a group"
+    );
+    drop(sink);
+    conn.close();
+
+    // Downgrade: group formed, then protocol version 0.
+    let fake = dave_fake(false, vec![PEER_B]);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(fake.wait(Duration::from_secs(5), |s| s
+        .dave
+        .as_ref()
+        .is_some_and(|d| d.established)));
+    let mut sink = conn.sink();
+    let frames = sine_frames(440.0, 100);
+    play(&mut *sink, &frames, 0, |i| {
+        if i == 20 {
+            fake.downgrade();
+        }
+    });
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 100));
+    let all = fake.packets();
+    assert!(all[..10].iter().all(|p| p.e2ee));
+    assert!(
+        all[all.len() - 20..].iter().all(|p| !p.e2ee),
+        "plain Opus after downgrade"
+    );
+    assert_eq!(
+        fake.state().op23.len(),
+        2,
+        "transition ready for the join and the downgrade"
+    );
+    check_tone(&fake, 440.0, 100);
+    no_errors(&fake);
+}
+
+#[test]
+fn dave_invalid_commit_answers_op31_and_rejoins() {
+    let fake = dave_fake(false, vec![PEER_B]);
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let _conn = conn.expect("connect");
+    assert!(fake.wait(Duration::from_secs(5), |s| s
+        .dave
+        .as_ref()
+        .is_some_and(|d| d.established)));
+    fake.bad_commit();
+    assert!(
+        fake.wait(Duration::from_secs(2), |s| s.op31.len() == 1
+            && s.key_packages == 2),
+        "op 31 then a new key package"
+    );
+}
+
+#[test]
+fn resume_after_gateway_drops_keeps_audio_flowing() {
+    let fake = FakeVoice::start(FakeConfig::default());
+    let m = manager(true, 1);
+    let (conn, events) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    let mut sink = conn.sink();
+    let frames = sine_frames(440.0, 200);
+    play(&mut *sink, &frames, 0, |i| {
+        if i == 50 {
+            fake.drop_tcp();
+        }
+        if i == 120 {
+            fake.close_with(4015, "voice server crashed");
+        }
+    });
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 200));
+    assert!(
+        fake.wait(Duration::from_secs(3), |s| s.resumes >= 2),
+        "resumed twice"
+    );
+    let s = fake.state();
+    assert_eq!(s.identifies, 1, "no new identify");
+    for (acked, last) in &s.resume_seq_acks {
+        assert!(
+            *acked >= 0 && acked <= last,
+            "resume seq_ack {acked} (server last {last})"
+        );
+    }
+    // No audio lost: every frame arrived, continuously numbered, no gap > 100 ms.
+    let gap = s
+        .packets
+        .windows(2)
+        .map(|w| w[1].at - w[0].at)
+        .max()
+        .unwrap_or_default();
+    assert!(
+        gap < Duration::from_millis(100),
+        "largest inter-arrival gap {gap:?}"
+    );
+    drop(s);
+    check_tone(&fake, 440.0, 200);
+    no_errors(&fake);
+    assert!(events
+        .try_iter()
+        .all(|e| !matches!(e.kind, PlayerEventKind::VoiceClosed { .. })));
+    assert!(conn.is_connected());
+}
+
+#[test]
+fn terminal_close_codes_are_reported_and_not_retried() {
+    let m = manager(true, 1);
+    for code in [4004u16, 4006, 4014, 4021, 4022] {
+        let fake = FakeVoice::start(FakeConfig::default());
+        let (conn, events) = connect(&m, &fake);
+        let conn = conn.expect("connect");
+        let _ = events.recv_timeout(Duration::from_secs(1)); // VoiceReady
+        fake.close_with(code, "closing for the test");
+        let ev = events
+            .recv_timeout(Duration::from_secs(3))
+            .expect("close event");
+        match ev.kind {
+            PlayerEventKind::VoiceClosed {
+                code: c,
+                reason,
+                by_remote,
+            } => {
+                assert_eq!(
+                    (c, reason.as_str(), by_remote),
+                    (code, "closing for the test", true)
+                );
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(400));
+        let s = fake.state();
+        assert_eq!(
+            (s.connections, s.resumes, s.identifies),
+            (1, 0, 1),
+            "code {code} must not reconnect"
+        );
+        drop(s);
+        assert!(!conn.is_connected());
+        assert_eq!(conn.ping_ms(), -1);
+    }
+}
+
+#[test]
+fn dave_required_4017_fails_connect_and_reports() {
+    let fake = FakeVoice::start(FakeConfig {
+        require_dave: true,
+        ..FakeConfig::default()
+    });
+    let m = manager(true, 0);
+    let (r, events) = connect(&m, &fake);
+    assert!(
+        matches!(r, Err(VoiceError::Closed { code: 4017, .. })),
+        "{:?}",
+        r.err()
+    );
+    let ev = events
+        .recv_timeout(Duration::from_secs(1))
+        .expect("close event");
+    assert!(matches!(
+        ev.kind,
+        PlayerEventKind::VoiceClosed {
+            code: 4017,
+            by_remote: true,
+            ..
+        }
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fake.state().connections, 1);
+}
