@@ -498,10 +498,6 @@ impl HttpSource {
         if info.author.is_none() {
             info.author = icy_author;
         }
-        if len.is_none() && kind != ProbeKind::Mp3 {
-            info.is_stream = Some(true);
-            info.length_ms = None;
-        }
         Ok(Answer::Track(probed_track(
             "http",
             ident,

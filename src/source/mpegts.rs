@@ -136,7 +136,7 @@ fn pes_payload_offset(p: &[u8]) -> Option<usize> {
 
 /// Whether the buffered head is MPEG-TS whose program map lists an ADTS stream.
 pub fn head_has_adts(head: &[u8]) -> bool {
-    if head.first() != Some(&SYNC) || (head.len() >= PACKET + 1 && head[PACKET] != SYNC) {
+    if head.first() != Some(&SYNC) || (head.len() > PACKET && head[PACKET] != SYNC) {
         return false;
     }
     let mut d = TsDemuxer::new();

@@ -121,7 +121,7 @@ impl ProbeKind {
             }
             ProbeKind::Pls => {
                 let h = strip_bom(head);
-                h.len() >= 9 && h[0] == b'[' && &h[2..9] == b"laylist]"
+                h.len() >= 10 && h[0] == b'[' && &h[2..10] == b"laylist]"
             }
             ProbeKind::Plain => {
                 let h = &head[..head.len().min(SCAN_LEN)];
@@ -131,8 +131,11 @@ impl ProbeKind {
                     .iter()
                     .any(|p| t.starts_with(p))
             }
-            ProbeKind::Mp3 => head.starts_with(b"ID3") || find_mp3_frame(head).is_some(),
-            ProbeKind::Adts => find_adts_frame(head).is_some(),
+            // Frame syncs inside MPEG-TS packets are not a bare elementary stream.
+            ProbeKind::Mp3 => {
+                head.starts_with(b"ID3") || (!looks_like_ts(head) && find_mp3_frame(head).is_some())
+            }
+            ProbeKind::Adts => !looks_like_ts(head) && find_adts_frame(head).is_some(),
             ProbeKind::MpegTs => mpegts::head_has_adts(head),
         }
     }
@@ -152,6 +155,10 @@ pub fn detect(head: &[u8], hints: &Hints) -> Option<ProbeKind> {
     let first = ORDER.into_iter().filter(|k| k.hint_matches(hints));
     let second = ORDER.into_iter().filter(|k| !k.hint_matches(hints));
     first.chain(second).find(|k| k.matches(head))
+}
+
+fn looks_like_ts(head: &[u8]) -> bool {
+    head.len() > mpegts::PACKET && head[0] == 0x47 && head[mpegts::PACKET] == 0x47
 }
 
 fn strip_bom(b: &[u8]) -> &[u8] {
