@@ -9,7 +9,6 @@ use wide::f32x8;
 
 use crate::chain::SAMPLE_RATE;
 use crate::filters::Karaoke;
-use crate::iir::Block2;
 use crate::simd::{lane_index1, ld, st, Ramp, LANES};
 
 /// lavadsp's coefficients (A, B, C) for a band and width.
@@ -30,7 +29,6 @@ pub(crate) struct KaraokeStage {
     band: f32,
     width: f32,
     abc: (f32, f32, f32),
-    block: Block2,
     y1: f32,
     y2: f32,
     pub simd: bool,
@@ -46,7 +44,6 @@ impl KaraokeStage {
             band: d.filter_band,
             width: d.filter_width,
             abc,
-            block: Block2::new(abc.0 as f64, abc.1 as f64, abc.2 as f64),
             y1: 0.0,
             y2: 0.0,
             simd,
@@ -66,8 +63,6 @@ impl KaraokeStage {
             self.band = k.filter_band;
             self.width = k.filter_width;
             self.abc = coefficients(self.band, self.width);
-            let (a, b, c) = self.abc;
-            self.block = Block2::new(a as f64, b as f64, c as f64);
         }
     }
 
@@ -92,10 +87,17 @@ impl KaraokeStage {
                 let vl = ld(&l[i..]);
                 let vr = ld(&r[i..]);
                 let m = (vl + vr) * half;
-                let y = self.block.run(m, y1, y2);
-                let ya = y.to_array();
-                y1 = ya[7];
-                y2 = ya[6];
+                // The resonator is high-Q: run the recursion exactly as the scalar path
+                // does (a block form would round differently), SIMD around it.
+                let ma = m.to_array();
+                let mut ya = [0.0f32; 8];
+                for k in 0..8 {
+                    let y = a * ma[k] - b * y1 - c * y2;
+                    y2 = y1;
+                    y1 = y;
+                    ya[k] = y;
+                }
+                let y = f32x8::new(ya);
                 let o = y * mov * lvv;
                 st(&mut l[i..], vl - lvv * vr + o);
                 st(&mut r[i..], vr - lvv * vl + o);

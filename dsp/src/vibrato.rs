@@ -9,7 +9,7 @@ use wide::f32x8;
 
 use crate::filters::Vibrato;
 use crate::lfo::Phase;
-use crate::simd::{lane_index0, lane_index1, st, Ramp, LANES};
+use crate::simd::{lane_index1, st, Ramp, LANES};
 
 /// History kept before each block: ≥ max delay (99) + interpolation span.
 const HIST: usize = 128;
@@ -104,22 +104,21 @@ impl VibratoStage {
             let mut i = 0;
             if self.simd {
                 let idx1 = lane_index1();
-                let idx0 = lane_index0();
                 while i + LANES <= len {
                     let s = self.lfo.next8().sin();
                     let lfo = (s + f32x8::ONE) * f32x8::splat(0.5);
                     let depth = dr.at8(idx1 + f32x8::splat((done + i) as f32));
                     let delay = lfo * depth * f32x8::splat(WIDTH) + f32x8::splat(3.0);
-                    let w = idx0 + f32x8::splat((HIST + i) as f32);
-                    let f = w - f32x8::ONE - delay;
-                    let fl = f.floor();
-                    let t = f - fl;
-                    let ia = fl.to_array();
+                    // Read at (w − 1 − delay) = (w − 2 − ⌊delay⌋) + (1 − frac): small
+                    // numbers only, so f32 keeps the fraction precise.
+                    let di = delay.floor();
+                    let t = f32x8::ONE - (delay - di);
+                    let da = di.to_array();
                     for (ch, out) in [&mut *l, &mut *r].into_iter().enumerate() {
                         let b = &self.buf[ch];
                         let mut y = [[0.0f32; 8]; 4];
                         for k in 0..8 {
-                            let j = ia[k] as usize;
+                            let j = HIST + i + k - 2 - da[k] as usize;
                             y[0][k] = b[j];
                             y[1][k] = b[j + 1];
                             y[2][k] = b[j + 2];
@@ -142,10 +141,9 @@ impl VibratoStage {
                 let lfo = (s + 1.0) * 0.5;
                 let depth = dr.at((done + i + 1) as f32);
                 let delay = lfo * depth * WIDTH + 3.0;
-                let f = (HIST + i) as f32 - 1.0 - delay;
-                let fl = f.floor();
-                let t = f - fl;
-                let j = fl as usize;
+                let di = delay.floor();
+                let t = 1.0 - (delay - di);
+                let j = HIST + i - 2 - di as usize;
                 for (ch, out) in [&mut *l, &mut *r].into_iter().enumerate() {
                     let b = &self.buf[ch];
                     out[done + i] = hermite(b[j], b[j + 1], b[j + 2], b[j + 3], t);

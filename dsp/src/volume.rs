@@ -152,7 +152,8 @@ pub fn soft_clip(samples: &mut [f32]) {
     soft_clip_count(samples);
 }
 
-/// [`soft_clip`] that also returns how many samples were beyond full scale, so callers can
+/// [`soft_clip`] that also returns how many samples were beyond full scale (±inf included,
+/// NaN not), so callers can
 /// count clipping instead of hiding it.
 pub fn soft_clip_count(samples: &mut [f32]) -> usize {
     let knee = f32x8::splat(SOFT_CLIP_KNEE);
@@ -165,7 +166,7 @@ pub fn soft_clip_count(samples: &mut [f32]) -> usize {
         let a = v.abs();
         let finite = v.is_finite();
         if (a.simd_gt(knee) | !finite).any() {
-            overs += (a.simd_gt(one) & finite).to_bitmask().count_ones() as usize;
+            overs += a.simd_gt(one).to_bitmask().count_ones() as usize;
             for x in &mut samples[i..i + LANES] {
                 *x = soft_clip_one(*x);
             }
@@ -175,7 +176,7 @@ pub fn soft_clip_count(samples: &mut [f32]) -> usize {
         i += LANES;
     }
     for x in &mut samples[i..] {
-        if x.abs() > 1.0 && x.is_finite() {
+        if x.abs() > 1.0 {
             overs += 1;
         }
         *x = soft_clip_one(*x);
