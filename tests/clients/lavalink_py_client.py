@@ -77,6 +77,23 @@ async def test_info(node):
     check("REST stats cpu cores", stats["cpu"]["cores"] >= 1, stats["cpu"])
 
 
+async def test_metrics():
+    """The Prometheus endpoint (enabled by the harness) answers without auth."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://{HOST}:{PORT}/metrics") as res:
+            text = await res.text()
+            check("GET /metrics without auth is 200", res.status == 200, res.status)
+            check("metrics content type is text 0.0.4", "version=0.0.4" in res.headers.get("Content-Type", ""),
+                  res.headers.get("Content-Type"))
+            check("metrics has lavalink_players_total", "\nlavalink_players_total " in "\n" + text, text[:300])
+        async with http.get(f"http://{HOST}:{PORT}/metrics?name[]=lavalink_cpu_cores") as res:
+            text = await res.text()
+            samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+            check("metrics name[] filter", len(samples) == 1 and samples[0].startswith("lavalink_cpu_cores "), text)
+
+
 async def test_ws_stats(node):
     ok = await wait_for(lambda: not node.stats.is_fake, 10)
     check("stats op received over the WebSocket", ok)
@@ -211,6 +228,8 @@ async def main():
         return
     await step("info", test_info(node))
     await step("ws stats", test_ws_stats(node))
+    if os.environ.get("BASALT_METRICS") == "1":
+        await step("metrics", test_metrics())
     await step("decode", test_decode(client, node))
     await step("player", test_load_and_player(client, node))
     await client.close()

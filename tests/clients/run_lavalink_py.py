@@ -50,6 +50,7 @@ def main():
                 f'[server]\naddress = "127.0.0.1"\nport = {port}\npassword = "{PASSWORD}"\n'
                 # Default sources (so their blobs decode) plus local for the fixture.
                 "[sources]\nlocal = true\n"
+                "[metrics]\nprometheus = true\n"
                 f'[logging]\nlevel = "info"\nfile = "{log_path}"\n'
             )
         env = {k: v for k, v in os.environ.items() if not k.startswith("BASALT_")}
@@ -61,7 +62,7 @@ def main():
                 print(f"FAIL basalt did not start listening on {port} (exit {proc.poll()})")
             else:
                 client_env = dict(env, BASALT_HOST="127.0.0.1", BASALT_PORT=str(port),
-                                  BASALT_PASSWORD=PASSWORD,
+                                  BASALT_PASSWORD=PASSWORD, BASALT_METRICS="1",
                                   BASALT_FIXTURE=fixture if os.path.exists(fixture) else "")
                 try:
                     rc = subprocess.run([sys.executable, os.path.join(HERE, "lavalink_py_client.py")],
