@@ -135,6 +135,8 @@ fn handle(node: &Arc<Node>, mut req: Request, port: u16) {
         match super::auth::check(header(&req, "Authorization"), node.password()) {
             super::auth::Auth::Ok => {}
             super::auth::Auth::Missing => return empty(req, 401),
+            // The WebSocket handshake refuses both with 401 (§2).
+            super::auth::Auth::Wrong if path == "/v4/websocket" => return empty(req, 401),
             super::auth::Auth::Wrong => return empty(req, 403),
         }
     }

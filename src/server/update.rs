@@ -263,42 +263,6 @@ fn opt_nullable_string(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tri_state_and_nulls() {
-        let u = parse_update_player(br#"{"track":{"encoded":null},"endTime":null}"#).unwrap();
-        assert_eq!(u.track.encoded, Field::Null);
-        assert_eq!(u.end_time, Field::Null);
-        assert!(u.track.requests_new_track());
-        assert!(parse_update_player(br#"{"track":{"identifier":null}}"#).is_err());
-        assert!(parse_update_player(br#"{"volume":null}"#).is_err());
-        assert!(parse_update_player(br#"{"position":1.5}"#).is_err());
-        assert_eq!(
-            parse_update_player(br#"{"volume":5000}"#).unwrap().volume,
-            Some(1000)
-        );
-        assert_eq!(
-            parse_update_player(br#"{"volume":-5}"#).unwrap().volume,
-            Some(0)
-        );
-        assert!(parse_update_player(b"[1]").is_err());
-        assert!(parse_update_player(b"").is_err());
-        let e = parse_update_player(br#"{"track":{},"encodedTrack":"x"}"#).unwrap_err();
-        assert_eq!(
-            e.message(),
-            "Cannot specify both track and encodedTrack/identifier"
-        );
-        let e = parse_update_player(br#"{"encodedTrack":"x","identifier":"y"}"#).unwrap_err();
-        assert_eq!(
-            e.message(),
-            "Cannot specify both encodedTrack and identifier"
-        );
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The §6 algorithm.
 
@@ -506,5 +470,41 @@ fn connect_voice(
             log::warn!("voice connect for guild {guild} failed: {m}");
             Err(ApiError::internal("Failed to connect to voice server"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tri_state_and_nulls() {
+        let u = parse_update_player(br#"{"track":{"encoded":null},"endTime":null}"#).unwrap();
+        assert_eq!(u.track.encoded, Field::Null);
+        assert_eq!(u.end_time, Field::Null);
+        assert!(u.track.requests_new_track());
+        assert!(parse_update_player(br#"{"track":{"identifier":null}}"#).is_err());
+        assert!(parse_update_player(br#"{"volume":null}"#).is_err());
+        assert!(parse_update_player(br#"{"position":1.5}"#).is_err());
+        assert_eq!(
+            parse_update_player(br#"{"volume":5000}"#).unwrap().volume,
+            Some(1000)
+        );
+        assert_eq!(
+            parse_update_player(br#"{"volume":-5}"#).unwrap().volume,
+            Some(0)
+        );
+        assert!(parse_update_player(b"[1]").is_err());
+        assert!(parse_update_player(b"").is_err());
+        let e = parse_update_player(br#"{"track":{},"encodedTrack":"x"}"#).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Cannot specify both track and encodedTrack/identifier"
+        );
+        let e = parse_update_player(br#"{"encodedTrack":"x","identifier":"y"}"#).unwrap_err();
+        assert_eq!(
+            e.message(),
+            "Cannot specify both encodedTrack and identifier"
+        );
     }
 }
