@@ -20,6 +20,11 @@ pub struct Resampler48 {
     output: Vec<f32>,
     /// Output frames still to drop: the resampler's delay, so audio is not shifted.
     delay_left: usize,
+    rate_in: u32,
+    /// Input frames queued and output frames emitted since the last reset, so the padding
+    /// of the final partial chunk is cut off at the end.
+    frames_in: u64,
+    frames_out: u64,
 }
 
 fn err<E: std::fmt::Display>(e: E) -> DecodeError {
@@ -72,12 +77,16 @@ impl Resampler48 {
             input: Vec::with_capacity(CHUNK * 2 * 8),
             output: vec![0.0; out_max * 2],
             delay_left,
+            rate_in,
+            frames_in: 0,
+            frames_out: 0,
         })
     }
 
     /// Queues interleaved input of `ch` channels.
     pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
         to_stereo(src, ch, &mut self.input);
+        self.frames_in += (src.len() / ch.max(1)) as u64;
     }
 
     /// Resamples every whole chunk queued (all of it when `flush`), appending 48 kHz stereo
@@ -85,12 +94,17 @@ impl Resampler48 {
     pub fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) -> Result<(), DecodeError> {
         let mut consumed = 0;
         let total = self.input.len() / 2;
-        while total - consumed >= CHUNK || (flush && consumed < total) {
-            let avail = (total - consumed).min(CHUNK);
+        loop {
+            let next = self.rs.input_frames_next();
+            let left = total - consumed;
+            if left < next && !(flush && left > 0) {
+                break;
+            }
+            let avail = left.min(next);
             let indexing = Indexing {
                 input_offset: consumed,
                 output_offset: 0,
-                partial_len: if avail < CHUNK { Some(avail) } else { None },
+                partial_len: if avail < next { Some(avail) } else { None },
                 active_channels_mask: None,
             };
             let inp = InterleavedSlice::new(&self.input[..], 2, total).map_err(err)?;
@@ -102,7 +116,7 @@ impl Resampler48 {
                 .process_into_buffer(&inp, &mut outp, Some(&indexing))
                 .map_err(err)?;
             consumed += avail;
-            self.emit(n_out, out);
+            self.emit(n_out, out, flush);
         }
         if flush {
             // Push the delay line out with one chunk of silence.
@@ -119,22 +133,31 @@ impl Resampler48 {
                 .rs
                 .process_into_buffer(&inp, &mut outp, Some(&indexing))
             {
-                self.emit(n_out, out);
+                self.emit(n_out, out, true);
             }
         }
         self.input.drain(..consumed * 2);
         Ok(())
     }
 
-    fn emit(&mut self, n_out: usize, out: &mut Vec<f32>) {
+    fn emit(&mut self, n_out: usize, out: &mut Vec<f32>, at_end: bool) {
         let skip = self.delay_left.min(n_out);
         self.delay_left -= skip;
-        out.extend_from_slice(&self.output[skip * 2..n_out * 2]);
+        let mut end = n_out;
+        if at_end {
+            let due = (self.frames_in * OUT_RATE as u64).div_ceil(self.rate_in as u64);
+            let room = due.saturating_sub(self.frames_out) as usize;
+            end = end.min(skip + room);
+        }
+        self.frames_out += (end - skip) as u64;
+        out.extend_from_slice(&self.output[skip * 2..end * 2]);
     }
 
     pub fn reset(&mut self) {
         self.rs.reset();
         self.input.clear();
         self.delay_left = self.rs.output_delay();
+        self.frames_in = 0;
+        self.frames_out = 0;
     }
 }
