@@ -10,6 +10,8 @@ use crate::filters::BANDS;
 use crate::simd::{ld, st, Ramp};
 
 /// (β, α, γ) per band at 48 kHz (lavaplayer's table, spec §7.3).
+// Digits exactly as published, so the table can be checked against the reference.
+#[allow(clippy::excessive_precision)]
 pub const COEFFS: [(f32, f32, f32); BANDS] = [
     (9.9847546664e-01, 7.6226668143e-04, 1.9984647656e+00),
     (9.9756184654e-01, 1.2190767289e-03, 1.9975344645e+00),

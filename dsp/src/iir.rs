@@ -30,9 +30,7 @@ impl Block2 {
         let mut cols = [f32x8::ZERO; 8];
         for (j, c) in cols.iter_mut().enumerate() {
             let mut a = [0.0f32; 8];
-            for k in j..8 {
-                a[k] = h[k - j];
-            }
+            a[j..8].copy_from_slice(&h[..(8 - j)]);
             *c = f32x8::new(a);
         }
         Block2 {

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // tests index signals by sample number
 //! Filters measured on signals.
 
 mod common;

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // tests index signals by sample number
 //! The SIMD chain and the plain scalar reference agree; random parameter sets and signals
 //! never produce NaN/inf.
 
@@ -87,7 +88,7 @@ fn full_chain_simd_matches_scalar() {
 
 fn random_filters(rng: &mut Rng) -> serde_json::Value {
     let mut m = serde_json::Map::new();
-    let mut wild = |rng: &mut Rng| -> f64 {
+    let wild = |rng: &mut Rng| -> f64 {
         match rng.next() % 6 {
             0 => 0.0,
             1 => rng.range(-1.0, 1.0),
@@ -105,39 +106,39 @@ fn random_filters(rng: &mut Rng) -> serde_json::Value {
             _ => 1.0,
         }
     };
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert("volume".into(), json!(wild(rng)));
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         let bands: Vec<_> = (0..(rng.next() % 20))
             .map(|_| json!({"band": rng.next() % 15, "gain": wild(rng)}))
             .collect();
         m.insert("equalizer".into(), json!(bands));
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert(
             "karaoke".into(),
             json!({"level": wild(rng), "monoLevel": wild(rng), "filterBand": wild(rng), "filterWidth": wild(rng)}),
         );
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert(
             "timescale".into(),
             json!({"speed": pos(rng), "pitch": pos(rng), "rate": pos(rng)}),
         );
     }
     for key in ["tremolo", "vibrato"] {
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             m.insert(
                 key.into(),
                 json!({"frequency": wild(rng), "depth": wild(rng)}),
             );
         }
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert("rotation".into(), json!({"rotationHz": wild(rng)}));
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         let keys = [
             "sinOffset",
             "sinScale",
@@ -154,13 +155,13 @@ fn random_filters(rng: &mut Rng) -> serde_json::Value {
             .collect();
         m.insert("distortion".into(), serde_json::Value::Object(o));
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert(
             "channelMix".into(),
             json!({"leftToLeft": wild(rng), "leftToRight": wild(rng), "rightToLeft": wild(rng), "rightToRight": wild(rng)}),
         );
     }
-    if rng.next() % 2 == 0 {
+    if rng.next().is_multiple_of(2) {
         m.insert("lowPass".into(), json!({"smoothing": wild(rng)}));
     }
     serde_json::Value::Object(m)
@@ -176,7 +177,7 @@ fn random_parameters_and_signals_never_produce_nan() {
         let json = random_filters(&mut rng);
         let f = Filters::from_json(&json).unwrap();
         chain.update(&f);
-        if rng.next() % 10 == 0 {
+        if rng.next().is_multiple_of(10) {
             chain.reset();
         }
         for _ in 0..3 {
