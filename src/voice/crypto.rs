@@ -61,6 +61,8 @@ impl Mode {
 
 /// A keyed transport cipher. Plain data (no heap), so it can be moved to and dropped on the
 /// pacer thread freely.
+// Inline on purpose: boxing would make the pacer free memory when a key is replaced.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum TransportCipher {
     Aes(Aes256Gcm),

@@ -19,6 +19,8 @@ use super::gateway::{self, op};
 const MEDIA_KEY_LABEL: &str = "Discord Secure Frames v0";
 
 /// What the send path must switch to after an event.
+// Inline on purpose: the encryptor travels to the pacer and is dropped there without freeing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum KeyChange {
     /// Encrypt with this key from the next frame on.

@@ -308,6 +308,8 @@ fn as_snowflake_string(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.parse::<u64>().is_ok())
 }
 
+// tungstenite's handshake callback type fixes the large error variant.
+#[allow(clippy::result_large_err)]
 fn serve(
     stream: TcpStream,
     cfg: &FakeConfig,
