@@ -102,10 +102,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let sources = Arc::new(basalt::source::SourceManager::new(&config));
-    let opener_sources = sources.clone();
-    let opener: basalt::engine::Opener =
-        Arc::new(move |t| opener_sources.open(t).map_err(|e| e.to_exception()));
-    let engine = match basalt::engine::Engine::start_with_opener(&config, opener) {
+    let engine = match basalt::engine::Engine::start(&config, sources.clone()) {
         Ok(e) => Arc::new(e),
         Err(e) => {
             log::error!("cannot start the audio engine: {e}");

@@ -1,0 +1,180 @@
+//! The `basalt` binary: command line, start-up on a config file, the real wiring answering
+//! REST and WebSocket, and SIGTERM/SIGINT → sockets closed with 1001, exit 0.
+
+#[path = "support/http_client.rs"]
+mod http_client;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_client::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_basalt");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(name: &str, body: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("basalt-api-{}-{name}.toml", std::process::id()));
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+struct Running {
+    child: Child,
+    client: Client,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(name: &str) -> Running {
+    let port = free_port();
+    let cfg = write_config(
+        name,
+        &format!(
+            "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"pw\"\n\n[player]\nrealtime_pacer = false\n"
+        ),
+    );
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if std::net::TcpStream::connect(client.addr).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "binary did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Running { child, client }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "binary did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn help_version_and_bad_arguments() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--config PATH"), "{text}");
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("basalt {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(BIN).arg("--frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN).arg("--config").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bad_config_stops_startup() {
+    let cfg = write_config("nopw", "[server]\nport = 1\n");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .env_remove("BASALT_SERVER_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = write_config("unknown", "[server]\npassword = \"x\"\nbogus = 1\n");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
+}
+
+#[test]
+fn serves_and_shuts_down_on_sigterm() {
+    let mut r = spawn("term");
+    let c = r.client.clone();
+    assert_eq!(c.get("/version").status, 200);
+    let info = c.get("/v4/info").json();
+    let sources: Vec<&str> = info["sourceManagers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources.last(),
+        Some(&"http"),
+        "http registered last: {sources:?}"
+    );
+    assert_eq!(request(c.addr, "GET", "/v4/info", &[], None).status, 401);
+
+    let mut ws = c.ws(None);
+    let ready = ws.next(Duration::from_secs(5)).unwrap().unwrap();
+    let sid = ready["sessionId"].as_str().unwrap().to_string();
+    ws.expect("stats", None, Duration::from_secs(5));
+    // a real engine player
+    let r1 = c.patch(&format!("/v4/sessions/{sid}/players/1"), r#"{"volume":80}"#);
+    assert_eq!(r1.status, 200, "{}", r1.text());
+    assert_eq!(r1.json()["volume"], 80);
+    assert_eq!(c.get("/v4/stats").json()["players"], 1);
+
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(r.child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        match ws.ws.read() {
+            Ok(tungstenite::Message::Close(f)) => break f.map(|f| u16::from(f.code)),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("socket ended without a close frame: {e}"),
+        }
+        assert!(Instant::now() < deadline, "no close frame");
+    };
+    assert_eq!(code, Some(1001));
+    let status = wait_exit(&mut r.child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "clean exit");
+}
+
+#[test]
+fn sigint_also_exits_cleanly() {
+    let mut r = spawn("int");
+    assert_eq!(r.client.get("/version").status, 200);
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(r.child.id() as i32, libc::SIGINT) };
+    let status = wait_exit(&mut r.child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+}
