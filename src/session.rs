@@ -710,3 +710,35 @@ fn run_session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FrameTracker;
+
+    const M: i64 = 60_000;
+
+    #[test]
+    fn frame_stats_need_a_full_playing_minute() {
+        let t0 = 1000 * M + 30_000; // mid-minute start
+        let mut f = FrameTracker::new(t0);
+        f.sample(t0, true, 0, 0);
+        // first (partial) minute ends: not recorded
+        f.sample(1001 * M + 100, true, 1500, 0);
+        assert_eq!(f.eligible(1001 * M + 100), None);
+        // a full minute: 2990 sent, 10 nulled
+        f.sample(1002 * M + 100, true, 1500 + 2990, 10);
+        assert_eq!(f.eligible(1002 * M + 100), Some((2990, 10)));
+        // still the same minute: same figures
+        assert_eq!(f.eligible(1002 * M + 30_000), Some((2990, 10)));
+        // a pause breaks eligibility until a full minute has been played again
+        f.sample(1002 * M + 40_000, false, 6000, 10);
+        f.sample(1002 * M + 41_000, true, 6000, 10);
+        f.sample(1003 * M + 100, true, 7000, 20);
+        assert_eq!(f.eligible(1003 * M + 100), None);
+        f.sample(1004 * M + 100, true, 10_000, 20);
+        assert_eq!(f.eligible(1004 * M + 100), Some((3000, 0)));
+        // a skipped minute (no samples) is not a full minute
+        f.sample(1006 * M + 100, true, 13_000, 20);
+        assert_eq!(f.eligible(1006 * M + 100), None);
+    }
+}

@@ -259,4 +259,27 @@ mod tests {
             "{s}"
         );
     }
+
+    #[test]
+    fn stats_op_matches_the_example() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/examples.json");
+        let ex: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let f = SystemFigures {
+            uptime_ms: 123456789,
+            mem_free: 123456789,
+            mem_used: 123456789,
+            mem_allocated: 123456789,
+            mem_reservable: 123456789,
+            cores: 4,
+            system_load: 0.5,
+            lavalink_load: 0.5,
+        };
+        let fs = FrameStats {
+            sent: 6000,
+            nulled: 10,
+            deficit: -3010,
+        };
+        assert_eq!(stats(Some(Some(fs)), 1, 1, &f), ex["statsOp"]["payload"]);
+        assert_eq!(stats(None, 1, 1, &f), ex["restStats"]["payload"]);
+    }
 }

@@ -185,6 +185,9 @@ fn handle(node: &Arc<Node>, mut req: Request, port: u16) {
             )
         }
     };
+    if node.config.logging.request_logging {
+        log::info!("{method} {url} -> {}", reply.status);
+    }
     send(req, reply, &path)
 }
 
