@@ -10,6 +10,8 @@ mod distortion;
 pub mod equalizer;
 pub mod error;
 pub mod filters;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iir;
 pub mod json;
 pub mod karaoke;
