@@ -122,11 +122,15 @@ impl Player {
     }
 
     pub fn state_json(&self) -> Value {
+        self.state_json_at(self.position())
+    }
+
+    fn state_json_at(&self, position: i64) -> Value {
         let (connected, ping) = match &self.link {
             Some(l) if l.is_connected() => (true, l.ping_ms()),
             _ => (false, -1),
         };
-        dto::player_state(now_ms(), self.position(), connected, ping)
+        dto::player_state(now_ms(), position, connected, ping)
     }
 
     /// The `Player` object.
@@ -141,7 +145,7 @@ impl Player {
             "track": track,
             "volume": self.volume,
             "paused": self.paused,
-            "state": self.state_json(),
+            "state": self.state_json_at(pos),
             "voice": dto::voice_state(self.voice.as_ref()),
             "filters": self.filters.to_json(),
         })

@@ -1332,3 +1332,66 @@ fn metrics_endpoint() {
     );
     assert_eq!(off.c.get("/metrics").status, 404);
 }
+
+#[test]
+fn player_object_matches_the_example() {
+    let n = start();
+    let (_ws, sid) = connect(&n);
+    let ex = example("player");
+    let body = json!({
+        "track": {"encoded": RICK_V3},
+        "voice": ex["voice"],
+        "filters": {"volume": 1, "timescale": {"speed": 1.25}},
+        "endTime": null,
+    });
+    play(&n, &sid, body);
+    let cmds = commands(&n, 3);
+    assert!(
+        cmds.contains(&"play:dQw4w9WgXcQ:0:None:false".to_string()),
+        "{cmds:?}"
+    );
+    n.fakes
+        .engine
+        .shared(GUILD)
+        .position_ms
+        .store(60000, Ordering::Relaxed);
+    let p = n.c.get(&player_path(&sid)).json();
+    let mut ex = ex;
+    ex["state"]["time"] = p["state"]["time"].clone();
+    ex["state"]["ping"] = json!(42);
+    assert_eq!(p, ex);
+    assert_eq!(p["track"]["info"]["position"], p["state"]["position"]);
+}
+
+#[test]
+fn keep_alive_connections_serve_many_requests() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let n = start();
+    let mut s = std::net::TcpStream::connect(n.c.addr).unwrap();
+    s.set_read_timeout(Some(5 * SEC)).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    for _ in 0..3 {
+        write!(
+            s,
+            "GET /version HTTP/1.1\r\nHost: x\r\nAuthorization: {PW}\r\n\r\n"
+        )
+        .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h == "\r\n" {
+                break;
+            }
+            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, b"4.2.2");
+    }
+}
