@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod crypto;
 pub mod dave;
+pub mod fuzzing;
 pub mod gateway;
 pub mod udp;
 
