@@ -29,6 +29,32 @@ pub enum Outgoing {
     Close(u16),
 }
 
+/// The sending side of a socket's message queue: a channel plus a wake-up byte on a
+/// socket pair, so the socket thread can sleep in `poll` instead of spinning.
+#[derive(Clone)]
+pub struct OutTx {
+    tx: Sender<Outgoing>,
+    wake: Arc<std::os::unix::net::UnixStream>,
+}
+
+impl OutTx {
+    pub fn new(tx: Sender<Outgoing>, wake: std::os::unix::net::UnixStream) -> OutTx {
+        let _ = wake.set_nonblocking(true);
+        OutTx {
+            tx,
+            wake: Arc::new(wake),
+        }
+    }
+
+    pub fn send(&self, m: Outgoing) -> Result<(), channel::SendError<Outgoing>> {
+        use std::io::Write;
+        self.tx.send(m)?;
+        // A full wake buffer already means "wake up"; nothing else can go wrong here.
+        let _ = (&*self.wake).write(&[1]);
+        Ok(())
+    }
+}
+
 /// Lock a mutex even if a panicking thread poisoned it: the data is plain state.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -180,7 +206,7 @@ impl Player {
 
 enum Link {
     Connected {
-        tx: Sender<Outgoing>,
+        tx: OutTx,
         generation: u64,
     },
     Paused {
@@ -571,12 +597,7 @@ impl Sessions {
 
     /// A new session for a fresh socket: `ready` is queued first, then the session thread
     /// starts (its first `stats` follows immediately).
-    pub fn create(
-        node: &Arc<Node>,
-        user_id: u64,
-        out: Sender<Outgoing>,
-        generation: u64,
-    ) -> Arc<Session> {
+    pub fn create(node: &Arc<Node>, user_id: u64, out: OutTx, generation: u64) -> Arc<Session> {
         let (events_tx, events_rx) = channel::unbounded();
         let (wake_tx, wake_rx) = channel::unbounded();
         let session = {
@@ -620,7 +641,7 @@ impl Sessions {
 
     /// Resume a paused session: ready(resumed) → queued messages → one playerUpdate per
     /// player, all pushed under the state lock so nothing can overtake them.
-    pub fn resume(&self, id: &str, out: Sender<Outgoing>, generation: u64) -> Option<Arc<Session>> {
+    pub fn resume(&self, id: &str, out: OutTx, generation: u64) -> Option<Arc<Session>> {
         let session = lock(&self.map).get(id).cloned()?;
         let players = session.players();
         let mut st = lock(&session.state);

@@ -6,7 +6,10 @@
 //! again by its addresses and duplicated, and the WebSocket runs on that duplicate with a
 //! short read timeout; tiny_http's stream is kept alive (dropping it shuts the socket down).
 
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,10 +21,12 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocket};
 use tungstenite::Message;
 
 use super::Node;
-use crate::session::{next_generation, Outgoing, Session, Sessions};
+use crate::session::{next_generation, OutTx, Outgoing, Session, Sessions};
 
-/// How long one read waits before the socket thread looks for messages to send.
+/// Upper bound of one read once poll said the socket is readable.
 const POLL: Duration = Duration::from_millis(20);
+/// Longest sleep in poll without any wake-up.
+const IDLE_POLL_MS: i32 = 250;
 
 fn header<'a>(req: &'a Request, name: &'static str) -> Option<&'a str> {
     req.headers()
@@ -61,6 +66,10 @@ pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
         return refuse(req, 500);
     };
     let (tx, rx) = channel::unbounded();
+    let Ok((wake_tx, wake_rx)) = std::os::unix::net::UnixStream::pair() else {
+        return refuse(req, 500);
+    };
+    let tx = OutTx::new(tx, wake_tx);
     let generation = next_generation();
     let resumed = resume_id
         .as_deref()
@@ -91,7 +100,7 @@ pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
         .spawn({
             let session = session.clone();
             move || {
-                serve(&n, stream, &session, rx, generation);
+                serve(&n, stream, wake_rx, &session, rx, generation);
                 drop(keep_alive);
                 n.open_sockets.fetch_sub(1, Ordering::Relaxed);
             }
@@ -134,6 +143,7 @@ fn find_socket(peer: SocketAddr, port: u16) -> Option<TcpStream> {
 fn serve(
     node: &Node,
     stream: TcpStream,
+    wake: UnixStream,
     session: &Arc<Session>,
     rx: Receiver<Outgoing>,
     generation: u64,
@@ -141,6 +151,8 @@ fn serve(
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(POLL));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let _ = wake.set_nonblocking(true);
+    let sock_fd = stream.as_raw_fd();
     let mut ws = WebSocket::from_raw_socket(stream, Role::Server, None);
     'outer: loop {
         loop {
@@ -160,6 +172,14 @@ fn serve(
                     break 'outer;
                 }
             }
+        }
+        let (readable, woken) = wait(sock_fd, wake.as_raw_fd());
+        if woken {
+            let mut buf = [0u8; 256];
+            while matches!((&wake).read(&mut buf), Ok(n) if n > 0) {}
+        }
+        if !readable {
+            continue;
         }
         match ws.read() {
             Ok(Message::Close(_)) => {
@@ -182,6 +202,30 @@ fn serve(
         }
     }
     session.socket_closed(node, generation);
+}
+
+/// Sleep until the client socket is readable or a message was queued (or a short
+/// timeout, which also covers frames tungstenite has already buffered).
+fn wait(sock: i32, wake: i32) -> (bool, bool) {
+    let mut fds = [
+        libc::pollfd {
+            fd: sock,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfd structs for the duration of the call.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 2, IDLE_POLL_MS) };
+    if rc <= 0 {
+        return (rc == 0, false);
+    }
+    let ready = |f: &libc::pollfd| f.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0;
+    (ready(&fds[0]), ready(&fds[1]))
 }
 
 /// Send a close frame and wait briefly for the client's answer.
