@@ -4,6 +4,8 @@
 //! Each session has one thread that turns engine events into `event` ops, keeps the
 //! `stats` and `playerUpdate` cadence, samples frame counters, and ends a paused session
 //! when its resume timeout runs out. Locks are fine here: this is the control plane.
+//! Lock order (never take them the other way round): sessions map → player → orphans →
+//! session state.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -643,7 +645,12 @@ impl Sessions {
     /// player, all pushed under the state lock so nothing can overtake them.
     pub fn resume(&self, id: &str, out: OutTx, generation: u64) -> Option<Arc<Session>> {
         let session = lock(&self.map).get(id).cloned()?;
-        let players = session.players();
+        // Player states first: the lock order everywhere else is player → session state.
+        let updates: Vec<String> = session
+            .players()
+            .iter()
+            .map(|p| lock(p).update_json())
+            .collect();
         let mut st = lock(&session.state);
         let queue = match &mut st.link {
             Link::Paused { queue, .. } => std::mem::take(queue),
@@ -653,8 +660,8 @@ impl Sessions {
         for m in queue {
             let _ = out.send(Outgoing::Text(m));
         }
-        for p in &players {
-            let _ = out.send(Outgoing::Text(lock(p).update_json()));
+        for u in updates {
+            let _ = out.send(Outgoing::Text(u));
         }
         st.link = Link::Connected {
             tx: out,
