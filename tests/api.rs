@@ -402,6 +402,9 @@ fn body_limits_and_bad_bodies() {
         assert_eq!(v["error"], "Bad Request");
         assert!(!v["message"].as_str().unwrap().is_empty());
     }
+    let v = n.c.patch(&player_path(&sid), "{").json();
+    assert_shape(&v, &example("errorResponseBadBody"), "bad body");
+    assert_eq!(v["path"], player_path(&sid));
     // unknown keys are ignored
     assert_eq!(
         n.c.patch(&player_path(&sid), r#"{"whatever":1}"#).status,

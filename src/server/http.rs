@@ -99,7 +99,7 @@ fn worker(node: Arc<Node>, http: Arc<tiny_http::Server>, port: u16) {
             Err(_) => break,
         };
         if node.is_shutting_down() {
-            let _ = req.respond(Response::empty(StatusCode(503)));
+            let _ = req.respond(Response::empty(StatusCode(503)).with_header(api_header()));
             break;
         }
         let result = catch_unwind(AssertUnwindSafe(|| handle(&node, req, port)));
