@@ -622,6 +622,20 @@ fn patch_voice() {
         assert_eq!(r.json()["message"], missing);
     }
     assert_eq!(n.fakes.voice.connects.load(Ordering::Relaxed), 0);
+    // §6 order: the disabled-filter check (2) comes before the voice check (3)
+    let m = start_with(|c| c.filters.rotation = false, |_| {});
+    let (_ws2, sid2) = connect(&m);
+    let body = json!({"filters": {"rotation": null}, "voice": {"token": "", "endpoint": "e", "sessionId": "s"}});
+    let r = m.c.patch(&player_path(&sid2), &body.to_string());
+    assert_eq!(
+        r.json()["message"],
+        "Following filters are disabled in the config: rotation"
+    );
+    let body = json!({"endTime": 0, "voice": {"token": "", "endpoint": "e", "sessionId": "s", "channelId": "1"}});
+    assert_eq!(
+        m.c.patch(&player_path(&sid2), &body.to_string()).json()["message"],
+        missing
+    );
     let v = voice_json("c-fra-1a2b3c4d.discord.media:443");
     let p = n.c.patch(&path, &json!({ "voice": v }).to_string()).json();
     assert_eq!(p["voice"], v);

@@ -64,7 +64,7 @@ pub struct UpdatePlayer {
     pub volume: Option<u16>,
     pub paused: Option<bool>,
     pub filters: Option<FiltersUpdate>,
-    pub voice: Option<VoiceData>,
+    pub voice: Option<VoiceUpdate>,
 }
 
 /// Parse a player update body. Errors are 400s naming the offending field, except the
@@ -158,22 +158,58 @@ pub fn parse_update_player(body: &[u8]) -> Result<UpdatePlayer, ApiError> {
 const VOICE_MISSING: &str =
     "token, endpoint, sessionId and channelId must be provided in voice state";
 
-/// §6 step 3: all four present and non-blank (a missing or null one is the same 400).
-fn parse_voice(v: &Map<String, Value>) -> Result<VoiceData, ApiError> {
+/// The `voice` object as sent; blank values are rejected later, in §6 order (step 3).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VoiceUpdate {
+    pub token: String,
+    pub endpoint: String,
+    pub session_id: String,
+    /// Nullable in Lavalink's DTO; required non-blank by step 3.
+    pub channel_id: Option<String>,
+}
+
+impl VoiceUpdate {
+    /// §6 step 3: all four non-blank.
+    pub fn validate(&self) -> Result<VoiceData, ApiError> {
+        let blank = |s: &str| s.trim().is_empty();
+        match &self.channel_id {
+            Some(c)
+                if !blank(c)
+                    && !blank(&self.token)
+                    && !blank(&self.endpoint)
+                    && !blank(&self.session_id) =>
+            {
+                Ok(VoiceData {
+                    token: self.token.clone(),
+                    endpoint: self.endpoint.clone(),
+                    session_id: self.session_id.clone(),
+                    channel_id: c.clone(),
+                })
+            }
+            _ => Err(ApiError::bad_request(VOICE_MISSING)),
+        }
+    }
+}
+
+/// Deserialisation of `voice`: token, endpoint and sessionId are non-null strings.
+fn parse_voice(v: &Map<String, Value>) -> Result<VoiceUpdate, ApiError> {
     let field = |key: &str| -> Result<String, ApiError> {
         match v.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                Err(ApiError::bad_request(VOICE_MISSING))
-            }
+            Some(Value::String(s)) => Ok(s.clone()),
+            None | Some(Value::Null) => Err(ApiError::bad_request(VOICE_MISSING)),
             Some(_) => Err(wrong_type(&format!("voice.{key}"), "a string")),
         }
     };
-    Ok(VoiceData {
+    let channel_id = match v.get("channelId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(wrong_type("voice.channelId", "a string or null")),
+    };
+    Ok(VoiceUpdate {
         token: field("token")?,
         endpoint: field("endpoint")?,
         session_id: field("sessionId")?,
-        channel_id: field("channelId")?,
+        channel_id,
     })
 }
 
@@ -300,7 +336,9 @@ pub fn apply_update(
             )));
         }
     }
-    // 3. voice was validated while parsing. 4. endTime must be > 0.
+    // 3.
+    let voice = up.voice.as_ref().map(VoiceUpdate::validate).transpose()?;
+    // 4.
     if let Field::Value(t) = up.end_time {
         if t <= 0 {
             return Err(ApiError::bad_request("End time must be greater than 0"));
@@ -309,7 +347,7 @@ pub fn apply_update(
     // 5.
     let player = session.get_or_create_player(node, guild);
     // 6.
-    if let Some(v) = &up.voice {
+    if let Some(v) = &voice {
         connect_voice(node, session, &player, v)?;
     }
     let new_track = up.track.requests_new_track();
