@@ -47,10 +47,17 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
     if ctl.stopped() {
         return;
     }
-    let input = match (shared.opener)(track) {
+    let mut input = match (shared.opener)(track) {
         Ok(i) => i,
         Err(e) => return ctl.fail(e),
     };
+    // Network sources stall; local files are read directly.
+    let mut readiness = None;
+    if track.info.source_name != "local" {
+        let ra = super::readahead::ReadAhead::new(input.reader, &shared.io);
+        readiness = Some(ra.readiness());
+        input.reader = Box::new(ra);
+    }
     let opened = match decode::open(input, shared.settings.resampling) {
         Ok(o) => o,
         Err(e) => {
@@ -87,6 +94,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
         src,
         pushed: 0,
         handled_seek: 0,
+        readiness,
     });
     if start_ms > 0 {
         if let Err(e) = src_seek(&mut job.src, start_ms) {

@@ -12,6 +12,7 @@ mod frame;
 mod helper;
 mod pacer;
 mod player;
+mod readahead;
 mod track;
 mod worker;
 
@@ -67,6 +68,8 @@ pub(crate) struct Shared {
     pub decode_tx: Vec<Sender<Box<track::DecodeJob>>>,
     pub decode_threads: Mutex<Vec<Thread>>,
     pub next_decode: AtomicU64,
+    /// Fills the read-ahead rings of network sources.
+    pub io: Arc<readahead::IoPool>,
 }
 
 impl Shared {
@@ -148,6 +151,7 @@ impl Engine {
             decode_tx,
             decode_threads: Mutex::new(Vec::new()),
             next_decode: AtomicU64::new(0),
+            io: readahead::IoPool::new(),
         });
         let mut joins = Vec::new();
 
@@ -272,6 +276,7 @@ impl Engine {
         for j in joins {
             let _ = j.join();
         }
+        self.shared.io.shutdown();
     }
 }
 

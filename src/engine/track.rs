@@ -78,6 +78,8 @@ pub struct DecodeJob {
     pub pushed: u64,
     /// The seek generation this job last handled.
     pub handled_seek: u32,
+    /// For read-ahead sources: whether enough bytes are buffered to decode without waiting.
+    pub readiness: Option<super::readahead::Readiness>,
 }
 
 pub enum DecodeSrc {

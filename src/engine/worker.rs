@@ -45,25 +45,40 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
                 let _ = shared.helper_tx.send(HelperJob::Seek(j, me));
                 continue;
             }
-            if !job.ctl.eof.load(Ordering::Acquire) {
+            // Read-ahead sources decode one packet per readiness check, so a packet never
+            // waits for the network on this thread.
+            let (rounds, per_round) = if job.readiness.is_some() {
+                (PACKETS_PER_PASS, 1)
+            } else {
+                (1, PACKETS_PER_PASS)
+            };
+            for _ in 0..rounds {
+                let ready = job.readiness.as_ref().is_none_or(|r| r.ready());
+                if !ready || job.ctl.eof.load(Ordering::Acquire) {
+                    break;
+                }
                 let r = match &mut job.src {
-                    DecodeSrc::Pcm(d, ring) => d.fill(ring, PACKETS_PER_PASS),
-                    DecodeSrc::Opus(d, ring) => d.fill(ring, PACKETS_PER_PASS),
+                    DecodeSrc::Pcm(d, ring) => d.fill(ring, per_round),
+                    DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
                 };
                 match r {
                     Ok(f) => {
                         job.pushed += f.pushed as u64;
-                        if f.pushed > 0 || !f.full {
+                        if f.pushed > 0 {
                             progress = true;
                         }
                         if f.eof {
                             job.ctl.eof.store(true, Ordering::Release);
+                        }
+                        if f.full || f.eof {
+                            break;
                         }
                     }
                     Err(e) => {
                         job.ctl.fail(playback_exception(&format!(
                             "basalt::decode::DecodeError: {e}"
                         )));
+                        break;
                     }
                 }
             }

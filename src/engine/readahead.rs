@@ -1,0 +1,454 @@
+//! Compressed read-ahead: network reads block, so a track's bytes are pulled by a small
+//! elastic I/O pool into a per-track byte ring, and the decoder reads from the ring. A decode
+//! worker only decodes a track that has enough bytes buffered (or reached the end), so a
+//! network stall stops that track alone, never the worker's other players.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+use symphonia::core::io::MediaSource;
+
+/// Bytes buffered per track: seconds of compressed audio at usual bitrates.
+pub const RING_BYTES: usize = 64 * 1024;
+/// A track is decoded only with at least this much buffered (or at its end), so one
+/// packet never has to wait for the network.
+pub const LOW_WATER: usize = 8 * 1024;
+/// Most bytes handed to the decoder per read call.
+const MAX_READ: usize = 2 * 1024;
+/// Bytes per read from the source.
+const READ_CHUNK: usize = 8 * 1024;
+/// I/O threads kept when idle; more are started while all are busy, up to `MAX_THREADS`.
+const MIN_THREADS: usize = 2;
+const MAX_THREADS: usize = 64;
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+/// How long the reader waits for bytes before it reports a stalled source.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Shared by the reader (decoder side) and its filler (I/O pool).
+#[derive(Default)]
+struct State {
+    seek_target: AtomicU64,
+    seek_gen: AtomicU32,
+    seek_done_gen: AtomicU32,
+    /// Filler's push count when the seek completed: bytes before it are pre-seek.
+    seek_done_at: AtomicU64,
+    seek_failed: AtomicBool,
+    eof: AtomicBool,
+    failed: AtomicBool,
+    /// The reader is gone: the filler drops the source.
+    closed: AtomicBool,
+    /// Bytes pushed by the filler and consumed by the reader (incl. discarded), so the
+    /// engine can tell how much is buffered without touching the ring.
+    pushed: AtomicU64,
+    popped: AtomicU64,
+}
+
+/// Lets `ReadAhead` be `Sync` (symphonia's `MediaSource` demands it) although the ring end
+/// it owns is not: the ring is only ever reached through `&mut self`.
+struct Exclusive<T>(T);
+
+// SAFETY: no `&self` method of `ReadAhead` touches the wrapped value, so sharing `&ReadAhead`
+// between threads never shares the ring.
+unsafe impl<T: Send> Sync for Exclusive<T> {}
+
+impl<T> std::ops::Deref for Exclusive<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for Exclusive<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+/// The decoder's end: a `MediaSource` over the ring.
+pub struct ReadAhead {
+    ring: Exclusive<rtrb::Consumer<u8>>,
+    state: Arc<State>,
+    pos: u64,
+    popped: u64,
+    len: Option<u64>,
+    seekable: bool,
+}
+
+struct Filler {
+    src: Box<dyn MediaSource>,
+    ring: rtrb::Producer<u8>,
+    state: Arc<State>,
+    pushed: u64,
+    handled_seek: u32,
+}
+
+impl ReadAhead {
+    /// Wraps `src`; the pool starts filling at once.
+    pub fn new(src: Box<dyn MediaSource>, pool: &Arc<IoPool>) -> ReadAhead {
+        let (p, c) = rtrb::RingBuffer::new(RING_BYTES);
+        let state = Arc::new(State::default());
+        let len = src.byte_len();
+        let seekable = src.is_seekable();
+        pool.submit(Filler {
+            src,
+            ring: p,
+            state: state.clone(),
+            pushed: 0,
+            handled_seek: 0,
+        });
+        ReadAhead {
+            ring: Exclusive(c),
+            state,
+            pos: 0,
+            popped: 0,
+            len,
+            seekable,
+        }
+    }
+
+    fn discard_pre_seek(&mut self, gen: u32) -> bool {
+        if self.state.seek_done_gen.load(Ordering::Acquire) != gen {
+            return false;
+        }
+        let done_at = self.state.seek_done_at.load(Ordering::Acquire);
+        let n = (done_at.saturating_sub(self.popped) as usize).min(self.ring.slots());
+        if let Ok(ch) = self.ring.read_chunk(n) {
+            ch.commit_all();
+        }
+        self.count_popped(n);
+        self.popped >= done_at
+    }
+}
+
+/// What the engine keeps to ask "can this track be decoded without waiting?" while the
+/// decoder owns the reader.
+#[derive(Clone)]
+pub struct Readiness {
+    state: Arc<State>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        let s = &self.state;
+        let buffered = s
+            .pushed
+            .load(Ordering::Acquire)
+            .saturating_sub(s.popped.load(Ordering::Acquire));
+        buffered >= LOW_WATER as u64
+            || s.eof.load(Ordering::Acquire)
+            || s.failed.load(Ordering::Acquire)
+            || s.seek_gen.load(Ordering::Acquire) != s.seek_done_gen.load(Ordering::Acquire)
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let start = Instant::now();
+        loop {
+            let avail = self.ring.slots();
+            if avail > 0 {
+                // Small reads keep the bytes here, where `Readiness` sees them, rather than
+                // in symphonia's own buffer.
+                let n = avail.min(buf.len()).min(MAX_READ);
+                let (a, b) = self.ring.pop_partial_slice(&mut buf[..n]);
+                let n = a.len() + b.len();
+                self.pos += n as u64;
+                self.count_popped(n);
+                return Ok(n);
+            }
+            if self.state.failed.load(Ordering::Acquire) {
+                return Err(io::Error::other("reading the source failed"));
+            }
+            if self.state.eof.load(Ordering::Acquire) && self.ring.slots() == 0 {
+                return Ok(0);
+            }
+            // Rare: a packet larger than what was buffered. Wait for the filler.
+            if start.elapsed() > READ_TIMEOUT {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "source stalled"));
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+}
+
+impl Seek for ReadAhead {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => p,
+            SeekFrom::Current(d) => self
+                .pos
+                .checked_add_signed(d)
+                .ok_or_else(|| io::Error::other("seek before start"))?,
+            SeekFrom::End(d) => {
+                let len = self.len.ok_or_else(|| io::Error::other("length unknown"))?;
+                len.checked_add_signed(d)
+                    .ok_or_else(|| io::Error::other("seek before start"))?
+            }
+        };
+        if target == self.pos {
+            return Ok(target);
+        }
+        // Forward within what is buffered: skip bytes.
+        if target > self.pos && target - self.pos <= self.ring.slots() as u64 {
+            let n = (target - self.pos) as usize;
+            if let Ok(ch) = self.ring.read_chunk(n) {
+                ch.commit_all();
+            }
+            self.count_popped(n);
+            self.pos = target;
+            return Ok(target);
+        }
+        if !self.seekable {
+            return Err(io::Error::other("source is not seekable"));
+        }
+        let gen = self.state.seek_gen.load(Ordering::Relaxed).wrapping_add(1);
+        self.state.seek_target.store(target, Ordering::Release);
+        self.state.seek_gen.store(gen, Ordering::Release);
+        let start = Instant::now();
+        while !self.discard_pre_seek(gen) {
+            if start.elapsed() > READ_TIMEOUT {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "seek stalled"));
+            }
+            // Keep the ring moving so the filler is never stuck on a full ring.
+            let n = self.ring.slots();
+            if let Ok(ch) = self.ring.read_chunk(n) {
+                ch.commit_all();
+            }
+            self.count_popped(n);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if self.state.seek_failed.load(Ordering::Acquire) {
+            return Err(io::Error::other("seek failed"));
+        }
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+impl MediaSource for ReadAhead {
+    fn is_seekable(&self) -> bool {
+        self.seekable
+    }
+    fn byte_len(&self) -> Option<u64> {
+        self.len
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.state.closed.store(true, Ordering::Release);
+    }
+}
+
+impl ReadAhead {
+    pub fn readiness(&self) -> Readiness {
+        Readiness {
+            state: self.state.clone(),
+        }
+    }
+
+    fn count_popped(&mut self, n: usize) {
+        self.popped += n as u64;
+        self.state.popped.store(self.popped, Ordering::Release);
+    }
+}
+
+enum Step {
+    /// Read something; more to read.
+    Again,
+    /// Ring full or source ended: wait until the reader frees space or seeks.
+    Park,
+    Done,
+}
+
+impl Filler {
+    fn step(&mut self, buf: &mut [u8; READ_CHUNK]) -> Step {
+        if self.state.closed.load(Ordering::Acquire) {
+            return Step::Done;
+        }
+        let gen = self.state.seek_gen.load(Ordering::Acquire);
+        if gen != self.handled_seek {
+            let target = self.state.seek_target.load(Ordering::Acquire);
+            let ok = self.src.seek(SeekFrom::Start(target)).is_ok();
+            self.state.seek_failed.store(!ok, Ordering::Release);
+            self.state.eof.store(false, Ordering::Release);
+            self.handled_seek = gen;
+            self.state
+                .seek_done_at
+                .store(self.pushed, Ordering::Release);
+            self.state.seek_done_gen.store(gen, Ordering::Release);
+            return Step::Again;
+        }
+        if self.state.eof.load(Ordering::Acquire) || self.state.failed.load(Ordering::Acquire) {
+            return Step::Park;
+        }
+        let room = self.ring.slots().min(READ_CHUNK);
+        if room < READ_CHUNK / 2 {
+            return Step::Park;
+        }
+        match self.src.read(&mut buf[..room]) {
+            Ok(0) => {
+                self.state.eof.store(true, Ordering::Release);
+                Step::Park
+            }
+            Ok(n) => {
+                let (rest, _) = self.ring.push_partial_slice(&buf[..n]);
+                debug_assert!(rest.is_empty() || rest.len() == n);
+                self.pushed += n as u64;
+                self.state.pushed.store(self.pushed, Ordering::Release);
+                Step::Again
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Again,
+            Err(e) => {
+                log::debug!("read-ahead: source read failed: {e}");
+                self.state.failed.store(true, Ordering::Release);
+                Step::Park
+            }
+        }
+    }
+
+    fn wants_service(&self) -> bool {
+        self.state.closed.load(Ordering::Acquire)
+            || self.state.seek_gen.load(Ordering::Acquire) != self.handled_seek
+            || (!self.state.eof.load(Ordering::Acquire)
+                && !self.state.failed.load(Ordering::Acquire)
+                && self.ring.slots() >= RING_BYTES / 2)
+    }
+}
+
+/// The elastic pool of I/O threads filling read-ahead rings.
+pub struct IoPool {
+    tx: Sender<Filler>,
+    rx: Receiver<Filler>,
+    parked: Mutex<Vec<Filler>>,
+    threads: AtomicUsize,
+    busy: AtomicUsize,
+    shutdown: AtomicBool,
+    joins: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl IoPool {
+    pub fn new() -> Arc<IoPool> {
+        let (tx, rx) = channel::unbounded();
+        let pool = Arc::new(IoPool {
+            tx,
+            rx,
+            parked: Mutex::new(Vec::new()),
+            threads: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            joins: Mutex::new(Vec::new()),
+        });
+        for _ in 0..MIN_THREADS {
+            pool.spawn_thread();
+        }
+        pool
+    }
+
+    fn spawn_thread(self: &Arc<Self>) {
+        let n = self.threads.fetch_add(1, Ordering::AcqRel);
+        let pool = self.clone();
+        match std::thread::Builder::new()
+            .name(format!("basalt-io-{n}"))
+            .spawn(move || pool.run())
+        {
+            Ok(h) => self.joins.lock().unwrap_or_else(|e| e.into_inner()).push(h),
+            Err(_) => {
+                self.threads.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    fn submit(self: &Arc<Self>, f: Filler) {
+        let _ = self.tx.send(f);
+        if self.busy.load(Ordering::Acquire) >= self.threads.load(Ordering::Acquire)
+            && self.threads.load(Ordering::Acquire) < MAX_THREADS
+        {
+            self.spawn_thread();
+        }
+    }
+
+    /// Stops and joins the I/O threads; sources still open are dropped.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        let joins: Vec<_> =
+            std::mem::take(&mut *self.joins.lock().unwrap_or_else(|e| e.into_inner()));
+        for j in joins {
+            let _ = j.join();
+        }
+        self.parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    fn unpark_ready(&self) {
+        let mut ready = Vec::new();
+        {
+            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut i = 0;
+            while i < parked.len() {
+                if parked[i].wants_service() {
+                    ready.push(parked.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for f in ready {
+            let _ = self.tx.send(f);
+        }
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut buf = Box::new([0u8; READ_CHUNK]);
+        let mut idle_since = Instant::now();
+        loop {
+            if self.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            self.unpark_ready();
+            match self.rx.recv_timeout(Duration::from_millis(5)) {
+                Ok(mut f) => {
+                    idle_since = Instant::now();
+                    self.busy.fetch_add(1, Ordering::AcqRel);
+                    let step = f.step(&mut buf);
+                    self.busy.fetch_sub(1, Ordering::AcqRel);
+                    match step {
+                        Step::Again => {
+                            let _ = self.tx.send(f);
+                        }
+                        Step::Park => self
+                            .parked
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(f),
+                        Step::Done => drop(f),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if idle_since.elapsed() > IDLE_EXIT {
+                        let n = self.threads.load(Ordering::Acquire);
+                        if n > MIN_THREADS
+                            && self
+                                .threads
+                                .compare_exchange(n, n - 1, Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok()
+                        {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.threads.fetch_sub(1, Ordering::AcqRel);
+    }
+}
