@@ -466,3 +466,112 @@ fn dave_required_4017_fails_connect_and_reports() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(fake.state().connections, 1);
 }
+
+#[test]
+fn dave_prepare_epoch_one_recreates_the_group() {
+    let fake = dave_fake(false, vec![PEER_B]);
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let _conn = conn.expect("connect");
+    assert!(fake.wait(Duration::from_secs(5), |s| s
+        .dave
+        .as_ref()
+        .is_some_and(|d| d.established)));
+    fake.prepare_epoch();
+    assert!(
+        fake.wait(Duration::from_secs(2), |s| s.key_packages == 2),
+        "new key package after op 24 epoch 1"
+    );
+    no_errors(&fake);
+}
+
+#[test]
+fn refused_resume_4006_is_reported_once() {
+    let fake = FakeVoice::start(FakeConfig {
+        reject_resume: Some(4006),
+        ..FakeConfig::default()
+    });
+    let m = manager(true, 1);
+    let (conn, events) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    let _ = events.recv_timeout(Duration::from_secs(1)); // VoiceReady
+    fake.drop_tcp();
+    let ev = events
+        .recv_timeout(Duration::from_secs(3))
+        .expect("close event");
+    assert!(
+        matches!(&ev.kind, PlayerEventKind::VoiceClosed { code: 4006, by_remote: true, reason } if reason == "resume refused"),
+        "{:?}",
+        ev.kind
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let s = fake.state();
+    assert_eq!(
+        (s.identifies, s.resumes),
+        (1, 1),
+        "one resume, no retries after 4006"
+    );
+    drop(s);
+    assert!(!conn.is_connected());
+}
+
+#[test]
+fn failing_resumes_fall_back_to_a_fresh_identify() {
+    // 1011 is transport-level (retryable): three refused resumes, then a new session.
+    let fake = FakeVoice::start(FakeConfig {
+        reject_resume: Some(1011),
+        ..FakeConfig::default()
+    });
+    let m = manager(true, 1);
+    let (conn, events) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    let _ = events.recv_timeout(Duration::from_secs(1));
+    let mut sink = conn.sink();
+    let frames = sine_frames(440.0, 300);
+    let old_ssrc = fake.state().ssrc;
+    play(&mut *sink, &frames, 0, |i| {
+        if i == 10 {
+            fake.drop_tcp();
+        }
+    });
+    assert!(
+        fake.wait(Duration::from_secs(2), |s| s.identifies == 2),
+        "re-identified"
+    );
+    let s = fake.state();
+    assert_eq!(s.resumes, 3);
+    assert_ne!(s.ssrc, old_ssrc);
+    let new_ssrc = s.ssrc;
+    // Audio kept flowing with the old session, then moved to the new SSRC and key.
+    let tail: Vec<_> = s.packets.iter().rev().take(20).collect();
+    assert!(
+        tail.iter().all(|p| p.ssrc == new_ssrc),
+        "last packets use the new session"
+    );
+    // Only packets in flight across the switch may fail the fake's per-session checks.
+    let unexpected: Vec<_> = s
+        .errors
+        .iter()
+        .filter(|e| {
+            ![
+                "rtp ssrc",
+                "transport decrypt failed",
+                "nonce suffix",
+                "rtp continuity",
+            ]
+            .iter()
+            .any(|p| e.starts_with(p))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    assert!(
+        s.packets.len() >= 295,
+        "at most 100 ms lost at the session switch: {} of 300",
+        s.packets.len()
+    );
+    drop(s);
+    assert!(events
+        .try_iter()
+        .all(|e| !matches!(e.kind, PlayerEventKind::VoiceClosed { .. })));
+    assert!(conn.is_connected());
+}

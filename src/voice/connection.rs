@@ -351,6 +351,8 @@ impl Gateway {
         }
         self.ws = Some(ws);
         self.tcp = Some(tcp);
+        // A new socket heartbeats one interval after its own Hello, not on the old schedule.
+        self.next_hb = Instant::now() + Duration::from_secs(3600);
         self.last_hb = None;
         self.unacked = 0;
         Ok(())

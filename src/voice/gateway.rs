@@ -400,6 +400,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_client_config_builds() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let roots = rustls::RootCertStore::empty();
+        let _ = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    }
+
+    #[test]
     fn urls() {
         assert_eq!(
             gateway_url("a.discord.media:2048", false).unwrap(),

@@ -89,6 +89,9 @@ impl VoiceManager {
     }
 
     pub fn start_with(config: &Config, options: VoiceOptions) -> Result<VoiceManager, VoiceError> {
+        // wss:// uses rustls' process-wide provider; pin it so a dependency enabling a second
+        // provider cannot make TLS set-up ambiguous (an Err just means one is installed).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let allow_insecure = config.voice.allow_insecure_endpoints;
         if allow_insecure {
             warn!("[voice] allow_insecure_endpoints is on: ws:// voice endpoints are accepted (test servers only)");

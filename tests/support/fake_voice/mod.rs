@@ -45,6 +45,8 @@ pub struct FakeConfig {
     pub ready_first: bool,
     /// Close with 4017 if Identify's max_dave_protocol_version is 0.
     pub require_dave: bool,
+    /// Answer every Resume by closing with this code (resume refused).
+    pub reject_resume: Option<u16>,
     pub guild_id: u64,
     pub user_id: u64,
     pub session_id: String,
@@ -62,6 +64,7 @@ impl Default for FakeConfig {
             heartbeat_ms: 250,
             ready_first: false,
             require_dave: false,
+            reject_resume: None,
             guild_id: 111_222_333_444_555_666,
             user_id: 900_000_000_000_000_001,
             session_id: "sess-abc".into(),
@@ -102,6 +105,7 @@ pub struct State {
     pub speaking: Vec<(u64, Instant)>,
     pub heartbeats: u32,
     pub last_seq: i64,
+    pub last_sent_at: Option<Instant>,
     pub packets: Vec<Packet>,
     pub short_datagrams: u32,
     pub op23: Vec<u16>,
@@ -118,6 +122,7 @@ enum Cmd {
     RemoveMember(u64),
     Downgrade,
     BadCommit,
+    PrepareEpoch,
     Raw(Message),
 }
 
@@ -204,6 +209,10 @@ impl FakeVoice {
     pub fn bad_commit(&self) {
         let _ = self.cmds.send(Cmd::BadCommit);
     }
+    /// op 24 epoch 1: the group is recreated; the client must send a new key package.
+    pub fn prepare_epoch(&self) {
+        let _ = self.cmds.send(Cmd::PrepareEpoch);
+    }
     pub fn send_raw(&self, m: Message) {
         let _ = self.cmds.send(Cmd::Raw(m));
     }
@@ -273,6 +282,7 @@ impl Conn<'_> {
         let seq = {
             let mut s = lock(self.state);
             s.last_seq += 1;
+            s.last_sent_at = Some(Instant::now());
             s.last_seq
         };
         self.ws
@@ -291,6 +301,7 @@ impl Conn<'_> {
         let seq = {
             let mut s = lock(self.state);
             s.last_seq += 1;
+            s.last_sent_at = Some(Instant::now());
             s.last_seq as u16
         };
         let mut b = seq.to_be_bytes().to_vec();
@@ -394,6 +405,9 @@ fn serve(
                             c.send_bin(29, &p)?;
                         }
                     }
+                    Cmd::PrepareEpoch => {
+                        c.send_op(24, json!({"epoch": 1, "protocol_version": 1}))?;
+                    }
                     Cmd::Raw(m) => c.ws.send(m).map_err(|e| e.to_string())?,
                 }
             }
@@ -422,6 +436,8 @@ fn serve(
                         {
                             let mut s = lock(state);
                             s.identifies += 1;
+                            // A new session numbers its messages afresh.
+                            s.last_seq = -1;
                             s.identify_max_dave = d["max_dave_protocol_version"].as_i64();
                         }
                         for k in ["server_id", "user_id"] {
@@ -521,14 +537,25 @@ fn serve(
                         }
                     }
                     3 => {
-                        let last = lock(state).last_seq;
+                        let (last, quiet) = {
+                            let s = lock(state);
+                            let quiet = s
+                                .last_sent_at
+                                .is_none_or(|t| t.elapsed() > Duration::from_millis(200));
+                            (s.last_seq, quiet)
+                        };
                         if !d.is_object() || !d["t"].is_u64() {
                             err(state, format!("heartbeat not v8 object form: {d}"));
                         }
-                        if d["seq_ack"].as_i64() != Some(last) {
+                        // Exact when nothing was sent recently; never ahead of what was sent.
+                        let ack = d["seq_ack"].as_i64();
+                        if ack.is_none_or(|a| a > last || a < -1 || (quiet && a != last)) {
                             err(
                                 state,
-                                format!("heartbeat seq_ack {} != last seq {last}", d["seq_ack"]),
+                                format!(
+                                    "heartbeat seq_ack {} (last seq sent {last})",
+                                    d["seq_ack"]
+                                ),
                             );
                         }
                         lock(state).heartbeats += 1;
@@ -558,6 +585,17 @@ fn serve(
                             || d["token"] != json!(cfg.token)
                         {
                             err(state, format!("resume fields wrong: {d}"));
+                        }
+                        if let Some(code) = cfg.reject_resume {
+                            lock(state).closes_sent.push(code);
+                            let _ = c.ws.close(Some(CloseFrame {
+                                code: CloseCode::from(code),
+                                reason: "resume refused".into(),
+                            }));
+                            let _ = c.ws.flush();
+                            let end = Instant::now() + Duration::from_millis(300);
+                            while Instant::now() < end && c.ws.read().is_ok() {}
+                            return Ok(());
                         }
                         c.send_plain(8, json!({"heartbeat_interval": cfg.heartbeat_ms}))?;
                         c.send_plain(9, Value::Null)?;
