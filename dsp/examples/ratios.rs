@@ -118,5 +118,21 @@ fn summary() {
 }
 
 fn main() {
+    // `ratios <case> <simd|scalar>`: run one case for a few seconds (for a profiler).
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, name, mode] = args.as_slice() {
+        let json = CASES
+            .iter()
+            .find(|c| c.0 == name)
+            .map(|c| c.1)
+            .expect("case");
+        let inp = input();
+        let mut c = chain(json, mode == "simd");
+        let mut out = vec![0.0f32; FRAME * 2];
+        for _ in 0..20_000 {
+            frame(&mut c, &inp, &mut out);
+        }
+        return;
+    }
     summary();
 }

@@ -267,8 +267,8 @@ impl FilterChain {
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
         let n_in = self.input_needed();
         deinterleave(input, &mut self.in_l[..n_in], &mut self.in_r[..n_in]);
-        sanitize(&mut self.in_l[..n_in]);
-        sanitize(&mut self.in_r[..n_in]);
+        sanitize(&mut self.in_l[..n_in], self.simd);
+        sanitize(&mut self.in_r[..n_in], self.simd);
         let mut at = 0;
         while at < n_in {
             let n = (n_in - at).min(CHUNK);
@@ -286,8 +286,8 @@ impl FilterChain {
         });
         self.equalizer.process(ol, or);
         self.volume.process(ol, or);
-        sanitize(ol);
-        sanitize(or);
+        sanitize(ol, simd);
+        sanitize(or, simd);
         interleave(ol, or, output);
     }
 

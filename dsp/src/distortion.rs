@@ -22,15 +22,18 @@ pub(crate) fn process(d: &Distortion, x: &mut [f32], simd: bool) {
         let sc = f32x8::splat(d.scale);
         let lo = f32x8::splat(-1.0);
         let hi = f32x8::splat(1.0);
+        // Share sin_cos evaluations between equal scales (the defaults are all 1).
         let same = d.sin_scale == d.cos_scale;
+        let tan_same = d.tan_scale == d.sin_scale;
         while i + LANES <= n {
             let v = ld(&x[i..]);
-            let (s, c) = if same {
-                (v * ss).sin_cos()
+            let (s1, c1) = (v * ss).sin_cos();
+            let (s, c) = if same { (s1, c1) } else { (s1, (v * cs).cos()) };
+            let (ts_s, ts_c) = if tan_same {
+                (s1, c1)
             } else {
-                ((v * ss).sin(), (v * cs).cos())
+                (v * ts).sin_cos()
             };
-            let (ts_s, ts_c) = (v * ts).sin_cos();
             let y = off + sc * ((so + s) * (co + c) * (to + ts_s / ts_c));
             let y = y.is_nan().bitselect(f32x8::ZERO, y.max(lo).min(hi));
             st(&mut x[i..], y);

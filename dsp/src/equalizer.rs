@@ -1,13 +1,13 @@
 //! Lavalink's 15-band equalizer: parallel fixed band-passes, `out = x + 4·Σ g_b·y_b`.
 //!
-//! SIMD layout: the 15 bands of one channel sit in two `f32x8` (lane 15 is a zero pad);
-//! both channels run in the same loop so four independent recursions overlap. Per-sample
-//! band sums are reduced eight samples at a time with a transpose.
+//! SIMD layout: the 15 bands of one channel sit in four `f32x4` (lane 15 is a zero pad),
+//! four independent recursions per sample. Per-sample band sums are reduced four samples
+//! at a time with a transpose.
 
-use wide::f32x8;
+use wide::f32x4;
 
 use crate::filters::BANDS;
-use crate::simd::{ld, st, Ramp};
+use crate::simd::Ramp;
 
 /// (β, α, γ) per band at 48 kHz (lavaplayer's table, spec §7.3).
 // Digits exactly as published, so the table can be checked against the reference.
@@ -163,110 +163,69 @@ impl EqualizerStage {
         self.x2[ch] = x2;
     }
 
+    /// Bands in four `f32x4` per channel; per-sample band sums are reduced four samples at
+    /// a time with an SSE transpose.
     fn run_simd(&mut self, l: &mut [f32], r: &mut [f32], n: usize, g: &Gains) {
+        let v4 = |a: &[f32; PAD], q: usize| {
+            f32x4::new([a[4 * q], a[4 * q + 1], a[4 * q + 2], a[4 * q + 3]])
+        };
         let beta = padded(|b| COEFFS[b].0);
         let alpha = padded(|b| COEFFS[b].1);
         let gamma = padded(|b| COEFFS[b].2);
-        let (ba, bb) = (ld(&beta[..]), ld(&beta[8..]));
-        let (aa, ab) = (ld(&alpha[..]), ld(&alpha[8..]));
-        let (ca, cb) = (ld(&gamma[..]), ld(&gamma[8..]));
-        let (g0a, g0b) = (ld(&g.start[..]), ld(&g.start[8..]));
-        let (dga, dgb) = (ld(&g.step[..]), ld(&g.step[8..]));
-        let (loa, lob) = (ld(&g.lo[..]), ld(&g.lo[8..]));
-        let (hia, hib) = (ld(&g.hi[..]), ld(&g.hi[8..]));
+        let be: [f32x4; 4] = std::array::from_fn(|q| v4(&beta, q));
+        let al: [f32x4; 4] = std::array::from_fn(|q| v4(&alpha, q));
+        let ga: [f32x4; 4] = std::array::from_fn(|q| v4(&gamma, q));
+        let g0: [f32x4; 4] = std::array::from_fn(|q| v4(&g.start, q));
+        let gd: [f32x4; 4] = std::array::from_fn(|q| v4(&g.step, q));
+        let glo: [f32x4; 4] = std::array::from_fn(|q| v4(&g.lo, q));
+        let ghi: [f32x4; 4] = std::array::from_fn(|q| v4(&g.hi, q));
         let ramp = g.step.iter().any(|&d| d != 0.0);
 
-        let mut yl1a = ld(&self.y1[0][..]);
-        let mut yl1b = ld(&self.y1[0][8..]);
-        let mut yl2a = ld(&self.y2[0][..]);
-        let mut yl2b = ld(&self.y2[0][8..]);
-        let mut yr1a = ld(&self.y1[1][..]);
-        let mut yr1b = ld(&self.y1[1][8..]);
-        let mut yr2a = ld(&self.y2[1][..]);
-        let mut yr2b = ld(&self.y2[1][8..]);
-        let [mut xl1, mut xr1] = self.x1;
-        let [mut xl2, mut xr2] = self.x2;
-
-        let quarter = f32x8::splat(0.25);
-        let four = f32x8::splat(4.0);
-        let lo = f32x8::splat(-1.0);
-        let hi = f32x8::splat(1.0);
-        let mut sums_l = [f32x8::ZERO; 8];
-        let mut sums_r = [f32x8::ZERO; 8];
-        let (mut ga, mut gb) = (g0a, g0b);
-
-        let mut base = 0;
-        while base < n {
-            let len = (n - base).min(8);
-            for j in 0..len {
-                let i = base + j;
-                if ramp {
-                    let k = f32x8::splat((i + 1) as f32);
-                    ga = (g0a + dga * k).max(loa).min(hia);
-                    gb = (g0b + dgb * k).max(lob).min(hib);
+        for (ch, x) in [&mut *l, &mut *r].into_iter().enumerate() {
+            let mut y1: [f32x4; 4] = std::array::from_fn(|q| v4(&self.y1[ch], q));
+            let mut y2: [f32x4; 4] = std::array::from_fn(|q| v4(&self.y2[ch], q));
+            let (mut x1, mut x2) = (self.x1[ch], self.x2[ch]);
+            let mut gain = g0;
+            let mut base = 0;
+            while base < n {
+                let len = (n - base).min(4);
+                let mut sums = [f32x4::ZERO; 4];
+                for (j, sum) in sums.iter_mut().enumerate().take(len) {
+                    let i = base + j;
+                    if ramp {
+                        let k = f32x4::splat((i + 1) as f32);
+                        for q in 0..4 {
+                            gain[q] = (g0[q] + gd[q] * k).max(glo[q]).min(ghi[q]);
+                        }
+                    }
+                    let xi = x[i];
+                    let d = f32x4::splat(xi - x2);
+                    let mut acc = f32x4::ZERO;
+                    for q in 0..4 {
+                        let y = al[q] * d + ga[q] * y1[q] - be[q] * y2[q];
+                        y2[q] = y1[q];
+                        y1[q] = y;
+                        acc += gain[q] * y;
+                    }
+                    *sum = acc;
+                    x2 = x1;
+                    x1 = xi;
                 }
-                let xl = l[i];
-                let xr = r[i];
-                let dl = f32x8::splat(xl - xl2);
-                let dr = f32x8::splat(xr - xr2);
-                let nla = aa * dl + ca * yl1a - ba * yl2a;
-                let nlb = ab * dl + cb * yl1b - bb * yl2b;
-                let nra = aa * dr + ca * yr1a - ba * yr2a;
-                let nrb = ab * dr + cb * yr1b - bb * yr2b;
-                yl2a = yl1a;
-                yl2b = yl1b;
-                yr2a = yr1a;
-                yr2b = yr1b;
-                yl1a = nla;
-                yl1b = nlb;
-                yr1a = nra;
-                yr1b = nrb;
-                sums_l[j] = ga * nla + gb * nlb;
-                sums_r[j] = ga * nra + gb * nrb;
-                xl2 = xl1;
-                xl1 = xl;
-                xr2 = xr1;
-                xr1 = xr;
-            }
-            for j in len..8 {
-                sums_l[j] = f32x8::ZERO;
-                sums_r[j] = f32x8::ZERO;
-            }
-            let tl = f32x8::transpose(sums_l);
-            let tr = f32x8::transpose(sums_r);
-            let accl = tl.iter().fold(f32x8::ZERO, |a, &v| a + v);
-            let accr = tr.iter().fold(f32x8::ZERO, |a, &v| a + v);
-            if len == 8 {
-                let xl = ld(&l[base..]);
-                let xr = ld(&r[base..]);
-                st(
-                    &mut l[base..],
-                    (four * (quarter * xl + accl)).max(lo).min(hi),
-                );
-                st(
-                    &mut r[base..],
-                    (four * (quarter * xr + accr)).max(lo).min(hi),
-                );
-            } else {
-                let al = accl.to_array();
-                let ar = accr.to_array();
+                let t = f32x4::transpose(sums);
+                let tot = ((t[0] + t[1]) + (t[2] + t[3])).to_array();
                 for j in 0..len {
                     let i = base + j;
-                    l[i] = (4.0 * (0.25 * l[i] + al[j])).clamp(-1.0, 1.0);
-                    r[i] = (4.0 * (0.25 * r[i] + ar[j])).clamp(-1.0, 1.0);
+                    x[i] = (4.0 * (0.25 * x[i] + tot[j])).clamp(-1.0, 1.0);
                 }
+                base += len;
             }
-            base += len;
+            for q in 0..4 {
+                let (a, b) = (y1[q].to_array(), y2[q].to_array());
+                self.y1[ch][4 * q..4 * q + 4].copy_from_slice(&a);
+                self.y2[ch][4 * q..4 * q + 4].copy_from_slice(&b);
+            }
+            self.x1[ch] = x1;
+            self.x2[ch] = x2;
         }
-        st(&mut self.y1[0][..], yl1a);
-        st(&mut self.y1[0][8..], yl1b);
-        st(&mut self.y2[0][..], yl2a);
-        st(&mut self.y2[0][8..], yl2b);
-        st(&mut self.y1[1][..], yr1a);
-        st(&mut self.y1[1][8..], yr1b);
-        st(&mut self.y2[1][..], yr2a);
-        st(&mut self.y2[1][8..], yr2b);
-        self.x1 = [xl1, xr1];
-        self.x2 = [xl2, xr2];
     }
 }

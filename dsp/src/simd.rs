@@ -98,7 +98,21 @@ pub(crate) fn blend_ramp(dry: &[f32], wet: &mut [f32], m: RampBlock, simd: bool)
 
 /// Replace NaN/±inf by 0 (what Lavalink's float→PCM conversion makes of NaN). Returns
 /// whether anything was replaced, so recursive filters can drop poisoned state.
-pub(crate) fn sanitize(x: &mut [f32]) -> bool {
+pub(crate) fn sanitize(x: &mut [f32], simd: bool) -> bool {
+    if simd {
+        // Fast path: finite ⇔ v − v == 0; check eight at a time.
+        let mut ok = true;
+        let mut i = 0;
+        while i + LANES <= x.len() {
+            let v = ld(&x[i..]);
+            ok &= (v - v).simd_eq(f32x8::ZERO).all();
+            i += LANES;
+        }
+        ok &= x[i..].iter().all(|v| v.is_finite());
+        if ok {
+            return false;
+        }
+    }
     let mut bad = false;
     for v in x.iter_mut() {
         if !v.is_finite() {
@@ -109,22 +123,28 @@ pub(crate) fn sanitize(x: &mut [f32]) -> bool {
     bad
 }
 
+/// Split interleaved stereo into planar buffers (missing frames are silence).
 pub(crate) fn deinterleave(src: &[f32], l: &mut [f32], r: &mut [f32]) {
     let n = l.len().min(r.len());
     let frames = (src.len() / 2).min(n);
-    for i in 0..frames {
-        l[i] = src[2 * i];
-        r[i] = src[2 * i + 1];
+    for ((fr, a), b) in src[..frames * 2]
+        .chunks_exact(2)
+        .zip(l.iter_mut())
+        .zip(r.iter_mut())
+    {
+        *a = fr[0];
+        *b = fr[1];
     }
     l[frames..n].fill(0.0);
     r[frames..n].fill(0.0);
 }
 
+/// Join planar buffers into interleaved stereo.
 pub(crate) fn interleave(l: &[f32], r: &[f32], dst: &mut [f32]) {
     let frames = (dst.len() / 2).min(l.len()).min(r.len());
-    for i in 0..frames {
-        dst[2 * i] = l[i];
-        dst[2 * i + 1] = r[i];
+    for ((fr, &a), &b) in dst[..frames * 2].chunks_exact_mut(2).zip(l).zip(r) {
+        fr[0] = a;
+        fr[1] = b;
     }
     dst[2 * frames..].fill(0.0);
 }

@@ -23,7 +23,8 @@ use wide::f32x8;
 
 use crate::chain::{FRAME, MAX_INPUT};
 use crate::filters::Timescale;
-use crate::simd::{ld, Ramp, LANES};
+use crate::iir::Block2;
+use crate::simd::{blend_ramp, lane_index0, ld, Ramp, LANES};
 
 /// Output samples per grain.
 pub const GRAIN: usize = 1536;
@@ -74,16 +75,32 @@ pub(crate) fn effective(t: Option<Timescale>) -> Option<(f64, f64)> {
     Some((speed, pitch))
 }
 
-/// 4th-order Butterworth low-pass (two biquads) against aliasing when reading faster.
-#[derive(Debug, Clone, Copy, Default)]
+/// 4th-order Butterworth low-pass (two biquads, direct form I) against aliasing when the
+/// grains read faster than real time.
+#[derive(Debug, Clone)]
 struct AntiAlias {
     /// (b0, b1, b2, a1, a2) per section.
     coef: [(f32, f32, f32, f32, f32); 2],
-    /// TDF-II state per section per channel.
-    s: [[(f32, f32); 2]; 2],
+    /// Recursive part of each section in block form.
+    block: [Block2; 2],
+    /// Per section, per channel: x[n−1], x[n−2], y[n−1], y[n−2].
+    s: [[[f32; 4]; 2]; 2],
+    /// Work buffer: two history samples, then the block.
+    work: Vec<f32>,
 }
 
 impl AntiAlias {
+    fn new() -> Self {
+        let mut a = AntiAlias {
+            coef: [(1.0, 0.0, 0.0, 0.0, 0.0); 2],
+            block: [Block2::new(1.0, 0.0, 0.0); 2],
+            s: [[[0.0; 4]; 2]; 2],
+            work: vec![0.0; MAX_INPUT + 2 + LANES],
+        };
+        a.design(1.0);
+        a
+    }
+
     fn design(&mut self, p: f64) {
         let fc = (0.45 / p.max(1.0)).min(0.45);
         let w0 = TAU * fc;
@@ -93,31 +110,64 @@ impl AntiAlias {
             let a0 = 1.0 + alpha;
             let b1 = (1.0 - cw) / a0;
             let b0 = b1 / 2.0;
-            self.coef[sec] = (
-                b0 as f32,
-                b1 as f32,
-                b0 as f32,
-                (-2.0 * cw / a0) as f32,
-                ((1.0 - alpha) / a0) as f32,
-            );
+            let (a1, a2) = ((-2.0 * cw / a0) as f32, ((1.0 - alpha) / a0) as f32);
+            self.coef[sec] = (b0 as f32, b1 as f32, b0 as f32, a1, a2);
+            self.block[sec] = Block2::new(1.0, a1 as f64, a2 as f64);
         }
     }
 
-    #[inline]
-    fn run(&mut self, ch: usize, x: f32) -> f32 {
-        let mut v = x;
+    /// Filter `x` in place (one channel).
+    fn run(&mut self, ch: usize, x: &mut [f32], simd: bool) {
+        let n = x.len();
         for sec in 0..2 {
             let (b0, b1, b2, a1, a2) = self.coef[sec];
-            let (s1, s2) = self.s[sec][ch];
-            let y = b0 * v + s1;
-            self.s[sec][ch] = (b1 * v - a1 * y + s2, b2 * v - a2 * y);
-            v = y;
+            let [mut x1, mut x2, mut y1, mut y2] = self.s[sec][ch];
+            if simd && n >= LANES {
+                let w = &mut self.work;
+                w[0] = x2;
+                w[1] = x1;
+                w[2..2 + n].copy_from_slice(x);
+                let (vb0, vb1, vb2) = (f32x8::splat(b0), f32x8::splat(b1), f32x8::splat(b2));
+                let mut i = 0;
+                while i + LANES <= n {
+                    let u = vb0 * ld(&w[i + 2..]) + vb1 * ld(&w[i + 1..]) + vb2 * ld(&w[i..]);
+                    let y = self.block[sec].run(u, y1, y2);
+                    let ya = y.to_array();
+                    y1 = ya[7];
+                    y2 = ya[6];
+                    x[i..i + LANES].copy_from_slice(&ya);
+                    i += LANES;
+                }
+                x1 = w[i + 1];
+                x2 = w[i];
+                while i < n {
+                    let xi = w[i + 2];
+                    let y = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+                    x2 = x1;
+                    x1 = xi;
+                    y2 = y1;
+                    y1 = y;
+                    x[i] = y;
+                    i += 1;
+                }
+            } else {
+                for v in x.iter_mut() {
+                    let xi = *v;
+                    let y = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+                    x2 = x1;
+                    x1 = xi;
+                    y2 = y1;
+                    y1 = y;
+                    *v = y;
+                }
+            }
+            let ok = y1.is_finite() && y2.is_finite();
+            self.s[sec][ch] = if ok { [x1, x2, y1, y2] } else { [0.0; 4] };
         }
-        v
     }
 
     fn clear(&mut self) {
-        self.s = [[(0.0, 0.0); 2]; 2];
+        self.s = [[[0.0; 4]; 2]; 2];
     }
 }
 
@@ -153,8 +203,7 @@ impl TimescaleStage {
         let window = (0..GRAIN)
             .map(|j| (0.5 - 0.5 * (TAU * j as f64 / GRAIN as f64).cos()) as f32)
             .collect();
-        let mut aa = AntiAlias::default();
-        aa.design(1.0);
+        let aa = AntiAlias::new();
         let g = Grain {
             start: 0.0,
             rate: 1.0,
@@ -303,18 +352,26 @@ impl TimescaleStage {
     /// Append new input (anti-aliased when reading faster than real time).
     fn push(&mut self, l: &[f32], r: &[f32]) {
         let n = l.len().min(r.len()).min(CAP - self.len);
-        let mix = self.aa_mix.block(n);
         let off = self.len;
-        for i in 0..n {
-            let m = mix.at((i + 1) as f32);
-            let (xl, xr) = (l[i], r[i]);
-            let fl = self.aa.run(0, xl);
-            let fr = self.aa.run(1, xr);
-            let yl = xl + m * (fl - xl);
-            let yr = xr + m * (fr - xr);
-            self.buf[0][off + i] = yl;
-            self.buf[1][off + i] = yr;
-            self.mono[off + i] = yl + yr;
+        self.buf[0][off..off + n].copy_from_slice(&l[..n]);
+        self.buf[1][off..off + n].copy_from_slice(&r[..n]);
+        if self.aa_mix.is(0.0) {
+            self.aa.clear();
+        } else {
+            let mix = self.aa_mix.block(n);
+            for ch in 0..2 {
+                // Filtered copy in `mono` (its scratch until the sum is written), then the
+                // dry/filtered mix back into the channel buffer.
+                let tmp = &mut self.mono[off..off + n];
+                tmp.copy_from_slice(&self.buf[ch][off..off + n]);
+                self.aa.run(ch, tmp, self.simd);
+                blend_ramp(&self.buf[ch][off..off + n], tmp, mix, self.simd);
+                self.buf[ch][off..off + n].copy_from_slice(tmp);
+            }
+        }
+        let (bl, br) = (&self.buf[0][off..off + n], &self.buf[1][off..off + n]);
+        for ((m, &a), &b) in self.mono[off..off + n].iter_mut().zip(bl).zip(br) {
+            *m = a + b;
         }
         self.len += n;
     }
@@ -463,7 +520,7 @@ impl TimescaleStage {
             self.dec_c[v] = if idx < self.len { self.mono[idx] } else { 0.0 };
         }
         let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
-        let mut best = (f64::NEG_INFINITY, s_lo);
+        let mut best = (f64::NEG_INFINITY, 1.0f64, s_lo);
         for v in 0..n_cand.min(dc_n.saturating_sub(ld_n) + 1) {
             if v > 0 {
                 let out = self.dec_c[v - 1];
@@ -471,19 +528,31 @@ impl TimescaleStage {
                 energy += (inn * inn) as f64 - (out * out) as f64;
             }
             let d = dot(&self.dec_t[..ld_n], &self.dec_c[v..v + ld_n], self.simd) as f64;
-            let score = d / (energy.max(0.0) + 1e-9).sqrt();
-            if score > best.0 {
-                best = (score, s_lo + (v * DECIM) as i64);
+            // Maximise d/√e without a square root or division per candidate:
+            // compare d·|d|/e by cross-multiplying.
+            let e = energy.max(0.0) + 1e-9;
+            let num = d * d.abs();
+            if num * best.1 > best.0 * e {
+                best = (num, e, s_lo + (v * DECIM) as i64);
             }
         }
         // Fine pass around the coarse winner at full resolution.
-        let (lo, hi) = ((best.1 - 3).max(s_lo), (best.1 + 3).min(s_hi));
-        let mut fine = (f64::NEG_INFINITY, best.1);
+        let (lo, hi) = ((best.2 - 3).max(s_lo), (best.2 + 3).min(s_hi));
+        let mut fine = (f64::NEG_INFINITY, best.2);
+        let c_lo = rel(t0 + lo);
+        let mut e = dot(
+            &self.mono[c_lo..c_lo + len],
+            &self.mono[c_lo..c_lo + len],
+            self.simd,
+        ) as f64;
         for s in lo..=hi {
             let c = rel(t0 + s);
+            if s > lo {
+                let (out, inn) = (self.mono[c - 1], self.mono[c + len - 1]);
+                e += (inn * inn) as f64 - (out * out) as f64;
+            }
             let cand = &self.mono[c..c + len];
             let d = dot(&self.mono[tpl..tpl + len], cand, self.simd) as f64;
-            let e = dot(cand, cand, self.simd) as f64;
             let score = d / (e.max(0.0) + 1e-9).sqrt();
             if score > fine.0 {
                 fine = (score, s);
@@ -500,46 +569,27 @@ impl TimescaleStage {
         let len = self.len;
         let mut i = 0;
         if self.simd {
+            let buf = [&self.buf[0][..len], &self.buf[1][..len]];
             while i + LANES <= m {
-                let mut idx_c = [0usize; 8];
-                let mut t_c = [0.0f32; 8];
-                let mut idx_p = [0usize; 8];
-                let mut t_p = [0.0f32; 8];
-                let mut ok = true;
-                for k in 0..8 {
-                    let j = self.phase + i + k;
-                    let (a, ta) = split(c.start + j as f64 * c.rate - base);
-                    let (b, tb) = split(p.start + (j + HOP) as f64 * p.rate - base);
-                    ok &= a >= 1
-                        && a + 2 < len as i64
-                        && (self.first || (b >= 1 && b + 2 < len as i64));
-                    idx_c[k] = a.max(1) as usize;
-                    t_c[k] = ta;
-                    idx_p[k] = b.max(1) as usize;
-                    t_p[k] = tb;
-                }
-                if !ok {
-                    break;
-                }
                 let j0 = self.phase + i;
-                let w_in = if self.first {
-                    f32x8::ONE
-                } else {
-                    ld(&self.window[j0..])
+                let Some(rc) = Reader::new(c.start + j0 as f64 * c.rate - base, c.rate, len) else {
+                    break;
                 };
-                let w_out = if self.first {
-                    f32x8::ZERO
+                let rp = if self.first {
+                    None
                 } else {
-                    ld(&self.window[j0 + HOP..])
+                    match Reader::new(p.start + (j0 + HOP) as f64 * p.rate - base, p.rate, len) {
+                        Some(r) => Some(r),
+                        None => break,
+                    }
                 };
+                let w_in = ld(&self.window[j0..]);
+                let w_out = ld(&self.window[j0 + HOP..]);
                 for (ch, out) in [&mut *ol, &mut *or].into_iter().enumerate() {
-                    let b = &self.buf[ch];
-                    let vc = gather_hermite(b, &idx_c, f32x8::new(t_c));
-                    let v = if self.first {
-                        vc
-                    } else {
-                        let vp = gather_hermite(b, &idx_p, f32x8::new(t_p));
-                        w_in * vc + w_out * vp
+                    let vc = rc.read(buf[ch]);
+                    let v = match &rp {
+                        None => vc,
+                        Some(rp) => w_in * vc + w_out * rp.read(buf[ch]),
                     };
                     out[i..i + 8].copy_from_slice(&v.to_array());
                 }
@@ -602,26 +652,73 @@ fn sample(b: &[f32], pos: f64) -> f32 {
     }
 }
 
-#[inline(always)]
-fn gather_hermite(b: &[f32], idx: &[usize; 8], t: f32x8) -> f32x8 {
-    let mut y = [[0.0f32; 8]; 4];
-    for k in 0..8 {
-        let i = idx[k];
-        y[0][k] = b[i - 1];
-        y[1][k] = b[i];
-        y[2][k] = b[i + 1];
-        y[3][k] = b[i + 2];
+/// Eight consecutive interpolated reads at `pos + k·rate` (relative positions): indices
+/// and fractions come from one f64 position plus small f32 lane offsets; contiguous
+/// vector loads when the rate is 1.
+struct Reader {
+    i0: usize,
+    unit: bool,
+    idx: [i32; 8],
+    t: f32x8,
+}
+
+impl Reader {
+    #[inline(always)]
+    fn new(pos: f64, rate: f64, len: usize) -> Option<Reader> {
+        let f = pos.floor();
+        let i0 = f as i64;
+        let frac = (pos - f) as f32;
+        let last = pos + 7.0 * rate;
+        if i0 < 1 || last.floor() as i64 + 2 >= len as i64 {
+            return None;
+        }
+        if rate == 1.0 {
+            return Some(Reader {
+                i0: i0 as usize,
+                unit: true,
+                idx: [0; 8],
+                t: f32x8::splat(frac),
+            });
+        }
+        let fk = f32x8::splat(frac) + lane_index0() * f32x8::splat(rate as f32);
+        let ik = fk.fast_trunc_int();
+        let t = fk - f32x8::from_i32x8(ik);
+        Some(Reader {
+            i0: i0 as usize,
+            unit: false,
+            idx: ik.to_array(),
+            t,
+        })
     }
-    let (y0, y1, y2, y3) = (
-        f32x8::new(y[0]),
-        f32x8::new(y[1]),
-        f32x8::new(y[2]),
-        f32x8::new(y[3]),
-    );
-    let c1 = (y2 - y0) * f32x8::splat(0.5);
-    let c2 = y0 - f32x8::splat(2.5) * y1 + f32x8::splat(2.0) * y2 - f32x8::splat(0.5) * y3;
-    let c3 = f32x8::splat(0.5) * (y3 - y0) + f32x8::splat(1.5) * (y1 - y2);
-    ((c3 * t + c2) * t + c1) * t + y1
+
+    #[inline(always)]
+    fn read(&self, b: &[f32]) -> f32x8 {
+        let (y0, y1, y2, y3) = if self.unit {
+            let s = &b[self.i0 - 1..];
+            (ld(s), ld(&s[1..]), ld(&s[2..]), ld(&s[3..]))
+        } else {
+            let mut y = [[0.0f32; 8]; 4];
+            for k in 0..8 {
+                let i = self.i0 + self.idx[k] as usize;
+                let w = &b[i - 1..i + 3];
+                y[0][k] = w[0];
+                y[1][k] = w[1];
+                y[2][k] = w[2];
+                y[3][k] = w[3];
+            }
+            (
+                f32x8::new(y[0]),
+                f32x8::new(y[1]),
+                f32x8::new(y[2]),
+                f32x8::new(y[3]),
+            )
+        };
+        let t = self.t;
+        let c1 = (y2 - y0) * f32x8::splat(0.5);
+        let c2 = y0 - f32x8::splat(2.5) * y1 + f32x8::splat(2.0) * y2 - f32x8::splat(0.5) * y3;
+        let c3 = f32x8::splat(0.5) * (y3 - y0) + f32x8::splat(1.5) * (y1 - y2);
+        ((c3 * t + c2) * t + c1) * t + y1
+    }
 }
 
 /// Dot product: SIMD (eight partial sums) or the plain loop.

@@ -111,8 +111,9 @@ impl VibratoStage {
                     let delay = lfo * depth * f32x8::splat(WIDTH) + f32x8::splat(3.0);
                     // Read at (w − 1 − delay) = (w − 2 − ⌊delay⌋) + (1 − frac): small
                     // numbers only, so f32 keeps the fraction precise.
-                    let di = delay.floor();
-                    let t = f32x8::ONE - (delay - di);
+                    // delay ≥ 3, so truncation is floor (and cheap without SSE4.1).
+                    let di = delay.fast_trunc_int();
+                    let t = f32x8::ONE - (delay - f32x8::from_i32x8(di));
                     let da = di.to_array();
                     for (ch, out) in [&mut *l, &mut *r].into_iter().enumerate() {
                         let b = &self.buf[ch];
