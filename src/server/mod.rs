@@ -53,7 +53,7 @@ impl ServerOptions {
             ),
             stats_interval: Duration::from_secs(60),
             max_body_bytes: 1 << 20,
-            workers: 8,
+            workers: 16,
         }
     }
 }
