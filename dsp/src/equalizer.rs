@@ -213,9 +213,9 @@ impl EqualizerStage {
                 }
                 let t = f32x4::transpose(sums);
                 let tot = ((t[0] + t[1]) + (t[2] + t[3])).to_array();
-                for j in 0..len {
+                for (j, &t) in tot.iter().enumerate().take(len) {
                     let i = base + j;
-                    x[i] = (4.0 * (0.25 * x[i] + tot[j])).clamp(-1.0, 1.0);
+                    x[i] = (4.0 * (0.25 * x[i] + t)).clamp(-1.0, 1.0);
                 }
                 base += len;
             }

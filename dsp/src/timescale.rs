@@ -692,6 +692,7 @@ impl Reader {
     }
 
     #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // a gather: lane k of four vectors
     fn read(&self, b: &[f32]) -> f32x8 {
         let (y0, y1, y2, y3) = if self.unit {
             let s = &b[self.i0 - 1..];
