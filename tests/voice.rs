@@ -575,3 +575,30 @@ fn failing_resumes_fall_back_to_a_fresh_identify() {
         .all(|e| !matches!(e.kind, PlayerEventKind::VoiceClosed { .. })));
     assert!(conn.is_connected());
 }
+
+#[test]
+fn dave_joining_an_existing_group_by_welcome() {
+    let fake = FakeVoice::start(FakeConfig {
+        dave: true,
+        peers: vec![PEER_B],
+        peer_has_group: true,
+        ..FakeConfig::default()
+    });
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    assert!(
+        fake.wait(Duration::from_secs(5), |s| s
+            .dave
+            .as_ref()
+            .is_some_and(|d| d.established)),
+        "welcomed"
+    );
+    let mut sink = conn.sink();
+    play(&mut *sink, &sine_frames(330.0, 50), 0, |_| {});
+    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 50));
+    let all = fake.packets();
+    assert!(all.iter().all(|p| p.e2ee && p.decrypted_by == vec![PEER_B]));
+    check_tone(&fake, 330.0, 50);
+    no_errors(&fake);
+}

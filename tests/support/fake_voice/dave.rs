@@ -81,6 +81,47 @@ impl FakeDave {
         payload
     }
 
+    /// `user` is already in the call with its own group; the gateway proposes adding the node
+    /// (from its op 26 key package) to that member, which commits. Returns the op 30 payload
+    /// (transition id + Welcome) for the node.
+    pub fn member_invites_node(
+        &mut self,
+        user: u64,
+        node_key_package: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        let mut s =
+            DaveSession::new(pv1(), user, self.channel_id, None).map_err(|e| e.to_string())?;
+        s.set_external_sender(&self.external_sender)
+            .map_err(|e| e.to_string())?;
+        let kp = KeyPackageIn::tls_deserialize_exact_bytes(node_key_package)
+            .map_err(|e| format!("node key package does not parse: {e}"))?
+            .validate(self.provider.crypto(), ProtocolVersion::Mls10)
+            .map_err(|e| format!("node key package invalid: {e}"))?;
+        let msg = ExternalProposal::new_add::<OpenMlsRustCrypto>(
+            kp,
+            self.group_id(),
+            GroupEpoch::from(0),
+            &self.signer,
+            SenderExtensionIndex::new(0),
+        )
+        .map_err(|e| e.to_string())?;
+        let payload = Self::wrap(0, msg.tls_serialize_detached().map_err(|e| e.to_string())?);
+        let cw = s
+            .process_proposals(ProposalsOperationType::APPEND, &payload[1..], None)
+            .map_err(|e| format!("member proposals: {e}"))?
+            .ok_or("member made no commit")?;
+        s.process_commit(&cw.commit)
+            .map_err(|e| format!("member own commit: {e}"))?;
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        s.prepare_transition(tid, 1).map_err(|e| e.to_string())?;
+        self.peers.insert(user, s);
+        self.pending_tid = Some(tid);
+        let mut out = tid.to_be_bytes().to_vec();
+        out.extend_from_slice(&cw.welcome.ok_or("commit without welcome")?);
+        Ok(out)
+    }
+
     /// Creates member `user`, returns the op 27 payload proposing to add it. Existing members
     /// also receive the proposal (as Discord sends it to everyone).
     pub fn propose_add(&mut self, user: u64) -> Vec<u8> {

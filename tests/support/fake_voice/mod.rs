@@ -45,6 +45,9 @@ pub struct FakeConfig {
     pub ready_first: bool,
     /// Close with 4017 if Identify's max_dave_protocol_version is 0.
     pub require_dave: bool,
+    /// The first peer already has a group and invites the node (op 30 Welcome) instead of the
+    /// node committing the peer's add.
+    pub peer_has_group: bool,
     /// Answer every Resume by closing with this code (resume refused).
     pub reject_resume: Option<u16>,
     pub guild_id: u64,
@@ -65,6 +68,7 @@ impl Default for FakeConfig {
             ready_first: false,
             require_dave: false,
             reject_resume: None,
+            peer_has_group: false,
             guild_id: 111_222_333_444_555_666,
             user_id: 900_000_000_000_000_001,
             session_id: "sess-abc".into(),
@@ -628,23 +632,33 @@ fn serve(
                 };
                 match op {
                     26 => {
-                        let proposal = {
-                            let mut s = lock(state);
-                            s.key_packages += 1;
-                            let first = s.key_packages == 1;
-                            match s.dave.as_mut() {
-                                Some(d) if first => {
-                                    cfg.peers.first().map(|&p| (p, d.propose_add(p)))
-                                }
-                                _ => None,
-                            }
-                        };
                         if payload.is_empty() {
                             err(state, "empty key package".into());
                         }
-                        if let Some((peer, p)) = proposal {
+                        let first = {
+                            let mut s = lock(state);
+                            s.key_packages += 1;
+                            s.key_packages == 1
+                        };
+                        let peer = cfg.peers.first().copied().filter(|_| first && cfg.dave);
+                        if let Some(peer) = peer {
                             c.send_op(11, json!({"user_ids": [peer.to_string()]}))?;
-                            c.send_bin(27, &p)?;
+                            if cfg.peer_has_group {
+                                let r = lock(state)
+                                    .dave
+                                    .as_mut()
+                                    .map(|d| d.member_invites_node(peer, payload));
+                                match r {
+                                    Some(Ok(p)) => c.send_bin(30, &p)?,
+                                    Some(Err(e)) => err(state, e),
+                                    None => {}
+                                }
+                            } else {
+                                let p = lock(state).dave.as_mut().map(|d| d.propose_add(peer));
+                                if let Some(p) = p {
+                                    c.send_bin(27, &p)?;
+                                }
+                            }
                         }
                     }
                     28 => {
