@@ -137,12 +137,17 @@ pub struct Player {
     pub link: Option<Box<dyn VoiceLink>>,
     /// Next periodic playerUpdate while a track is loaded.
     pub update_due: Option<Instant>,
+    /// Start position of a track sent to the engine whose TrackStart has not come back
+    /// yet (until then PlayerShared still describes the previous track).
+    pub pending_start: Option<i64>,
     frames: FrameTracker,
 }
 
 impl Player {
     pub fn position(&self) -> i64 {
-        if self.current.is_some() {
+        if let (Some(start), Some(_)) = (self.pending_start, &self.current) {
+            start
+        } else if self.current.is_some() {
             self.handle.shared.position().max(0)
         } else {
             0
@@ -312,6 +317,7 @@ impl Session {
                     voice: None,
                     link: None,
                     update_due: None,
+                    pending_start: None,
                     frames: FrameTracker::new(now_ms()),
                 }))
             })
@@ -439,6 +445,12 @@ impl Session {
                     false,
                 );
                 if let Some(p) = guard.as_mut() {
+                    if p.current
+                        .as_ref()
+                        .is_some_and(|c| c.track.info == track.info)
+                    {
+                        p.pending_start = None;
+                    }
                     if p.current.is_some() {
                         self.send_player_update(p);
                         p.update_due = Some(Instant::now() + interval);

@@ -689,6 +689,8 @@ fn patch_tracks_and_events() {
         json!({"track": {"encoded": RICK_V3, "userData": ud}, "position": 32400, "endTime": 180000}),
     );
     assert_eq!(p["track"]["info"]["identifier"], "dQw4w9WgXcQ");
+    assert_eq!(p["track"]["info"]["position"], 32400, "the start position at once");
+    assert_eq!(p["state"]["position"], 32400);
     assert_eq!(p["track"]["userData"], ud);
     assert_eq!(p["paused"], false);
     let start = ws.expect("event", Some("TrackStartEvent"), 3 * SEC);

@@ -371,6 +371,9 @@ pub fn apply_update(
         // 9.
         if !new_track && p.current.is_some() {
             if let Some(pos) = up.position {
+                if p.pending_start.is_some() {
+                    p.pending_start = Some(pos.max(0));
+                }
                 p.handle.send(PlayerCommand::Seek(pos.max(0)));
                 session.send_player_update(&p);
             }
@@ -401,6 +404,7 @@ pub fn apply_update(
                 p.handle.send(PlayerCommand::Stop);
             }
             p.update_due = None;
+            p.pending_start = None;
             return Ok(p.to_json());
         }
     }
@@ -426,6 +430,7 @@ pub fn apply_update(
         track: track.clone(),
         user_data,
     });
+    p.pending_start = Some(start_ms);
     p.handle.send(PlayerCommand::Play(PlayRequest {
         track,
         start_ms,
