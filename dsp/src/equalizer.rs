@@ -38,14 +38,6 @@ pub const CENTRES: [f32; BANDS] = [
 
 const PAD: usize = 16;
 
-fn padded(f: impl Fn(usize) -> f32) -> [f32; PAD] {
-    let mut a = [0.0; PAD];
-    for (b, v) in a.iter_mut().enumerate().take(BANDS) {
-        *v = f(b);
-    }
-    a
-}
-
 /// One block's gain ramps, per band (lane 15 unused).
 struct Gains {
     start: [f32; PAD],
@@ -125,6 +117,7 @@ impl EqualizerStage {
             self.run_scalar(l, 0, n, &g);
             self.run_scalar(r, 1, n, &g);
         }
+        self.zero_idle();
         if !self.configured && self.gains.iter().all(|g| g.is(0.0)) {
             self.reset();
         }
@@ -145,7 +138,7 @@ impl EqualizerStage {
             let mut acc = 0.0f32;
             for b in 0..BANDS {
                 let (beta, alpha, gamma) = COEFFS[b];
-                let y = alpha * (xin - x2) + gamma * y1[b] - beta * y2[b];
+                let y = (alpha * (xin - x2) - beta * y2[b]) + gamma * y1[b];
                 y2[b] = y1[b];
                 y1[b] = y;
                 let gain = if ramp {
@@ -163,69 +156,165 @@ impl EqualizerStage {
         self.x2[ch] = x2;
     }
 
-    /// Bands in four `f32x4` per channel; per-sample band sums are reduced four samples at
-    /// a time with an SSE transpose.
+    /// Only bands whose gain is non-zero somewhere in the block run; they are packed into
+    /// `NQ` `f32x4` per channel (lanes beyond the active bands are zero). Per-sample band
+    /// sums are reduced four samples at a time with an SSE transpose.
     fn run_simd(&mut self, l: &mut [f32], r: &mut [f32], n: usize, g: &Gains) {
-        let v4 = |a: &[f32; PAD], q: usize| {
-            f32x4::new([a[4 * q], a[4 * q + 1], a[4 * q + 2], a[4 * q + 3]])
-        };
-        let beta = padded(|b| COEFFS[b].0);
-        let alpha = padded(|b| COEFFS[b].1);
-        let gamma = padded(|b| COEFFS[b].2);
-        let be: [f32x4; 4] = std::array::from_fn(|q| v4(&beta, q));
-        let al: [f32x4; 4] = std::array::from_fn(|q| v4(&alpha, q));
-        let ga: [f32x4; 4] = std::array::from_fn(|q| v4(&gamma, q));
-        let g0: [f32x4; 4] = std::array::from_fn(|q| v4(&g.start, q));
-        let gd: [f32x4; 4] = std::array::from_fn(|q| v4(&g.step, q));
-        let glo: [f32x4; 4] = std::array::from_fn(|q| v4(&g.lo, q));
-        let ghi: [f32x4; 4] = std::array::from_fn(|q| v4(&g.hi, q));
-        let ramp = g.step.iter().any(|&d| d != 0.0);
+        let mut active = [0usize; PAD];
+        let mut count = 0;
+        for b in 0..BANDS {
+            if g.start[b] != 0.0 || g.step[b] != 0.0 {
+                active[count] = b;
+                count += 1;
+            }
+        }
+        if count == 0 {
+            // Only lavaplayer's clamp remains (4·(0.25·x) is exact).
+            crate::simd::clamp1(l, true);
+            crate::simd::clamp1(r, true);
+            self.track_history(l, r, n);
+            return;
+        }
+        let mut p = Packed::default();
+        for (lane, &b) in active.iter().enumerate().take(count) {
+            (p.beta[lane], p.alpha[lane], p.gamma[lane]) = COEFFS[b];
+            p.start[lane] = g.start[b];
+            p.step[lane] = g.step[b];
+            p.lo[lane] = g.lo[b];
+            p.hi[lane] = g.hi[b];
+            for ch in 0..2 {
+                p.y1[ch][lane] = self.y1[ch][b];
+                p.y2[ch][lane] = self.y2[ch][b];
+            }
+        }
+        match count.div_ceil(4) {
+            1 => run_packed::<1>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+            2 => run_packed::<2>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+            3 => run_packed::<3>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+            _ => run_packed::<4>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+        }
+        for (lane, &b) in active.iter().enumerate().take(count) {
+            for ch in 0..2 {
+                self.y1[ch][b] = p.y1[ch][lane];
+                self.y2[ch][b] = p.y2[ch][lane];
+            }
+        }
+    }
 
-        for (ch, x) in [&mut *l, &mut *r].into_iter().enumerate() {
-            let mut y1: [f32x4; 4] = std::array::from_fn(|q| v4(&self.y1[ch], q));
-            let mut y2: [f32x4; 4] = std::array::from_fn(|q| v4(&self.y2[ch], q));
-            let (mut x1, mut x2) = (self.x1[ch], self.x2[ch]);
-            let mut gain = g0;
-            let mut base = 0;
-            while base < n {
-                let len = (n - base).min(4);
-                let mut sums = [f32x4::ZERO; 4];
-                for (j, sum) in sums.iter_mut().enumerate().take(len) {
-                    let i = base + j;
-                    if ramp {
-                        let k = f32x4::splat((i + 1) as f32);
-                        for q in 0..4 {
-                            gain[q] = (g0[q] + gd[q] * k).max(glo[q]).min(ghi[q]);
-                        }
-                    }
-                    let xi = x[i];
-                    let d = f32x4::splat(xi - x2);
-                    let mut acc = f32x4::ZERO;
-                    for q in 0..4 {
-                        let y = al[q] * d + ga[q] * y1[q] - be[q] * y2[q];
-                        y2[q] = y1[q];
-                        y1[q] = y;
-                        acc += gain[q] * y;
-                    }
-                    *sum = acc;
-                    x2 = x1;
-                    x1 = xi;
+    fn track_history(&mut self, l: &[f32], r: &[f32], n: usize) {
+        for (ch, x) in [l, r].into_iter().enumerate() {
+            if n >= 2 {
+                self.x1[ch] = x[n - 1];
+                self.x2[ch] = x[n - 2];
+            } else if n == 1 {
+                self.x2[ch] = self.x1[ch];
+                self.x1[ch] = x[0];
+            }
+        }
+    }
+
+    /// Bands that stay at gain 0 drop their memory (as a rebuilt lavaplayer chain would),
+    /// so both paths restart them identically.
+    fn zero_idle(&mut self) {
+        for (b, ramp) in self.gains.iter().enumerate() {
+            if ramp.is(0.0) {
+                for ch in 0..2 {
+                    self.y1[ch][b] = 0.0;
+                    self.y2[ch][b] = 0.0;
                 }
-                let t = f32x4::transpose(sums);
-                let tot = ((t[0] + t[1]) + (t[2] + t[3])).to_array();
-                for (j, &t) in tot.iter().enumerate().take(len) {
+            }
+        }
+    }
+}
+
+/// Active bands' coefficients, gain ramps and state, packed lane by lane.
+#[derive(Default)]
+struct Packed {
+    beta: [f32; PAD],
+    alpha: [f32; PAD],
+    gamma: [f32; PAD],
+    start: [f32; PAD],
+    step: [f32; PAD],
+    lo: [f32; PAD],
+    hi: [f32; PAD],
+    y1: [[f32; PAD]; 2],
+    y2: [[f32; PAD]; 2],
+}
+
+#[inline(always)]
+fn v4(a: &[f32; PAD], q: usize) -> f32x4 {
+    f32x4::new([a[4 * q], a[4 * q + 1], a[4 * q + 2], a[4 * q + 3]])
+}
+
+fn run_packed<const NQ: usize>(
+    p: &mut Packed,
+    x1s: &mut [f32; 2],
+    x2s: &mut [f32; 2],
+    l: &mut [f32],
+    r: &mut [f32],
+    n: usize,
+) {
+    let be: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.beta, q));
+    let al: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.alpha, q));
+    let ga: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.gamma, q));
+    let g0: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.start, q));
+    let gd: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.step, q));
+    let glo: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.lo, q));
+    let ghi: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.hi, q));
+    let ramp = p.step.iter().any(|&d| d != 0.0);
+
+    for (ch, x) in [&mut *l, &mut *r].into_iter().enumerate() {
+        let mut y1: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.y1[ch], q));
+        let mut y2: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.y2[ch], q));
+        let (mut x1, mut x2) = (x1s[ch], x2s[ch]);
+        let mut gain = g0;
+        let mut base = 0;
+        while base < n {
+            let len = (n - base).min(4);
+            let mut sums = [f32x4::ZERO; 4];
+            for (j, sum) in sums.iter_mut().enumerate().take(len) {
+                let i = base + j;
+                if ramp {
+                    let k = f32x4::splat((i + 1) as f32);
+                    for q in 0..NQ {
+                        gain[q] = (g0[q] + gd[q] * k).max(glo[q]).min(ghi[q]);
+                    }
+                }
+                let xi = x[i];
+                let d = f32x4::splat(xi - x2);
+                let mut acc = f32x4::ZERO;
+                for q in 0..NQ {
+                    // Terms known a sample early first: the γ·y1 chain is then mul + add.
+                    let y = (al[q] * d - be[q] * y2[q]) + ga[q] * y1[q];
+                    y2[q] = y1[q];
+                    y1[q] = y;
+                    acc += gain[q] * y;
+                }
+                *sum = acc;
+                x2 = x1;
+                x1 = xi;
+            }
+            let t = f32x4::transpose(sums);
+            let tot = (t[0] + t[1]) + (t[2] + t[3]);
+            if len == 4 {
+                let xs = f32x4::new([x[base], x[base + 1], x[base + 2], x[base + 3]]);
+                let y = (f32x4::splat(4.0) * (f32x4::splat(0.25) * xs + tot))
+                    .max(f32x4::splat(-1.0))
+                    .min(f32x4::ONE);
+                x[base..base + 4].copy_from_slice(&y.to_array());
+            } else {
+                for (j, &t) in tot.to_array().iter().enumerate().take(len) {
                     let i = base + j;
                     x[i] = (4.0 * (0.25 * x[i] + t)).clamp(-1.0, 1.0);
                 }
-                base += len;
             }
-            for q in 0..4 {
-                let (a, b) = (y1[q].to_array(), y2[q].to_array());
-                self.y1[ch][4 * q..4 * q + 4].copy_from_slice(&a);
-                self.y2[ch][4 * q..4 * q + 4].copy_from_slice(&b);
-            }
-            self.x1[ch] = x1;
-            self.x2[ch] = x2;
+            base += len;
         }
+        for q in 0..NQ {
+            p.y1[ch][4 * q..4 * q + 4].copy_from_slice(&y1[q].to_array());
+            p.y2[ch][4 * q..4 * q + 4].copy_from_slice(&y2[q].to_array());
+        }
+        x1s[ch] = x1;
+        x2s[ch] = x2;
     }
 }

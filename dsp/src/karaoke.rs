@@ -92,7 +92,7 @@ impl KaraokeStage {
                 let ma = m.to_array();
                 let mut ya = [0.0f32; 8];
                 for k in 0..8 {
-                    let y = a * ma[k] - b * y1 - c * y2;
+                    let y = (a * ma[k] - c * y2) - b * y1;
                     y2 = y1;
                     y1 = y;
                     ya[k] = y;
@@ -109,7 +109,7 @@ impl KaraokeStage {
             let (lvv, mov) = (lv.at(k), mo.at(k));
             let (vl, vr) = (l[i], r[i]);
             let m = (vl + vr) * 0.5;
-            let y = a * m - b * y1 - c * y2;
+            let y = (a * m - c * y2) - b * y1;
             y2 = y1;
             y1 = y;
             let o = y * mov * lvv;

@@ -28,8 +28,26 @@ impl Phase {
     #[inline]
     pub fn next(&mut self) -> f64 {
         let p = self.phase;
-        self.phase = (self.phase + self.delta).rem_euclid(TAU);
+        self.phase = wrap(self.phase + self.delta);
         p
+    }
+
+    /// Advance eight samples.
+    #[inline]
+    pub fn skip8(&mut self) {
+        self.phase = wrap(self.phase + 8.0 * self.delta);
+    }
+
+    /// A sine oscillator continuing from this phase, eight samples per step.
+    pub fn osc(&self) -> Osc {
+        let (rs, rc) = (8.0 * self.delta).sin_cos();
+        Osc {
+            s: f32x8::ZERO,
+            c: f32x8::ZERO,
+            rs: f32x8::splat(rs as f32),
+            rc: f32x8::splat(rc as f32),
+            k: 0,
+        }
     }
 
     /// Phases of the next eight samples (as f32, relative wrap keeps them small), then
@@ -42,7 +60,46 @@ impl Phase {
             self.phase
         };
         let v = f32x8::splat(base as f32) + lane_index0() * f32x8::splat(self.delta as f32);
-        self.phase = (self.phase + 8.0 * self.delta).rem_euclid(TAU);
+        self.phase = wrap(self.phase + 8.0 * self.delta);
         v
+    }
+}
+
+#[inline(always)]
+fn wrap(p: f64) -> f64 {
+    if (0.0..TAU).contains(&p) {
+        p
+    } else {
+        p.rem_euclid(TAU)
+    }
+}
+
+/// Sines of eight consecutive samples per step: an exact `sin_cos` every 64 samples, in
+/// between the phasors are rotated by 8Δ (two multiplies and an add per lane), which keeps
+/// the error near 1e-6 while cutting the cost of the LFOs several times.
+pub(crate) struct Osc {
+    s: f32x8,
+    c: f32x8,
+    rs: f32x8,
+    rc: f32x8,
+    k: u32,
+}
+
+impl Osc {
+    #[inline(always)]
+    pub fn next8(&mut self, ph: &mut Phase) -> f32x8 {
+        if self.k % 8 == 0 {
+            let (s, c) = ph.next8().sin_cos();
+            self.s = s;
+            self.c = c;
+        } else {
+            let s = self.s * self.rc + self.c * self.rs;
+            let c = self.c * self.rc - self.s * self.rs;
+            self.s = s;
+            self.c = c;
+            ph.skip8();
+        }
+        self.k += 1;
+        self.s
     }
 }

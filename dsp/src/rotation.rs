@@ -31,8 +31,9 @@ impl RotationStage {
         let mut i = 0;
         if self.simd {
             let half = f32x8::splat(0.5);
+            let mut osc = self.lfo.osc();
             while i + LANES <= n {
-                let s = self.lfo.next8().sin();
+                let s = osc.next8(&mut self.lfo);
                 let vl = ld(&l[i..]) * ((f32x8::ONE + s) * half);
                 let vr = ld(&r[i..]) * ((f32x8::ONE - s) * half);
                 st(&mut l[i..], vl);

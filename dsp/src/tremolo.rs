@@ -52,9 +52,10 @@ impl TremoloStage {
         if self.simd {
             let idx = lane_index1();
             let one = f32x8::ONE;
+            let mut osc = self.lfo.osc();
             while i + LANES <= n {
                 let d = dr.at8(idx + f32x8::splat(i as f32));
-                let s = self.lfo.next8().sin();
+                let s = osc.next8(&mut self.lfo);
                 let g = (one - d) + d * s;
                 let vl = ld(&l[i..]) * g;
                 let vr = ld(&r[i..]) * g;

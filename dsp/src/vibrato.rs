@@ -104,8 +104,9 @@ impl VibratoStage {
             let mut i = 0;
             if self.simd {
                 let idx1 = lane_index1();
+                let mut osc = self.lfo.osc();
                 while i + LANES <= len {
-                    let s = self.lfo.next8().sin();
+                    let s = osc.next8(&mut self.lfo);
                     let lfo = (s + f32x8::ONE) * f32x8::splat(0.5);
                     let depth = dr.at8(idx1 + f32x8::splat((done + i) as f32));
                     let delay = lfo * depth * f32x8::splat(WIDTH) + f32x8::splat(3.0);
