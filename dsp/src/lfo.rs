@@ -88,7 +88,7 @@ pub(crate) struct Osc {
 impl Osc {
     #[inline(always)]
     pub fn next8(&mut self, ph: &mut Phase) -> f32x8 {
-        if self.k % 8 == 0 {
+        if self.k.is_multiple_of(8) {
             let (s, c) = ph.next8().sin_cos();
             self.s = s;
             self.c = c;
