@@ -602,3 +602,27 @@ fn dave_joining_an_existing_group_by_welcome() {
     check_tone(&fake, 330.0, 50);
     no_errors(&fake);
 }
+
+#[test]
+fn idle_connection_sleeps_between_heartbeats() {
+    // Heartbeat every 250 ms: an idle gateway thread wakes for heartbeats and their ACKs only.
+    let fake = FakeVoice::start(FakeConfig::default());
+    let m = manager(true, 1);
+    let (conn, _ev) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = conn.gateway_wakeups();
+    std::thread::sleep(Duration::from_secs(2));
+    let woke = conn.gateway_wakeups() - before;
+    assert!(woke <= 40, "{woke} wake-ups in 2 s idle");
+    assert!(fake.state().heartbeats >= 6);
+    // close() wakes it at once.
+    let t = Instant::now();
+    conn.close();
+    m.shutdown();
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+}

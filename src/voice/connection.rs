@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::Sender;
 use log::{debug, info, warn};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::Message;
 
 use super::crypto::{Mode, TransportCipher};
@@ -29,8 +32,13 @@ const BACKOFF_MS: [u64; 5] = [50, 500, 1000, 2000, 4000];
 /// Heartbeats without an ACK before the socket is considered dead (discord.js practice).
 const MAX_UNACKED: u32 = 3;
 const KEEPALIVE: Duration = Duration::from_secs(5);
-/// Longest the gateway thread sleeps in a read; bounds the latency of speaking/close requests.
-const TICK: Duration = Duration::from_millis(20);
+/// Poll tokens: the gateway TCP socket, and the waker for close/speaking requests. Between
+/// events the thread sleeps until its next heartbeat or keepalive, so idle connections cost
+/// nothing.
+const TOKEN_TCP: Token = Token(0);
+const TOKEN_WAKE: Token = Token(1);
+/// Retry interval for send-path updates that did not fit the ring (rare).
+const RETRY: Duration = Duration::from_millis(20);
 
 /// Close codes we resume on (§2.7, §8.9): transport-level closes, 4015 (voice server
 /// crashed), 4009 (session timeout), and our own 4000 (zombie socket). Everything else ends the
@@ -48,13 +56,17 @@ pub struct ConnShared {
     pub close_requested: AtomicBool,
     pub resumes: AtomicU32,
     pub identifies: AtomicU32,
+    /// Main-loop iterations (each one a wake-up of the gateway thread); tests check idle cost.
+    pub wakeups: AtomicU32,
     tcp: Mutex<Option<TcpStream>>,
+    waker: Arc<Waker>,
 }
 
 impl ConnShared {
     pub fn request_close(&self) {
         self.close_requested.store(true, Ordering::Release);
         self.core.close();
+        let _ = self.waker.wake();
     }
 
     /// Test hook: cut the TCP connection as a network failure would (the thread resumes).
@@ -76,6 +88,12 @@ pub struct Params {
     pub url: String,
     pub max_dave_protocol_version: u16,
     pub connect_timeout: Duration,
+}
+
+enum Step {
+    Msg(Incoming),
+    Ignored,
+    Empty,
 }
 
 enum Incoming {
@@ -120,7 +138,9 @@ pub fn spawn(
     p: Params,
     events: Sender<PlayerEvent>,
 ) -> Result<(Arc<ConnShared>, JoinHandle<()>), VoiceError> {
-    let (core, updates) = SendCore::new();
+    let poll = Poll::new().map_err(VoiceError::Io)?;
+    let waker = Arc::new(Waker::new(poll.registry(), TOKEN_WAKE).map_err(VoiceError::Io)?);
+    let (core, updates) = SendCore::with_waker(Some(waker.clone()));
     let shared = Arc::new(ConnShared {
         core,
         ping_ms: AtomicI64::new(-1),
@@ -128,12 +148,14 @@ pub fn spawn(
         close_requested: AtomicBool::new(false),
         resumes: AtomicU32::new(0),
         identifies: AtomicU32::new(0),
+        wakeups: AtomicU32::new(0),
         tcp: Mutex::new(None),
+        waker,
     });
     let (done_tx, done_rx) = crossbeam::channel::bounded::<Result<(), VoiceError>>(1);
     let timeout = p.connect_timeout;
     let guild = p.guild_id;
-    let mut gw = Gateway::new(p, shared.clone(), updates, events);
+    let mut gw = Gateway::new(p, shared.clone(), updates, events, poll);
     let handle = std::thread::Builder::new()
         .name(format!("voice-{guild}"))
         .spawn(move || gw.run(done_tx))
@@ -172,6 +194,8 @@ struct Gateway {
     backlog: VecDeque<Incoming>,
     speaking: u8,
     out: Vec<Message>,
+    poll: Poll,
+    poll_events: Events,
 }
 
 fn unix_ms() -> u64 {
@@ -187,6 +211,7 @@ impl Gateway {
         shared: Arc<ConnShared>,
         updates: rtrb::Producer<Update>,
         events: Sender<PlayerEvent>,
+        poll: Poll,
     ) -> Gateway {
         let dave = DaveState::new(p.user_id, p.channel_id);
         Gateway {
@@ -209,6 +234,8 @@ impl Gateway {
             backlog: VecDeque::new(),
             speaking: 0,
             out: Vec::new(),
+            poll,
+            poll_events: Events::with_capacity(8),
         }
     }
 
@@ -300,14 +327,20 @@ impl Gateway {
             reason: String::new(),
             by_remote: false,
         };
+        self.drop_socket();
         for (i, wait) in BACKOFF_MS.iter().enumerate() {
             let until = Instant::now() + Duration::from_millis(*wait);
-            while Instant::now() < until {
+            loop {
                 if self.closing() {
                     return Err(None);
                 }
                 self.service_udp();
-                std::thread::sleep(Duration::from_millis(10));
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                // Only the waker is registered now: this sleeps until `until` or close().
+                let _ = self.poll.poll(&mut self.poll_events, Some(until - now));
             }
             if self.closing() {
                 return Err(None);
@@ -343,9 +376,31 @@ impl Gateway {
         Err(Some(last))
     }
 
-    fn open(&mut self) -> Result<(), HsError> {
+    /// Forgets the current gateway socket (deregistered before its fd can be reused).
+    fn drop_socket(&mut self) {
+        if let Some(t) = self.tcp.take() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&t.as_raw_fd()));
+        }
         self.ws = None;
+    }
+
+    fn open(&mut self) -> Result<(), HsError> {
+        self.drop_socket();
         let (ws, tcp) = gateway::connect(&self.p.url, self.p.connect_timeout)?;
+        // The WebSocket handshake ran blocking; from here reads are non-blocking and waits
+        // happen in `poll`, so heartbeats, close and speaking requests are never delayed.
+        tcp.set_nonblocking(true).map_err(VoiceError::Io)?;
+        self.poll
+            .registry()
+            .register(
+                &mut SourceFd(&tcp.as_raw_fd()),
+                TOKEN_TCP,
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(VoiceError::Io)?;
         if let Ok(mut g) = self.shared.tcp.lock() {
             *g = tcp.try_clone().ok();
         }
@@ -388,36 +443,72 @@ impl Gateway {
         Ok(())
     }
 
-    /// Reads one message, waiting at most `timeout`. Ok(None) on timeout or ignorable frames.
+    /// Reads one message, waiting at most `timeout`. Ok(None) on timeout. The socket is read
+    /// until it would block before sleeping: mio is edge-triggered.
     fn read(&mut self, timeout: Duration) -> Result<Option<Incoming>, Closed> {
+        if let Some(ws) = self.ws.as_mut() {
+            // Push out anything a previous non-blocking write left buffered.
+            let _ = ws.flush();
+        }
+        loop {
+            match self.try_read()? {
+                Step::Msg(m) => return Ok(Some(m)),
+                Step::Ignored => continue,
+                Step::Empty => break,
+            }
+        }
+        if timeout.is_zero() {
+            return Ok(None);
+        }
+        match self.poll.poll(&mut self.poll_events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                return Err(Closed {
+                    code: 1006,
+                    reason: String::new(),
+                    by_remote: false,
+                })
+            }
+        }
+        loop {
+            match self.try_read()? {
+                Step::Msg(m) => return Ok(Some(m)),
+                Step::Ignored => continue,
+                Step::Empty => return Ok(None),
+            }
+        }
+    }
+
+    /// One non-blocking read.
+    fn try_read(&mut self) -> Result<Step, Closed> {
         let dropped = || Closed {
             code: 1006,
             reason: String::new(),
             by_remote: true,
         };
-        let (Some(ws), Some(tcp)) = (self.ws.as_mut(), self.tcp.as_ref()) else {
+        let Some(ws) = self.ws.as_mut() else {
             return Err(dropped());
         };
-        let _ = tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
         match ws.read() {
             Ok(Message::Text(t)) => match gateway::parse_text(t.as_str()) {
                 Ok(f) => {
                     if let Some(s) = f.seq {
                         self.seq_ack = s;
                     }
-                    Ok(Some(Incoming::Text(f)))
+                    Ok(Step::Msg(Incoming::Text(f)))
                 }
                 Err(e) => {
                     debug!("voice {}: ignoring gateway message: {e}", self.p.guild_id);
-                    Ok(None)
+                    Ok(Step::Ignored)
                 }
             },
             Ok(Message::Binary(b)) => match gateway::parse_binary(&b) {
                 Some(f) => {
                     self.seq_ack = f.seq as i64;
-                    Ok(Some(Incoming::Binary(b.to_vec())))
+                    Ok(Step::Msg(Incoming::Binary(b.to_vec())))
                 }
-                None => Ok(None),
+                None => Ok(Step::Ignored),
             },
             Ok(Message::Close(frame)) => {
                 let (code, reason) = gateway::close_info(frame.as_ref());
@@ -427,14 +518,16 @@ impl Gateway {
                     by_remote: true,
                 })
             }
-            Ok(_) => Ok(None),
+            Ok(_) => Ok(Step::Ignored),
             Err(tungstenite::Error::Io(e))
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
-                Ok(None)
+                Ok(Step::Empty)
             }
             Err(_) => Err(dropped()),
         }
@@ -549,7 +642,7 @@ impl Gateway {
                 return Err(HsError::Other(VoiceError::Timeout));
             }
             self.periodic().map_err(HsError::Closed)?;
-            let wait = (deadline - now).min(TICK);
+            let wait = (deadline - now).min(self.next_hb.saturating_duration_since(now));
             match self.read(wait).map_err(HsError::Closed)? {
                 Some(Incoming::Text(f)) => match f.msg {
                     ServerMsg::Hello {
@@ -755,16 +848,21 @@ impl Gateway {
     /// Runs until the socket closes (Some) or we are asked to close (None).
     fn main_loop(&mut self) -> Option<Closed> {
         loop {
+            self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
             if self.closing() {
                 return None;
             }
             if let Err(c) = self.periodic() {
                 return Some(c);
             }
-            let wait = self
+            let now = Instant::now();
+            let mut wait = self
                 .next_hb
-                .saturating_duration_since(Instant::now())
-                .min(TICK);
+                .min(self.next_keepalive)
+                .saturating_duration_since(now);
+            if !self.overflow.is_empty() {
+                wait = wait.min(RETRY);
+            }
             match self.read(wait) {
                 Ok(Some(m)) => {
                     if let Err(c) = self.handle(m) {

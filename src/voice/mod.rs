@@ -214,6 +214,11 @@ impl VoiceConnection {
         )
     }
 
+    /// Gateway-thread wake-ups so far (tests: an idle connection must not spin).
+    pub fn gateway_wakeups(&self) -> u32 {
+        self.shared.wakeups.load(Ordering::Relaxed)
+    }
+
     /// Test hook: cut the gateway's TCP connection as a network failure would.
     pub fn sever_gateway(&self) {
         self.shared.sever();

@@ -66,6 +66,7 @@ pub fn discover(
     .parse()
     .expect("literal");
     let std_sock = UdpSocket::bind(bind)?;
+    shrink_receive_buffer(&std_sock);
     std_sock.connect(server)?;
     std_sock.set_nonblocking(true)?;
     let mut sock = mio::net::UdpSocket::from_std(std_sock.try_clone()?);
@@ -104,6 +105,23 @@ pub fn discover(
         io::ErrorKind::TimedOut,
         "UDP IP discovery timed out",
     ))
+}
+
+/// We never consume inbound media (RTCP, other users' audio): a small kernel receive buffer
+/// keeps thousands of idle sockets from pinning ~200 KiB each; overflow is simply dropped.
+fn shrink_receive_buffer(sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 16 * 1024;
+    // SAFETY: plain setsockopt on a valid fd with a correctly sized int option.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Reads and drops everything queued on the socket (RTCP, other users' audio) so it never fills.
@@ -176,6 +194,8 @@ pub struct SendCore {
     ready: AtomicBool,
     closed: AtomicBool,
     pub speak_request: AtomicU8,
+    /// Wakes the gateway thread for a speaking change (an eventfd write, only on changes).
+    waker: Option<Arc<mio::Waker>>,
     pub stats: SendStats,
 }
 
@@ -185,6 +205,10 @@ unsafe impl Sync for SendCore {}
 impl SendCore {
     /// Returns the core and the producer the gateway thread keeps.
     pub fn new() -> (Arc<SendCore>, rtrb::Producer<Update>) {
+        SendCore::with_waker(None)
+    }
+
+    pub fn with_waker(waker: Option<Arc<mio::Waker>>) -> (Arc<SendCore>, rtrb::Producer<Update>) {
         let (tx, rx) = rtrb::RingBuffer::new(16);
         let state = SendState {
             updates: rx,
@@ -206,9 +230,16 @@ impl SendCore {
             ready: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             speak_request: AtomicU8::new(SPEAK_NONE),
+            waker,
             stats: SendStats::default(),
         };
         (Arc::new(core), tx)
+    }
+
+    fn wake(&self) {
+        if let Some(w) = &self.waker {
+            let _ = w.wake();
+        }
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -308,6 +339,7 @@ impl SendCore {
             if !st.speaking {
                 st.speaking = true;
                 core.speak_request.store(SPEAK_ON, Ordering::Release);
+                core.wake();
             }
             st.silence_left = SILENCE_FRAMES;
             Self::send_payload(st, core, opus, opus != OPUS_SILENCE);
@@ -328,6 +360,7 @@ impl SendCore {
             if st.silence_left == 0 && st.speaking {
                 st.speaking = false;
                 core.speak_request.store(SPEAK_OFF, Ordering::Release);
+                core.wake();
             }
         });
     }
