@@ -78,7 +78,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
                 Ok(d) => d,
                 Err(e) => return ctl.fail(playback_exception(&format!("libopus: {e}"))),
             };
-            let cap = (shared.settings.pcm_ring_ms as usize / 20).clamp(4, 20);
+            let cap = (shared.settings.pcm_ring_ms as usize / 20).clamp(4, 10);
             let (p, c) = rtrb::RingBuffer::<OpusPacket>::new(cap);
             (
                 DecodeSrc::Opus(demux, p),

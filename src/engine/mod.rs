@@ -122,7 +122,9 @@ impl Engine {
             complexity: p.opus_encoding_quality.min(10),
             resampling: p.resampling_quality,
             stuck_threshold_ms: p.track_stuck_threshold_ms,
-            pcm_ring_ms: p.buffer_duration_ms.clamp(100, 400),
+            // Half of `buffer_duration_ms` (at most 200 ms): decoded audio is big (384 KiB per
+            // second) and the compressed read-ahead, not this ring, absorbs network stalls.
+            pcm_ring_ms: (p.buffer_duration_ms / 2).clamp(60, 200),
             realtime_pacer: p.realtime_pacer,
             cleanup_ms: 60_000,
         };

@@ -36,12 +36,6 @@ pub struct Step {
     pub remove: bool,
 }
 
-struct Slot {
-    is_packet: bool,
-    pcm: [f32; FRAME_SAMPLES],
-    packet: OpusPacket,
-}
-
 enum Made {
     Frame,
     Underrun,
@@ -83,13 +77,19 @@ pub struct Player {
     volume: u16,
     paused: bool,
     filters: Box<basalt_dsp::Filters>,
-    chain: Box<basalt_dsp::FilterChain>,
+    /// Built on the first filter set that needs it (its buffers are large; most players
+    /// never use filters).
+    chain: Option<Box<basalt_dsp::FilterChain>>,
     player_volume: basalt_dsp::PlayerVolume,
     encoder: OpusEncoder,
     gen: u32,
     gen_first_seq: u32,
     next_seq: u32,
-    lookback: Vec<Slot>,
+    /// Look-back: the input of the last frames, PCM or a passed-through packet. Reserved
+    /// up front and only touched when used, so a passthrough player never pays for PCM.
+    lb_pcm: Vec<f32>,
+    lb_pkt: Vec<OpusPacket>,
+    lb_is_packet: [bool; LOOKBACK],
     replay: [u32; LOOKBACK],
     replay_len: usize,
     /// Chain input of the frame being made (`input_needed()` stereo frames).
@@ -121,14 +121,6 @@ impl Player {
         let encoder = OpusEncoder::new(engine.settings.complexity)
             .or_else(|_| OpusEncoder::new(10))
             .expect("libopus accepts complexity 10 at 48 kHz stereo");
-        let mut lookback = Vec::with_capacity(LOOKBACK);
-        for _ in 0..LOOKBACK {
-            lookback.push(Slot {
-                is_packet: false,
-                pcm: [0.0; FRAME_SAMPLES],
-                packet: OpusPacket::EMPTY,
-            });
-        }
         let entry = PacerEntry {
             id,
             frames: cons,
@@ -148,16 +140,18 @@ impl Player {
             volume: 100,
             paused: false,
             filters: Box::default(),
-            chain: Box::new(basalt_dsp::FilterChain::new()),
+            chain: None,
             player_volume: basalt_dsp::PlayerVolume::new(),
             encoder,
             gen: 0,
             gen_first_seq: 1,
             next_seq: 1,
-            lookback,
+            lb_pcm: Vec::with_capacity(LOOKBACK * FRAME_SAMPLES),
+            lb_pkt: Vec::with_capacity(LOOKBACK),
+            lb_is_packet: [false; LOOKBACK],
             replay: [0; LOOKBACK],
             replay_len: 0,
-            input: vec![0.0; basalt_dsp::MAX_INPUT * 2],
+            input: Vec::with_capacity(basalt_dsp::MAX_INPUT * 2),
             pcm: Box::new([0.0; FRAME_SAMPLES]),
             frame: Box::new(Frame::EMPTY),
             stage: Vec::with_capacity(STAGE_FRAMES * 2),
@@ -308,7 +302,13 @@ impl Player {
             }
             PlayerCommand::SetFilters(f) => {
                 let old = std::mem::replace(&mut self.filters, f);
-                self.chain.update(&self.filters);
+                if self.chain.is_none() && self.filters.is_active() {
+                    // One allocation when a player first uses filters (a command, not a frame).
+                    self.chain = Some(Box::new(basalt_dsp::FilterChain::new()));
+                }
+                if let Some(c) = self.chain.as_mut() {
+                    c.update(&self.filters);
+                }
                 dispose(&self.engine, old);
                 self.rewind(true);
             }
@@ -400,7 +400,9 @@ impl Player {
             let _ = of.decoder.reset_state();
         }
         self.last_was_packet = false;
-        self.chain.reset();
+        if let Some(c) = self.chain.as_mut() {
+            c.reset();
+        }
     }
 
     /// Once the decode side finished the seek, drops the pre-seek audio still in the ring.
@@ -547,8 +549,12 @@ impl Player {
         self.replay_len = n;
     }
 
+    fn chain_on(&self) -> bool {
+        self.chain.as_ref().is_some_and(|c| c.is_active())
+    }
+
     fn passthrough_allowed(&self) -> bool {
-        !self.chain.is_active() && self.volume == 100
+        !self.chain_on() && self.volume == 100
     }
 
     /// Produces one frame into the ring.
@@ -559,12 +565,15 @@ impl Player {
         if t.end_ms.is_some_and(|e| t.position() >= e) {
             return Made::End;
         }
-        let chain_on = self.chain.is_active();
-        let need = if chain_on {
-            self.chain.input_needed().clamp(1, basalt_dsp::MAX_INPUT)
-        } else {
-            FRAME
+        let chain_on = self.chain_on();
+        let need = match self.chain.as_ref() {
+            Some(c) if chain_on => c.input_needed().clamp(1, basalt_dsp::MAX_INPUT),
+            _ => FRAME,
         };
+        if self.input.len() < need.max(FRAME) * 2 {
+            // Within the reserved capacity: touches memory, never allocates.
+            self.input.resize(need.max(FRAME) * 2, 0.0);
+        }
         let slot = (self.next_seq as usize) % LOOKBACK;
         let mut packet_len = 0usize;
         let mut have = need;
@@ -572,12 +581,13 @@ impl Player {
             let seq = self.replay[0];
             self.replay.copy_within(1.., 0);
             self.replay_len -= 1;
-            let src = &self.lookback[(seq as usize) % LOOKBACK];
-            if src.is_packet {
-                *self.last_packet = src.packet;
-                packet_len = src.packet.len as usize;
+            let i = (seq as usize) % LOOKBACK;
+            if self.lb_is_packet[i] {
+                *self.last_packet = self.lb_pkt[i];
+                packet_len = self.last_packet.len as usize;
             } else {
-                self.input[..FRAME_SAMPLES].copy_from_slice(&src.pcm);
+                self.input[..FRAME_SAMPLES]
+                    .copy_from_slice(&self.lb_pcm[i * FRAME_SAMPLES..(i + 1) * FRAME_SAMPLES]);
                 have = FRAME;
             }
         } else {
@@ -587,9 +597,11 @@ impl Player {
             }
         }
         if packet_len > 0 {
-            let s = &mut self.lookback[slot];
-            s.is_packet = true;
-            s.packet = *self.last_packet;
+            if self.lb_pkt.len() < LOOKBACK {
+                self.lb_pkt.resize(LOOKBACK, OpusPacket::EMPTY);
+            }
+            self.lb_is_packet[slot] = true;
+            self.lb_pkt[slot] = *self.last_packet;
             if self.passthrough_allowed() {
                 self.frame.data[..packet_len].copy_from_slice(self.last_packet.bytes());
                 self.frame.len = packet_len as u16;
@@ -611,18 +623,20 @@ impl Player {
             have = FRAME;
         } else {
             // Only whole 20 ms inputs can be produced again (not timescale's odd sizes).
-            let s = &mut self.lookback[slot];
-            s.is_packet = false;
+            if self.lb_pcm.len() < LOOKBACK * FRAME_SAMPLES {
+                self.lb_pcm.resize(LOOKBACK * FRAME_SAMPLES, 0.0);
+            }
+            self.lb_is_packet[slot] = false;
+            let dst = &mut self.lb_pcm[slot * FRAME_SAMPLES..(slot + 1) * FRAME_SAMPLES];
             if have == FRAME {
-                s.pcm.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+                dst.copy_from_slice(&self.input[..FRAME_SAMPLES]);
             } else {
-                s.pcm.fill(0.0);
+                dst.fill(0.0);
             }
         }
         self.last_was_packet = false;
-        if chain_on {
-            self.chain
-                .process(&self.input[..have * 2], &mut self.pcm[..]);
+        if let (true, Some(c)) = (chain_on, self.chain.as_mut()) {
+            c.process(&self.input[..have * 2], &mut self.pcm[..]);
         } else {
             self.pcm.copy_from_slice(&self.input[..FRAME_SAMPLES]);
         }

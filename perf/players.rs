@@ -1,0 +1,295 @@
+//! `perf/players`: N concurrent players through the whole pipeline (decode → resample →
+//! filters → Opus → pacer) into counting sinks, for a fixed time. Prints CPU per
+//! player-second, pacing lateness (p50/p99/max), delivered/expected frames and RSS.
+//!
+//! cargo run --release --example players -- <players> [plain|filters|passthrough] [seconds]
+//!
+//! Inputs are generated in memory: MP3 44.1 kHz stereo (the fixture looped) for plain and
+//! filters (so resampling runs), Ogg Opus 48 kHz stereo 20 ms for passthrough.
+
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use basalt::config::Config;
+use basalt::engine::{Engine, Opener};
+use basalt::player::{FrameSink, PlayRequest, PlayerCommand, PlayerEventKind};
+use basalt::source::MediaInput;
+use basalt::track::{TrackData, TrackInfo};
+
+struct CountingSink {
+    frames: Arc<AtomicU64>,
+}
+
+impl FrameSink for CountingSink {
+    fn send_frame(&mut self, opus: &[u8]) {
+        std::hint::black_box(opus);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+    fn no_frame(&mut self) {}
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    }
+}
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn ogg_crc(data: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in data {
+        crc ^= (b as u32) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04c1_1db7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+fn ogg_page(out: &mut Vec<u8>, flags: u8, granule: u64, seq: u32, packets: &[&[u8]]) {
+    let mut segs = Vec::new();
+    for p in packets {
+        let mut n = p.len();
+        while n >= 255 {
+            segs.push(255u8);
+            n -= 255;
+        }
+        segs.push(n as u8);
+    }
+    let start = out.len();
+    out.extend_from_slice(b"OggS");
+    out.extend_from_slice(&[0, flags]);
+    out.extend_from_slice(&granule.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.push(segs.len() as u8);
+    out.extend_from_slice(&segs);
+    for p in packets {
+        out.extend_from_slice(p);
+    }
+    let crc = ogg_crc(&out[start..]);
+    out[start + 22..start + 26].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn make_opus(secs: usize) -> Vec<u8> {
+    let mut enc =
+        opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio).unwrap();
+    enc.set_bitrate(opus2::Bitrate::Bits(96_000)).unwrap();
+    let mut head = b"OpusHead".to_vec();
+    head.extend_from_slice(&[1, 2, 0, 0]);
+    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&[0, 0, 0]);
+    let mut tags = b"OpusTags".to_vec();
+    tags.extend_from_slice(&0u32.to_le_bytes());
+    tags.extend_from_slice(&0u32.to_le_bytes());
+    let mut out = Vec::new();
+    ogg_page(&mut out, 2, 0, 0, &[&head]);
+    ogg_page(&mut out, 0, 0, 1, &[&tags]);
+    let mut pcm = [0f32; 1920];
+    let mut phase = 0f32;
+    let mut granule = 0;
+    let mut seq = 2;
+    let frames = secs * 50;
+    let mut group: Vec<Vec<u8>> = Vec::new();
+    for i in 0..frames {
+        for s in pcm.chunks_exact_mut(2) {
+            let v = phase.sin() * 0.4;
+            phase = (phase + 440.0 * std::f32::consts::TAU / 48_000.0) % std::f32::consts::TAU;
+            s[0] = v;
+            s[1] = v;
+        }
+        group.push(enc.encode_vec_float(&pcm, 1500).unwrap());
+        if group.len() == 25 || i + 1 == frames {
+            granule += 960 * group.len() as u64;
+            let refs: Vec<&[u8]> = group.iter().map(|p| p.as_slice()).collect();
+            ogg_page(
+                &mut out,
+                if i + 1 == frames { 4 } else { 0 },
+                granule,
+                seq,
+                &refs,
+            );
+            seq += 1;
+            group.clear();
+        }
+    }
+    out
+}
+
+fn make_mp3(secs: usize) -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sine440_44k_stereo_2s_xing.mp3"
+    );
+    let one = std::fs::read(path).expect("fixture");
+    // Drop the leading Xing frame (its frame count would end playback after 2 s) and loop
+    // the plain frames.
+    let (b2, b3) = (one[2], one[3]);
+    let kbps = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ][(b2 >> 4) as usize];
+    let rate = [44_100, 48_000, 32_000][((b2 >> 2) & 3) as usize];
+    let first = 144_000 * kbps / rate + ((b2 >> 1) & 1) as usize;
+    let _ = b3;
+    let body = &one[first..];
+    let mut out = Vec::new();
+    for _ in 0..secs.div_ceil(2) {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let mode = args.get(2).cloned().unwrap_or_else(|| "plain".into());
+    let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(30);
+    let (bytes, ext): (Arc<Vec<u8>>, &str) = match mode.as_str() {
+        "passthrough" => (Arc::new(make_opus(secs as usize + 10)), "opus"),
+        "plain" | "filters" => (Arc::new(make_mp3(secs as usize + 10)), "mp3"),
+        other => panic!("unknown mode {other}"),
+    };
+    let data = bytes.clone();
+    let ext_s = ext.to_string();
+    let opener: Opener = Arc::new(move |_t: &TrackData| {
+        Ok(MediaInput {
+            reader: Box::new(Cursor::new(SharedBytes(data.clone()))),
+            extension: Some(ext_s.clone()),
+            mime: None,
+            is_stream: false,
+        })
+    });
+    let mut config = Config::default();
+    config.player.opus_encoding_quality = 10;
+    let engine = Engine::start_with_opener(&config, opener).expect("engine");
+    let rss0 = rss_kib();
+    let track = Arc::new(TrackData {
+        info: TrackInfo {
+            title: "perf".into(),
+            author: "perf".into(),
+            length: (secs as i64 + 10) * 1000,
+            identifier: "perf".into(),
+            is_stream: false,
+            uri: None,
+            artwork_url: None,
+            isrc: None,
+            source_name: "local".into(),
+        },
+        source_data: Vec::new(),
+        position: 0,
+    });
+    let (tx, rx) = crossbeam::channel::unbounded();
+    let mut players = Vec::new();
+    let mut counters = Vec::new();
+    for i in 0..n {
+        let h = engine.create_player(i as u64, tx.clone());
+        let c = Arc::new(AtomicU64::new(0));
+        h.send(PlayerCommand::AttachSink(Box::new(CountingSink {
+            frames: c.clone(),
+        })));
+        if mode == "filters" {
+            let bands = (0..15)
+                .map(|b| basalt_dsp::Band { band: b, gain: 0.1 })
+                .collect();
+            let f = basalt_dsp::Filters {
+                equalizer: Some(bands),
+                ..Default::default()
+            };
+            h.send(PlayerCommand::SetFilters(Box::new(f)));
+        }
+        h.send(PlayerCommand::Play(PlayRequest {
+            track: track.clone(),
+            start_ms: 0,
+            end_ms: None,
+            paused: false,
+        }));
+        players.push(h);
+        counters.push(c);
+    }
+    let failed = Arc::new(AtomicBool::new(false));
+    {
+        let failed = failed.clone();
+        std::thread::spawn(move || {
+            for ev in rx {
+                if let PlayerEventKind::TrackException { exception, .. } = ev.kind {
+                    eprintln!("track failed: {exception:?}");
+                    failed.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    // Warm up: tracks opened, rings full.
+    std::thread::sleep(Duration::from_secs(2));
+    let stats = engine.pacer_stats();
+    stats.reset();
+    let sent0: u64 = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let sent: u64 = counters
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum::<u64>()
+        - sent0;
+    let rss1 = rss_kib();
+    let expected = (n as f64 * wall * 50.0) as u64;
+    println!(
+        "mode={mode} players={n} secs={wall:.1} realtime_pacer={} \
+         cpu_per_player_second={:.3}ms ({:.1}% of one core per player) \
+         lateness p50={:.3}ms p99={:.3}ms max={:.3}ms ticks={} rebased={} \
+         delivered={sent}/{expected} ({:.2}%) rss={}KiB (+{:.0}KiB per player){}",
+        stats.realtime.load(Ordering::Relaxed),
+        cpu / (n as f64 * wall) * 1000.0,
+        cpu / (n as f64 * wall) * 100.0,
+        stats.percentile_ns(0.5) as f64 / 1e6,
+        stats.percentile_ns(0.99) as f64 / 1e6,
+        stats.max_late_ns.load(Ordering::Relaxed) as f64 / 1e6,
+        stats.ticks.load(Ordering::Relaxed),
+        stats.rebased.load(Ordering::Relaxed),
+        sent as f64 / expected.max(1) as f64 * 100.0,
+        rss1,
+        (rss1.saturating_sub(rss0)) as f64 / n as f64,
+        if failed.load(Ordering::Relaxed) {
+            " TRACK FAILURES"
+        } else {
+            ""
+        }
+    );
+    for h in &players {
+        h.send(PlayerCommand::Destroy);
+    }
+    engine.shutdown();
+}
+
+/// Shared in-memory file, so N players do not hold N copies.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
