@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::time::{Duration, Instant};
 
-use reqwest::Url;
+pub use reqwest::Url;
 
 use super::http::{read_up_to, HttpClient};
 use super::{mpegts, probe, MediaInput, SourceError};
