@@ -356,3 +356,70 @@ fn disconnected_sink_is_not_read() {
     let n = rig.frame_count();
     assert!((74..=76).contains(&n), "{n} frames for 1.5 s");
 }
+
+#[test]
+fn cleanup_stops_a_track_nobody_reads() {
+    let dir = tmpdir("cleanup");
+    let path = dir.join("c.wav");
+    write_wav(&path, 48_000, 2, &[(440.0, 3.0)]);
+    let rig = Rig::new();
+    rig.engine.set_cleanup_threshold(Duration::from_millis(400));
+    rig.player.send(PlayerCommand::DetachSink);
+    rig.play(track(&path, 3000), 0, None);
+    rig.expect_start();
+    let t0 = Instant::now();
+    let (reason, _) = rig.expect_end(5);
+    assert_eq!(reason, EndReason::Cleanup);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(350) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    assert_eq!(rig.frame_count(), 0);
+}
+
+#[test]
+fn paused_start_and_seek_while_paused() {
+    let dir = tmpdir("pausedstart");
+    let path = dir.join("p.wav");
+    write_wav(&path, 48_000, 2, &[(440.0, 1.0), (1760.0, 2.0)]);
+    let rig = Rig::new();
+    rig.player
+        .send(PlayerCommand::Play(basalt::player::PlayRequest {
+            track: track(&path, 3000),
+            start_ms: 0,
+            end_ms: None,
+            paused: true,
+        }));
+    rig.expect_start();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rig.frame_count(), 0);
+    rig.player.send(PlayerCommand::Seek(1500));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(rig.player.shared.position(), 1500);
+    rig.player.send(PlayerCommand::SetPaused(false));
+    rig.wait_frames(20, 5);
+    let pcm = decode(&rig.frames());
+    let f = frequency(frames_range(&pcm, 2, 20));
+    assert!((f - 1760.0).abs() < 20.0, "{f}");
+    assert_eq!(rig.expect_end(5).0, EndReason::Finished);
+    std::thread::sleep(Duration::from_millis(100));
+    let n = rig.frame_count();
+    assert!(
+        (74..=76).contains(&n),
+        "{n} frames after seeking to 1.5 s of 3 s"
+    );
+}
+
+#[test]
+fn seek_past_end_time_finishes() {
+    let dir = tmpdir("seekend");
+    let path = dir.join("s.wav");
+    write_wav(&path, 48_000, 2, &[(440.0, 3.0)]);
+    let rig = Rig::new();
+    rig.play(track(&path, 3000), 0, Some(1500));
+    rig.expect_start();
+    rig.wait_frames(5, 5);
+    rig.player.send(PlayerCommand::Seek(2000));
+    assert_eq!(rig.expect_end(5).0, EndReason::Finished);
+}

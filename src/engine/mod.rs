@@ -33,6 +33,9 @@ pub use pacer::PacerStats;
 /// Opens a track into bytes to decode. Blocking (HTTP); always called on the helper pool.
 pub type Opener = Arc<dyn Fn(&TrackData) -> Result<MediaInput, TrackException> + Send + Sync>;
 
+/// Lavalink stops a track nothing pulls audio from after 60 s (`cleanup`).
+const CLEANUP_MS: u64 = 60_000;
+
 /// Failures starting the engine (threads could not be spawned, bad encoder settings).
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -53,7 +56,6 @@ pub(crate) struct Settings {
     pub stuck_threshold_ms: u64,
     pub pcm_ring_ms: u32,
     pub realtime_pacer: bool,
-    pub cleanup_ms: u64,
 }
 
 /// Everything threads share: channels to each stage and the shutdown flag.
@@ -68,6 +70,8 @@ pub(crate) struct Shared {
     pub decode_tx: Vec<Sender<Box<track::DecodeJob>>>,
     pub decode_threads: Mutex<Vec<Thread>>,
     pub next_decode: AtomicU64,
+    /// A track nobody reads (no connected sink) is stopped with `cleanup` after this long.
+    pub cleanup_ms: AtomicU64,
     /// Fills the read-ahead rings of network sources.
     pub io: Arc<readahead::IoPool>,
 }
@@ -126,7 +130,6 @@ impl Engine {
             // second) and the compressed read-ahead, not this ring, absorbs network stalls.
             pcm_ring_ms: (p.buffer_duration_ms / 2).clamp(60, 200),
             realtime_pacer: p.realtime_pacer,
-            cleanup_ms: 60_000,
         };
         // Fail early on settings libopus refuses rather than on the first player.
         crate::encode::OpusEncoder::new(settings.complexity)?;
@@ -153,6 +156,7 @@ impl Engine {
             decode_tx,
             decode_threads: Mutex::new(Vec::new()),
             next_decode: AtomicU64::new(0),
+            cleanup_ms: AtomicU64::new(CLEANUP_MS),
             io: readahead::IoPool::new(),
         });
         let mut joins = Vec::new();
@@ -251,6 +255,14 @@ impl Engine {
             commands: cmd_tx,
             shared,
         }
+    }
+
+    /// Changes the cleanup threshold (tests; Lavalink's is fixed at 60 s).
+    #[doc(hidden)]
+    pub fn set_cleanup_threshold(&self, d: std::time::Duration) {
+        self.shared
+            .cleanup_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// Pacing lateness and tick counters (perf figures).

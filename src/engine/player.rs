@@ -217,7 +217,9 @@ impl Player {
             self.unread_since = None;
         } else {
             let since = *self.unread_since.get_or_insert(now);
-            if now.duration_since(since) >= Duration::from_millis(self.engine.settings.cleanup_ms) {
+            if now.duration_since(since)
+                >= Duration::from_millis(self.engine.cleanup_ms.load(Ordering::Relaxed))
+            {
                 self.end_track(EndReason::Cleanup, true);
                 return step;
             }

@@ -131,14 +131,18 @@ pub fn write_ogg_opus(path: &Path, segments: &[(f32, f32)]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     ogg_page(&mut out, 2, 0, 0, &[&head]);
     ogg_page(&mut out, 0, 0, 1, &[&tags]);
-    let mut seq = 2;
     let mut granule = 0u64;
     for (i, group) in packets.chunks(10).enumerate() {
         granule += 960 * group.len() as u64;
         let last = (i + 1) * 10 >= packets.len();
         let refs: Vec<&[u8]> = group.iter().map(|p| p.as_slice()).collect();
-        ogg_page(&mut out, if last { 4 } else { 0 }, granule, seq, &refs);
-        seq += 1;
+        ogg_page(
+            &mut out,
+            if last { 4 } else { 0 },
+            granule,
+            i as u32 + 2,
+            &refs,
+        );
     }
     std::fs::write(path, out).unwrap();
     packets
