@@ -346,7 +346,10 @@ pub enum ConfigError {
 /// validates everything. A missing file means built-in defaults (logged); a password
 /// is always required.
 pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-    load_with_env(path, std::env::vars())
+    // vars_os: a variable that is not valid Unicode (never one of ours) must not panic.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    load_with_env(path, env)
 }
 
 /// `load` with an explicit environment (tests; the process environment is global).

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use basalt::config::{from_parts, load_with_env, Config, ConfigError, ResamplingQuality};
+use basalt::config::{from_parts, load, load_with_env, Config, ConfigError, ResamplingQuality};
 
 const FILE: &str = "test.toml";
 
@@ -100,6 +100,10 @@ fn reads_a_file_from_disk() {
     .unwrap();
     let c = load_with_env(&path, env(&[])).unwrap();
     assert_eq!(c.server.port, 4444);
+    // The process environment (no BASALT_SERVER_PORT / _PLAYER_OPUS… set in tests).
+    if std::env::var_os("BASALT_SERVER_PORT").is_none() {
+        assert_eq!(load(&path).unwrap().server.port, 4444);
+    }
     assert_eq!(c.player.opus_encoding_quality, 3);
     // A directory is not a readable file.
     let e = load_with_env(path.parent().unwrap(), env(&[])).unwrap_err();
