@@ -689,7 +689,10 @@ fn patch_tracks_and_events() {
         json!({"track": {"encoded": RICK_V3, "userData": ud}, "position": 32400, "endTime": 180000}),
     );
     assert_eq!(p["track"]["info"]["identifier"], "dQw4w9WgXcQ");
-    assert_eq!(p["track"]["info"]["position"], 32400, "the start position at once");
+    assert_eq!(
+        p["track"]["info"]["position"], 32400,
+        "the start position at once"
+    );
     assert_eq!(p["state"]["position"], 32400);
     assert_eq!(p["track"]["userData"], ud);
     assert_eq!(p["paused"], false);
@@ -1355,7 +1358,7 @@ fn metrics_endpoint() {
 #[test]
 fn player_object_matches_the_example() {
     let n = start();
-    let (_ws, sid) = connect(&n);
+    let (mut ws, sid) = connect(&n);
     let ex = example("player");
     let body = json!({
         "track": {"encoded": RICK_V3},
@@ -1369,6 +1372,7 @@ fn player_object_matches_the_example() {
         cmds.contains(&"play:dQw4w9WgXcQ:0:None:false".to_string()),
         "{cmds:?}"
     );
+    ws.expect("event", Some("TrackStartEvent"), 3 * SEC);
     n.fakes
         .engine
         .shared(GUILD)
@@ -1413,4 +1417,70 @@ fn keep_alive_connections_serve_many_requests() {
         reader.read_exact(&mut body).unwrap();
         assert_eq!(body, b"4.2.2");
     }
+}
+
+#[test]
+fn concurrent_requests_and_events_do_not_deadlock() {
+    let n = start_with(
+        |_| {},
+        |o| o.player_update_interval = Duration::from_millis(50),
+    );
+    let (mut ws, sid) = connect(&n);
+    n.c.patch(
+        &format!("/v4/sessions/{sid}"),
+        r#"{"resuming":true,"timeout":30}"#,
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for t in 0..4u64 {
+        let c = n.c.clone();
+        let sid = sid.clone();
+        let stop = stop.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let guild = 1 + (i + t) % 3;
+                let path = format!("/v4/sessions/{sid}/players/{guild}");
+                let body = match i % 5 {
+                    0 => json!({"track": {"encoded": RICK_V3, "userData": {"i": i}}}),
+                    1 => json!({"position": i * 10, "volume": i % 1000}),
+                    2 => json!({"filters": {"volume": 0.5}}),
+                    3 => json!({"track": {"encoded": null}}),
+                    _ => json!({"paused": i % 2 == 0}),
+                };
+                let r = c.patch(&path, &body.to_string());
+                // 404 only while the socket below is being replaced
+                assert!(
+                    r.status == 200 || r.status == 404,
+                    "{}: {}",
+                    r.status,
+                    r.text()
+                );
+                let r = c.get(&format!("/v4/sessions/{sid}/players"));
+                assert!(r.status == 200 || r.status == 404);
+                if i % 7 == 0 {
+                    c.delete(&path);
+                }
+                i += 1;
+            }
+            i
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        ws.drain(Duration::from_millis(100));
+    }
+    // reconnect (resume) in the middle of the traffic
+    ws.close();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut ws = n.c.ws(Some(&sid));
+    assert_eq!(ws.header("Session-Resumed"), Some("true"));
+    let deadline = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < deadline {
+        ws.drain(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(total > 20, "only {total} requests completed");
+    assert_eq!(n.c.get("/v4/stats").status, 200);
 }
