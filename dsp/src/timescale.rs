@@ -4,10 +4,12 @@
 //! Lavalink uses SoundTouch: net playback speed = speed·rate, net pitch = pitch·rate. Here
 //! every output grain (1536 samples, Hann window, 50 % overlap) reads the input at the
 //! pitch factor `p` (4-point Hermite interpolation, anti-aliased when `p > 1`), and grain
-//! starts advance by `hop·speed` through the input; each start is moved within ±400
+//! starts advance by `hop·speed` through the input; each start is moved within ±500
 //! samples to where the input best continues the previous grain (normalised
 //! cross-correlation on the stereo sum, coarse then fine). Both channels use the same grain
-//! positions, so the stereo image is kept. Look-ahead is ~8 ms + 16 ms·p.
+//! positions, so the stereo image is kept. Look-ahead ≈ 10 ms (search) + 16 ms·p (grain) or,
+//! when pitch exceeds speed, 10 ms + ≤ 21 ms (correlation window) + 16 ms·(p − speed):
+//! 26–48 ms for speed 0.5–4 with p ≤ 1.5, and for p ≤ 2 with speed ≥ 1.
 //!
 //! Pull model: [`TimescaleStage::input_needed`] says exactly how many new input frames the
 //! next 960 output frames need. Switching on starts from the current position without a
@@ -31,7 +33,7 @@ pub const GRAIN: usize = 1536;
 /// Output samples between grain starts.
 pub const HOP: usize = GRAIN / 2;
 /// How far (input samples) a grain start may move to find the best splice.
-pub const SEEK: f64 = 400.0;
+pub const SEEK: f64 = 500.0;
 /// Net speed/pitch factor limits.
 pub const MIN_FACTOR: f64 = 0.1;
 pub const MAX_FACTOR: f64 = 4.0;
@@ -328,7 +330,10 @@ impl TimescaleStage {
                         nom += HOP as f64 * speed;
                         cs = nom + SEEK;
                         cr = p;
-                        need = need.max(cs + Self::corr_len(p) as f64 + 8.0);
+                        // Candidates and the template (the previous grain's continuation
+                        // from `t`) must both be in the buffer for the search.
+                        let len = Self::corr_len(p) as f64 + 8.0;
+                        need = need.max(cs + len).max(t + len);
                     }
                 }
                 ph = 0;
