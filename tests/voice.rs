@@ -65,14 +65,28 @@ fn sine_frames(freq: f64, frames: usize) -> Vec<Vec<u8>> {
 }
 
 /// Plays frames through the sink at 20 ms with absolute deadlines, as the pacer does, then
-/// `quiet` ticks of no frame. `during(tick)` runs between ticks (to inject faults).
-fn play(sink: &mut dyn FrameSink, frames: &[Vec<u8>], quiet: usize, mut during: impl FnMut(usize)) {
+/// `quiet` ticks of no frame. `during(tick)` runs between ticks (to inject faults). Returns
+/// the largest interval between two sends (the test thread itself can be descheduled on a
+/// loaded CI box; receive gaps are judged against it).
+fn play(
+    sink: &mut dyn FrameSink,
+    frames: &[Vec<u8>],
+    quiet: usize,
+    mut during: impl FnMut(usize),
+) -> Duration {
     let start = Instant::now();
+    let mut last: Option<Instant> = None;
+    let mut worst = Duration::ZERO;
     for i in 0..frames.len() + quiet {
         let due = start + Duration::from_millis(20 * i as u64);
         if let Some(d) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(d);
         }
+        let now = Instant::now();
+        if let Some(l) = last {
+            worst = worst.max(now - l);
+        }
+        last = Some(now);
         if i < frames.len() {
             sink.send_frame(&frames[i]);
         } else {
@@ -80,6 +94,7 @@ fn play(sink: &mut dyn FrameSink, frames: &[Vec<u8>], quiet: usize, mut during: 
         }
         during(i);
     }
+    worst
 }
 
 fn no_errors(fake: &FakeVoice) {
@@ -360,7 +375,7 @@ fn resume_after_gateway_drops_keeps_audio_flowing() {
     let conn = conn.expect("connect");
     let mut sink = conn.sink();
     let frames = sine_frames(440.0, 200);
-    play(&mut *sink, &frames, 0, |i| {
+    let send_gap = play(&mut *sink, &frames, 0, |i| {
         if i == 50 {
             fake.drop_tcp();
         }
@@ -388,9 +403,10 @@ fn resume_after_gateway_drops_keeps_audio_flowing() {
         .map(|w| w[1].at - w[0].at)
         .max()
         .unwrap_or_default();
+    // The resumes add no stall of their own: any gap beyond the sender's own is < 60 ms.
     assert!(
-        gap < Duration::from_millis(100),
-        "largest inter-arrival gap {gap:?}"
+        gap < Duration::from_millis(100).max(send_gap + Duration::from_millis(60)),
+        "largest inter-arrival gap {gap:?} (sender's largest interval {send_gap:?})"
     );
     drop(s);
     check_tone(&fake, 440.0, 200);

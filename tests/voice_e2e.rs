@@ -236,6 +236,7 @@ fn binary_keeps_playing_across_a_gateway_resume() {
         .map(|w| w[1].at - w[0].at)
         .max()
         .unwrap_or_default();
-    assert!(gap < Duration::from_millis(100), "largest gap {gap:?}");
+    // Pacing is the engine's; allow for a loaded 2-core CI box. Loss is judged by the count.
+    assert!(gap < Duration::from_millis(200), "largest gap {gap:?}");
     assert!(f.state().errors.is_empty(), "{:#?}", f.state().errors);
 }
