@@ -1059,8 +1059,8 @@ fn cadence_of_stats_and_player_updates() {
     let stats = msgs.iter().filter(|m| m["op"] == "stats").count();
     let _ = t0;
     // one immediate + every 300 ms for 2 s ≈ 7
-    assert!((5..=9).contains(&updates), "{updates} playerUpdates");
-    assert!((2..=4).contains(&stats), "{stats} stats");
+    assert!((4..=10).contains(&updates), "{updates} playerUpdates");
+    assert!((2..=5).contains(&stats), "{stats} stats");
     let s = msgs.iter().rfind(|m| m["op"] == "stats").unwrap();
     assert_eq!(s["players"], 1);
     assert_eq!(s["playingPlayers"], 1);
@@ -1144,7 +1144,7 @@ fn resuming_queues_and_replays() {
 
     let mut ws = n.c.ws(Some(&sid));
     assert_eq!(ws.header("Session-Resumed"), Some("true"));
-    let msgs = ws.drain(Duration::from_millis(300));
+    let msgs = ws.drain(Duration::from_millis(1000));
     assert_eq!(
         msgs[0],
         json!({"op": "ready", "resumed": true, "sessionId": sid})
@@ -1222,7 +1222,21 @@ fn sessions_end_without_resuming_or_after_timeout() {
     );
     play(&m, &sid, json!({"track": {"encoded": RICK_V3}}));
     ws.close();
-    std::thread::sleep(Duration::from_millis(2000));
+    let t0 = Instant::now();
+    while !m
+        .fakes
+        .engine
+        .commands(GUILD)
+        .iter()
+        .any(|c| c == "destroy")
+    {
+        assert!(t0.elapsed() < 6 * SEC, "not destroyed after the timeout");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "destroyed before the timeout"
+    );
     assert!(
         m.fakes
             .engine
