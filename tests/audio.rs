@@ -423,3 +423,24 @@ fn seek_past_end_time_finishes() {
     rig.player.send(PlayerCommand::Seek(2000));
     assert_eq!(rig.expect_end(5).0, EndReason::Finished);
 }
+
+#[test]
+fn next_track_after_finish_reports_its_own_position() {
+    let dir = tmpdir("next");
+    let a = dir.join("a.wav");
+    write_wav(&a, 48_000, 2, &[(440.0, 1.0)]);
+    let rig = Rig::new();
+    rig.play(track(&a, 1000), 0, None);
+    rig.expect_start();
+    assert_eq!(rig.expect_end(5).0, EndReason::Finished);
+    // Queue advance, as clients do on `finished`: the old tail must not leak its position.
+    rig.play(track(&a, 1000), 0, None);
+    rig.expect_start();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(300) {
+        let p = rig.player.shared.position();
+        assert!(p < 500, "position {p} of the previous track");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(rig.expect_end(5).0, EndReason::Finished);
+}

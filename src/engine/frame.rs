@@ -22,6 +22,8 @@ pub struct Frame {
     pub seq: u32,
     /// Track position at the end of this frame, ms.
     pub end_ms: i64,
+    /// Which of the player's tracks this frame belongs to (see `PlayerLink::track`).
+    pub track: u32,
     pub len: u16,
     pub data: [u8; MAX_OPUS_PACKET],
 }
@@ -31,6 +33,7 @@ impl Frame {
         gen: 0,
         seq: 0,
         end_ms: 0,
+        track: 0,
         len: 0,
         data: [0; MAX_OPUS_PACKET],
     };

@@ -31,6 +31,9 @@ pub struct PlayerLink {
     pub accept: AtomicU64,
     /// A sink is attached and says it is connected (written by the pacer every tick).
     pub sink_connected: AtomicBool,
+    /// The current track's number (0 = none): the tail of a finished track still plays
+    /// out, but only frames of the current track update the reported position.
+    pub track: std::sync::atomic::AtomicU32,
 }
 
 impl PlayerLink {
@@ -255,7 +258,9 @@ fn tick(e: &mut PacerEntry) {
         }
         sink.send_frame(f.payload());
         e.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-        e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
+        if f.track == e.link.track.load(Ordering::Acquire) {
+            e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
+        }
         return;
     }
 }

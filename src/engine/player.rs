@@ -26,7 +26,7 @@ use crate::player::{
 use crate::track::{TrackData, TrackException};
 
 /// Look-back slots (frames whose audio can be produced again).
-const LOOKBACK: usize = FRAME_RING * 2;
+const LOOKBACK: usize = FRAME_RING;
 /// Opus decode staging: up to 120 ms decoded plus a partial frame.
 const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
 
@@ -102,6 +102,8 @@ pub struct Player {
     last_packet: Box<OpusPacket>,
     last_was_packet: bool,
     track: Option<Active>,
+    /// Number of the current track (frames carry it), 0 when none.
+    track_no: u32,
     handles_gone: bool,
     destroyed: bool,
     unread_since: Option<Instant>,
@@ -159,6 +161,7 @@ impl Player {
             last_packet: Box::new(OpusPacket::EMPTY),
             last_was_packet: false,
             track: None,
+            track_no: 0,
             handles_gone: false,
             destroyed: false,
             unread_since: None,
@@ -366,6 +369,8 @@ impl Player {
             last_audio: now,
             stuck_sent: false,
         };
+        self.track_no = self.track_no.wrapping_add(1).max(1);
+        self.link.track.store(self.track_no, Ordering::Release);
         self.shared.position_ms.store(start_ms, Ordering::Relaxed);
         self.shared.has_track.store(true, Ordering::Relaxed);
         let track = self.live(&t);
@@ -497,6 +502,7 @@ impl Player {
         t.ctl.stop.store(true, Ordering::Release);
         let mut d = (*t.track).clone();
         d.position = self.shared.position();
+        self.link.track.store(0, Ordering::Release);
         self.shared.has_track.store(false, Ordering::Relaxed);
         self.shared.position_ms.store(0, Ordering::Relaxed);
         self.replay_len = 0;
@@ -577,6 +583,18 @@ impl Player {
             self.input.resize(need.max(FRAME) * 2, 0.0);
         }
         let slot = (self.next_seq as usize) % LOOKBACK;
+        // Changes every frame can leave an old replay entry whose slot this frame reuses:
+        // drop it rather than replay the wrong audio.
+        if self.replay_len > 1 {
+            let mut kept = 1;
+            for i in 1..self.replay_len {
+                if (self.replay[i] as usize) % LOOKBACK != slot {
+                    self.replay[kept] = self.replay[i];
+                    kept += 1;
+                }
+            }
+            self.replay_len = kept;
+        }
         let mut packet_len = 0usize;
         let mut have = need;
         if self.replay_len > 0 {
@@ -659,6 +677,7 @@ impl Player {
         self.frame.gen = self.gen;
         self.frame.seq = self.next_seq;
         self.frame.end_ms = t.position();
+        self.frame.track = self.track_no;
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.frames.push(*self.frame).is_err() {
             // Cannot happen: the caller checked for room.
