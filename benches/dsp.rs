@@ -25,6 +25,8 @@ const CASES: &[(&str, &str)] = &[
         "timescale",
         r#"{"timescale": {"speed": 1.2, "pitch": 1.1, "rate": 1.05}}"#,
     ),
+    ("ts_speed", r#"{"timescale": {"speed": 1.25}}"#),
+    ("ts_pitch_down", r#"{"timescale": {"pitch": 0.8}}"#),
     ("tremolo", r#"{"tremolo": {}}"#),
     ("vibrato", r#"{"vibrato": {}}"#),
     ("rotation", r#"{"rotation": {"rotationHz": 0.2}}"#),

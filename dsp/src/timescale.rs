@@ -39,8 +39,9 @@ pub const MIN_FACTOR: f64 = 0.1;
 pub const MAX_FACTOR: f64 = 4.0;
 /// Longest correlation window (input samples).
 const CORR_MAX: usize = 1024;
-/// Coarse search decimation.
-const DECIM: usize = 4;
+/// Coarse search decimation (box sums of DECIM samples: a cheap low-pass before the
+/// decimated correlation; the fine pass then searches ±(DECIM − 1) at full resolution).
+const DECIM: usize = 8;
 /// Input buffer capacity per channel.
 const CAP: usize = 16384;
 
@@ -512,17 +513,24 @@ impl TimescaleStage {
         }
         let tpl = rel(t0);
 
-        // Coarse pass on every DECIM-th sample and shift.
+        // Coarse pass on box sums of DECIM samples, every DECIM-th shift.
         let ld_n = len / DECIM;
         let n_cand = ((s_hi - s_lo) as usize) / DECIM + 1;
+        let boxed = |m: &[f32], at: usize| -> f32 {
+            if at + DECIM <= m.len() {
+                m[at..at + DECIM].iter().sum()
+            } else {
+                0.0
+            }
+        };
+        let mono = &self.mono[..self.len];
         for u in 0..ld_n {
-            self.dec_t[u] = self.mono[tpl + u * DECIM];
+            self.dec_t[u] = boxed(mono, tpl + u * DECIM);
         }
         let c0 = rel(t0 + s_lo);
         let dc_n = (ld_n + n_cand).min(self.dec_c.len());
         for v in 0..dc_n {
-            let idx = c0 + v * DECIM;
-            self.dec_c[v] = if idx < self.len { self.mono[idx] } else { 0.0 };
+            self.dec_c[v] = boxed(mono, c0 + v * DECIM);
         }
         let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
         let mut best = (f64::NEG_INFINITY, 1.0f64, s_lo);
@@ -542,7 +550,8 @@ impl TimescaleStage {
             }
         }
         // Fine pass around the coarse winner at full resolution.
-        let (lo, hi) = ((best.2 - 3).max(s_lo), (best.2 + 3).min(s_hi));
+        let reach = DECIM as i64 - 1;
+        let (lo, hi) = ((best.2 - reach).max(s_lo), (best.2 + reach).min(s_hi));
         let mut fine = (f64::NEG_INFINITY, best.2);
         let c_lo = rel(t0 + lo);
         let mut e = dot(
@@ -670,11 +679,14 @@ struct Reader {
 impl Reader {
     #[inline(always)]
     fn new(pos: f64, rate: f64, len: usize) -> Option<Reader> {
-        let f = pos.floor();
-        let i0 = f as i64;
-        let frac = (pos - f) as f32;
+        // Positions here are ≥ 1, so truncation is floor (no libm call without SSE4.1).
+        if !(pos >= 1.0) {
+            return None;
+        }
+        let i0 = pos as i64;
+        let frac = (pos - i0 as f64) as f32;
         let last = pos + 7.0 * rate;
-        if i0 < 1 || last.floor() as i64 + 2 >= len as i64 {
+        if last as i64 + 2 >= len as i64 {
             return None;
         }
         if rate == 1.0 {
