@@ -642,3 +642,30 @@ fn idle_connection_sleeps_between_heartbeats() {
         t.elapsed()
     );
 }
+
+#[test]
+fn local_close_sends_1000_and_no_event() {
+    let fake = FakeVoice::start(FakeConfig::default());
+    let m = manager(true, 1);
+    let (conn, events) = connect(&m, &fake);
+    let conn = conn.expect("connect");
+    let mut sink = conn.sink();
+    assert!(matches!(
+        events.recv_timeout(Duration::from_secs(1)).map(|e| e.kind),
+        Ok(PlayerEventKind::VoiceReady)
+    ));
+    drop(conn); // Drop closes, as when the control plane replaces the connection.
+    assert!(fake.wait(Duration::from_secs(2), |s| s.client_closes == vec![1000]));
+    assert!(!sink.is_connected());
+    sink.send_frame(&[0xFC, 1, 2, 3]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        fake.packets().is_empty(),
+        "a closed connection's sink sends nothing"
+    );
+    assert!(
+        events.try_iter().next().is_none(),
+        "no VoiceClosed for our own close"
+    );
+    assert_eq!(fake.state().connections, 1);
+}

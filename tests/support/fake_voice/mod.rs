@@ -117,6 +117,8 @@ pub struct State {
     pub key_packages: u32,
     pub dave: Option<FakeDave>,
     pub closes_sent: Vec<u16>,
+    /// Close codes the client sent.
+    pub client_closes: Vec<u16>,
 }
 
 enum Cmd {
@@ -675,7 +677,12 @@ fn serve(
                     other => err(state, format!("unexpected client binary op {other}")),
                 }
             }
-            Message::Close(_) => return Ok(()),
+            Message::Close(f) => {
+                lock(state)
+                    .client_closes
+                    .push(f.map_or(1005, |f| u16::from(f.code)));
+                return Ok(());
+            }
             _ => {}
         }
     }
