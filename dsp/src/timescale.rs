@@ -680,7 +680,7 @@ impl Reader {
     #[inline(always)]
     fn new(pos: f64, rate: f64, len: usize) -> Option<Reader> {
         // Positions here are ≥ 1, so truncation is floor (no libm call without SSE4.1).
-        if !(pos >= 1.0) {
+        if pos.is_nan() || pos < 1.0 {
             return None;
         }
         let i0 = pos as i64;
