@@ -221,3 +221,22 @@ pub fn assert_valid_adts(b: &[u8]) {
     assert_eq!(i, b.len());
     assert!(frames > 40, "{frames} frames");
 }
+
+#[test]
+fn can_decode_checks_source_and_probe_name() {
+    let m = manager();
+    let mut t = track(&m, &fixture("sine440_48k_stereo_1s.flac"));
+    assert!(m.can_decode(&t));
+    t.source_data = basalt::track::utf_source_data("m3u|hls-outer");
+    assert!(m.can_decode(&t));
+    t.source_data = basalt::track::utf_source_data("nonsense");
+    assert!(!m.can_decode(&t));
+    t.source_data.clear();
+    assert!(!m.can_decode(&t));
+    t.source_data = basalt::track::utf_source_data("flac");
+    t.info.source_name = "youtube".into();
+    assert!(!m.can_decode(&t));
+    let http_only = SourceManager::new(&Config::default());
+    t.info.source_name = "local".into();
+    assert!(!http_only.can_decode(&t));
+}

@@ -285,6 +285,22 @@ impl SourceManager {
         Answer::NotMine
     }
 
+    /// Whether `open` can serve this track: its source is registered and, for http/local,
+    /// its container descriptor names a known probe. Lavalink fails `decodetrack` (500) for
+    /// blobs it cannot replay; the control plane can use this for the same check.
+    pub fn can_decode(&self, track: &TrackData) -> bool {
+        let registered = match track.info.source_name.as_str() {
+            "local" => self.local.is_some(),
+            "http" => self.http.is_some(),
+            _ => false,
+        };
+        registered
+            && descriptor_of(track).is_some_and(|d| {
+                let name = d.split('|').next().unwrap_or(&d);
+                probe::ProbeKind::from_name(name).is_some()
+            })
+    }
+
     /// Opens a track for decoding (blocking; called by the engine off the hot path). Uses
     /// the container descriptor stored in the track, so nothing is probed again.
     pub fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
