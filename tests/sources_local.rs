@@ -38,7 +38,7 @@ const CASES: &[(&str, &str, bool, Option<i64>)] = &[
     (
         "sine440_48k_stereo_2s.webm",
         "matroska/webm",
-        false,
+        true,
         Some(2008),
     ),
     ("sine440_44k_stereo_2s_aac.m4a", "mp4", true, Some(2023)),

@@ -364,9 +364,8 @@ fn read_tags(reader: &mut dyn FormatReader, info: &mut ProbedInfo) {
                     Some(StandardTag::IdentIsrc(s)) if info.isrc.is_none() => {
                         info.isrc = Some(s.to_string())
                     }
-                    Some(_) => {}
-                    // Containers whose tag context symphonia does not map (Matroska).
-                    None => {
+                    // Raw keys too: symphonia maps an untargeted Matroska TITLE to the album.
+                    _ => {
                         let key = tag.raw.key.to_ascii_lowercase();
                         let slot = match key.as_str() {
                             "title" => &mut info.title,
