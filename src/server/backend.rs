@@ -9,6 +9,7 @@ use crossbeam::channel::Sender;
 
 use crate::player::{FrameSink, GuildId, PlayerEvent, PlayerHandle};
 use crate::source::LoadResult;
+use crate::track::TrackData;
 
 /// Creates engine players (the real one is `engine::Engine`).
 pub trait PlayerFactory: Send + Sync {
@@ -23,6 +24,12 @@ pub trait TrackLoader: Send + Sync {
     fn source_names(&self) -> Vec<&'static str>;
     /// Blocking; may take seconds for network sources.
     fn load(&self, identifier: &str) -> LoadResult;
+    /// Whether a decoded blob belongs here (Lavalink answers `decodetrack` and PATCH with
+    /// 500 otherwise): its source is registered (and, for http/local, its probe known).
+    fn can_decode(&self, track: &TrackData) -> bool {
+        self.source_names()
+            .contains(&track.info.source_name.as_str())
+    }
 }
 
 /// Voice data of a PATCH, validated (all four present and non-blank).
@@ -93,6 +100,12 @@ impl TrackLoader for crate::source::SourceManager {
     }
     fn load(&self, identifier: &str) -> LoadResult {
         crate::source::SourceManager::load(self, identifier)
+    }
+    fn can_decode(&self, track: &TrackData) -> bool {
+        match track.info.source_name.as_str() {
+            "http" | "local" => crate::source::SourceManager::can_decode(self, track),
+            name => self.source_names().contains(&name),
+        }
     }
 }
 

@@ -449,12 +449,7 @@ pub fn decode_for_play(node: &Node, encoded: &str) -> Result<TrackData, ApiError
     let decoded =
         crate::track::decode_track(encoded).map_err(|e| ApiError::internal(e.to_string()))?;
     let data = decoded.data;
-    if !node
-        .backend
-        .loader
-        .source_names()
-        .contains(&data.info.source_name.as_str())
-    {
+    if !node.backend.loader.can_decode(&data) {
         return Err(ApiError::internal(DECODE_MISMATCH));
     }
     Ok(data)
