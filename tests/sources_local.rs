@@ -62,7 +62,11 @@ fn every_fixture_loads_with_lavaplayer_probe_names_and_info() {
         assert_eq!(t.info.source_name, "local");
         assert_eq!(t.info.identifier, path);
         assert_eq!(t.info.uri.as_deref(), Some(path.as_str()));
-        if tagged {
+        if probe_name == "matroska/webm" {
+            // ffmpeg writes the title into Segment Info, not Tags; the artist is a tag.
+            assert_eq!(t.info.title, "Unknown title", "{file}");
+            assert_eq!(t.info.author, "Basalt-Fixtures", "{file}");
+        } else if tagged {
             assert_eq!(t.info.title, "Basalt-Tone", "{file}");
             assert_eq!(t.info.author, "Basalt-Fixtures", "{file}");
         } else {

@@ -366,8 +366,10 @@ fn read_tags(reader: &mut dyn FormatReader, info: &mut ProbedInfo) {
                     }
                     // Raw keys too: symphonia maps an untargeted Matroska TITLE to the album.
                     _ => {
+                        // Matroska raw keys carry their target level: `ALBUM@ARTIST`.
                         let key = tag.raw.key.to_ascii_lowercase();
-                        let slot = match key.as_str() {
+                        let key = key.rsplit('@').next().unwrap_or(&key);
+                        let slot = match key {
                             "title" => &mut info.title,
                             "artist" => &mut info.author,
                             "isrc" => &mut info.isrc,
