@@ -396,7 +396,9 @@ impl TimescaleStage {
             }
         };
         let drop = (keep - self.base).clamp(0, self.len as i64) as usize;
-        if drop > 0 {
+        // Shift rarely (amortised): only when a quarter is dead or room for the next pull
+        // could run out.
+        if drop > 0 && (drop >= CAP / 4 || self.len + MAX_INPUT + 64 > CAP) {
             for b in &mut self.buf {
                 b.copy_within(drop..self.len, 0);
             }
