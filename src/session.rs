@@ -459,13 +459,16 @@ impl Session {
             }
             PlayerEventKind::TrackEnd { track, reason } => {
                 let replaced = reason == EndReason::Replaced;
-                let ud = ud_for(&guard, &track, replaced);
+                // Until the engine confirms the track we just sent (TrackStart), any end
+                // event is about the one before it.
+                let stale = guard.as_ref().is_some_and(|p| p.pending_start.is_some());
+                let ud = ud_for(&guard, &track, replaced || stale);
                 if let Some(p) = guard.as_mut() {
                     let ends_current = p
                         .current
                         .as_ref()
                         .is_some_and(|c| c.track.info == track.info);
-                    if !replaced && ends_current {
+                    if !replaced && !stale && ends_current {
                         p.previous = p.current.take();
                         p.update_due = None;
                     }
