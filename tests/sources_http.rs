@@ -246,6 +246,15 @@ fn handle(req: tiny_http::Request, base: &str, rec: &Mutex<Vec<Recorded>>, live:
             body.into_bytes(),
             false,
         )
+    } else if path == "/live-gap.m3u8" {
+        // A live window whose second entry is gone (404): it is skipped.
+        let body = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:7\n#EXTINF:0.2,\nhls/hls_ts/seg0.ts\n#EXTINF:0.2,\nhls/hls_ts/gone.ts\n#EXTINF:0.2,\nhls/hls_ts/seg1.ts\n";
+        resp(
+            200,
+            vec![hdr("Content-Type", "application/vnd.apple.mpegurl")],
+            body.as_bytes().to_vec(),
+            false,
+        )
     } else if path == "/hang" {
         std::thread::sleep(Duration::from_secs(3));
         resp(200, vec![], Vec::new(), false)
@@ -881,4 +890,21 @@ fn a_local_hls_m3u_refers_to_the_http_media_playlist() {
     assert!(s.recorded("/hls/").is_empty());
     let mut input = m.open(&t).unwrap();
     assert_valid_adts(&read_all(&mut input));
+}
+
+#[test]
+fn a_missing_live_segment_is_skipped() {
+    let s = TestServer::start();
+    let m = manager();
+    let t = track(&m, &s.url("/live-gap.m3u8"));
+    let mut input = m.open(&t).unwrap();
+    let got = read_all(&mut input);
+    let mut joined = fixture("hls_ts/seg0.ts");
+    joined.extend(fixture("hls_ts/seg1.ts"));
+    let mut expect = Vec::new();
+    basalt::source::mpegts::TsReader::new(&joined[..])
+        .read_to_end(&mut expect)
+        .unwrap();
+    assert_eq!(got, expect);
+    assert_eq!(s.recorded("gone.ts").len(), 1);
 }

@@ -17,6 +17,8 @@ const MAX_SEGMENT: usize = 32 << 20;
 const POLL: Duration = Duration::from_millis(200);
 /// Master → media playlist indirections followed.
 const MAX_MASTER_HOPS: usize = 3;
+/// Consecutive failing live segments skipped before the stream fails.
+const MAX_LIVE_SKIPS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Segment {
@@ -298,15 +300,27 @@ impl HlsReader {
     }
 
     /// Downloads the next segment; None when the playlist is finished.
+    /// A live segment that fails (expired, scrolled out) is skipped, a few in a row at most;
+    /// a failing VOD segment is an error.
     fn next_segment(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let seg = match self.queue.pop_front() {
-            Some(s) => Some(s),
-            None if self.live => self.poll_live()?,
-            None => None,
-        };
-        let Some(seg) = seg else { return Ok(None) };
-        self.last_seq = Some(seg.seq);
-        fetch(&self.client, &seg.uri, MAX_SEGMENT).map(Some)
+        let mut failures = 0;
+        loop {
+            let seg = match self.queue.pop_front() {
+                Some(s) => Some(s),
+                None if self.live => self.poll_live()?,
+                None => None,
+            };
+            let Some(seg) = seg else { return Ok(None) };
+            self.last_seq = Some(seg.seq);
+            match fetch(&self.client, &seg.uri, MAX_SEGMENT) {
+                Ok(b) => return Ok(Some(b)),
+                Err(e) if !self.live || failures >= MAX_LIVE_SKIPS => return Err(e),
+                Err(e) => {
+                    log::debug!("skipping live HLS segment {}: {e}", seg.uri);
+                    failures += 1;
+                }
+            }
+        }
     }
 
     /// Re-reads a live playlist until a segment after the last one appears.
