@@ -322,3 +322,74 @@ fn environment_errors_name_the_variable_and_the_file() {
         Err(ConfigError::MissingPassword { .. })
     ));
 }
+
+/// The binary refuses a bad file with one line naming key, value and file (exit ≠ 0).
+#[test]
+fn binary_stops_on_a_bad_value_with_one_line() {
+    let path = temp_dir("bin-bad").join("bad.toml");
+    std::fs::write(&path, format!("{PW}[player]\nopus_encoding_quality = 42\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("BASALT_SERVER_PASSWORD")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("bad.toml"), "{err}");
+    assert!(
+        lines[0].contains("player.opus_encoding_quality") && lines[0].contains("42"),
+        "{err}"
+    );
+}
+
+/// Without a file the binary starts on defaults (port/password from the environment) and
+/// logs that it did; SIGTERM then stops it with exit 0.
+#[test]
+fn binary_without_a_file_uses_defaults_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let missing = temp_dir("bin-missing").join("absent.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .arg("--config")
+        .arg(&missing)
+        .env("BASALT_SERVER_PASSWORD", "pw")
+        .env("BASALT_SERVER_ADDRESS", "127.0.0.1")
+        .env("BASALT_SERVER_PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut found = false;
+    while std::time::Instant::now() < deadline && !found {
+        if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            found = line.contains("No configuration file at") && line.contains("absent.toml");
+            seen.push(line);
+        }
+    }
+    // Stop it whatever happened, then judge.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(found, "no defaults line in:\n{}", seen.join("\n"));
+    assert!(status.success(), "exit {status:?}");
+}
