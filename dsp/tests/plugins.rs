@@ -89,3 +89,10 @@ fn unregistered_names_are_ignored() {
     assert!(!c.is_active());
     assert_eq!(registry().names().collect::<Vec<_>>(), ["gain"]);
 }
+
+#[test]
+fn chain_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<FilterChain>();
+    assert_send::<basalt_dsp::PlayerVolume>();
+}
