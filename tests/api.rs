@@ -1460,7 +1460,7 @@ fn concurrent_requests_and_events_do_not_deadlock() {
                     1 => json!({"position": i * 10, "volume": i % 1000}),
                     2 => json!({"filters": {"volume": 0.5}}),
                     3 => json!({"track": {"encoded": null}}),
-                    _ => json!({"paused": i % 2 == 0}),
+                    _ => json!({"paused": i.is_multiple_of(2)}),
                 };
                 let r = c.patch(&path, &body.to_string());
                 // 404 only while the socket below is being replaced
@@ -1472,7 +1472,7 @@ fn concurrent_requests_and_events_do_not_deadlock() {
                 );
                 let r = c.get(&format!("/v4/sessions/{sid}/players"));
                 assert!(r.status == 200 || r.status == 404);
-                if i % 7 == 0 {
+                if i.is_multiple_of(7) {
                     c.delete(&path);
                 }
                 i += 1;
