@@ -263,9 +263,16 @@ impl FilterChain {
 
     /// Process one frame: `input` holds `input_needed()` interleaved stereo frames,
     /// `output` receives `FRAME` interleaved stereo frames. Missing input is read as
-    /// silence, excess ignored; never panics, never outputs NaN/inf.
+    /// silence. Excess input is buffered while timescale runs (so an engine that always
+    /// pulls at least one frame loses nothing) and ignored otherwise. Never panics, never
+    /// outputs NaN/inf.
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
-        let n_in = self.input_needed();
+        let need = self.input_needed();
+        let n_in = if self.timescale.active() {
+            (input.len() / 2).clamp(need, MAX_INPUT)
+        } else {
+            need
+        };
         deinterleave(input, &mut self.in_l[..n_in], &mut self.in_r[..n_in]);
         sanitize(&mut self.in_l[..n_in], self.simd);
         sanitize(&mut self.in_r[..n_in], self.simd);
