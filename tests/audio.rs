@@ -444,3 +444,57 @@ fn next_track_after_finish_reports_its_own_position() {
     }
     assert_eq!(rig.expect_end(5).0, EndReason::Finished);
 }
+
+#[test]
+fn timescale_speed_shortens_the_track_and_rate_shifts_pitch() {
+    let dir = tmpdir("timescale");
+    let path = dir.join("t.wav");
+    write_wav(&path, 48_000, 2, &[(440.0, 3.0)]);
+    let rig = Rig::new();
+    let f = basalt_dsp::Filters {
+        timescale: Some(basalt_dsp::Timescale {
+            speed: 1.5,
+            pitch: 1.0,
+            rate: 1.0,
+        }),
+        ..Default::default()
+    };
+    rig.player.send(PlayerCommand::SetFilters(Box::new(f)));
+    rig.play(track(&path, 3000), 0, None);
+    rig.expect_start();
+    let (reason, pos) = rig.expect_end(10);
+    assert_eq!(reason, EndReason::Finished);
+    std::thread::sleep(Duration::from_millis(100));
+    let frames = rig.frames();
+    // 3 s at speed 1.5 = 2 s of output; the position counts output time (Lavalink quirk).
+    assert!(
+        (95..=106).contains(&frames.len()),
+        "{} frames",
+        frames.len()
+    );
+    assert!((1900..=2150).contains(&pos), "end position {pos}");
+    let pcm = decode(&frames);
+    let f = frequency(frames_range(&pcm, 10, 90));
+    assert!((f - 440.0).abs() < 15.0, "speed must keep the pitch: {f}");
+
+    let f = basalt_dsp::Filters {
+        timescale: Some(basalt_dsp::Timescale {
+            speed: 1.0,
+            pitch: 1.0,
+            rate: 2.0,
+        }),
+        ..Default::default()
+    };
+    rig.player.send(PlayerCommand::SetFilters(Box::new(f)));
+    let n0 = rig.frame_count();
+    rig.play(track(&path, 3000), 0, None);
+    rig.expect_start();
+    assert_eq!(rig.expect_end(10).0, EndReason::Finished);
+    std::thread::sleep(Duration::from_millis(100));
+    let frames = rig.frames();
+    let n = frames.len() - n0;
+    assert!((70..=80).contains(&n), "{n} frames at rate 2");
+    let pcm = decode(&frames[n0..]);
+    let f = frequency(frames_range(&pcm, 10, 65));
+    assert!((f - 880.0).abs() < 25.0, "rate 2 doubles the pitch: {f}");
+}

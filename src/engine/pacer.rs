@@ -72,10 +72,30 @@ pub enum PacerMsg {
     Remove(u64),
 }
 
-const BUCKETS: usize = 1000;
-const BUCKET_NS: u64 = 10_000;
+/// Fine buckets of 1 µs up to 2 ms, then coarse ones of 100 µs up to 100 ms.
+const FINE: usize = 2000;
+const FINE_NS: u64 = 1_000;
+const COARSE: usize = 980;
+const COARSE_NS: u64 = 100_000;
+const BUCKETS: usize = FINE + COARSE;
 
-/// Lateness of pacer ticks: a histogram of 10 µs buckets up to 10 ms, plus max.
+fn bucket_of(ns: u64) -> usize {
+    if ns < FINE as u64 * FINE_NS {
+        (ns / FINE_NS) as usize
+    } else {
+        (FINE + ((ns - FINE as u64 * FINE_NS) / COARSE_NS) as usize).min(BUCKETS - 1)
+    }
+}
+
+fn bucket_top(i: usize) -> u64 {
+    if i < FINE {
+        (i as u64 + 1) * FINE_NS
+    } else {
+        FINE as u64 * FINE_NS + (i - FINE + 1) as u64 * COARSE_NS
+    }
+}
+
+/// Lateness of pacer ticks: a histogram (1 µs resolution below 2 ms), plus max.
 pub struct PacerStats {
     pub ticks: AtomicU64,
     pub rebased: AtomicU64,
@@ -103,11 +123,10 @@ impl PacerStats {
         let ns = late.as_nanos().min(u64::MAX as u128) as u64;
         self.ticks.fetch_add(1, Ordering::Relaxed);
         self.max_late_ns.fetch_max(ns, Ordering::Relaxed);
-        let b = ((ns / BUCKET_NS) as usize).min(BUCKETS - 1);
-        self.hist[b].fetch_add(1, Ordering::Relaxed);
+        self.hist[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Lateness (upper bound of its 10 µs bucket) below which `p` (0–1) of ticks fell.
+    /// Lateness (upper bound of its bucket) below which `p` (0–1) of ticks fell.
     pub fn percentile_ns(&self, p: f64) -> u64 {
         let total: u64 = self.hist.iter().map(|h| h.load(Ordering::Relaxed)).sum();
         if total == 0 {
@@ -118,7 +137,7 @@ impl PacerStats {
         for (i, h) in self.hist.iter().enumerate() {
             acc += h.load(Ordering::Relaxed);
             if acc >= want {
-                return (i as u64 + 1) * BUCKET_NS;
+                return bucket_top(i).min(self.max_late_ns.load(Ordering::Relaxed).max(FINE_NS));
             }
         }
         self.max_late_ns.load(Ordering::Relaxed)
