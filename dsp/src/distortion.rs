@@ -25,6 +25,19 @@ pub(crate) fn process(d: &Distortion, x: &mut [f32], simd: bool) {
         // Share sin_cos evaluations between equal scales (the defaults are all 1).
         let same = d.sin_scale == d.cos_scale;
         let tan_same = d.tan_scale == d.sin_scale;
+        // Offsets 0 and one scale: (sin·cos·tan)(k·x) = sin²(k·x), no division needed
+        // (cos is never exactly 0 for an f32 argument).
+        let squared =
+            same && tan_same && d.sin_offset == 0.0 && d.cos_offset == 0.0 && d.tan_offset == 0.0;
+        if squared {
+            while i + LANES <= n {
+                let s = (ld(&x[i..]) * ss).sin();
+                let y = off + sc * (s * s);
+                let y = y.is_nan().bitselect(f32x8::ZERO, y.max(lo).min(hi));
+                st(&mut x[i..], y);
+                i += LANES;
+            }
+        }
         while i + LANES <= n {
             let v = ld(&x[i..]);
             let (s1, c1) = (v * ss).sin_cos();
