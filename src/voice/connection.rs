@@ -7,14 +7,13 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::Sender;
-use log::{debug, info, warn};
+use log::debug;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tungstenite::Message;
@@ -59,7 +58,10 @@ pub struct ConnShared {
     /// Main-loop iterations (each one a wake-up of the gateway thread); tests check idle cost.
     pub wakeups: AtomicU32,
     tcp: Mutex<Option<TcpStream>>,
+    /// Wakes the voice I/O worker serving this connection.
     waker: Arc<Waker>,
+    /// Wakes the connection's own poll while a handshake or reconnect blocks a thread on it.
+    private_waker: Arc<Waker>,
 }
 
 impl ConnShared {
@@ -67,6 +69,7 @@ impl ConnShared {
         self.close_requested.store(true, Ordering::Release);
         self.core.close();
         let _ = self.waker.wake();
+        let _ = self.private_waker.wake();
     }
 
     /// Test hook: cut the TCP connection as a network failure would (the thread resumes).
@@ -103,10 +106,10 @@ enum Incoming {
 
 /// Why the socket went away.
 #[derive(Debug, Clone)]
-struct Closed {
-    code: u16,
-    reason: String,
-    by_remote: bool,
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+    pub by_remote: bool,
 }
 
 #[derive(Debug)]
@@ -133,14 +136,17 @@ impl HsError {
     }
 }
 
-/// Starts the thread and waits for the first handshake (or its failure / the timeout).
-pub fn spawn(
+/// Runs the first handshake on the caller's thread (the blocking `connect` API waits for it
+/// anyway) and returns the live gateway, ready to be handed to a voice I/O worker. `io_waker`
+/// wakes that worker: the send path uses it for speaking changes, `close()` for closing.
+pub fn handshake(
     p: Params,
     events: Sender<PlayerEvent>,
-) -> Result<(Arc<ConnShared>, JoinHandle<()>), VoiceError> {
+    io_waker: Arc<Waker>,
+) -> Result<Box<Gateway>, VoiceError> {
     let poll = Poll::new().map_err(VoiceError::Io)?;
-    let waker = Arc::new(Waker::new(poll.registry(), TOKEN_WAKE).map_err(VoiceError::Io)?);
-    let (core, updates) = SendCore::with_waker(Some(waker.clone()));
+    let private_waker = Arc::new(Waker::new(poll.registry(), TOKEN_WAKE).map_err(VoiceError::Io)?);
+    let (core, updates) = SendCore::with_waker(Some(io_waker.clone()));
     let shared = Arc::new(ConnShared {
         core,
         ping_ms: AtomicI64::new(-1),
@@ -150,31 +156,33 @@ pub fn spawn(
         identifies: AtomicU32::new(0),
         wakeups: AtomicU32::new(0),
         tcp: Mutex::new(None),
-        waker,
+        waker: io_waker,
+        private_waker,
     });
-    let (done_tx, done_rx) = crossbeam::channel::bounded::<Result<(), VoiceError>>(1);
-    let timeout = p.connect_timeout;
-    let guild = p.guild_id;
-    let mut gw = Gateway::new(p, shared.clone(), updates, events, poll);
-    let handle = std::thread::Builder::new()
-        .name(format!("voice-{guild}"))
-        .spawn(move || gw.run(done_tx))
-        .map_err(VoiceError::Io)?;
-    match done_rx.recv_timeout(timeout + Duration::from_secs(1)) {
-        Ok(Ok(())) => Ok((shared, handle)),
-        Ok(Err(e)) => {
-            let _ = handle.join();
-            Err(e)
+    let mut gw = Box::new(Gateway::new(p, shared, updates, events, poll));
+    match gw.identify() {
+        Ok(()) => {
+            gw.shared.alive.store(true, Ordering::Release);
+            gw.emit(PlayerEventKind::VoiceReady);
+            Ok(gw)
         }
-        Err(_) => {
-            shared.request_close();
-            shared.sever();
-            Err(VoiceError::Timeout)
+        Err(e) => {
+            if let HsError::Closed(c) = &e {
+                if c.by_remote {
+                    gw.emit(PlayerEventKind::VoiceClosed {
+                        code: c.code,
+                        reason: c.reason.clone(),
+                        by_remote: true,
+                    });
+                }
+            }
+            gw.finish();
+            Err(e.into_voice_error())
         }
     }
 }
 
-struct Gateway {
+pub struct Gateway {
     p: Params,
     shared: Arc<ConnShared>,
     updates: rtrb::Producer<Update>,
@@ -246,67 +254,7 @@ impl Gateway {
         });
     }
 
-    fn run(&mut self, done: crossbeam::channel::Sender<Result<(), VoiceError>>) {
-        match self.identify() {
-            Ok(()) => {
-                self.shared.alive.store(true, Ordering::Release);
-                let _ = done.send(Ok(()));
-                self.emit(PlayerEventKind::VoiceReady);
-            }
-            Err(e) => {
-                if let HsError::Closed(c) = &e {
-                    if c.by_remote {
-                        self.emit(PlayerEventKind::VoiceClosed {
-                            code: c.code,
-                            reason: c.reason.clone(),
-                            by_remote: true,
-                        });
-                    }
-                }
-                let _ = done.send(Err(e.into_voice_error()));
-                self.finish();
-                return;
-            }
-        }
-        loop {
-            let closed = match self.main_loop() {
-                None => {
-                    // Closed by us (connection dropped or replaced): no event, like Lavalink
-                    // destroying its own connection.
-                    if let Some(ws) = self.ws.as_mut() {
-                        let _ = ws.send(gateway::close_frame(1000, ""));
-                    }
-                    break;
-                }
-                Some(c) => c,
-            };
-            info!(
-                "voice {}: gateway closed code={} reason={:?} by_remote={}",
-                self.p.guild_id, closed.code, closed.reason, closed.by_remote
-            );
-            let final_close = if is_retryable(closed.code) {
-                match self.reconnect() {
-                    Ok(()) => continue,
-                    Err(Some(c)) => c,
-                    Err(None) => break,
-                }
-            } else {
-                closed
-            };
-            self.shared.core.close();
-            self.shared.alive.store(false, Ordering::Release);
-            self.shared.ping_ms.store(-1, Ordering::Relaxed);
-            self.emit(PlayerEventKind::VoiceClosed {
-                code: final_close.code,
-                reason: final_close.reason,
-                by_remote: final_close.by_remote,
-            });
-            break;
-        }
-        self.finish();
-    }
-
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         self.shared.core.close();
         self.shared.alive.store(false, Ordering::Release);
         self.shared.ping_ms.store(-1, Ordering::Relaxed);
@@ -316,12 +264,8 @@ impl Gateway {
         }
     }
 
-    fn closing(&self) -> bool {
-        self.shared.close_requested.load(Ordering::Acquire)
-    }
-
     /// Resume a few times, then identify afresh. Err(None) = we were asked to close.
-    fn reconnect(&mut self) -> Result<(), Option<Closed>> {
+    pub fn reconnect(&mut self) -> Result<(), Option<Closed>> {
         let mut last = Closed {
             code: 1006,
             reason: String::new(),
@@ -387,9 +331,14 @@ impl Gateway {
         self.ws = None;
     }
 
-    fn open(&mut self) -> Result<(), HsError> {
+    /// Opens a new gateway socket; the blocking connect and WebSocket handshake get at most
+    /// the time left until `deadline`, so `connect` keeps its overall timeout.
+    fn open(&mut self, deadline: Instant) -> Result<(), HsError> {
         self.drop_socket();
-        let (ws, tcp) = gateway::connect(&self.p.url, self.p.connect_timeout)?;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10));
+        let (ws, tcp) = gateway::connect(&self.p.url, left)?;
         // The WebSocket handshake ran blocking; from here reads are non-blocking and waits
         // happen in `poll`, so heartbeats, close and speaking requests are never delayed.
         tcp.set_nonblocking(true).map_err(VoiceError::Io)?;
@@ -668,7 +617,7 @@ impl Gateway {
         let deadline = Instant::now() + self.p.connect_timeout;
         self.backlog.clear();
         self.seq_ack = -1;
-        self.open()?;
+        self.open(deadline)?;
         let p = &self.p;
         let m = gateway::identify(
             p.guild_id,
@@ -770,7 +719,7 @@ impl Gateway {
         self.shared.resumes.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + self.p.connect_timeout;
         self.backlog.clear();
-        self.open()?;
+        self.open(deadline)?;
         let m = gateway::resume(
             self.p.guild_id,
             &self.p.info.session_id,
@@ -845,41 +794,85 @@ impl Gateway {
         self.flush_out()
     }
 
-    /// Runs until the socket closes (Some) or we are asked to close (None).
-    fn main_loop(&mut self) -> Option<Closed> {
+    pub fn guild_id(&self) -> GuildId {
+        self.p.guild_id
+    }
+
+    pub fn shared(&self) -> &Arc<ConnShared> {
+        &self.shared
+    }
+
+    pub fn closing(&self) -> bool {
+        self.shared.close_requested.load(Ordering::Acquire)
+    }
+
+    /// Something for the worker to do without a socket event (close or speaking request).
+    pub fn has_request(&self) -> bool {
+        self.closing() || self.shared.core.speak_request.load(Ordering::Acquire) != SPEAK_NONE
+    }
+
+    /// The gateway TCP socket's fd, for registering with a worker's poll.
+    pub fn tcp_fd(&self) -> Option<RawFd> {
+        self.tcp.as_ref().map(|t| t.as_raw_fd())
+    }
+
+    /// Takes the socket off the connection's private poll so a worker's poll can own it.
+    pub fn detach_private(&mut self) {
+        if let Some(t) = self.tcp.as_ref() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&t.as_raw_fd()));
+        }
+    }
+
+    /// When the worker must next service this connection without a socket event.
+    pub fn next_due(&self) -> Instant {
+        let due = self.next_hb.min(self.next_keepalive);
+        if self.overflow.is_empty() {
+            due
+        } else {
+            due.min(Instant::now() + RETRY)
+        }
+    }
+
+    /// One worker service: timers and requests, then every message the (edge-triggered)
+    /// socket has. Err = the socket is gone and the connection must reconnect or end.
+    pub fn step(&mut self) -> Result<(), Closed> {
+        self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
+        self.periodic()?;
+        if let Some(ws) = self.ws.as_mut() {
+            // Push out anything a previous non-blocking write left buffered.
+            let _ = ws.flush();
+        }
         loop {
-            self.shared.wakeups.fetch_add(1, Ordering::Relaxed);
-            if self.closing() {
-                return None;
-            }
-            if let Err(c) = self.periodic() {
-                return Some(c);
-            }
-            let now = Instant::now();
-            let mut wait = self
-                .next_hb
-                .min(self.next_keepalive)
-                .saturating_duration_since(now);
-            if !self.overflow.is_empty() {
-                wait = wait.min(RETRY);
-            }
-            match self.read(wait) {
-                Ok(Some(m)) => {
-                    if let Err(c) = self.handle(m) {
-                        return Some(c);
-                    }
-                }
-                Ok(None) => {}
-                Err(c) => {
-                    if self.closing() {
-                        return None;
-                    }
-                    if !c.by_remote || c.code == 1006 {
-                        warn!("voice {}: gateway connection lost", self.p.guild_id);
-                    }
-                    return Some(c);
-                }
+            match self.try_read()? {
+                Step::Msg(m) => self.handle(m)?,
+                Step::Ignored => continue,
+                Step::Empty => return Ok(()),
             }
         }
+    }
+
+    /// Closed by us (connection dropped or replaced): 1000 and no event, like Lavalink
+    /// destroying its own connection.
+    pub fn close_local(&mut self) {
+        if let Some(ws) = self.ws.as_mut() {
+            let _ = ws.send(gateway::close_frame(1000, ""));
+        }
+        self.finish();
+    }
+
+    /// The connection ended for good: report it.
+    pub fn close_final(&mut self, c: Closed) {
+        self.shared.core.close();
+        self.shared.alive.store(false, Ordering::Release);
+        self.shared.ping_ms.store(-1, Ordering::Relaxed);
+        self.emit(PlayerEventKind::VoiceClosed {
+            code: c.code,
+            reason: c.reason,
+            by_remote: c.by_remote,
+        });
+        self.finish();
     }
 }

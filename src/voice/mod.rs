@@ -1,7 +1,7 @@
 //! Discord voice: gateway v8, UDP/RTP, transport encryption and DAVE (spec discord-voice.md).
 //!
-//! Each connection has a gateway thread for control traffic (handshake, heartbeats, MLS,
-//! resume); audio never passes through it. The engine's pacer calls the connection's
+//! One voice I/O thread (`io`) serves every connection's gateway socket (heartbeats, MLS,
+//! speaking, close); audio never passes through it. The engine's pacer calls the connection's
 //! `FrameSink`, which builds, encrypts and sends each RTP packet itself without blocking,
 //! locking or allocating.
 
@@ -10,11 +10,11 @@ pub mod crypto;
 pub mod dave;
 pub mod fuzzing;
 pub mod gateway;
+pub mod io;
 pub mod udp;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
 use log::warn;
@@ -75,12 +75,12 @@ impl Default for VoiceOptions {
     }
 }
 
-/// Owns every voice connection's thread; `shutdown` closes and joins them.
+/// Owns the voice I/O thread that serves every connection; `shutdown` closes them and joins it.
 pub struct VoiceManager {
     allow_insecure: bool,
     options: VoiceOptions,
     shut: AtomicBool,
-    conns: Mutex<Vec<(Weak<ConnShared>, JoinHandle<()>)>>,
+    io: io::VoiceIo,
 }
 
 impl VoiceManager {
@@ -100,7 +100,7 @@ impl VoiceManager {
             allow_insecure,
             options,
             shut: AtomicBool::new(false),
-            conns: Mutex::new(Vec::new()),
+            io: io::VoiceIo::start()?,
         })
     }
 
@@ -130,37 +130,22 @@ impl VoiceManager {
             max_dave_protocol_version: self.options.max_dave_protocol_version,
             connect_timeout: self.options.connect_timeout,
         };
-        let (shared, handle) = connection::spawn(params, events)?;
-        if let Ok(mut conns) = self.conns.lock() {
-            // Reap finished threads so the list does not grow with every reconnect.
-            let mut i = 0;
-            while i < conns.len() {
-                if conns[i].1.is_finished() {
-                    let (_, h) = conns.swap_remove(i);
-                    let _ = h.join();
-                } else {
-                    i += 1;
-                }
-            }
-            conns.push((Arc::downgrade(&shared), handle));
-        }
+        let gw = connection::handshake(params, events, self.io.waker())?;
+        let shared: Arc<ConnShared> = gw.shared().clone();
+        self.io.add(gw)?;
         Ok(VoiceConnection { shared, info })
     }
 
     pub fn shutdown(&self) {
         self.shut.store(true, Ordering::Release);
-        let conns = match self.conns.lock() {
-            Ok(mut c) => std::mem::take(&mut *c),
-            Err(_) => return,
-        };
-        for (weak, _) in &conns {
-            if let Some(s) = weak.upgrade() {
-                s.request_close();
-            }
-        }
-        for (_, h) in conns {
-            let _ = h.join();
-        }
+        self.io.shutdown();
+    }
+}
+
+/// Dropping the manager ends its connections and the I/O thread, as `shutdown` does.
+impl Drop for VoiceManager {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -214,7 +199,7 @@ impl VoiceConnection {
         )
     }
 
-    /// Gateway-thread wake-ups so far (tests: an idle connection must not spin).
+    /// Voice I/O worker services of this connection so far (tests: an idle connection must not spin).
     pub fn gateway_wakeups(&self) -> u32 {
         self.shared.wakeups.load(Ordering::Relaxed)
     }

@@ -163,11 +163,11 @@ impl FakeVoice {
         let mut threads = Vec::new();
         {
             let (state, stop) = (state.clone(), stop.clone());
-            threads.push(std::thread::spawn(move || udp_loop(udp, state, stop)));
+            threads.push(fake_thread(move || udp_loop(udp, state, stop)));
         }
         {
             let (state, stop, cfg) = (state.clone(), stop.clone(), config.clone());
-            threads.push(std::thread::spawn(move || {
+            threads.push(fake_thread(move || {
                 accept_loop(listener, cfg, udp_port, state, stop, rx)
             }));
         }
@@ -246,6 +246,17 @@ fn lock(s: &Mutex<State>) -> MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Name prefix of the fake server's threads, so tests counting the client's threads can
+/// leave them out (/proc/self/task/*/comm).
+pub const THREAD_NAME: &str = "fakevoice";
+
+fn fake_thread(f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(f)
+        .expect("spawn fake voice thread")
+}
+
 fn accept_loop(
     listener: TcpListener,
     cfg: FakeConfig,
@@ -260,7 +271,7 @@ fn accept_loop(
             Ok((stream, _)) => {
                 let (cfg, state, stop, cmds) =
                     (cfg.clone(), state.clone(), stop.clone(), cmds.clone());
-                conns.push(std::thread::spawn(move || {
+                conns.push(fake_thread(move || {
                     if let Err(e) = serve(stream, &cfg, udp_port, &state, &stop, &cmds) {
                         lock(&state).errors.push(format!("gateway: {e}"));
                     }
