@@ -17,8 +17,10 @@ use super::Shared;
 use crate::player::{FrameSink, PlayerShared};
 
 pub const PERIOD: Duration = Duration::from_millis(20);
-/// Sleep until this long before the deadline, then spin.
+/// Sleep until this long before the deadline, then spin. At SCHED_FIFO a sleep wakes
+/// within ~50 µs even with the cores busy, so a short spin suffices and costs little CPU.
 const SPIN: Duration = Duration::from_micros(1500);
+const SPIN_REALTIME: Duration = Duration::from_micros(250);
 /// Beyond this many missed periods the schedule is re-based instead of caught up.
 const MAX_CATCH_UP: u32 = 3;
 
@@ -162,10 +164,10 @@ fn try_realtime() -> bool {
     }
 }
 
-fn wait_until(deadline: Instant) {
+fn wait_until(deadline: Instant, spin: Duration) {
     let now = Instant::now();
-    if deadline > now + SPIN {
-        std::thread::sleep(deadline - now - SPIN);
+    if deadline > now + spin {
+        std::thread::sleep(deadline - now - spin);
     }
     while Instant::now() < deadline {
         std::hint::spin_loop();
@@ -188,10 +190,15 @@ pub(crate) fn run(
             );
         }
     }
+    let spin = if stats.realtime.load(Ordering::Relaxed) {
+        SPIN_REALTIME
+    } else {
+        SPIN
+    };
     let mut entries: Vec<PacerEntry> = Vec::with_capacity(1024);
     let mut deadline = Instant::now() + PERIOD;
     while !shared.shutdown.load(Ordering::Relaxed) {
-        wait_until(deadline);
+        wait_until(deadline, spin);
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
         stats.record(late);
