@@ -27,7 +27,7 @@ use crate::player::{GuildId, PlayerEvent, PlayerEventKind};
 
 /// Resume attempts before falling back to a fresh identify, and the waits before each try.
 const RESUME_ATTEMPTS: usize = 3;
-const BACKOFF_MS: [u64; 5] = [50, 500, 1000, 2000, 4000];
+pub const BACKOFF_MS: [u64; 5] = [50, 500, 1000, 2000, 4000];
 /// Heartbeats without an ACK before the socket is considered dead (discord.js practice).
 const MAX_UNACKED: u32 = 3;
 const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -264,64 +264,40 @@ impl Gateway {
         }
     }
 
-    /// Resume a few times, then identify afresh. Err(None) = we were asked to close.
-    pub fn reconnect(&mut self) -> Result<(), Option<Closed>> {
-        let mut last = Closed {
-            code: 1006,
-            reason: String::new(),
-            by_remote: false,
+    /// One reconnect attempt (`attempt` counts from 0): resume for the first few, then a
+    /// fresh identify. Blocks for the socket set-up, so the worker runs it on a helper thread;
+    /// the waits between attempts are the worker's timers. Err(Some) = the server closed with
+    /// that code, Err(None) = any other failure (already logged).
+    pub fn reconnect_attempt(&mut self, attempt: usize) -> Result<(), Option<Closed>> {
+        let r = if attempt < RESUME_ATTEMPTS {
+            self.resume()
+        } else {
+            self.identify()
         };
-        self.drop_socket();
-        for (i, wait) in BACKOFF_MS.iter().enumerate() {
-            let until = Instant::now() + Duration::from_millis(*wait);
-            loop {
-                if self.closing() {
-                    return Err(None);
-                }
-                self.service_udp();
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                // Only the waker is registered now: this sleeps until `until` or close().
-                let _ = self.poll.poll(&mut self.poll_events, Some(until - now));
+        match r {
+            Ok(()) => Ok(()),
+            Err(HsError::Closed(c)) => {
+                debug!(
+                    "voice {}: reconnect attempt {} closed with {}",
+                    self.p.guild_id,
+                    attempt + 1,
+                    c.code
+                );
+                Err(Some(c))
             }
-            if self.closing() {
-                return Err(None);
-            }
-            let r = if i < RESUME_ATTEMPTS {
-                self.resume()
-            } else {
-                self.identify()
-            };
-            match r {
-                Ok(()) => return Ok(()),
-                Err(HsError::Closed(c)) => {
-                    debug!(
-                        "voice {}: reconnect attempt {} closed with {}",
-                        self.p.guild_id,
-                        i + 1,
-                        c.code
-                    );
-                    if !is_retryable(c.code) {
-                        return Err(Some(c));
-                    }
-                    last = c;
-                }
-                Err(HsError::Other(e)) => {
-                    debug!(
-                        "voice {}: reconnect attempt {} failed: {e}",
-                        self.p.guild_id,
-                        i + 1
-                    );
-                }
+            Err(HsError::Other(e)) => {
+                debug!(
+                    "voice {}: reconnect attempt {} failed: {e}",
+                    self.p.guild_id,
+                    attempt + 1
+                );
+                Err(None)
             }
         }
-        Err(Some(last))
     }
 
     /// Forgets the current gateway socket (deregistered before its fd can be reused).
-    fn drop_socket(&mut self) {
+    pub fn drop_socket(&mut self) {
         if let Some(t) = self.tcp.take() {
             let _ = self
                 .poll
@@ -541,7 +517,7 @@ impl Gateway {
         Ok(())
     }
 
-    fn service_udp(&mut self) {
+    pub fn service_udp(&mut self) {
         if let Some(sock) = self.udp.as_ref() {
             udp::drain(sock);
             if Instant::now() >= self.next_keepalive {

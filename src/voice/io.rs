@@ -7,9 +7,9 @@
 //! speaking requests set atomics on the connection and wake the same `Waker`.
 //!
 //! The first handshake runs on the thread calling `VoiceManager::connect` (which blocks for
-//! it by contract). A resume/re-identify after a drop still blocks for its socket set-up, so it
-//! runs on a short-lived helper thread that hands the gateway back; those exist only while a
-//! connection is reconnecting.
+//! it by contract). After a drop the backoff waits are timers here; each resume/re-identify
+//! attempt still blocks for its socket set-up, so it runs on a short-lived helper thread that
+//! hands the gateway back: such a thread exists only during an attempt.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -25,7 +25,7 @@ use log::{info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::connection::{is_retryable, Closed, ConnShared, Gateway};
+use super::connection::{is_retryable, Closed, ConnShared, Gateway, BACKOFF_MS};
 use super::VoiceError;
 
 const TOKEN_WAKE: Token = Token(0);
@@ -34,7 +34,7 @@ const NEVER: Duration = Duration::from_secs(86_400);
 
 enum Cmd {
     Add(Box<Gateway>),
-    /// A helper thread finished a reconnect for this slot.
+    /// A helper thread finished a reconnect attempt for this slot.
     Back(usize, Box<Gateway>, Result<(), Option<Closed>>),
 }
 
@@ -117,6 +117,16 @@ struct Slot {
     gw: Option<Box<Gateway>>,
     /// The timer entry that counts; heap entries with another instant are stale.
     due: Instant,
+    /// Set while the gateway socket is down and the next attempt waits for its backoff.
+    retry: Option<Retry>,
+}
+
+struct Retry {
+    /// Index into `BACKOFF_MS` of the attempt the timer starts.
+    attempt: usize,
+    at: Instant,
+    /// What to report if every attempt fails.
+    last: Closed,
 }
 
 struct Worker {
@@ -241,6 +251,7 @@ impl Worker {
                     shared: gw.shared().clone(),
                     gw: Some(gw),
                     due: Instant::now() + NEVER,
+                    retry: None,
                 });
                 self.service(id);
             }
@@ -249,8 +260,18 @@ impl Worker {
                     gw.close_local();
                     return;
                 };
+                if gw.closing() {
+                    gw.close_local();
+                    self.release(id);
+                    return;
+                }
+                let Some(mut retry) = slot.retry.take() else {
+                    gw.close_local();
+                    self.release(id);
+                    return;
+                };
                 match result {
-                    Ok(()) if !gw.closing() => {
+                    Ok(()) => {
                         gw.detach_private();
                         if let Err(e) = register(self.poll.registry(), gw.tcp_fd(), id) {
                             warn!("voice {}: cannot watch gateway socket: {e}", gw.guild_id());
@@ -261,13 +282,29 @@ impl Worker {
                         slot.gw = Some(gw);
                         self.service(id);
                     }
-                    Ok(()) | Err(None) => {
-                        gw.close_local();
-                        self.release(id);
-                    }
-                    Err(Some(c)) => {
+                    Err(Some(c)) if !is_retryable(c.code) => {
                         gw.close_final(c);
                         self.release(id);
+                    }
+                    Err(failure) => {
+                        gw.drop_socket();
+                        if let Some(c) = failure {
+                            retry.last = c;
+                        }
+                        retry.attempt += 1;
+                        match BACKOFF_MS.get(retry.attempt) {
+                            Some(&ms) => {
+                                retry.at = Instant::now() + Duration::from_millis(ms);
+                                slot.due = retry.at;
+                                self.timers.push(Reverse((retry.at, id)));
+                                slot.retry = Some(retry);
+                                slot.gw = Some(gw);
+                            }
+                            None => {
+                                gw.close_final(retry.last);
+                                self.release(id);
+                            }
+                        }
                     }
                 }
             }
@@ -294,6 +331,17 @@ impl Worker {
             deregister(self.poll.registry(), gw.tcp_fd());
             gw.close_local();
             self.release(id);
+            return;
+        }
+        if let Some(retry) = slot.retry.as_ref() {
+            // Socket down: keep the UDP side serviced; start the attempt once its wait is over.
+            gw.service_udp();
+            if Instant::now() >= retry.at {
+                let attempt = retry.attempt;
+                if let Some(gw) = slot.gw.take() {
+                    self.attempt(id, gw, attempt);
+                }
+            }
             return;
         }
         match gw.step() {
@@ -337,20 +385,38 @@ impl Worker {
             self.release(id);
             return;
         }
+        gw.drop_socket();
+        // The first wait is short: most drops resume at once.
+        let at = Instant::now() + Duration::from_millis(BACKOFF_MS[0]);
+        slot.retry = Some(Retry {
+            attempt: 0,
+            at,
+            last: Closed {
+                code: 1006,
+                reason: String::new(),
+                by_remote: false,
+            },
+        });
+        slot.due = at;
+        slot.gw = Some(gw);
+        self.timers.push(Reverse((at, id)));
+    }
+
+    /// Runs one resume/identify attempt on a helper thread; it hands the gateway back.
+    fn attempt(&mut self, id: usize, mut gw: Box<Gateway>, attempt: usize) {
         self.helpers.retain(|h| !h.is_finished());
         let (tx, waker) = (self.tx.clone(), self.waker.clone());
         let name = format!("voice-reconnect-{}", gw.guild_id());
-        // The gateway moves into the closure; a failed spawn drops it (socket already gone),
-        // so the slot is ended with the original close.
         let shared = gw.shared().clone();
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let r = gw.reconnect();
+            let r = gw.reconnect_attempt(attempt);
             let _ = tx.send(Cmd::Back(id, gw, r));
             let _ = waker.wake();
         });
         match spawned {
             Ok(h) => self.helpers.push(h),
             Err(e) => {
+                // The gateway went down with the closure; end the connection quietly.
                 warn!("voice: cannot start a reconnect thread: {e}");
                 shared.core.close();
                 shared.alive.store(false, Ordering::Release);
