@@ -26,7 +26,7 @@ use super::{VoiceError, VoiceServerInfo};
 use crate::player::{GuildId, PlayerEvent, PlayerEventKind};
 
 /// Resume attempts before falling back to a fresh identify, and the waits before each try.
-const RESUME_ATTEMPTS: usize = 3;
+pub const RESUME_ATTEMPTS: usize = 3;
 pub const BACKOFF_MS: [u64; 5] = [50, 500, 1000, 2000, 4000];
 /// Heartbeats without an ACK before the socket is considered dead (discord.js practice).
 const MAX_UNACKED: u32 = 3;
@@ -204,6 +204,29 @@ pub struct Gateway {
     out: Vec<Message>,
     poll: Poll,
     poll_events: Events,
+    /// The gateway's address from the first handshake: reconnects on the worker must not
+    /// block on DNS.
+    peer: Option<SocketAddr>,
+    /// A resume the voice I/O worker drives without blocking (see `start_resume`).
+    resuming: Option<Resuming>,
+}
+
+type MidWs = tungstenite::handshake::MidHandshake<
+    tungstenite::ClientHandshake<tungstenite::stream::MaybeTlsStream<mio::net::TcpStream>>,
+>;
+
+enum Resuming {
+    Connecting(mio::net::TcpStream),
+    Handshake(Box<MidWs>),
+    AwaitResumed,
+}
+
+/// Progress of a non-blocking resume.
+pub enum Drive {
+    Pending,
+    Ready,
+    /// Some = the server closed with that code; None = any other failure.
+    Failed(Option<Closed>),
 }
 
 fn unix_ms() -> u64 {
@@ -244,6 +267,8 @@ impl Gateway {
             out: Vec::new(),
             poll,
             poll_events: Events::with_capacity(8),
+            peer: None,
+            resuming: None,
         }
     }
 
@@ -298,6 +323,7 @@ impl Gateway {
 
     /// Forgets the current gateway socket (deregistered before its fd can be reused).
     pub fn drop_socket(&mut self) {
+        self.resuming = None;
         if let Some(t) = self.tcp.take() {
             let _ = self
                 .poll
@@ -329,6 +355,7 @@ impl Gateway {
         if let Ok(mut g) = self.shared.tcp.lock() {
             *g = tcp.try_clone().ok();
         }
+        self.peer = tcp.peer_addr().ok().or(self.peer);
         self.ws = Some(ws);
         self.tcp = Some(tcp);
         // A new socket heartbeats one interval after its own Hello, not on the old schedule.
@@ -768,6 +795,127 @@ impl Gateway {
         };
         self.apply_key(change);
         self.flush_out()
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.p.connect_timeout
+    }
+
+    /// Starts a resume without blocking: a non-blocking TCP connect to the known gateway
+    /// address. The worker registers `tcp_fd()` and calls `drive_resume` on its events.
+    pub fn start_resume(&mut self) -> Result<(), Option<Closed>> {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        self.backlog.clear();
+        self.drop_socket();
+        let addr = self.peer.ok_or(None)?;
+        let stream = mio::net::TcpStream::connect(addr).map_err(|_| None)?;
+        // SAFETY: the fd comes straight from `into_raw_fd`, so we own it exactly once.
+        let std_stream = unsafe { TcpStream::from_raw_fd(stream.into_raw_fd()) };
+        std_stream.set_nodelay(true).ok();
+        let handle = std_stream.try_clone().map_err(|_| None)?;
+        if let Ok(mut g) = self.shared.tcp.lock() {
+            *g = handle.try_clone().ok();
+        }
+        self.tcp = Some(handle);
+        self.resuming = Some(Resuming::Connecting(mio::net::TcpStream::from_std(
+            std_stream,
+        )));
+        self.next_hb = Instant::now() + Duration::from_secs(3600);
+        self.last_hb = None;
+        self.unacked = 0;
+        Ok(())
+    }
+
+    /// Advances the resume started by `start_resume` as far as the socket allows.
+    pub fn drive_resume(&mut self) -> Drive {
+        loop {
+            let hs = match self.resuming.take() {
+                None => return Drive::Failed(None),
+                Some(Resuming::Connecting(s)) => {
+                    match s.take_error() {
+                        Ok(None) => {}
+                        _ => return Drive::Failed(None),
+                    }
+                    match s.peer_addr() {
+                        Ok(_) => {}
+                        Err(e)
+                            if e.kind() == io::ErrorKind::NotConnected
+                                || e.raw_os_error() == Some(libc::EINPROGRESS) =>
+                        {
+                            self.resuming = Some(Resuming::Connecting(s));
+                            return Drive::Pending;
+                        }
+                        Err(_) => return Drive::Failed(None),
+                    }
+                    tungstenite::client_tls_with_config(self.p.url.as_str(), s, None, None)
+                }
+                Some(Resuming::Handshake(mid)) => (*mid).handshake(),
+                Some(Resuming::AwaitResumed) => return self.await_resumed(),
+            };
+            match hs {
+                Ok((ws, _)) => {
+                    self.ws = Some(ws);
+                    let m = gateway::resume(
+                        self.p.guild_id,
+                        &self.p.info.session_id,
+                        &self.p.info.token,
+                        self.seq_ack,
+                    );
+                    if let Err(c) = self.send(m) {
+                        return Drive::Failed(Some(c));
+                    }
+                    self.resuming = Some(Resuming::AwaitResumed);
+                }
+                Err(tungstenite::HandshakeError::Interrupted(mid)) => {
+                    self.resuming = Some(Resuming::Handshake(Box::new(mid)));
+                    return Drive::Pending;
+                }
+                Err(tungstenite::HandshakeError::Failure(e)) => {
+                    debug!("voice {}: resume handshake failed: {e}", self.p.guild_id);
+                    return Drive::Failed(None);
+                }
+            }
+        }
+    }
+
+    fn await_resumed(&mut self) -> Drive {
+        if let Some(ws) = self.ws.as_mut() {
+            let _ = ws.flush();
+        }
+        loop {
+            let m = match self.try_read() {
+                Err(c) => return Drive::Failed(Some(c)),
+                Ok(Step::Empty) => {
+                    self.resuming = Some(Resuming::AwaitResumed);
+                    return Drive::Pending;
+                }
+                Ok(Step::Ignored) => continue,
+                Ok(Step::Msg(m)) => m,
+            };
+            match m {
+                Incoming::Text(f) => match f.msg {
+                    ServerMsg::Hello {
+                        heartbeat_interval_ms,
+                    } => self.on_hello(heartbeat_interval_ms),
+                    ServerMsg::HeartbeatAck { nonce } => self.on_ack(nonce),
+                    ServerMsg::Resumed => {
+                        if self.speaking != 0 {
+                            if let Err(c) = self.send(gateway::speaking(self.speaking, self.ssrc)) {
+                                return Drive::Failed(Some(c));
+                            }
+                        }
+                        debug!("voice {}: resumed", self.p.guild_id);
+                        if let Err(c) = self.process_backlog() {
+                            return Drive::Failed(Some(c));
+                        }
+                        return Drive::Ready;
+                    }
+                    _ => self.backlog.push_back(Incoming::Text(f)),
+                },
+                b @ Incoming::Binary(_) => self.backlog.push_back(b),
+            }
+        }
     }
 
     pub fn guild_id(&self) -> GuildId {

@@ -14,7 +14,9 @@ use tungstenite::{Message, WebSocket};
 
 use super::VoiceError;
 
-pub type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
+/// Over mio's stream type so a reconnect can run its handshake non-blocking on the voice I/O
+/// worker; the first handshake uses the same type over a blocking fd.
+pub type Socket = WebSocket<MaybeTlsStream<mio::net::TcpStream>>;
 
 pub mod op {
     pub const IDENTIFY: u8 = 0;
@@ -110,6 +112,8 @@ pub fn connect(url: &str, timeout: Duration) -> Result<(Socket, TcpStream), Voic
         .set_write_timeout(Some(timeout))
         .map_err(VoiceError::Io)?;
     let handle = stream.try_clone().map_err(VoiceError::Io)?;
+    // Still blocking (with the timeouts above): mio's stream only wraps the fd.
+    let stream = mio::net::TcpStream::from_std(stream);
     let (ws, _resp) = tungstenite::client_tls_with_config(url, stream, None, None)
         .map_err(|e| VoiceError::Handshake(e.to_string()))?;
     Ok((ws, handle))

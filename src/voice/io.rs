@@ -7,9 +7,10 @@
 //! speaking requests set atomics on the connection and wake the same `Waker`.
 //!
 //! The first handshake runs on the thread calling `VoiceManager::connect` (which blocks for
-//! it by contract). After a drop the backoff waits are timers here; each resume/re-identify
-//! attempt still blocks for its socket set-up, so it runs on a short-lived helper thread that
-//! hands the gateway back: such a thread exists only during an attempt.
+//! it by contract). After a drop the backoff waits and attempt deadlines are timers here, and
+//! resumes (the usual case) run non-blocking on this thread. The fallback re-identify (after
+//! failed resumes) still blocks for its UDP discovery, so it runs on a short-lived helper
+//! thread that hands the gateway back: such a thread exists only during that attempt.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,11 +22,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
-use log::{info, warn};
+use log::{debug, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use super::connection::{is_retryable, Closed, ConnShared, Gateway, BACKOFF_MS};
+use super::connection::{
+    is_retryable, Closed, ConnShared, Drive, Gateway, BACKOFF_MS, RESUME_ATTEMPTS,
+};
 use super::VoiceError;
 
 const TOKEN_WAKE: Token = Token(0);
@@ -127,6 +130,8 @@ struct Retry {
     at: Instant,
     /// What to report if every attempt fails.
     last: Closed,
+    /// A non-blocking resume is in flight on this thread (its deadline is `at`).
+    resuming: bool,
 }
 
 struct Worker {
@@ -265,11 +270,11 @@ impl Worker {
                     self.release(id);
                     return;
                 }
-                let Some(mut retry) = slot.retry.take() else {
+                if slot.retry.is_none() {
                     gw.close_local();
                     self.release(id);
                     return;
-                };
+                }
                 match result {
                     Ok(()) => {
                         gw.detach_private();
@@ -279,34 +284,51 @@ impl Worker {
                             self.release(id);
                             return;
                         }
+                        slot.retry = None;
                         slot.gw = Some(gw);
                         self.service(id);
                     }
-                    Err(Some(c)) if !is_retryable(c.code) => {
-                        gw.close_final(c);
-                        self.release(id);
-                    }
                     Err(failure) => {
-                        gw.drop_socket();
-                        if let Some(c) = failure {
-                            retry.last = c;
-                        }
-                        retry.attempt += 1;
-                        match BACKOFF_MS.get(retry.attempt) {
-                            Some(&ms) => {
-                                retry.at = Instant::now() + Duration::from_millis(ms);
-                                slot.due = retry.at;
-                                self.timers.push(Reverse((retry.at, id)));
-                                slot.retry = Some(retry);
-                                slot.gw = Some(gw);
-                            }
-                            None => {
-                                gw.close_final(retry.last);
-                                self.release(id);
-                            }
-                        }
+                        slot.gw = Some(gw);
+                        self.failed_attempt(id, failure);
                     }
                 }
+            }
+        }
+    }
+
+    /// An attempt failed: end on a terminal close code, else wait for the next one (or end
+    /// with the last close once all are spent).
+    fn failed_attempt(&mut self, id: usize, failure: Option<Closed>) {
+        let Some(slot) = self.slots.get_mut(id).and_then(|s| s.as_mut()) else {
+            return;
+        };
+        let (Some(gw), Some(retry)) = (slot.gw.as_mut(), slot.retry.as_mut()) else {
+            return;
+        };
+        deregister(self.poll.registry(), gw.tcp_fd());
+        gw.drop_socket();
+        retry.resuming = false;
+        match failure {
+            Some(c) if !is_retryable(c.code) => {
+                gw.close_final(c);
+                self.release(id);
+                return;
+            }
+            Some(c) => retry.last = c,
+            None => {}
+        }
+        retry.attempt += 1;
+        match BACKOFF_MS.get(retry.attempt) {
+            Some(&ms) => {
+                retry.at = Instant::now() + Duration::from_millis(ms);
+                slot.due = retry.at;
+                self.timers.push(Reverse((retry.at, id)));
+            }
+            None => {
+                let last = retry.last.clone();
+                gw.close_final(last);
+                self.release(id);
             }
         }
     }
@@ -333,17 +355,44 @@ impl Worker {
             self.release(id);
             return;
         }
-        if let Some(retry) = slot.retry.as_ref() {
-            // Socket down: keep the UDP side serviced; start the attempt once its wait is over.
+        if let Some(retry) = slot.retry.as_mut() {
+            // Socket down: keep the UDP side serviced.
             gw.service_udp();
-            if Instant::now() >= retry.at {
+            let now = Instant::now();
+            if retry.resuming {
+                match gw.drive_resume() {
+                    Drive::Ready => slot.retry = None,
+                    Drive::Pending if now < retry.at => return,
+                    Drive::Pending => return self.failed_attempt(id, None),
+                    Drive::Failed(f) => return self.failed_attempt(id, f),
+                }
+            } else if now < retry.at {
+                return;
+            } else if retry.attempt < RESUME_ATTEMPTS {
+                // Resume here, non-blocking; its deadline is the slot's timer.
+                if let Err(f) = gw.start_resume() {
+                    return self.failed_attempt(id, f);
+                }
+                if let Err(e) = register(self.poll.registry(), gw.tcp_fd(), id) {
+                    debug!("voice {}: cannot watch gateway socket: {e}", gw.guild_id());
+                    return self.failed_attempt(id, None);
+                }
+                retry.resuming = true;
+                retry.at = now + gw.connect_timeout();
+                slot.due = retry.at;
+                self.timers.push(Reverse((retry.at, id)));
+                return;
+            } else {
                 let attempt = retry.attempt;
                 if let Some(gw) = slot.gw.take() {
                     self.attempt(id, gw, attempt);
                 }
+                return;
             }
-            return;
         }
+        let Some(gw) = slot.gw.as_mut() else {
+            return;
+        };
         match gw.step() {
             Ok(()) => {
                 let due = gw.next_due();
@@ -396,6 +445,7 @@ impl Worker {
                 reason: String::new(),
                 by_remote: false,
             },
+            resuming: false,
         });
         slot.due = at;
         slot.gw = Some(gw);
