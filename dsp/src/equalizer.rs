@@ -190,8 +190,9 @@ impl EqualizerStage {
         match count.div_ceil(4) {
             1 => run_packed::<1>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
             2 => run_packed::<2>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
-            3 => run_packed::<3>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
-            _ => run_packed::<4>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+            // Two channels' worth of 3–4 band vectors would not fit in registers.
+            3 => run_packed_seq::<3>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
+            _ => run_packed_seq::<4>(&mut p, &mut self.x1, &mut self.x2, l, r, n),
         }
         for (lane, &b) in active.iter().enumerate().take(count) {
             for ch in 0..2 {
@@ -246,7 +247,91 @@ fn v4(a: &[f32; PAD], q: usize) -> f32x4 {
     f32x4::new([a[4 * q], a[4 * q + 1], a[4 * q + 2], a[4 * q + 3]])
 }
 
+#[allow(clippy::needless_range_loop)] // lanes of per-channel arrays, indexed together
 fn run_packed<const NQ: usize>(
+    p: &mut Packed,
+    x1s: &mut [f32; 2],
+    x2s: &mut [f32; 2],
+    l: &mut [f32],
+    r: &mut [f32],
+    n: usize,
+) {
+    let be: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.beta, q));
+    let al: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.alpha, q));
+    let ga: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.gamma, q));
+    let g0: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.start, q));
+    let gd: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.step, q));
+    let glo: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.lo, q));
+    let ghi: [f32x4; NQ] = std::array::from_fn(|q| v4(&p.hi, q));
+    let ramp = p.step.iter().any(|&d| d != 0.0);
+
+    // Both channels advance together: two independent recursions per band vector, so the
+    // γ·y1 latency of one channel hides behind the other's.
+    let mut y1: [[f32x4; NQ]; 2] =
+        std::array::from_fn(|ch| std::array::from_fn(|q| v4(&p.y1[ch], q)));
+    let mut y2: [[f32x4; NQ]; 2] =
+        std::array::from_fn(|ch| std::array::from_fn(|q| v4(&p.y2[ch], q)));
+    let mut x1 = *x1s;
+    let mut x2 = *x2s;
+    let mut gain = g0;
+    let mut base = 0;
+    while base < n {
+        let len = (n - base).min(4);
+        let mut sums = [[f32x4::ZERO; 4]; 2];
+        for j in 0..len {
+            let i = base + j;
+            if ramp {
+                let k = f32x4::splat((i + 1) as f32);
+                for q in 0..NQ {
+                    gain[q] = (g0[q] + gd[q] * k).max(glo[q]).min(ghi[q]);
+                }
+            }
+            let xi = [l[i], r[i]];
+            for ch in 0..2 {
+                let d = f32x4::splat(xi[ch] - x2[ch]);
+                let mut acc = f32x4::ZERO;
+                for q in 0..NQ {
+                    // Terms known a sample early first: the γ·y1 chain is then mul + add.
+                    let y = (al[q] * d - be[q] * y2[ch][q]) + ga[q] * y1[ch][q];
+                    y2[ch][q] = y1[ch][q];
+                    y1[ch][q] = y;
+                    acc += gain[q] * y;
+                }
+                sums[ch][j] = acc;
+                x2[ch] = x1[ch];
+                x1[ch] = xi[ch];
+            }
+        }
+        for (ch, x) in [&mut *l, &mut *r].into_iter().enumerate() {
+            let t = f32x4::transpose(sums[ch]);
+            let tot = (t[0] + t[1]) + (t[2] + t[3]);
+            if len == 4 {
+                let xs = f32x4::new([x[base], x[base + 1], x[base + 2], x[base + 3]]);
+                let y = (f32x4::splat(4.0) * (f32x4::splat(0.25) * xs + tot))
+                    .max(f32x4::splat(-1.0))
+                    .min(f32x4::ONE);
+                x[base..base + 4].copy_from_slice(&y.to_array());
+            } else {
+                for (j, &t) in tot.to_array().iter().enumerate().take(len) {
+                    let i = base + j;
+                    x[i] = (4.0 * (0.25 * x[i] + t)).clamp(-1.0, 1.0);
+                }
+            }
+        }
+        base += len;
+    }
+    for ch in 0..2 {
+        for q in 0..NQ {
+            p.y1[ch][4 * q..4 * q + 4].copy_from_slice(&y1[ch][q].to_array());
+            p.y2[ch][4 * q..4 * q + 4].copy_from_slice(&y2[ch][q].to_array());
+        }
+    }
+    *x1s = x1;
+    *x2s = x2;
+}
+
+/// One channel after the other (more bands than registers for both at once).
+fn run_packed_seq<const NQ: usize>(
     p: &mut Packed,
     x1s: &mut [f32; 2],
     x2s: &mut [f32; 2],

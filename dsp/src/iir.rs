@@ -54,16 +54,17 @@ impl Block2 {
     #[inline(always)]
     pub fn run(&self, u: f32x8, y1: f32, y2: f32) -> f32x8 {
         let ua = u.to_array();
+        // The input terms do not depend on the state: sum them as pairwise trees first, so
+        // the sample-to-sample dependency is only the two state products and one add.
+        let s: [f32x4; 8] = std::array::from_fn(|j| f32x4::splat(ua[j]));
+        let lo_in =
+            (self.lo[0] * s[0] + self.lo[1] * s[1]) + (self.lo[2] * s[2] + self.lo[3] * s[3]);
+        let hi_in = ((self.hi[0] * s[0] + self.hi[1] * s[1])
+            + (self.hi[2] * s[2] + self.hi[3] * s[3]))
+            + ((self.hi[4] * s[4] + self.hi[5] * s[5]) + (self.hi[6] * s[6] + self.hi[7] * s[7]));
         let (v1, v2) = (f32x4::splat(y1), f32x4::splat(y2));
-        let mut lo = self.s1[0] * v1 + self.s2[0] * v2;
-        let mut hi = self.s1[1] * v1 + self.s2[1] * v2;
-        for (j, &uj) in ua.iter().enumerate() {
-            let s = f32x4::splat(uj);
-            if j < 4 {
-                lo += self.lo[j] * s;
-            }
-            hi += self.hi[j] * s;
-        }
+        let lo = lo_in + (self.s1[0] * v1 + self.s2[0] * v2);
+        let hi = hi_in + (self.s1[1] * v1 + self.s2[1] * v2);
         let (l, h) = (lo.to_array(), hi.to_array());
         f32x8::new([l[0], l[1], l[2], l[3], h[0], h[1], h[2], h[3]])
     }

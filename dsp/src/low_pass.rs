@@ -50,22 +50,27 @@ impl LowPassStage {
             self.v = [l[0], r[0]];
             self.primed = true;
         }
-        for (ch, x) in [l, r].into_iter().enumerate() {
-            let mut v = self.v[ch];
+        let mut v = self.v;
+        let mut start = 0;
+        if self.simd {
+            // Both channels in lockstep: two independent recursions hide each other's latency.
             let mut i = 0;
-            if self.simd {
-                while i + LANES <= n {
-                    let y = self.block.run(ld(&x[i..]), v, 0.0);
-                    v = y.to_array()[7];
-                    st(&mut x[i..], y);
-                    i += LANES;
-                }
+            while i + LANES <= n {
+                let yl = self.block.run(ld(&l[i..]), v[0], 0.0);
+                let yr = self.block.run(ld(&r[i..]), v[1], 0.0);
+                v = [yl.to_array()[7], yr.to_array()[7]];
+                st(&mut l[i..], yl);
+                st(&mut r[i..], yr);
+                i += LANES;
             }
-            let s = self.smoothing;
-            while i < n {
-                v += (x[i] - v) / s;
-                x[i] = v;
-                i += 1;
+            start = i;
+        }
+        let s = self.smoothing;
+        for (ch, x) in [l, r].into_iter().enumerate() {
+            let mut v = v[ch];
+            for xi in x[start..n].iter_mut() {
+                v += (*xi - v) / s;
+                *xi = v;
             }
             self.v[ch] = if v.is_finite() { v } else { 0.0 };
         }

@@ -88,8 +88,8 @@ struct AntiAlias {
     block: [Block2; 2],
     /// Per section, per channel: x[n−1], x[n−2], y[n−1], y[n−2].
     s: [[[f32; 4]; 2]; 2],
-    /// Work buffer: two history samples, then the block.
-    work: Vec<f32>,
+    /// Work buffers (one per channel): two history samples, then the block.
+    work: [Vec<f32>; 2],
 }
 
 impl AntiAlias {
@@ -98,7 +98,10 @@ impl AntiAlias {
             coef: [(1.0, 0.0, 0.0, 0.0, 0.0); 2],
             block: [Block2::new(1.0, 0.0, 0.0); 2],
             s: [[[0.0; 4]; 2]; 2],
-            work: vec![0.0; MAX_INPUT + 2 + LANES],
+            work: [
+                vec![0.0; MAX_INPUT + 2 + LANES],
+                vec![0.0; MAX_INPUT + 2 + LANES],
+            ],
         };
         a.design(1.0);
         a
@@ -119,53 +122,72 @@ impl AntiAlias {
         }
     }
 
-    /// Filter `x` in place (one channel).
-    fn run(&mut self, ch: usize, x: &mut [f32], simd: bool) {
-        let n = x.len();
+    /// Filter both channels in place. The SIMD path runs the two channels' recursions in
+    /// lockstep so each hides the other's latency.
+    fn run(&mut self, xs: [&mut [f32]; 2], simd: bool) {
+        let n = xs[0].len().min(xs[1].len());
+        let [xl, xr] = xs;
+        let mut xs = [&mut xl[..n], &mut xr[..n]];
         for sec in 0..2 {
             let (b0, b1, b2, a1, a2) = self.coef[sec];
-            let [mut x1, mut x2, mut y1, mut y2] = self.s[sec][ch];
             if simd && n >= LANES {
-                let w = &mut self.work;
-                w[0] = x2;
-                w[1] = x1;
-                w[2..2 + n].copy_from_slice(x);
+                let block = self.block[sec];
+                let mut st = self.s[sec];
+                for ch in 0..2 {
+                    let w = &mut self.work[ch];
+                    w[0] = st[ch][1];
+                    w[1] = st[ch][0];
+                    w[2..2 + n].copy_from_slice(xs[ch]);
+                }
                 let (vb0, vb1, vb2) = (f32x8::splat(b0), f32x8::splat(b1), f32x8::splat(b2));
+                let (w0, w1) = (&self.work[0][..n + 2], &self.work[1][..n + 2]);
+                let [o0, o1] = &mut xs;
+                let mut y = [[st[0][2], st[0][3]], [st[1][2], st[1][3]]];
                 let mut i = 0;
                 while i + LANES <= n {
-                    let u = vb0 * ld(&w[i + 2..]) + vb1 * ld(&w[i + 1..]) + vb2 * ld(&w[i..]);
-                    let y = self.block[sec].run(u, y1, y2);
-                    let ya = y.to_array();
-                    y1 = ya[7];
-                    y2 = ya[6];
-                    x[i..i + LANES].copy_from_slice(&ya);
+                    let u0 = vb0 * ld(&w0[i + 2..]) + vb1 * ld(&w0[i + 1..]) + vb2 * ld(&w0[i..]);
+                    let u1 = vb0 * ld(&w1[i + 2..]) + vb1 * ld(&w1[i + 1..]) + vb2 * ld(&w1[i..]);
+                    let ya = block.run(u0, y[0][0], y[0][1]).to_array();
+                    let yb = block.run(u1, y[1][0], y[1][1]).to_array();
+                    y = [[ya[7], ya[6]], [yb[7], yb[6]]];
+                    o0[i..i + LANES].copy_from_slice(&ya);
+                    o1[i..i + LANES].copy_from_slice(&yb);
                     i += LANES;
                 }
-                x1 = w[i + 1];
-                x2 = w[i];
-                while i < n {
-                    let xi = w[i + 2];
-                    let y = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
-                    x2 = x1;
-                    x1 = xi;
-                    y2 = y1;
-                    y1 = y;
-                    x[i] = y;
-                    i += 1;
+                for (ch, (w, x)) in [(w0, &mut **o0), (w1, &mut **o1)].into_iter().enumerate() {
+                    let (mut x1, mut x2) = (w[i + 1], w[i]);
+                    let [mut y1, mut y2] = y[ch];
+                    for k in i..n {
+                        let xi = w[k + 2];
+                        let v = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+                        x2 = x1;
+                        x1 = xi;
+                        y2 = y1;
+                        y1 = v;
+                        x[k] = v;
+                    }
+                    st[ch] = [x1, x2, y1, y2];
+                }
+                for (ch, s) in st.iter().enumerate() {
+                    let ok = s[2].is_finite() && s[3].is_finite();
+                    self.s[sec][ch] = if ok { *s } else { [0.0; 4] };
                 }
             } else {
-                for v in x.iter_mut() {
-                    let xi = *v;
-                    let y = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
-                    x2 = x1;
-                    x1 = xi;
-                    y2 = y1;
-                    y1 = y;
-                    *v = y;
+                for (ch, x) in xs.iter_mut().enumerate() {
+                    let [mut x1, mut x2, mut y1, mut y2] = self.s[sec][ch];
+                    for v in x.iter_mut() {
+                        let xi = *v;
+                        let y = b0 * xi + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+                        x2 = x1;
+                        x1 = xi;
+                        y2 = y1;
+                        y1 = y;
+                        *v = y;
+                    }
+                    let ok = y1.is_finite() && y2.is_finite();
+                    self.s[sec][ch] = if ok { [x1, x2, y1, y2] } else { [0.0; 4] };
                 }
             }
-            let ok = y1.is_finite() && y2.is_finite();
-            self.s[sec][ch] = if ok { [x1, x2, y1, y2] } else { [0.0; 4] };
         }
     }
 
@@ -180,6 +202,8 @@ pub(crate) struct TimescaleStage {
     target: Option<(f64, f64)>,
     buf: [Vec<f32>; 2],
     mono: Vec<f32>,
+    /// Second anti-alias scratch (the first is `mono`).
+    scratch: Vec<f32>,
     /// Absolute input index of `buf[_][0]`.
     base: i64,
     len: usize,
@@ -216,6 +240,7 @@ impl TimescaleStage {
             target: None,
             buf: [vec![0.0; CAP], vec![0.0; CAP]],
             mono: vec![0.0; CAP],
+            scratch: vec![0.0; MAX_INPUT],
             base: 0,
             len: 0,
             prev: g,
@@ -365,12 +390,13 @@ impl TimescaleStage {
             self.aa.clear();
         } else {
             let mix = self.aa_mix.block(n);
-            for ch in 0..2 {
-                // Filtered copy in `mono` (its scratch until the sum is written), then the
-                // dry/filtered mix back into the channel buffer.
-                let tmp = &mut self.mono[off..off + n];
-                tmp.copy_from_slice(&self.buf[ch][off..off + n]);
-                self.aa.run(ch, tmp, self.simd);
+            // Filtered copies in `mono` (its scratch until the sum is written) and
+            // `scratch`, then the dry/filtered mix back into the channel buffers.
+            let (t0, t1) = (&mut self.mono[off..off + n], &mut self.scratch[..n]);
+            t0.copy_from_slice(&self.buf[0][off..off + n]);
+            t1.copy_from_slice(&self.buf[1][off..off + n]);
+            self.aa.run([&mut *t0, &mut *t1], self.simd);
+            for (ch, tmp) in [t0, t1].into_iter().enumerate() {
                 blend_ramp(&self.buf[ch][off..off + n], tmp, mix, self.simd);
                 self.buf[ch][off..off + n].copy_from_slice(tmp);
             }
