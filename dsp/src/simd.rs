@@ -1,7 +1,7 @@
 //! Small SIMD building blocks (`wide::f32x8`) shared by the filters, each with the plain
 //! scalar loop it replaces so tests and benches can compare both in one run.
 
-use wide::f32x8;
+use wide::{f32x8, i32x8};
 
 pub(crate) const LANES: usize = 8;
 
@@ -14,6 +14,44 @@ pub(crate) fn ld(s: &[f32]) -> f32x8 {
 #[inline(always)]
 pub(crate) fn st(s: &mut [f32], v: f32x8) {
     s[..8].copy_from_slice(&v.to_array());
+}
+
+/// The four Hermite taps `y_m[k] = b[base + k + rel[k] + m − 1]` (m = 0..4) of eight
+/// interpolated reads whose offsets `rel` span at most three consecutive values (slowly
+/// moving read positions: vibrato delays, grain rates near 1): a few contiguous loads and
+/// lane selects instead of a 32-load gather, with exactly the gathered values. `None` when
+/// the spread is larger or a load would leave `b`.
+#[inline(always)]
+pub(crate) fn near_taps(b: &[f32], base: isize, rel: i32x8) -> Option<[f32x8; 4]> {
+    let (dmin, dmax) = (rel.reduce_min(), rel.reduce_max());
+    if dmax - dmin > 2 {
+        return None;
+    }
+    let first = base + dmin as isize - 1;
+    if first < 0 || (base + dmax as isize + 2 + LANES as isize) > b.len() as isize {
+        return None;
+    }
+    // v(j)[k] = b[first + j + k]
+    let v = |j: usize| ld(&b[first as usize + j..]);
+    let m1: f32x8 = wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin)));
+    let m2: f32x8 = wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin + 1)));
+    Some(match dmax - dmin {
+        0 => [v(0), v(1), v(2), v(3)],
+        1 => {
+            let w = [v(0), v(1), v(2), v(3), v(4)];
+            std::array::from_fn(|m| m1.bitselect(w[m + 1], w[m]))
+        }
+        _ => {
+            let w = [v(0), v(1), v(2), v(3), v(4), v(5)];
+            std::array::from_fn(|m| m2.bitselect(w[m + 2], m1.bitselect(w[m + 1], w[m])))
+        }
+    })
+}
+
+/// Lane offsets 0..8 as integers.
+#[inline(always)]
+pub(crate) fn lane_index0_i32() -> i32x8 {
+    i32x8::new([0, 1, 2, 3, 4, 5, 6, 7])
 }
 
 /// Lane offsets 1..=8, used for per-sample ramps `v0 + step·(i+1)`.
