@@ -21,7 +21,7 @@
 
 use std::f64::consts::TAU;
 
-use wide::{f32x8, i32x8};
+use wide::{f32x4, f32x8, i32x8};
 
 use crate::chain::{FRAME, MAX_INPUT};
 use crate::filters::Timescale;
@@ -544,22 +544,11 @@ impl TimescaleStage {
         // Coarse pass on box sums of DECIM samples, every DECIM-th shift.
         let ld_n = len / DECIM;
         let n_cand = ((s_hi - s_lo) as usize) / DECIM + 1;
-        let boxed = |m: &[f32], at: usize| -> f32 {
-            if at + DECIM <= m.len() {
-                m[at..at + DECIM].iter().sum()
-            } else {
-                0.0
-            }
-        };
         let mono = &self.mono[..self.len];
-        for u in 0..ld_n {
-            self.dec_t[u] = boxed(mono, tpl + u * DECIM);
-        }
+        box_sums(mono, tpl, &mut self.dec_t[..ld_n], self.simd);
         let c0 = rel(t0 + s_lo);
         let dc_n = (ld_n + n_cand).min(self.dec_c.len());
-        for v in 0..dc_n {
-            self.dec_c[v] = boxed(mono, c0 + v * DECIM);
-        }
+        box_sums(mono, c0, &mut self.dec_c[..dc_n], self.simd);
         let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
         let mut best = (f64::NEG_INFINITY, 1.0f64, s_lo);
         for v in 0..n_cand.min(dc_n.saturating_sub(ld_n) + 1) {
@@ -773,6 +762,45 @@ impl Reader {
     }
 }
 
+/// `out[v]` = sum of the DECIM samples of `m` from `start + v·DECIM` (0 past the end).
+/// The SIMD path sums four boxes at once from two 4×4 transposes, adding each box's
+/// samples in the same order as the plain loop, so both give identical sums.
+fn box_sums(m: &[f32], start: usize, out: &mut [f32], simd: bool) {
+    let boxed = |at: usize| -> f32 {
+        if at + DECIM <= m.len() {
+            m[at..at + DECIM].iter().sum()
+        } else {
+            0.0
+        }
+    };
+    let mut v = 0;
+    if simd {
+        let h = |at: usize| {
+            let a: [f32; 4] = m[at..at + 4].try_into().unwrap_or([0.0; 4]);
+            f32x4::new(a)
+        };
+        while v + 4 <= out.len() && start + (v + 4) * DECIM <= m.len() {
+            let at = start + v * DECIM;
+            let rows = |o: usize| {
+                [
+                    h(at + o),
+                    h(at + DECIM + o),
+                    h(at + 2 * DECIM + o),
+                    h(at + 3 * DECIM + o),
+                ]
+            };
+            let a = f32x4::transpose(rows(0));
+            let b = f32x4::transpose(rows(4));
+            let sum = a[0] + a[1] + a[2] + a[3] + b[0] + b[1] + b[2] + b[3];
+            out[v..v + 4].copy_from_slice(&sum.to_array());
+            v += 4;
+        }
+    }
+    for (k, o) in out.iter_mut().enumerate().skip(v) {
+        *o = boxed(start + k * DECIM);
+    }
+}
+
 /// Dot product: SIMD (eight partial sums) or the plain loop.
 pub(crate) fn dot(a: &[f32], b: &[f32], simd: bool) -> f32 {
     let n = a.len().min(b.len());
@@ -801,4 +829,22 @@ pub(crate) fn dot(a: &[f32], b: &[f32], simd: bool) -> f32 {
         i += 1;
     }
     s
+}
+
+#[cfg(test)]
+mod box_tests {
+    use super::*;
+
+    #[test]
+    fn box_sums_simd_is_exactly_the_plain_loop() {
+        let m: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 1013) as f32 * 1.37e-3 - 0.6)
+            .collect();
+        for start in [0usize, 3, 17, 500, 950] {
+            let (mut a, mut b) = ([0.0f32; 70], [0.0f32; 70]);
+            box_sums(&m, start, &mut a, true);
+            box_sums(&m, start, &mut b, false);
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "start {start}");
+        }
+    }
 }
