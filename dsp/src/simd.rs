@@ -19,33 +19,55 @@ pub(crate) fn st(s: &mut [f32], v: f32x8) {
 /// The four Hermite taps `y_m[k] = b[base + k + rel[k] + m − 1]` (m = 0..4) of eight
 /// interpolated reads whose offsets `rel` span at most three consecutive values (slowly
 /// moving read positions: vibrato delays, grain rates near 1): a few contiguous loads and
-/// lane selects instead of a 32-load gather, with exactly the gathered values. `None` when
-/// the spread is larger or a load would leave `b`.
-#[inline(always)]
-pub(crate) fn near_taps(b: &[f32], base: isize, rel: i32x8) -> Option<[f32x8; 4]> {
-    let (dmin, dmax) = (rel.reduce_min(), rel.reduce_max());
-    if dmax - dmin > 2 {
-        return None;
-    }
-    let first = base + dmin as isize - 1;
-    if first < 0 || (base + dmax as isize + 2 + LANES as isize) > b.len() as isize {
-        return None;
-    }
-    // v(j)[k] = b[first + j + k]
-    let v = |j: usize| ld(&b[first as usize + j..]);
-    let m1: f32x8 = wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin)));
-    let m2: f32x8 = wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin + 1)));
-    Some(match dmax - dmin {
-        0 => [v(0), v(1), v(2), v(3)],
-        1 => {
-            let w = [v(0), v(1), v(2), v(3), v(4)];
-            std::array::from_fn(|m| m1.bitselect(w[m + 1], w[m]))
+/// lane selects instead of a 32-load gather, with exactly the gathered values. Built once
+/// per eight reads and used for both channels.
+#[derive(Clone, Copy)]
+pub(crate) struct NearTaps {
+    dmin: i32,
+    spread: i32,
+    m1: f32x8,
+    m2: f32x8,
+}
+
+impl NearTaps {
+    /// `None` when the offsets spread over more than three values.
+    #[inline(always)]
+    pub fn new(rel: i32x8) -> Option<NearTaps> {
+        let (dmin, dmax) = (rel.reduce_min(), rel.reduce_max());
+        if dmax - dmin > 2 {
+            return None;
         }
-        _ => {
-            let w = [v(0), v(1), v(2), v(3), v(4), v(5)];
-            std::array::from_fn(|m| m2.bitselect(w[m + 2], m1.bitselect(w[m + 1], w[m])))
+        Some(NearTaps {
+            dmin,
+            spread: dmax - dmin,
+            m1: wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin))),
+            m2: wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin + 1))),
+        })
+    }
+
+    /// The taps from `b`, or `None` when a load would leave it.
+    #[inline(always)]
+    pub fn read(&self, b: &[f32], base: isize) -> Option<[f32x8; 4]> {
+        let first = base + self.dmin as isize - 1;
+        let end = first + self.spread as isize + 3 + LANES as isize;
+        if first < 0 || end > b.len() as isize {
+            return None;
         }
-    })
+        // v(j)[k] = b[first + j + k]
+        let v = |j: usize| ld(&b[first as usize + j..]);
+        let (m1, m2) = (self.m1, self.m2);
+        Some(match self.spread {
+            0 => [v(0), v(1), v(2), v(3)],
+            1 => {
+                let w = [v(0), v(1), v(2), v(3), v(4)];
+                std::array::from_fn(|m| m1.bitselect(w[m + 1], w[m]))
+            }
+            _ => {
+                let w = [v(0), v(1), v(2), v(3), v(4), v(5)];
+                std::array::from_fn(|m| m2.bitselect(w[m + 2], m1.bitselect(w[m + 1], w[m])))
+            }
+        })
+    }
 }
 
 /// Lane offsets 0..8 as integers.

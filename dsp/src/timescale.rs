@@ -21,12 +21,12 @@
 
 use std::f64::consts::TAU;
 
-use wide::{f32x4, f32x8, i32x8};
+use wide::{f32x4, f32x8};
 
 use crate::chain::{FRAME, MAX_INPUT};
 use crate::filters::Timescale;
 use crate::iir::Block2;
-use crate::simd::{blend_ramp, lane_index0, lane_index0_i32, ld, near_taps, Ramp, LANES};
+use crate::simd::{blend_ramp, lane_index0, lane_index0_i32, ld, NearTaps, Ramp, LANES};
 
 /// Output samples per grain.
 pub const GRAIN: usize = 1536;
@@ -690,8 +690,8 @@ struct Reader {
     i0: usize,
     unit: bool,
     idx: [i32; 8],
-    /// `idx[k] − k`: how far each lane's tap sits from a contiguous read.
-    rel: i32x8,
+    /// Contiguous-load form of the gather, when the lanes' offsets allow it.
+    near: Option<NearTaps>,
     t: f32x8,
 }
 
@@ -713,7 +713,7 @@ impl Reader {
                 i0: i0 as usize,
                 unit: true,
                 idx: [0; 8],
-                rel: i32x8::ZERO,
+                near: None,
                 t: f32x8::splat(frac),
             });
         }
@@ -724,7 +724,7 @@ impl Reader {
             i0: i0 as usize,
             unit: false,
             idx: ik.to_array(),
-            rel: ik - lane_index0_i32(),
+            near: NearTaps::new(ik - lane_index0_i32()),
             t,
         })
     }
@@ -735,7 +735,8 @@ impl Reader {
         let (y0, y1, y2, y3) = if self.unit {
             let s = &b[self.i0 - 1..];
             (ld(s), ld(&s[1..]), ld(&s[2..]), ld(&s[3..]))
-        } else if let Some([y0, y1, y2, y3]) = near_taps(b, self.i0 as isize, self.rel) {
+        } else if let Some([y0, y1, y2, y3]) = self.near.and_then(|nt| nt.read(b, self.i0 as isize))
+        {
             (y0, y1, y2, y3)
         } else {
             let mut y = [[0.0f32; 8]; 4];

@@ -9,7 +9,7 @@ use wide::f32x8;
 
 use crate::filters::Vibrato;
 use crate::lfo::Phase;
-use crate::simd::{lane_index1, near_taps, st, Ramp, LANES};
+use crate::simd::{lane_index1, st, NearTaps, Ramp, LANES};
 
 /// History kept before each block: ≥ max delay (99) + interpolation span.
 const HIST: usize = 128;
@@ -117,9 +117,10 @@ impl VibratoStage {
                     let t = f32x8::ONE - (delay - f32x8::from_i32x8(di));
                     let da = di.to_array();
                     let base = (HIST + i) as isize - 1;
+                    let near = NearTaps::new(-di);
                     for (ch, out) in [&mut *l, &mut *r].into_iter().enumerate() {
                         let b = &self.buf[ch];
-                        if let Some([y0, y1, y2, y3]) = near_taps(b, base, -di) {
+                        if let Some([y0, y1, y2, y3]) = near.and_then(|nt| nt.read(b, base)) {
                             st(&mut out[done + i..], hermite8(y0, y1, y2, y3, t));
                             continue;
                         }
