@@ -1,7 +1,8 @@
-//! One voice connection's gateway thread: handshake, heartbeats, DAVE, resume/re-identify with
-//! backoff, and the close-code policy (spec §2.3–§2.8).
+//! One voice connection's gateway: handshake, heartbeats, DAVE, resume/re-identify, and the
+//! close-code policy (spec §2.3–§2.8). The first handshake runs on the `connect` caller's
+//! thread; afterwards the shared voice I/O worker (`io`) drives it event by event.
 //!
-//! The thread only does control work; audio goes from the pacer straight to UDP through the
+//! The gateway only does control work; audio goes from the pacer straight to UDP through the
 //! `SendCore`, so a gateway drop and resume does not interrupt the media stream.
 
 use std::collections::VecDeque;
@@ -55,7 +56,7 @@ pub struct ConnShared {
     pub close_requested: AtomicBool,
     pub resumes: AtomicU32,
     pub identifies: AtomicU32,
-    /// Main-loop iterations (each one a wake-up of the gateway thread); tests check idle cost.
+    /// Main-loop iterations (each one a service by the voice I/O worker); tests check idle cost.
     pub wakeups: AtomicU32,
     tcp: Mutex<Option<TcpStream>>,
     /// Wakes the voice I/O worker serving this connection.

@@ -1,9 +1,10 @@
 //! DAVE (end-to-end encryption) sender state machine on top of `davey` 0.2 (spec §5.3).
 //!
-//! Runs on the connection's gateway thread. It turns gateway DAVE opcodes into davey calls and
-//! answers, and whenever a transition is applied it derives our sender key from the MLS group
-//! and hands a fresh `DaveEncryptor` to the send path (`KeyChange`). davey 0.2 switches keys
-//! only on `execute_transition` (or at once for transition id 0), so we do the same.
+//! Runs with the connection's gateway on the voice I/O thread. It turns gateway DAVE opcodes
+//! into davey calls and answers, and whenever a transition is applied it derives our sender
+//! key from the MLS group and hands a fresh `DaveEncryptor` to the send path (`KeyChange`).
+//! davey 0.2 switches keys only on `execute_transition` (or at once for transition id 0), so
+//! we do the same.
 
 use std::collections::HashMap;
 use std::num::NonZeroU16;

@@ -199,7 +199,8 @@ impl VoiceConnection {
         )
     }
 
-    /// Voice I/O worker services of this connection so far (tests: an idle connection must not spin).
+    /// Voice I/O worker services of this connection so far (tests: an idle connection must
+    /// not spin).
     pub fn gateway_wakeups(&self) -> u32 {
         self.shared.wakeups.load(Ordering::Relaxed)
     }

@@ -1,10 +1,10 @@
 //! The UDP media path: IP discovery, inbound drain, keepalive, and the per-connection send core
 //! behind the `FrameSink` the pacer calls every 20 ms.
 //!
-//! The send core is shared between the connection's gateway thread and the pacer through one
-//! `Arc`, but the gateway thread never touches the packet state: it pushes keys and sockets
-//! through an SPSC ring (rtrb, allocation-free) that the pacer drains at the start of a frame.
-//! The values carried are heap-free, so the pacer can drop replaced ones without freeing.
+//! The send core is shared between the connection's gateway (on the voice I/O thread) and the
+//! pacer through one `Arc`, but the gateway side never touches the packet state: it pushes
+//! keys and sockets through an SPSC ring (rtrb, allocation-free) that the pacer drains at the
+//! start of a frame. The values carried are heap-free, so the pacer can drop replaced ones without freeing.
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -141,7 +141,7 @@ pub fn keepalive(sock: &UdpSocket, ssrc: u32) {
     let _ = sock.send(&ssrc.to_be_bytes());
 }
 
-/// What the gateway thread hands to the pacer side.
+/// What the gateway side hands to the pacer side.
 // Inline on purpose (no Box): the pacer drops replaced values, which must not free memory.
 #[allow(clippy::large_enum_variant)]
 pub enum Update {
@@ -155,7 +155,7 @@ pub enum Update {
     Dave(Option<DaveEncryptor>),
 }
 
-/// Speaking state requested by the send path, applied by the gateway thread (op 5).
+/// Speaking state requested by the send path, applied by the gateway side (op 5).
 pub const SPEAK_NONE: u8 = 0;
 pub const SPEAK_ON: u8 = 1;
 pub const SPEAK_OFF: u8 = 2;
@@ -194,7 +194,7 @@ pub struct SendCore {
     ready: AtomicBool,
     closed: AtomicBool,
     pub speak_request: AtomicU8,
-    /// Wakes the gateway thread for a speaking change (an eventfd write, only on changes).
+    /// Wakes the gateway side for a speaking change (an eventfd write, only on changes).
     waker: Option<Arc<mio::Waker>>,
     pub stats: SendStats,
 }
@@ -203,7 +203,7 @@ pub struct SendCore {
 unsafe impl Sync for SendCore {}
 
 impl SendCore {
-    /// Returns the core and the producer the gateway thread keeps.
+    /// Returns the core and the producer the gateway side keeps.
     pub fn new() -> (Arc<SendCore>, rtrb::Producer<Update>) {
         SendCore::with_waker(None)
     }
@@ -266,7 +266,7 @@ impl SendCore {
         self.busy.store(false, Ordering::Release);
     }
 
-    /// Applies pending updates from the gateway thread (allocation-free; the values are
+    /// Applies pending updates from the gateway side (allocation-free; the values are
     /// plain data, so replacing one frees nothing).
     fn apply_updates(st: &mut SendState) {
         while let Ok(u) = st.updates.pop() {
