@@ -390,15 +390,22 @@ impl TimescaleStage {
             self.aa.clear();
         } else {
             let mix = self.aa_mix.block(n);
-            // Filtered copies in `mono` (its scratch until the sum is written) and
-            // `scratch`, then the dry/filtered mix back into the channel buffers.
-            let (t0, t1) = (&mut self.mono[off..off + n], &mut self.scratch[..n]);
-            t0.copy_from_slice(&self.buf[0][off..off + n]);
-            t1.copy_from_slice(&self.buf[1][off..off + n]);
-            self.aa.run([&mut *t0, &mut *t1], self.simd);
-            for (ch, tmp) in [t0, t1].into_iter().enumerate() {
-                blend_ramp(&self.buf[ch][off..off + n], tmp, mix, self.simd);
-                self.buf[ch][off..off + n].copy_from_slice(tmp);
+            if mix.constant() && mix.start == 1.0 {
+                // Fully on: filter in place (a blend with 1 would only add rounding).
+                let [b0, b1] = &mut self.buf;
+                self.aa
+                    .run([&mut b0[off..off + n], &mut b1[off..off + n]], self.simd);
+            } else {
+                // Filtered copies in `mono` (its scratch until the sum is written) and
+                // `scratch`, then the dry/filtered mix back into the channel buffers.
+                let (t0, t1) = (&mut self.mono[off..off + n], &mut self.scratch[..n]);
+                t0.copy_from_slice(&self.buf[0][off..off + n]);
+                t1.copy_from_slice(&self.buf[1][off..off + n]);
+                self.aa.run([&mut *t0, &mut *t1], self.simd);
+                for (ch, tmp) in [t0, t1].into_iter().enumerate() {
+                    blend_ramp(&self.buf[ch][off..off + n], tmp, mix, self.simd);
+                    self.buf[ch][off..off + n].copy_from_slice(tmp);
+                }
             }
         }
         let (bl, br) = (&self.buf[0][off..off + n], &self.buf[1][off..off + n]);
