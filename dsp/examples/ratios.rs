@@ -86,9 +86,10 @@ fn frame(c: &mut FilterChain, inp: &[f32], out: &mut [f32]) {
 fn per_frame(json: &str, simd: bool, inp: &[f32]) -> Duration {
     let mut c = chain(json, simd);
     let mut out = vec![0.0f32; FRAME * 2];
-    let frames = 400;
+    // Many short runs, best kept: on a busy machine most runs get preempted somewhere.
+    let frames = 100;
     let mut best = Duration::MAX;
-    for _ in 0..5 {
+    for _ in 0..25 {
         let t = Instant::now();
         for _ in 0..frames {
             frame(&mut c, inp, &mut out);
