@@ -558,13 +558,28 @@ impl TimescaleStage {
         box_sums(mono, c0, &mut self.dec_c[..dc_n], self.simd);
         let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
         let mut best = (f64::NEG_INFINITY, 1.0f64, s_lo);
-        for v in 0..n_cand.min(dc_n.saturating_sub(ld_n) + 1) {
+        let n_coarse = n_cand.min(dc_n.saturating_sub(ld_n) + 1);
+        // SIMD: candidates in pairs sharing the template loads (same sums as `dot`).
+        let mut pending = None;
+        for v in 0..n_coarse {
             if v > 0 {
                 let out = self.dec_c[v - 1];
                 let inn = self.dec_c[v + ld_n - 1];
                 energy += (inn * inn) as f64 - (out * out) as f64;
             }
-            let d = dot(&self.dec_t[..ld_n], &self.dec_c[v..v + ld_n], self.simd) as f64;
+            let d = match pending.take() {
+                Some(d) => d,
+                None if self.simd && v + 1 < n_coarse => {
+                    let (d0, d1) = dot2(
+                        &self.dec_t[..ld_n],
+                        &self.dec_c[v..v + ld_n],
+                        &self.dec_c[v + 1..v + 1 + ld_n],
+                    );
+                    pending = Some(d1);
+                    d0
+                }
+                None => dot(&self.dec_t[..ld_n], &self.dec_c[v..v + ld_n], self.simd),
+            } as f64;
             // Maximise d/√e without a square root or division per candidate:
             // compare d·|d|/e by cross-multiplying.
             let e = energy.max(0.0) + 1e-9;
@@ -583,6 +598,7 @@ impl TimescaleStage {
             &self.mono[c_lo..c_lo + len],
             self.simd,
         ) as f64;
+        let mut pending = None;
         for s in lo..=hi {
             let c = rel(t0 + s);
             if s > lo {
@@ -590,7 +606,16 @@ impl TimescaleStage {
                 e += (inn * inn) as f64 - (out * out) as f64;
             }
             let cand = &self.mono[c..c + len];
-            let d = dot(&self.mono[tpl..tpl + len], cand, self.simd) as f64;
+            let d = match pending.take() {
+                Some(d) => d,
+                None if self.simd && s < hi => {
+                    let next = &self.mono[c + 1..c + 1 + len];
+                    let (d0, d1) = dot2(&self.mono[tpl..tpl + len], cand, next);
+                    pending = Some(d1);
+                    d0
+                }
+                None => dot(&self.mono[tpl..tpl + len], cand, self.simd),
+            } as f64;
             let score = d / (e.max(0.0) + 1e-9).sqrt();
             if score > fine.0 {
                 fine = (score, s);
@@ -807,6 +832,35 @@ fn box_sums(m: &[f32], start: usize, out: &mut [f32], simd: bool) {
     for (k, o) in out.iter_mut().enumerate().skip(v) {
         *o = boxed(start + k * DECIM);
     }
+}
+
+/// `(dot(a, b0), dot(a, b1))` on the SIMD path, sharing the loads of `a`; each sum is
+/// accumulated exactly as [`dot`] does.
+fn dot2(a: &[f32], b0: &[f32], b1: &[f32]) -> (f32, f32) {
+    let n = a.len().min(b0.len()).min(b1.len());
+    let (mut p0, mut p1, mut q0, mut q1) = (f32x8::ZERO, f32x8::ZERO, f32x8::ZERO, f32x8::ZERO);
+    let mut i = 0;
+    while i + 2 * LANES <= n {
+        let (x0, x1) = (ld(&a[i..]), ld(&a[i + LANES..]));
+        p0 += x0 * ld(&b0[i..]);
+        p1 += x1 * ld(&b0[i + LANES..]);
+        q0 += x0 * ld(&b1[i..]);
+        q1 += x1 * ld(&b1[i + LANES..]);
+        i += 2 * LANES;
+    }
+    while i + LANES <= n {
+        let x0 = ld(&a[i..]);
+        p0 += x0 * ld(&b0[i..]);
+        q0 += x0 * ld(&b1[i..]);
+        i += LANES;
+    }
+    let (mut s0, mut s1) = ((p0 + p1).reduce_add(), (q0 + q1).reduce_add());
+    while i < n {
+        s0 += a[i] * b0[i];
+        s1 += a[i] * b1[i];
+        i += 1;
+    }
+    (s0, s1)
 }
 
 /// Dot product: SIMD (eight partial sums) or the plain loop.
