@@ -17,7 +17,7 @@ pub(crate) fn st(s: &mut [f32], v: f32x8) {
 }
 
 /// The four Hermite taps `y_m[k] = b[base + k + rel[k] + m − 1]` (m = 0..4) of eight
-/// interpolated reads whose offsets `rel` span at most three consecutive values (slowly
+/// interpolated reads whose offsets `rel` span at most two consecutive values (slowly
 /// moving read positions: vibrato delays, grain rates near 1): a few contiguous loads and
 /// lane selects instead of a 32-load gather, with exactly the gathered values. Built once
 /// per eight reads and used for both channels.
@@ -26,22 +26,21 @@ pub(crate) struct NearTaps {
     dmin: i32,
     spread: i32,
     m1: f32x8,
-    m2: f32x8,
 }
 
 impl NearTaps {
-    /// `None` when the offsets spread over more than three values.
+    /// `None` when the offsets spread over more than two values.
     #[inline(always)]
     pub fn new(rel: i32x8) -> Option<NearTaps> {
         let (dmin, dmax) = (rel.reduce_min(), rel.reduce_max());
-        if dmax - dmin > 2 {
+        // Three-way selects cost about as much as the gather on SSE2: two-way only.
+        if dmax - dmin > 1 {
             return None;
         }
         Some(NearTaps {
             dmin,
             spread: dmax - dmin,
             m1: wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin))),
-            m2: wide::bytemuck::cast(rel.simd_gt(i32x8::splat(dmin + 1))),
         })
     }
 
@@ -55,17 +54,12 @@ impl NearTaps {
         }
         // v(j)[k] = b[first + j + k]
         let v = |j: usize| ld(&b[first as usize + j..]);
-        let (m1, m2) = (self.m1, self.m2);
-        Some(match self.spread {
-            0 => [v(0), v(1), v(2), v(3)],
-            1 => {
-                let w = [v(0), v(1), v(2), v(3), v(4)];
-                std::array::from_fn(|m| m1.bitselect(w[m + 1], w[m]))
-            }
-            _ => {
-                let w = [v(0), v(1), v(2), v(3), v(4), v(5)];
-                std::array::from_fn(|m| m2.bitselect(w[m + 2], m1.bitselect(w[m + 1], w[m])))
-            }
+        let m1 = self.m1;
+        Some(if self.spread == 0 {
+            [v(0), v(1), v(2), v(3)]
+        } else {
+            let w = [v(0), v(1), v(2), v(3), v(4)];
+            std::array::from_fn(|m| m1.bitselect(w[m + 1], w[m]))
         })
     }
 }
