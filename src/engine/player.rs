@@ -30,6 +30,26 @@ const LOOKBACK: usize = FRAME_RING;
 /// Opus decode staging: up to 120 ms decoded plus a partial frame.
 const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
 
+/// Buffers used only while one frame is made. An encode worker serves its players one at a
+/// time, so it owns one set for all of them instead of each player holding its own.
+pub struct Scratch {
+    /// Chain input of the frame being made (`input_needed()` stereo frames).
+    input: Vec<f32>,
+    pcm: Box<[f32; FRAME_SAMPLES]>,
+    frame: Box<Frame>,
+}
+
+impl Scratch {
+    /// Reserves for timescale's largest input up front, so no frame ever allocates.
+    pub fn new() -> Scratch {
+        Scratch {
+            input: Vec::with_capacity(basalt_dsp::MAX_INPUT * 2),
+            pcm: Box::new([0.0; FRAME_SAMPLES]),
+            frame: Box::new(Frame::EMPTY),
+        }
+    }
+}
+
 /// What one service pass did, for the worker.
 pub struct Step {
     pub consumed: bool,
@@ -92,10 +112,6 @@ pub struct Player {
     lb_is_packet: [bool; LOOKBACK],
     replay: [u32; LOOKBACK],
     replay_len: usize,
-    /// Chain input of the frame being made (`input_needed()` stereo frames).
-    input: Vec<f32>,
-    pcm: Box<[f32; FRAME_SAMPLES]>,
-    frame: Box<Frame>,
     stage: Vec<f32>,
     stage_pos: usize,
     /// The last packet passed through, to warm the decoder when filters switch on.
@@ -153,9 +169,6 @@ impl Player {
             lb_is_packet: [false; LOOKBACK],
             replay: [0; LOOKBACK],
             replay_len: 0,
-            input: Vec::with_capacity(basalt_dsp::MAX_INPUT * 2),
-            pcm: Box::new([0.0; FRAME_SAMPLES]),
-            frame: Box::new(Frame::EMPTY),
             stage: Vec::with_capacity(STAGE_FRAMES * 2),
             stage_pos: 0,
             last_packet: Box::new(OpusPacket::EMPTY),
@@ -183,7 +196,7 @@ impl Player {
         Arc::new(d)
     }
 
-    pub fn service(&mut self, now: Instant) -> Step {
+    pub fn service(&mut self, now: Instant, scratch: &mut Scratch) -> Step {
         loop {
             match self.cmds.try_recv() {
                 Ok(cmd) => self.command(cmd, now),
@@ -234,7 +247,7 @@ impl Player {
             .is_some_and(|t| t.feed.is_some() && t.awaiting_seek.is_none());
         if !self.paused && ready {
             while FRAME_RING - self.frames.slots() < TARGET_DEPTH {
-                match self.produce() {
+                match self.produce(scratch) {
                     Made::Frame => {
                         step.consumed = true;
                         if let Some(t) = self.track.as_mut() {
@@ -566,7 +579,7 @@ impl Player {
     }
 
     /// Produces one frame into the ring.
-    fn produce(&mut self) -> Made {
+    fn produce(&mut self, scratch: &mut Scratch) -> Made {
         let Some(t) = self.track.as_ref() else {
             return Made::Underrun;
         };
@@ -578,9 +591,9 @@ impl Player {
             Some(c) if chain_on => c.input_needed().clamp(1, basalt_dsp::MAX_INPUT),
             _ => FRAME,
         };
-        if self.input.len() < need.max(FRAME) * 2 {
+        if scratch.input.len() < need.max(FRAME) * 2 {
             // Within the reserved capacity: touches memory, never allocates.
-            self.input.resize(need.max(FRAME) * 2, 0.0);
+            scratch.input.resize(need.max(FRAME) * 2, 0.0);
         }
         let slot = (self.next_seq as usize) % LOOKBACK;
         // Changes every frame can leave an old replay entry whose slot this frame reuses:
@@ -606,12 +619,12 @@ impl Player {
                 *self.last_packet = self.lb_pkt[i];
                 packet_len = self.last_packet.len as usize;
             } else {
-                self.input[..FRAME_SAMPLES]
+                scratch.input[..FRAME_SAMPLES]
                     .copy_from_slice(&self.lb_pcm[i * FRAME_SAMPLES..(i + 1) * FRAME_SAMPLES]);
                 have = FRAME;
             }
         } else {
-            match self.pull(need, &mut packet_len) {
+            match self.pull(need, &mut packet_len, scratch) {
                 Made::Frame => {}
                 other => return other,
             }
@@ -623,10 +636,10 @@ impl Player {
             self.lb_is_packet[slot] = true;
             self.lb_pkt[slot] = *self.last_packet;
             if self.passthrough_allowed() {
-                self.frame.data[..packet_len].copy_from_slice(self.last_packet.bytes());
-                self.frame.len = packet_len as u16;
+                scratch.frame.data[..packet_len].copy_from_slice(self.last_packet.bytes());
+                scratch.frame.len = packet_len as u16;
                 self.last_was_packet = true;
-                return self.push_frame();
+                return self.push_frame(&mut scratch.frame);
             }
             // Filters or volume need PCM: decode the packet here.
             let Some(Some(Feed::Opus(of))) = self.track.as_mut().map(|t| t.feed.as_mut()) else {
@@ -634,11 +647,11 @@ impl Player {
             };
             match of.decoder.decode_float(
                 self.last_packet.bytes(),
-                &mut self.input[..FRAME_SAMPLES],
+                &mut scratch.input[..FRAME_SAMPLES],
                 false,
             ) {
                 Ok(n) if n == FRAME => {}
-                _ => self.input[..FRAME_SAMPLES].fill(0.0),
+                _ => scratch.input[..FRAME_SAMPLES].fill(0.0),
             }
             have = FRAME;
         } else {
@@ -649,37 +662,40 @@ impl Player {
             self.lb_is_packet[slot] = false;
             let dst = &mut self.lb_pcm[slot * FRAME_SAMPLES..(slot + 1) * FRAME_SAMPLES];
             if have == FRAME {
-                dst.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+                dst.copy_from_slice(&scratch.input[..FRAME_SAMPLES]);
             } else {
                 dst.fill(0.0);
             }
         }
         self.last_was_packet = false;
         if let (true, Some(c)) = (chain_on, self.chain.as_mut()) {
-            c.process(&self.input[..have * 2], &mut self.pcm[..]);
+            c.process(&scratch.input[..have * 2], &mut scratch.pcm[..]);
         } else {
-            self.pcm.copy_from_slice(&self.input[..FRAME_SAMPLES]);
+            scratch.pcm.copy_from_slice(&scratch.input[..FRAME_SAMPLES]);
         }
-        self.player_volume.apply(&mut self.pcm[..], self.volume);
-        basalt_dsp::soft_clip(&mut self.pcm[..]);
-        match self.encoder.encode(&self.pcm[..], &mut self.frame.data[..]) {
-            Ok(n) => self.frame.len = n as u16,
+        self.player_volume.apply(&mut scratch.pcm[..], self.volume);
+        basalt_dsp::soft_clip(&mut scratch.pcm[..]);
+        match self
+            .encoder
+            .encode(&scratch.pcm[..], &mut scratch.frame.data[..])
+        {
+            Ok(n) => scratch.frame.len = n as u16,
             Err(_) => return Made::Underrun,
         }
-        self.push_frame()
+        self.push_frame(&mut scratch.frame)
     }
 
-    fn push_frame(&mut self) -> Made {
+    fn push_frame(&mut self, frame: &mut Frame) -> Made {
         let Some(t) = self.track.as_mut() else {
             return Made::Underrun;
         };
         t.out_frames += 1;
-        self.frame.gen = self.gen;
-        self.frame.seq = self.next_seq;
-        self.frame.end_ms = t.position();
-        self.frame.track = self.track_no;
+        frame.gen = self.gen;
+        frame.seq = self.next_seq;
+        frame.end_ms = t.position();
+        frame.track = self.track_no;
         self.next_seq = self.next_seq.wrapping_add(1);
-        if self.frames.push(*self.frame).is_err() {
+        if self.frames.push(*frame).is_err() {
             // Cannot happen: the caller checked for room.
             t.out_frames -= 1;
             return Made::Underrun;
@@ -687,16 +703,16 @@ impl Player {
         Made::Frame
     }
 
-    /// Takes the next `need` stereo frames from the feed into `self.input`, or (Opus
+    /// Takes the next `need` stereo frames from the feed into `scratch.input`, or (Opus
     /// passthrough) the next packet into `self.last_packet` with its length in `packet_len`.
-    fn pull(&mut self, need: usize, packet_len: &mut usize) -> Made {
+    fn pull(&mut self, need: usize, packet_len: &mut usize, scratch: &mut Scratch) -> Made {
         let passthrough = self.passthrough_allowed();
         let Some(t) = self.track.as_mut() else {
             return Made::Underrun;
         };
         let eof = t.ctl.eof.load(Ordering::Acquire);
         let want = need * 2;
-        let dst = &mut self.input[..want];
+        let dst = &mut scratch.input[..want];
         match t.feed.as_mut() {
             None => Made::Underrun,
             Some(Feed::Pcm(c)) => {
@@ -732,9 +748,11 @@ impl Player {
                 }
                 if self.last_was_packet {
                     // Warm the decoder with the packet before, so the switch does not click.
-                    let _ =
-                        of.decoder
-                            .decode_float(self.last_packet.bytes(), &mut self.pcm[..], false);
+                    let _ = of.decoder.decode_float(
+                        self.last_packet.bytes(),
+                        &mut scratch.pcm[..],
+                        false,
+                    );
                     self.last_was_packet = false;
                 }
                 Self::pull_decoded(

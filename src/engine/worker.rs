@@ -11,7 +11,7 @@ use crossbeam::channel::Receiver;
 
 use super::disposal::dispose;
 use super::helper::HelperJob;
-use super::player::Player;
+use super::player::{Player, Scratch};
 use super::track::{playback_exception, DecodeJob, DecodeSrc};
 use super::Shared;
 
@@ -95,6 +95,7 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
 
 pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Vec<Thread>) {
     let mut players: Vec<Player> = Vec::with_capacity(256);
+    let mut scratch = Scratch::new();
     while !shared.shutdown.load(Ordering::Relaxed) {
         while let Ok(p) = rx.try_recv() {
             players.push(p);
@@ -103,7 +104,7 @@ pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Ve
         let mut consumed = false;
         let mut i = 0;
         while i < players.len() {
-            let step = players[i].service(now);
+            let step = players[i].service(now, &mut scratch);
             consumed |= step.consumed;
             if step.remove {
                 let p = players.swap_remove(i);
