@@ -1,0 +1,82 @@
+//! Benchmark cases shared by the criterion bench (`benches/dsp.rs`) and the quick
+//! `ratios` example, so both measure exactly the same filter sets and signal.
+
+use std::hint::black_box;
+
+use basalt_dsp::{FilterChain, Filters, FRAME, MAX_INPUT};
+
+pub const CASES: &[(&str, &str)] = &[
+    ("volume", r#"{"volume": 0.8}"#),
+    (
+        "equalizer",
+        r#"{"equalizer": [{"band":0,"gain":0.2},{"band":1,"gain":0.1},{"band":2,"gain":0.05},
+        {"band":3,"gain":-0.05},{"band":4,"gain":0.1},{"band":5,"gain":0.1},{"band":6,"gain":0.1},
+        {"band":7,"gain":0.1},{"band":8,"gain":0.1},{"band":9,"gain":0.1},{"band":10,"gain":0.1},
+        {"band":11,"gain":0.1},{"band":12,"gain":0.1},{"band":13,"gain":0.1},{"band":14,"gain":0.1}]}"#,
+    ),
+    ("karaoke", r#"{"karaoke": {}}"#),
+    (
+        "timescale",
+        r#"{"timescale": {"speed": 1.2, "pitch": 1.1, "rate": 1.05}}"#,
+    ),
+    ("ts_speed", r#"{"timescale": {"speed": 1.25}}"#),
+    ("ts_pitch_down", r#"{"timescale": {"pitch": 0.8}}"#),
+    ("tremolo", r#"{"tremolo": {}}"#),
+    ("vibrato", r#"{"vibrato": {}}"#),
+    ("rotation", r#"{"rotation": {"rotationHz": 0.2}}"#),
+    (
+        "distortion",
+        r#"{"distortion": {"sinScale": 1.2, "cosScale": 0.8, "scale": 0.9}}"#,
+    ),
+    (
+        "channelMix",
+        r#"{"channelMix": {"leftToRight": 0.3, "rightToLeft": 0.3}}"#,
+    ),
+    ("lowPass", r#"{"lowPass": {}}"#),
+    (
+        "full_chain",
+        r#"{"volume": 0.9, "equalizer": [{"band":0,"gain":0.2},{"band":5,"gain":-0.1},{"band":10,"gain":0.1}],
+        "karaoke": {"level": 0.5}, "timescale": {"speed": 1.1, "pitch": 1.05},
+        "tremolo": {"depth": 0.3}, "vibrato": {"depth": 0.3}, "rotation": {"rotationHz": 0.2},
+        "distortion": {"scale": 0.9}, "channelMix": {"leftToLeft": 0.9, "rightToRight": 0.9},
+        "lowPass": {"smoothing": 3.0}}"#,
+    ),
+];
+
+pub fn input() -> Vec<f32> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    (0..MAX_INPUT * 2)
+        .map(|i| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let noise = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            let t = (i / 2) as f32 / 48_000.0;
+            0.4 * (std::f32::consts::TAU * 220.0 * t).sin() + 0.1 * noise
+        })
+        .collect()
+}
+
+pub fn chain(json: &str, simd: bool) -> FilterChain {
+    let f = Filters::from_json(&serde_json::from_str(json).expect("json")).expect("filters");
+    let mut c = if simd {
+        FilterChain::new()
+    } else {
+        FilterChain::new_scalar()
+    };
+    c.update(&f);
+    // Past the switch-on ramps, so steady state is measured.
+    let inp = input();
+    let mut out = vec![0.0f32; FRAME * 2];
+    for _ in 0..10 {
+        let n = c.input_needed();
+        c.process(&inp[..n * 2], &mut out);
+    }
+    c
+}
+
+pub fn frame(c: &mut FilterChain, inp: &[f32], out: &mut [f32]) {
+    let n = c.input_needed();
+    c.process(black_box(&inp[..n * 2]), out);
+    black_box(&out[0]);
+}
