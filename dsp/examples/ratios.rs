@@ -1,5 +1,6 @@
-//! Quick SIMD/scalar ratios without criterion or a release build of the whole node
-//! (basalt-dsp is opt-level 3 in the dev profile): `cargo run -p basalt-dsp --example ratios`.
+//! Quick SIMD/scalar ratios without criterion or a release build of the whole node:
+//! `cargo run --release -p basalt-dsp --example ratios` (a dev build keeps debug assertions
+//! and the example itself at opt-level 1, which makes the ratios meaningless).
 //! The criterion bench `benches/dsp.rs` in the root package measures the same cases.
 
 use std::time::{Duration, Instant};
