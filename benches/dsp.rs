@@ -5,14 +5,14 @@
 //!
 //! `cargo bench --bench dsp` (add `-- --quick` for a short run).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use basalt_dsp::FRAME;
 use criterion::Criterion;
 
 #[path = "../dsp/bench_support/cases.rs"]
 mod cases;
-use cases::{chain, frame, input, CASES};
+use cases::{chain, frame, input, summary, CASES};
 
 fn benches(cr: &mut Criterion) {
     let inp = input();
@@ -27,42 +27,6 @@ fn benches(cr: &mut Criterion) {
     }
 }
 
-fn per_frame(json: &str, simd: bool, inp: &[f32]) -> Duration {
-    let mut c = chain(json, simd);
-    let mut out = vec![0.0f32; FRAME * 2];
-    let frames = 400;
-    let mut best = Duration::MAX;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..frames {
-            frame(&mut c, inp, &mut out);
-        }
-        best = best.min(t.elapsed() / frames);
-    }
-    best
-}
-
-fn summary() {
-    let inp = input();
-    println!(
-        "\n{:<12} {:>12} {:>12} {:>8} {:>12}",
-        "filter", "simd µs", "scalar µs", "ratio", "core/player"
-    );
-    for (name, json) in CASES {
-        let s = per_frame(json, true, &inp);
-        let r = per_frame(json, false, &inp);
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        println!(
-            "{:<12} {:>12.2} {:>12.2} {:>7.2}x {:>11.3}%",
-            name,
-            us(s),
-            us(r),
-            us(r) / us(s),
-            us(s) / 20_000.0 * 100.0
-        );
-    }
-}
-
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -71,5 +35,5 @@ fn main() {
         .configure_from_args();
     benches(&mut c);
     c.final_summary();
-    summary();
+    summary(5, 400);
 }
