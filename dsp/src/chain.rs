@@ -5,7 +5,12 @@
 //! If no configured filter is enabled the chain is "off" (every stage fades out, then the
 //! engine may pass audio through); if one is, every configured filter runs, enabled or not.
 //!
-//! All buffers are allocated in [`FilterChain::new`]; `update` and `process` never allocate.
+//! Memory is per stage and lazy, since most players use one or two filters: `new` allocates
+//! one frame of planar input and output, and each stage's buffers (timescale's input buffer,
+//! vibrato's work buffer, the crossfade copies, the longer input timescale pulls) are
+//! allocated by the `update` that first configures that filter, then kept, so switching a
+//! filter off and on again neither allocates nor changes its fades. `process` and `reset`
+//! never allocate.
 
 use std::sync::Arc;
 
@@ -86,11 +91,15 @@ pub struct FilterChain {
     equalizer: EqualizerStage,
     volume: VolumeStage,
     simd: bool,
+    /// Planar input: [`TimescaleStage::max_input`] frames (FRAME until timescale is first
+    /// configured; only a running timescale takes more input than that).
     in_l: Vec<f32>,
     in_r: Vec<f32>,
     out_l: Vec<f32>,
     out_r: Vec<f32>,
-    /// Dry copies for wet/dry crossfades, and the old-parameter output for distortion.
+    /// Dry copies for wet/dry crossfades (empty until a crossfading stage is configured),
+    /// and the old-parameter output for distortion (empty until distortion is). Sized by
+    /// [`FilterChain::grow_buffers`].
     dry_l: Vec<f32>,
     dry_r: Vec<f32>,
     alt_l: Vec<f32>,
@@ -147,19 +156,20 @@ impl FilterChain {
             equalizer: EqualizerStage::new(simd),
             volume: VolumeStage::new(simd),
             simd,
-            in_l: vec![0.0; MAX_INPUT],
-            in_r: vec![0.0; MAX_INPUT],
+            in_l: vec![0.0; FRAME],
+            in_r: vec![0.0; FRAME],
             out_l: vec![0.0; FRAME],
             out_r: vec![0.0; FRAME],
-            dry_l: vec![0.0; CHUNK],
-            dry_r: vec![0.0; CHUNK],
-            alt_l: vec![0.0; CHUNK],
-            alt_r: vec![0.0; CHUNK],
+            dry_l: Vec::new(),
+            dry_r: Vec::new(),
+            alt_l: Vec::new(),
+            alt_r: Vec::new(),
         }
     }
 
     /// Install a new filter set (the whole set, as Lavalink's PATCH replaces it); the next
-    /// `process` call uses it, ramped or crossfaded so nothing clicks.
+    /// `process` call uses it, ramped or crossfaded so nothing clicks. Allocates the buffers
+    /// of stages configured for the first time.
     pub fn update(&mut self, f: &Filters) {
         let mut on = f.is_active();
         for fac in &self.factories {
@@ -176,6 +186,8 @@ impl FilterChain {
             self.plugin_on[i] = self.plugins[i].configure(cfg);
         }
         let cfg = |present: bool| on && present;
+        // A stage with a wet/dry crossfade is configured (it needs the dry copies).
+        let mut crossfade = false;
 
         match f
             .low_pass
@@ -184,6 +196,7 @@ impl FilterChain {
             Some(l) => {
                 self.low_pass.set(l.smoothing);
                 self.low_pass_wet.set(1.0);
+                crossfade = true;
             }
             None => self.low_pass_wet.set(0.0),
         }
@@ -192,6 +205,7 @@ impl FilterChain {
             Some(r) => {
                 self.rotation.set(r);
                 self.rotation_wet.set(1.0);
+                crossfade = true;
             }
             None => self.rotation_wet.set(0.0),
         }
@@ -208,6 +222,7 @@ impl FilterChain {
                     self.distortion_x.set(1.0);
                 }
                 self.distortion_wet.set(1.0);
+                crossfade = true;
             }
             None => self.distortion_wet.set(0.0),
         }
@@ -216,6 +231,7 @@ impl FilterChain {
                 let fresh = self.vibrato_wet.is(0.0);
                 self.vibrato.set(Some(v), fresh);
                 self.vibrato_wet.set(1.0);
+                crossfade = true;
             }
             None => self.vibrato_wet.set(0.0),
         }
@@ -229,6 +245,7 @@ impl FilterChain {
                 }
                 self.karaoke.set(k, fresh);
                 self.karaoke_wet.set(1.0);
+                crossfade = true;
             }
             None => self.karaoke_wet.set(0.0),
         }
@@ -238,6 +255,25 @@ impl FilterChain {
             None
         });
         self.volume.set(f.volume.filter(|_| on));
+        self.grow_buffers(crossfade, f.distortion.is_some() && on);
+    }
+
+    /// Grow the chain's own buffers to what the configured stages can use. Never shrinks:
+    /// a stage switched off still fades out (and may be switched on again) with them.
+    fn grow_buffers(&mut self, crossfade: bool, distortion: bool) {
+        let n_in = self.timescale.max_input();
+        grow(&mut self.in_l, n_in);
+        grow(&mut self.in_r, n_in);
+        // `pre` runs in pieces of at most CHUNK input frames; karaoke crossfades FRAME.
+        let piece = n_in.min(CHUNK);
+        if crossfade || !self.dry_l.is_empty() {
+            grow(&mut self.dry_l, piece.max(FRAME));
+            grow(&mut self.dry_r, piece.max(FRAME));
+        }
+        if distortion || !self.alt_l.is_empty() {
+            grow(&mut self.alt_l, piece);
+            grow(&mut self.alt_r, piece);
+        }
     }
 
     /// False once no filter is on and every tail (ramps, timescale buffer) has ended.
@@ -286,7 +322,7 @@ impl FilterChain {
         let (ol, or) = (&mut self.out_l[..], &mut self.out_r[..]);
         self.timescale.process(il, ir, ol, or);
         let simd = self.simd;
-        let (dl, dr) = (&mut self.dry_l[..FRAME], &mut self.dry_r[..FRAME]);
+        let (dl, dr) = (&mut self.dry_l[..], &mut self.dry_r[..]);
         let k = &mut self.karaoke;
         run_wet(&mut self.karaoke_wet, ol, or, dl, dr, simd, |l, r| {
             k.process(l, r)
@@ -303,7 +339,8 @@ impl FilterChain {
         let simd = self.simd;
         let l = &mut self.in_l[at..at + n];
         let r = &mut self.in_r[at..at + n];
-        let (dl, dr) = (&mut self.dry_l[..n], &mut self.dry_r[..n]);
+        // Used only by crossfades, which need a configured stage and so allocated copies.
+        let (dl, dr) = (&mut self.dry_l[..], &mut self.dry_r[..]);
         for i in (0..self.plugins.len()).rev() {
             if self.plugin_on[i] {
                 self.plugins[i].process(l, r);
@@ -367,8 +404,16 @@ impl FilterChain {
     }
 }
 
+/// Extend `v` with zeros to `n` samples, allocating exactly that (no amortised slack).
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.len() < n {
+        v.reserve_exact(n - v.len());
+        v.resize(n, 0.0);
+    }
+}
+
 /// Run a stage with its dry/wet mix: skipped when off, in place when fully on, crossfaded
-/// against the dry signal while switching.
+/// against the dry signal while switching (`dl`/`dr` hold at least `l.len()` samples then).
 fn run_wet(
     wet: &mut Wet,
     l: &mut [f32],

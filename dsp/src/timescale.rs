@@ -20,6 +20,7 @@
 //! factors to [0.1, 4] (beyond that nothing musical is left and buffers stay bounded).
 
 use std::f64::consts::TAU;
+use std::sync::OnceLock;
 
 use wide::{f32x4, f32x8};
 
@@ -63,6 +64,14 @@ enum Mode {
     Direct,
 }
 
+/// The grains' Hann window, one table shared by every player: it never changes.
+fn hann() -> &'static [f32; GRAIN] {
+    static WINDOW: OnceLock<[f32; GRAIN]> = OnceLock::new();
+    WINDOW.get_or_init(|| {
+        std::array::from_fn(|j| (0.5 - 0.5 * (TAU * j as f64 / GRAIN as f64).cos()) as f32)
+    })
+}
+
 /// (net speed, net pitch) for a configured timescale, or `None` for identity.
 pub(crate) fn effective(t: Option<Timescale>) -> Option<(f64, f64)> {
     let t = t?;
@@ -88,7 +97,8 @@ struct AntiAlias {
     block: [Block2; 2],
     /// Per section, per channel: x[n−1], x[n−2], y[n−1], y[n−2].
     s: [[[f32; 4]; 2]; 2],
-    /// Work buffers (one per channel): two history samples, then the block.
+    /// Work buffers (one per channel): two history samples, then the block. Empty until
+    /// [`AntiAlias::allocate`].
     work: [Vec<f32>; 2],
 }
 
@@ -98,13 +108,17 @@ impl AntiAlias {
             coef: [(1.0, 0.0, 0.0, 0.0, 0.0); 2],
             block: [Block2::new(1.0, 0.0, 0.0); 2],
             s: [[[0.0; 4]; 2]; 2],
-            work: [
-                vec![0.0; MAX_INPUT + 2 + LANES],
-                vec![0.0; MAX_INPUT + 2 + LANES],
-            ],
+            work: [Vec::new(), Vec::new()],
         };
         a.design(1.0);
         a
+    }
+
+    fn allocate(&mut self) {
+        self.work = [
+            vec![0.0; MAX_INPUT + 2 + LANES],
+            vec![0.0; MAX_INPUT + 2 + LANES],
+        ];
     }
 
     fn design(&mut self, p: f64) {
@@ -196,6 +210,9 @@ impl AntiAlias {
     }
 }
 
+/// The buffers (`buf`, `mono`, `scratch`, `dec_*`, the anti-alias work) stay empty
+/// until timescale is first configured: most players never use it, and they are most of the
+/// chain's memory. Once allocated they are kept.
 pub(crate) struct TimescaleStage {
     mode: Mode,
     /// Target factors; `None` = identity (drain and switch off).
@@ -216,7 +233,7 @@ pub(crate) struct TimescaleStage {
     nominal: f64,
     /// Direct mode read position.
     read: i64,
-    window: Vec<f32>,
+    window: &'static [f32; GRAIN],
     aa: AntiAlias,
     aa_p: f64,
     aa_mix: Ramp,
@@ -227,10 +244,6 @@ pub(crate) struct TimescaleStage {
 
 impl TimescaleStage {
     pub fn new(simd: bool) -> Self {
-        let window = (0..GRAIN)
-            .map(|j| (0.5 - 0.5 * (TAU * j as f64 / GRAIN as f64).cos()) as f32)
-            .collect();
-        let aa = AntiAlias::new();
         let g = Grain {
             start: 0.0,
             rate: 1.0,
@@ -238,9 +251,9 @@ impl TimescaleStage {
         TimescaleStage {
             mode: Mode::Off,
             target: None,
-            buf: [vec![0.0; CAP], vec![0.0; CAP]],
-            mono: vec![0.0; CAP],
-            scratch: vec![0.0; MAX_INPUT],
+            buf: [Vec::new(), Vec::new()],
+            mono: Vec::new(),
+            scratch: Vec::new(),
             base: 0,
             len: 0,
             prev: g,
@@ -249,18 +262,47 @@ impl TimescaleStage {
             phase: 0,
             nominal: 0.0,
             read: 0,
-            window,
-            aa,
+            window: hann(),
+            aa: AntiAlias::new(),
             aa_p: 1.0,
             aa_mix: Ramp::new(0.0),
-            dec_t: vec![0.0; CORR_MAX / DECIM + LANES],
-            dec_c: vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES],
+            dec_t: Vec::new(),
+            dec_c: Vec::new(),
             simd,
         }
     }
 
+    /// Whether the buffers exist (timescale has been configured at least once).
+    fn allocated(&self) -> bool {
+        !self.mono.is_empty()
+    }
+
+    fn allocate(&mut self) {
+        self.buf = [vec![0.0; CAP], vec![0.0; CAP]];
+        self.mono = vec![0.0; CAP];
+        self.scratch = vec![0.0; MAX_INPUT];
+        self.aa.allocate();
+        self.dec_t = vec![0.0; CORR_MAX / DECIM + LANES];
+        self.dec_c = vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES];
+    }
+
+    /// Most input frames [`TimescaleStage::input_needed`] can ever ask for: FRAME until
+    /// timescale has been configured, then MAX_INPUT. The chain sizes its input to this.
+    pub fn max_input(&self) -> usize {
+        if self.allocated() {
+            MAX_INPUT
+        } else {
+            FRAME
+        }
+    }
+
+    /// Allocates the buffers the first time a timescale is configured (a command, never
+    /// a frame); the stage leaves `Mode::Off` only after that.
     pub fn set(&mut self, t: Option<Timescale>) {
         self.target = effective(t);
+        if self.target.is_some() && !self.allocated() {
+            self.allocate();
+        }
         if let Some((_, p)) = self.target {
             if p != self.aa_p {
                 self.aa_p = p;

@@ -3,7 +3,8 @@
 //!
 //! Out of Lavalink's range (its setters throw): frequency ≤ 0 or depth ≤ 0 → no effect;
 //! frequency > 14 → 14; depth > 1 → 1. While off, the stage still records its short
-//! history so switching it on has no gap.
+//! history so switching it on has no gap; the larger work buffer is allocated only when
+//! vibrato is first configured.
 
 use wide::f32x8;
 
@@ -22,8 +23,11 @@ pub const MAX_FREQUENCY: f32 = 14.0;
 pub(crate) struct VibratoStage {
     lfo: Phase,
     depth: Ramp,
-    /// Per channel: [HIST samples of history | up to SUB new samples].
-    buf: [[f32; HIST + SUB]; 2],
+    /// Per channel: [HIST samples of history | up to SUB new samples]. Empty until the
+    /// first `set` with an effect; from then on it holds the history.
+    buf: Vec<[f32; HIST + SUB]>,
+    /// The history while `buf` is empty (1 KiB instead of the 5 KiB work buffer).
+    hist: [[f32; HIST]; 2],
     pub simd: bool,
 }
 
@@ -57,14 +61,23 @@ impl VibratoStage {
         VibratoStage {
             lfo: Phase::default(),
             depth: Ramp::new(0.0),
-            buf: [[0.0; HIST + SUB]; 2],
+            buf: Vec::new(),
+            hist: [[0.0; HIST]; 2],
             simd,
         }
     }
 
     /// `fresh`: the stage was off, so start at the new depth (the wet mix fades it in).
+    /// The first effective call allocates the work buffer (a command, never a frame).
     pub fn set(&mut self, v: Option<Vibrato>, fresh: bool) {
         if let Some((f, d)) = v.as_ref().and_then(effective) {
+            if self.buf.is_empty() {
+                let mut buf = vec![[0.0; HIST + SUB]; 2];
+                for (b, h) in buf.iter_mut().zip(&self.hist) {
+                    b[..HIST].copy_from_slice(h);
+                }
+                self.buf = buf;
+            }
             self.lfo.set_hz(f as f64);
             self.depth.set(d);
             if fresh {
@@ -73,16 +86,24 @@ impl VibratoStage {
         }
     }
 
+    /// Channel `ch`'s history: where `process` reads it once allocated, else `hist`.
+    fn history(&mut self, ch: usize) -> &mut [f32] {
+        match self.buf.get_mut(ch) {
+            Some(b) => &mut b[..HIST],
+            None => &mut self.hist[ch],
+        }
+    }
+
     pub fn reset(&mut self) {
-        for b in &mut self.buf {
-            b[..HIST].fill(0.0);
+        for ch in 0..2 {
+            self.history(ch).fill(0.0);
         }
     }
 
     /// Only remember the last samples (stage off).
     pub fn record(&mut self, l: &[f32], r: &[f32]) {
         for (ch, x) in [l, r].into_iter().enumerate() {
-            let b = &mut self.buf[ch];
+            let b = self.history(ch);
             let n = x.len();
             if n >= HIST {
                 b[..HIST].copy_from_slice(&x[n - HIST..]);

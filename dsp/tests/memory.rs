@@ -1,0 +1,217 @@
+//! Per-player memory of the filter chain, counted by a global allocator (this file is its
+//! own test binary, so the counter sees nothing else): a stage's buffers exist only once
+//! that filter has been configured, and `process` never allocates whatever the history.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use basalt_dsp::{FilterChain, Filters, FRAME, MAX_INPUT};
+use serde_json::json;
+
+struct Counting;
+
+thread_local! {
+    /// Bytes allocated minus bytes freed on this thread (tests run on parallel threads;
+    /// each measures only its own work).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    /// Allocation calls (alloc, alloc_zeroed, realloc) on this thread.
+    static CALLS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note(bytes: isize, call: bool) {
+    // `try_with`: the allocator also runs while thread-locals are being torn down.
+    let _ = LIVE.try_with(|c| c.set(c.get() + bytes));
+    if call {
+        let _ = CALLS.try_with(|c| c.set(c.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only thread-local counters are
+// touched around it, and those never allocate (const-initialised `Cell`s).
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        note(l.size() as isize, true);
+        System.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        note(l.size() as isize, true);
+        System.alloc_zeroed(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        note(-(l.size() as isize), false);
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        note(new as isize - l.size() as isize, true);
+        System.realloc(p, l, new)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+fn calls() -> usize {
+    CALLS.with(Cell::get)
+}
+
+fn filters(v: serde_json::Value) -> Filters {
+    Filters::from_json(&v).unwrap()
+}
+
+const EQ: fn() -> serde_json::Value =
+    || json!({"equalizer": [{"band": 0, "gain": 0.2}, {"band": 7, "gain": -0.1}]});
+const TIMESCALE: fn() -> serde_json::Value = || json!({"timescale": {"speed": 1.25, "pitch": 1.1}});
+const ALL: fn() -> serde_json::Value = || {
+    json!({
+        "volume": 0.9,
+        "equalizer": [{"band": 2, "gain": 0.15}],
+        "karaoke": {"level": 0.5},
+        "timescale": {"speed": 0.8, "pitch": 1.3},
+        "tremolo": {"frequency": 2.0, "depth": 0.3},
+        "vibrato": {"frequency": 4.0, "depth": 0.3},
+        "rotation": {"rotationHz": 0.2},
+        "distortion": {"scale": 0.9},
+        "channelMix": {"leftToLeft": 0.8},
+        "lowPass": {"smoothing": 3.0}
+    })
+};
+
+/// Feeds `frames` frames of a test tone, each with `input_needed()` frames or, when
+/// `oversize`, always MAX_INPUT frames (an engine pulling more than asked); returns the
+/// allocation calls `process` made.
+fn frames(
+    chain: &mut FilterChain,
+    n: usize,
+    oversize: bool,
+    input: &[f32],
+    out: &mut [f32],
+) -> usize {
+    let mut made = 0;
+    for _ in 0..n {
+        let need = if oversize {
+            MAX_INPUT
+        } else {
+            chain.input_needed()
+        };
+        let before = calls();
+        chain.process(&input[..need * 2], out);
+        made += calls() - before;
+    }
+    made
+}
+
+fn tone() -> Vec<f32> {
+    (0..MAX_INPUT * 2)
+        .map(|i| (0.3 * (i as f64 * 0.037).sin()) as f32)
+        .collect()
+}
+
+/// Heap bytes one player's chain holds (boxed, as the engine keeps it) after `update` and
+/// a few frames.
+fn held(f: &Filters, input: &[f32], out: &mut [f32]) -> usize {
+    let before = live();
+    let mut chain = Box::new(FilterChain::new());
+    chain.update(f);
+    frames(&mut chain, 20, false, input, out);
+    let bytes = live() - before;
+    drop(chain);
+    bytes as usize
+}
+
+#[test]
+fn only_configured_stages_hold_memory() {
+    let (input, mut out) = (tone(), vec![0.0f32; FRAME * 2]);
+    let eq = held(&filters(EQ()), &input, &mut out);
+    let ts = held(&filters(TIMESCALE()), &input, &mut out);
+    let all = held(&filters(ALL()), &input, &mut out);
+    eprintln!(
+        "held bytes: equalizer only {eq}, timescale only {ts}, every filter {all} \
+         (FilterChain itself {} of them)",
+        std::mem::size_of::<FilterChain>()
+    );
+    assert!(eq < 24 * 1024, "equalizer-only chain holds {eq} bytes");
+    assert!(ts > 8 * eq, "timescale {ts} vs equalizer {eq}");
+    assert!(all >= ts);
+}
+
+#[test]
+fn process_never_allocates() {
+    let (input, mut out) = (tone(), vec![0.0f32; FRAME * 2]);
+    let sequences: [&[serde_json::Value]; 5] = [
+        // Timescale switched on mid-way, off (drain), on again, then everything, then off.
+        &[EQ(), TIMESCALE(), EQ(), TIMESCALE(), ALL(), json!({})],
+        &[ALL(), json!({}), ALL()],
+        // Vibrato recording while off, then on, then timescale under it.
+        &[
+            json!({"volume": 0.5}),
+            json!({"vibrato": {"frequency": 5.0, "depth": 0.5}}),
+            json!({"vibrato": {"frequency": 5.0, "depth": 0.5}, "timescale": {"pitch": 0.7}}),
+            json!({"volume": 0.5}),
+        ],
+        // Distortion crossfading between parameter sets, with and without timescale, and
+        // fading out while timescale (switched on in the same update) pulls long input.
+        &[
+            json!({"distortion": {"scale": 0.5}}),
+            json!({"timescale": {"speed": 3.0}}),
+            json!({"distortion": {"scale": 0.6}}),
+            json!({"distortion": {"scale": 0.9}, "timescale": {"speed": 2.0}}),
+            json!({"distortion": {"scale": 0.4}, "timescale": {"speed": 2.0}}),
+            json!({"distortion": {"scale": 0.7}}),
+        ],
+        // Every crossfading stage switched on while timescale runs, off, on again.
+        &[
+            TIMESCALE(),
+            ALL(),
+            json!({"timescale": {"rate": 0.5}}),
+            ALL(),
+            json!({"karaoke": {}, "lowPass": {"smoothing": 20.0}}),
+        ],
+    ];
+    for (k, seq) in sequences.iter().enumerate() {
+        for oversize in [false, true] {
+            for simd in [true, false] {
+                let mut chain = if simd {
+                    FilterChain::new()
+                } else {
+                    FilterChain::new_scalar()
+                };
+                for (i, v) in seq.iter().enumerate() {
+                    chain.update(&filters(v.clone()));
+                    // A change lands mid-crossfade: the ramps run across this update.
+                    let made = frames(&mut chain, 1, oversize, &input, &mut out)
+                        + frames(&mut chain, 12, oversize, &input, &mut out);
+                    let before = calls();
+                    chain.reset();
+                    let made =
+                        made + calls() - before + frames(&mut chain, 3, oversize, &input, &mut out);
+                    assert_eq!(
+                        made, 0,
+                        "sequence {k} step {i} ({v}), oversize {oversize}, simd {simd}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn switching_a_filter_back_on_does_not_allocate_again() {
+    let (input, mut out) = (tone(), vec![0.0f32; FRAME * 2]);
+    let (on, off) = (filters(ALL()), filters(EQ()));
+    let mut chain = FilterChain::new();
+    chain.update(&on);
+    frames(&mut chain, 10, false, &input, &mut out);
+    chain.update(&off);
+    frames(&mut chain, 10, false, &input, &mut out);
+    let before = calls();
+    chain.update(&on);
+    assert_eq!(
+        calls() - before,
+        0,
+        "update re-allocated a stage it already had"
+    );
+}
