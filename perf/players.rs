@@ -6,6 +6,11 @@
 //!
 //! Inputs are generated in memory: MP3 44.1 kHz stereo (the fixture looped) for plain and
 //! filters (so resampling runs), Ogg Opus 48 kHz stereo 20 ms for passthrough.
+//!
+//! The encode-only ceiling is measured in the same run, under the same load: every 20 ms a
+//! probe thread encodes one frame for each of 16 bare libopus encoders (the players'
+//! settings, the same decoded audio), timing the burst with its own thread CPU clock. Its CPU is
+//! subtracted from the process total before the per-player figure is computed.
 
 use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +50,100 @@ fn cpu_seconds() -> f64 {
         let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
         t(u.ru_utime) + t(u.ru_stime)
     }
+}
+
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+}
+
+/// The players' audio as 48 kHz stereo frames, decoded and resampled as the engine does.
+fn decoded_frames(bytes: &Arc<Vec<u8>>, config: &Config, frames: usize) -> Vec<f32> {
+    let input = MediaInput {
+        reader: Box::new(Cursor::new(SharedBytes(bytes.clone()))),
+        extension: Some("mp3".into()),
+        mime: None,
+        is_stream: false,
+    };
+    let Ok(basalt::decode::Opened::Pcm(mut dec)) =
+        basalt::decode::open(input, config.player.resampling_quality)
+    else {
+        panic!("the perf MP3 opens as PCM");
+    };
+    // A small ring and one exact allocation: freeing a large (mmap'd) block would raise
+    // glibc's mmap threshold and change how the players' memory is laid out.
+    let (mut prod, mut cons) = rtrb::RingBuffer::<f32>::new(16_384);
+    let mut out = Vec::with_capacity(frames * 1920);
+    let mut frame = [0f32; 1920];
+    while out.len() < frames * 1920 {
+        if cons.slots() >= 1920 {
+            cons.pop_entire_slice(&mut frame).expect("frame");
+            out.extend_from_slice(&frame);
+            continue;
+        }
+        if dec.fill(&mut prod, 1).expect("decode").eof && cons.slots() < 1920 {
+            break;
+        }
+    }
+    assert!(!out.is_empty(), "the perf MP3 decodes");
+    out
+}
+
+/// Encode-only ceiling probe: bare libopus, the players' settings, their audio.
+struct Probe {
+    stop: Arc<AtomicBool>,
+    /// (frames encoded, encode CPU ns, whole thread CPU ns) once stopped.
+    result: std::thread::JoinHandle<(u64, u64, u64)>,
+}
+
+/// Encoders the probe cycles through: like an encode worker, it encodes one frame for each
+/// of many players back to back (code warm, each encoder's state cold).
+const PROBE_ENCODERS: usize = 16;
+
+fn start_probe(pcm: Vec<f32>, complexity: i32, go: Arc<AtomicBool>) -> Probe {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let result = std::thread::spawn(move || {
+        let mut encoders: Vec<opus2::Encoder> = (0..PROBE_ENCODERS)
+            .map(|_| {
+                let mut enc =
+                    opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)
+                        .expect("encoder");
+                enc.set_complexity(complexity).expect("complexity");
+                enc.set_bitrate(opus2::Bitrate::Bits(96_000))
+                    .expect("bitrate");
+                enc.set_inband_fec(false).expect("fec");
+                enc
+            })
+            .collect();
+        let mut out = [0u8; 1500];
+        let (mut frames, mut busy) = (0u64, 0u64);
+        let n = pcm.len() / 1920;
+        let mut i = 0;
+        while !go.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let t0 = thread_cpu_ns();
+        while !s.load(Ordering::Relaxed) {
+            let a = thread_cpu_ns();
+            for (k, enc) in encoders.iter_mut().enumerate() {
+                // Each encoder plays the audio from its own offset, as players would.
+                let f = (i + k * 37) % n;
+                let frame = &pcm[f * 1920..(f + 1) * 1920];
+                std::hint::black_box(enc.encode_float(frame, &mut out).expect("encode"));
+            }
+            busy += thread_cpu_ns() - a;
+            frames += PROBE_ENCODERS as u64;
+            i = (i + 1) % n;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (frames, busy, thread_cpu_ns() - t0)
+    });
+    Probe { stop, result }
 }
 
 fn rss_kib() -> u64 {
@@ -146,6 +245,11 @@ fn main() {
     });
     let mut config = Config::default();
     config.player.opus_encoding_quality = 10;
+    let probe_go = Arc::new(AtomicBool::new(false));
+    let probe = (mode != "passthrough").then(|| {
+        let pcm = decoded_frames(&bytes, &config, 500);
+        start_probe(pcm, 10, probe_go.clone())
+    });
     let engine = Engine::start_with_opener(&config, opener).expect("engine");
     let rss0 = rss_kib();
     let track = Arc::new(TrackData {
@@ -210,9 +314,23 @@ fn main() {
     let sent0: u64 = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
+    probe_go.store(true, Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(secs));
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu0;
+    let mut cpu = cpu_seconds() - cpu0;
+    let mut ceiling = String::new();
+    if let Some(p) = probe {
+        p.stop.store(true, Ordering::Relaxed);
+        let (frames, busy, whole) = p.result.join().expect("probe");
+        cpu -= whole as f64 / 1e9;
+        let encode_us = busy as f64 / frames.max(1) as f64 / 1e3;
+        let full_us = cpu / (n as f64 * wall * 50.0) * 1e6;
+        ceiling = format!(
+            " | per frame: full path {full_us:.1}us, bare libopus encode {encode_us:.1}us \
+             ({frames} probe frames) = {:.1}% of the encode-only ceiling",
+            encode_us / full_us * 100.0
+        );
+    }
     let sent: u64 = counters
         .iter()
         .map(|c| c.load(Ordering::Relaxed))
@@ -224,7 +342,7 @@ fn main() {
         "mode={mode} players={n} secs={wall:.1} realtime_pacer={} \
          cpu_per_player_second={:.3}ms ({:.1}% of one core per player) \
          lateness p50={:.3}ms p99={:.3}ms max={:.3}ms ticks={} rebased={} \
-         delivered={sent}/{expected} ({:.2}%) rss={}KiB (+{:.0}KiB per player){}",
+         spin={}us delivered={sent}/{expected} ({:.2}%) rss={}KiB (+{:.0}KiB per player){}{ceiling}",
         stats.realtime.load(Ordering::Relaxed),
         cpu / (n as f64 * wall) * 1000.0,
         cpu / (n as f64 * wall) * 100.0,
@@ -233,6 +351,7 @@ fn main() {
         stats.max_late_ns.load(Ordering::Relaxed) as f64 / 1e6,
         stats.ticks.load(Ordering::Relaxed),
         stats.rebased.load(Ordering::Relaxed),
+        stats.spin_us.load(Ordering::Relaxed),
         sent as f64 / expected.max(1) as f64 * 100.0,
         rss1,
         (rss1.saturating_sub(rss0)) as f64 / n as f64,

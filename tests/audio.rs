@@ -498,3 +498,34 @@ fn timescale_speed_shortens_the_track_and_rate_shifts_pitch() {
     let f = frequency(frames_range(&pcm, 10, 65));
     assert!((f - 880.0).abs() < 25.0, "rate 2 doubles the pitch: {f}");
 }
+
+#[test]
+fn timescale_asking_for_more_than_the_pcm_ring_still_plays() {
+    // Speed 4 needs ~3,900 input frames per output frame: more than the smallest PCM ring
+    // (60 ms = 2,880 frames) holds, so the player gathers input across ring refills.
+    let dir = tmpdir("timescale_big");
+    let path = dir.join("t.wav");
+    write_wav(&path, 48_000, 2, &[(440.0, 6.0)]);
+    let mut config = test_config();
+    config.player.buffer_duration_ms = 240;
+    let rig = Rig::with(config, file_opener());
+    let f = basalt_dsp::Filters {
+        timescale: Some(basalt_dsp::Timescale {
+            speed: 4.0,
+            pitch: 1.0,
+            rate: 1.0,
+        }),
+        ..Default::default()
+    };
+    rig.player.send(PlayerCommand::SetFilters(Box::new(f)));
+    rig.play(track(&path, 6000), 0, None);
+    rig.expect_start();
+    assert_eq!(rig.expect_end(10).0, EndReason::Finished);
+    std::thread::sleep(Duration::from_millis(100));
+    let frames = rig.frames();
+    // 6 s at speed 4 = 1.5 s of output.
+    assert!((70..=80).contains(&frames.len()), "{} frames", frames.len());
+    let pcm = decode(&frames);
+    let f = frequency(frames_range(&pcm, 5, 65));
+    assert!((f - 440.0).abs() < 20.0, "speed must keep the pitch: {f}");
+}

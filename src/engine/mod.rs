@@ -126,9 +126,10 @@ impl Engine {
             complexity: p.opus_encoding_quality.min(10),
             resampling: p.resampling_quality,
             stuck_threshold_ms: p.track_stuck_threshold_ms,
-            // Half of `buffer_duration_ms` (at most 200 ms): decoded audio is big (384 KiB per
-            // second) and the compressed read-ahead, not this ring, absorbs network stalls.
-            pcm_ring_ms: (p.buffer_duration_ms / 2).clamp(60, 200),
+            // A quarter of `buffer_duration_ms` (100 ms by default, 60–200): decoded audio is
+            // big (375 KiB per second per player) and the compressed read-ahead, not this
+            // ring, absorbs network stalls; it only covers a decode worker's turn.
+            pcm_ring_ms: (p.buffer_duration_ms / 4).clamp(60, 200),
             realtime_pacer: p.realtime_pacer,
         };
         // Fail early on settings libopus refuses rather than on the first player.

@@ -17,11 +17,18 @@ use super::Shared;
 use crate::player::{FrameSink, PlayerShared};
 
 pub const PERIOD: Duration = Duration::from_millis(20);
-/// Sleep until this long before the deadline, then spin. A 250 µs spin at SCHED_FIFO kept
-/// p99 but let the max reach 1–9 ms in perf/players runs (1.5 ms: max ≤ 0.2 ms), so both
-/// modes spin 1.5 ms (7.5 % of one core, whatever the player count).
-const SPIN: Duration = Duration::from_micros(1500);
-const SPIN_REALTIME: Duration = Duration::from_micros(1500);
+/// The spin before each deadline adapts to how late this machine's sleeps wake up: it
+/// covers the worst recent overshoot with room to spare, decays slowly back towards the
+/// floor, and never exceeds the ceiling. A fixed 1.5 ms spin kept every tick on time but
+/// burnt 7.5 % of a core whatever the player count; a fixed 250 µs one let rare slow
+/// wake-ups (1–9 ms on a loaded VM) through. Adapting costs the long spin only after such
+/// a wake-up has been seen.
+const SPIN_FLOOR: Duration = Duration::from_micros(250);
+const SPIN_CEILING: Duration = Duration::from_micros(1500);
+/// Margin kept above the largest recent overshoot.
+const SPIN_HEADROOM: Duration = Duration::from_micros(150);
+/// Ticks a raised spin is held before it starts to decay (10 s).
+const SPIN_HOLD_TICKS: u32 = 500;
 /// Beyond this many missed periods the schedule is re-based instead of caught up.
 const MAX_CATCH_UP: u32 = 3;
 
@@ -105,6 +112,8 @@ pub struct PacerStats {
     pub missed_ticks: AtomicU64,
     pub max_late_ns: AtomicU64,
     pub realtime: AtomicBool,
+    /// The current spin before each deadline, µs.
+    pub spin_us: AtomicU64,
     hist: [AtomicU64; BUCKETS],
 }
 
@@ -116,6 +125,7 @@ impl Default for PacerStats {
             missed_ticks: AtomicU64::new(0),
             max_late_ns: AtomicU64::new(0),
             realtime: AtomicBool::new(false),
+            spin_us: AtomicU64::new(0),
             hist: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -165,13 +175,48 @@ fn try_realtime() -> bool {
     }
 }
 
-fn wait_until(deadline: Instant, spin: Duration) {
+/// Sleeps until `spin` before `deadline`, then spins. Returns how much later than asked
+/// the sleep woke (zero when it did not sleep).
+fn wait_until(deadline: Instant, spin: Duration) -> Duration {
     let now = Instant::now();
+    let mut overshoot = Duration::ZERO;
     if deadline > now + spin {
-        std::thread::sleep(deadline - now - spin);
+        let wake = deadline - spin;
+        std::thread::sleep(wake - now);
+        overshoot = Instant::now().saturating_duration_since(wake);
     }
     while Instant::now() < deadline {
         std::hint::spin_loop();
+    }
+    overshoot
+}
+
+/// The adaptive spin length (see `SPIN_FLOOR`).
+struct Spin {
+    now: Duration,
+    hold: u32,
+}
+
+impl Spin {
+    fn new() -> Spin {
+        Spin {
+            now: SPIN_CEILING,
+            hold: SPIN_HOLD_TICKS,
+        }
+    }
+
+    /// Learns from one sleep's overshoot.
+    fn observe(&mut self, overshoot: Duration) {
+        let need = (overshoot * 2 + SPIN_HEADROOM).min(SPIN_CEILING);
+        if need >= self.now {
+            self.now = need;
+            self.hold = SPIN_HOLD_TICKS;
+        } else if self.hold > 0 {
+            self.hold -= 1;
+        } else {
+            // About 1 % per tick: from the ceiling to the floor in a few seconds.
+            self.now = (self.now - self.now / 100).max(need).max(SPIN_FLOOR);
+        }
     }
 }
 
@@ -191,15 +236,15 @@ pub(crate) fn run(
             );
         }
     }
-    let spin = if stats.realtime.load(Ordering::Relaxed) {
-        SPIN_REALTIME
-    } else {
-        SPIN
-    };
+    let mut spin = Spin::new();
     let mut entries: Vec<PacerEntry> = Vec::with_capacity(1024);
     let mut deadline = Instant::now() + PERIOD;
     while !shared.shutdown.load(Ordering::Relaxed) {
-        wait_until(deadline, spin);
+        let overshoot = wait_until(deadline, spin.now);
+        spin.observe(overshoot);
+        stats
+            .spin_us
+            .store(spin.now.as_micros() as u64, Ordering::Relaxed);
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
         stats.record(late);

@@ -25,8 +25,9 @@ use crate::player::{
 };
 use crate::track::{TrackData, TrackException};
 
-/// Look-back slots (frames whose audio can be produced again).
-const LOOKBACK: usize = FRAME_RING;
+/// Look-back slots (frames whose audio can be produced again): the frames queued for the
+/// pacer (at most `TARGET_DEPTH`) plus the one it may be sending while a change lands.
+const LOOKBACK: usize = TARGET_DEPTH + 1;
 /// Opus decode staging: up to 120 ms decoded plus a partial frame.
 const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
 
@@ -112,6 +113,8 @@ pub struct Player {
     lb_is_packet: [bool; LOOKBACK],
     replay: [u32; LOOKBACK],
     replay_len: usize,
+    /// Decoded Opus audio, or PCM gathered for an input larger than the PCM ring, not yet
+    /// consumed (`stage_pos..`). Reserved when a track or filter first needs it.
     stage: Vec<f32>,
     stage_pos: usize,
     /// The last packet passed through, to warm the decoder when filters switch on.
@@ -169,7 +172,7 @@ impl Player {
             lb_is_packet: [false; LOOKBACK],
             replay: [0; LOOKBACK],
             replay_len: 0,
-            stage: Vec::with_capacity(STAGE_FRAMES * 2),
+            stage: Vec::new(),
             stage_pos: 0,
             last_packet: Box::new(OpusPacket::EMPTY),
             last_was_packet: false,
@@ -327,6 +330,10 @@ impl Player {
                 if let Some(c) = self.chain.as_mut() {
                     c.update(&self.filters);
                 }
+                if self.filters.timescale.is_some() {
+                    // Timescale may ask for more input than the PCM ring holds.
+                    self.reserve_stage();
+                }
                 dispose(&self.engine, old);
                 self.rewind(true);
             }
@@ -462,7 +469,14 @@ impl Player {
             return;
         }
         match t.ctl.outcome_rx.try_recv() {
-            Ok(Outcome::Opened(feed)) => t.feed = Some(feed),
+            Ok(Outcome::Opened(feed)) => {
+                // Opus tracks decode into the stage whenever they cannot pass through.
+                let opus = matches!(feed, Feed::Opus(_));
+                t.feed = Some(feed);
+                if opus {
+                    self.reserve_stage();
+                }
+            }
             Ok(Outcome::Failed(e)) => {
                 if t.feed.is_none() {
                     self.fail_track(e);
@@ -543,6 +557,9 @@ impl Player {
         };
         let k = self.next_seq.wrapping_sub(first_unsent);
         let k = if k as usize > FRAME_RING { 0 } else { k };
+        // Only the newest LOOKBACK frames' audio is kept (more are never queued).
+        let first_unsent = first_unsent.wrapping_add(k.saturating_sub(LOOKBACK as u32));
+        let k = k.min(LOOKBACK as u32);
         self.gen_first_seq = self.next_seq;
         let Some(t) = self.track.as_mut() else {
             self.replay_len = 0;
@@ -568,6 +585,14 @@ impl Player {
         }
         self.replay = q;
         self.replay_len = n;
+    }
+
+    /// Reserves the stage once (a command or a track opening, never a frame).
+    fn reserve_stage(&mut self) {
+        let want = STAGE_FRAMES * 2;
+        if self.stage.capacity() < want {
+            self.stage.reserve_exact(want - self.stage.len());
+        }
     }
 
     fn chain_on(&self) -> bool {
@@ -716,6 +741,16 @@ impl Player {
         match t.feed.as_mut() {
             None => Made::Underrun,
             Some(Feed::Pcm(c)) => {
+                if want > c.buffer().capacity() || self.stage.len() > self.stage_pos {
+                    return Self::pull_staged(
+                        c,
+                        &mut self.stage,
+                        &mut self.stage_pos,
+                        &mut t.popped,
+                        eof,
+                        dst,
+                    );
+                }
                 let avail = c.slots();
                 if avail >= want {
                     let _ = c.pop_entire_slice(dst);
@@ -765,6 +800,49 @@ impl Player {
                 )
             }
         }
+    }
+
+    /// Gathers PCM in the stage until `dst` can be filled: timescale can ask for more input
+    /// at once than the PCM ring holds, which is kept short for memory's sake.
+    fn pull_staged(
+        c: &mut rtrb::Consumer<f32>,
+        stage: &mut Vec<f32>,
+        pos: &mut usize,
+        popped: &mut u64,
+        eof: bool,
+        dst: &mut [f32],
+    ) -> Made {
+        let want = dst.len();
+        if *pos > 0 {
+            stage.drain(..*pos);
+            *pos = 0;
+        }
+        // Reserved by SetFilters; the bound keeps a frame from ever allocating.
+        let room = stage.capacity() - stage.len();
+        let n = c.slots().min(want.saturating_sub(stage.len())).min(room);
+        if let Ok(chunk) = c.read_chunk(n) {
+            let (a, b) = chunk.as_slices();
+            stage.extend_from_slice(a);
+            stage.extend_from_slice(b);
+            chunk.commit_all();
+            *popped += n as u64;
+        }
+        if stage.len() >= want {
+            dst.copy_from_slice(&stage[..want]);
+            *pos = want;
+            return Made::Frame;
+        }
+        if eof && c.is_empty() {
+            if stage.is_empty() {
+                return Made::End;
+            }
+            let left = stage.len();
+            dst[..left].copy_from_slice(stage);
+            dst[left..].fill(0.0);
+            stage.clear();
+            return Made::Frame;
+        }
+        Made::Underrun
     }
 
     /// Decodes Opus packets into the stage until `dst` can be filled.
