@@ -78,28 +78,58 @@ fn sine(frames: usize, rate: f32) -> Vec<f32> {
 }
 
 fn bench_resample(c: &mut Criterion) {
-    for (label, q) in [
+    // The polyphase FIR per quality, and rubato's FFT resampler (what `low` used before) for
+    // comparison.
+    for (label, rate, q, rubato) in [
         (
-            "resample_44k1_to_48k_fft (per 20 ms out)",
+            "resample_44k1_to_48k_poly32_low (per 20 ms out)",
+            44_100,
             ResamplingQuality::Low,
+            false,
         ),
         (
-            "resample_44k1_to_48k_sinc64 (per 20 ms out)",
+            "resample_44k1_to_48k_poly64_medium (per 20 ms out)",
+            44_100,
             ResamplingQuality::Medium,
+            false,
+        ),
+        (
+            "resample_44k1_to_48k_poly128_high (per 20 ms out)",
+            44_100,
+            ResamplingQuality::High,
+            false,
+        ),
+        (
+            "resample_96k_to_48k_poly_low (per 20 ms out)",
+            96_000,
+            ResamplingQuality::Low,
+            false,
+        ),
+        (
+            "resample_44k1_to_48k_rubato_fft (per 20 ms out)",
+            44_100,
+            ResamplingQuality::Low,
+            true,
         ),
     ] {
-        let input = sine(44_100, 44_100.0);
+        let input = sine(rate, rate as f32);
+        // 20 ms of input per iteration, so each iteration yields about one output frame.
+        let step = rate / 50;
         c.bench_function(label, |b| {
             b.iter_custom(|iters| {
-                let mut rs = Resampler48::new(44_100, q).expect("resampler");
+                let mut rs = if rubato {
+                    Resampler48::new_rubato(rate as u32, q)
+                } else {
+                    Resampler48::new(rate as u32, q)
+                }
+                .expect("resampler");
                 let mut out = Vec::with_capacity(96_000 * 2);
                 let mut produced = 0usize;
                 let mut pos = 0;
                 let t = Instant::now();
-                // Feed 20 ms of 44.1 kHz stereo (882 frames) per iteration.
                 for _ in 0..iters {
-                    let chunk = &input[pos * 2..(pos + 882) * 2];
-                    pos = (pos + 882) % (44_100 - 882);
+                    let chunk = &input[pos * 2..(pos + step) * 2];
+                    pos = (pos + step) % (rate - step);
                     rs.push_interleaved(chunk, 2);
                     out.clear();
                     rs.drain_into(&mut out, false).expect("resample");

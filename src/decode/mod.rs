@@ -17,6 +17,7 @@ use symphonia::core::units::{Time, TimeBase};
 use crate::config::ResamplingQuality;
 use crate::source::MediaInput;
 
+mod polyphase;
 mod resample;
 pub use resample::Resampler48;
 

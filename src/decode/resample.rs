@@ -1,5 +1,8 @@
-//! Any rate → 48 kHz stereo with rubato. Quality `low` uses the FFT resampler (a seventh of
-//! the cost of a long sinc, transparent for music); `medium`/`high` use sinc interpolation.
+//! Any rate → 48 kHz stereo. Every common rate goes through the polyphase FIR in
+//! `polyphase.rs` (one shared coefficient table per ratio and quality, a few KiB per player,
+//! a fraction of rubato's cost per 20 ms frame). Ratios too odd for a table (44 056 Hz is
+//! 6000/5507) keep rubato: quality `low` uses its FFT resampler, `medium`/`high` its sinc
+//! interpolation.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{
@@ -7,14 +10,103 @@ use rubato::{
     SincInterpolationType, WindowFunction,
 };
 
+use super::polyphase::Polyphase;
 use super::{to_stereo, DecodeError, OUT_RATE};
 use crate::config::ResamplingQuality;
 
 /// Input frames per resampler call.
 const CHUNK: usize = 1024;
 
-/// A stereo resampler to 48 kHz with its own input accumulator (buffers sized once).
+/// A stereo resampler to 48 kHz. Output is delay-compensated (input time t appears at output
+/// time t) and, after a flush, exactly ceil(frames_in × 48000 / rate_in) frames long.
 pub struct Resampler48 {
+    backend: Backend,
+}
+
+enum Backend {
+    Polyphase(Polyphase),
+    Rubato(Box<RubatoBackend>),
+}
+
+impl Resampler48 {
+    /// Builds the resampler (and, on first use of a ratio, its shared table): call it at
+    /// track open, not on the audio path.
+    pub fn new(rate_in: u32, quality: ResamplingQuality) -> Result<Resampler48, DecodeError> {
+        if rate_in == 0 {
+            return Err(DecodeError::Resampler("sample rate 0".into()));
+        }
+        let backend = match Polyphase::new(rate_in, OUT_RATE, quality) {
+            Some(p) => Backend::Polyphase(p),
+            None => Backend::Rubato(Box::new(RubatoBackend::new(rate_in, quality)?)),
+        };
+        Ok(Resampler48 { backend })
+    }
+
+    /// The rubato backend whatever the rate: what odd rates get, and the benches' baseline.
+    pub fn new_rubato(
+        rate_in: u32,
+        quality: ResamplingQuality,
+    ) -> Result<Resampler48, DecodeError> {
+        if rate_in == 0 {
+            return Err(DecodeError::Resampler("sample rate 0".into()));
+        }
+        let backend = Backend::Rubato(Box::new(RubatoBackend::new(rate_in, quality)?));
+        Ok(Resampler48 { backend })
+    }
+
+    /// Queues interleaved input of `ch` channels (mono to both sides, beyond two dropped).
+    pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
+        match &mut self.backend {
+            Backend::Polyphase(p) => p.push_interleaved(src, ch),
+            Backend::Rubato(r) => r.push_interleaved(src, ch),
+        }
+    }
+
+    /// Appends the 48 kHz stereo interleaved output ready so far to `out`; `flush` (end of
+    /// track) also pushes out the tail.
+    pub fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) -> Result<(), DecodeError> {
+        match &mut self.backend {
+            Backend::Polyphase(p) => {
+                p.drain_into(out, flush);
+                Ok(())
+            }
+            Backend::Rubato(r) => r.drain_into(out, flush),
+        }
+    }
+
+    /// Clears history and position after a seek: the same output as a fresh resampler.
+    pub fn reset(&mut self) {
+        match &mut self.backend {
+            Backend::Polyphase(p) => p.reset(),
+            Backend::Rubato(r) => r.reset(),
+        }
+    }
+
+    /// Whether the polyphase FIR serves this rate (false: rubato), for tests and benches.
+    pub fn is_polyphase(&self) -> bool {
+        matches!(self.backend, Backend::Polyphase(_))
+    }
+
+    /// Filter length in input frames of the polyphase backend, `None` for rubato.
+    pub fn polyphase_taps(&self) -> Option<usize> {
+        match &self.backend {
+            Backend::Polyphase(p) => Some(p.taps()),
+            Backend::Rubato(_) => None,
+        }
+    }
+
+    /// Heap bytes owned by this player's polyphase state (shared table excluded), `None` for
+    /// rubato, whose internals are opaque.
+    pub fn polyphase_state_bytes(&self) -> Option<usize> {
+        match &self.backend {
+            Backend::Polyphase(p) => Some(p.state_bytes()),
+            Backend::Rubato(_) => None,
+        }
+    }
+}
+
+/// rubato with its own input accumulator (buffers sized once), for odd ratios.
+struct RubatoBackend {
     rs: Box<dyn Resampler<f32>>,
     input: Vec<f32>,
     output: Vec<f32>,
@@ -31,8 +123,8 @@ fn err<E: std::fmt::Display>(e: E) -> DecodeError {
     DecodeError::Resampler(e.to_string())
 }
 
-impl Resampler48 {
-    pub fn new(rate_in: u32, quality: ResamplingQuality) -> Result<Resampler48, DecodeError> {
+impl RubatoBackend {
+    fn new(rate_in: u32, quality: ResamplingQuality) -> Result<RubatoBackend, DecodeError> {
         let rs: Box<dyn Resampler<f32>> = match quality {
             ResamplingQuality::Low => Box::new(
                 Fft::<f32>::new(
@@ -72,7 +164,7 @@ impl Resampler48 {
         };
         let delay_left = rs.output_delay();
         let out_max = rs.output_frames_max();
-        Ok(Resampler48 {
+        Ok(RubatoBackend {
             rs,
             input: Vec::with_capacity(CHUNK * 2 * 8),
             output: vec![0.0; out_max * 2],
@@ -83,15 +175,14 @@ impl Resampler48 {
         })
     }
 
-    /// Queues interleaved input of `ch` channels.
-    pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
+    fn push_interleaved(&mut self, src: &[f32], ch: usize) {
         to_stereo(src, ch, &mut self.input);
         self.frames_in += (src.len() / ch.max(1)) as u64;
     }
 
     /// Resamples every whole chunk queued (all of it when `flush`), appending 48 kHz stereo
     /// interleaved samples to `out`.
-    pub fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) -> Result<(), DecodeError> {
+    fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) -> Result<(), DecodeError> {
         let mut consumed = 0;
         let total = self.input.len() / 2;
         loop {
@@ -119,21 +210,30 @@ impl Resampler48 {
             self.emit(n_out, out, flush);
         }
         if flush {
-            // Push the delay line out with one chunk of silence.
+            // Push the delay line out with silence until the track's exact length is out
+            // (a long delay, as at odd ratios, can take more than one chunk).
+            let due = (self.frames_in * OUT_RATE as u64).div_ceil(self.rate_in as u64);
             let indexing = Indexing {
                 partial_len: Some(0),
                 ..Indexing::default()
             };
             let frames_out = self.output.len() / 2;
             let empty: [f32; 0] = [];
-            let inp = InterleavedSlice::new(&empty[..], 2, 0).map_err(err)?;
-            let mut outp =
-                InterleavedSlice::new_mut(&mut self.output[..], 2, frames_out).map_err(err)?;
-            if let Ok((_, n_out)) = self
-                .rs
-                .process_into_buffer(&inp, &mut outp, Some(&indexing))
-            {
-                self.emit(n_out, out, true);
+            for _ in 0..64 {
+                if self.frames_out >= due {
+                    break;
+                }
+                let inp = InterleavedSlice::new(&empty[..], 2, 0).map_err(err)?;
+                let mut outp =
+                    InterleavedSlice::new_mut(&mut self.output[..], 2, frames_out).map_err(err)?;
+                match self
+                    .rs
+                    .process_into_buffer(&inp, &mut outp, Some(&indexing))
+                {
+                    // A call may buffer silence and emit nothing yet; the bound above ends it.
+                    Ok((_, n_out)) => self.emit(n_out, out, true),
+                    Err(_) => break,
+                }
             }
         }
         self.input.drain(..consumed * 2);
@@ -153,7 +253,7 @@ impl Resampler48 {
         out.extend_from_slice(&self.output[skip * 2..end * 2]);
     }
 
-    pub fn reset(&mut self) {
+    fn reset(&mut self) {
         self.rs.reset();
         self.input.clear();
         self.delay_left = self.rs.output_delay();
