@@ -18,17 +18,17 @@ use crate::player::{FrameSink, PlayerShared};
 
 pub const PERIOD: Duration = Duration::from_millis(20);
 /// The spin before each deadline adapts to how late this machine's sleeps wake up: it
-/// covers the worst recent overshoot with room to spare, decays slowly back towards the
-/// floor, and never exceeds the ceiling. A fixed 1.5 ms spin kept every tick on time but
-/// burnt 7.5 % of a core whatever the player count; a fixed 250 µs one let rare slow
-/// wake-ups (1–9 ms on a loaded VM) through. Adapting costs the long spin only after such
-/// a wake-up has been seen.
+/// covers the 99th percentile of the last 10 s of overshoots with room to spare, within
+/// [floor, ceiling]. A fixed 1.5 ms spin burnt 7.5 % of a core whatever the player count;
+/// a fixed 250 µs one let the slow wake-ups of a loaded VM through. Rarer outliers (a
+/// descheduled vCPU, 10+ ms) cannot be covered by any spin and are left out.
 const SPIN_FLOOR: Duration = Duration::from_micros(250);
 const SPIN_CEILING: Duration = Duration::from_micros(1500);
-/// Margin kept above the largest recent overshoot.
+/// Margin kept above the overshoot percentile.
 const SPIN_HEADROOM: Duration = Duration::from_micros(150);
-/// Ticks a raised spin is held before it starts to decay (10 s).
-const SPIN_HOLD_TICKS: u32 = 500;
+/// Overshoots remembered (10 s of ticks), and how often the spin is recomputed (1 s).
+const SPIN_WINDOW: usize = 500;
+const SPIN_EVERY: usize = 50;
 /// Beyond this many missed periods the schedule is re-based instead of caught up.
 const MAX_CATCH_UP: u32 = 3;
 
@@ -191,32 +191,40 @@ fn wait_until(deadline: Instant, spin: Duration) -> Duration {
     overshoot
 }
 
-/// The adaptive spin length (see `SPIN_FLOOR`).
+/// The adaptive spin length (see `SPIN_FLOOR`). Buffers are sized once at start.
 struct Spin {
     now: Duration,
-    hold: u32,
+    recent: Vec<u32>,
+    sorted: Vec<u32>,
+    next: usize,
+    seen: usize,
 }
 
 impl Spin {
     fn new() -> Spin {
         Spin {
             now: SPIN_CEILING,
-            hold: SPIN_HOLD_TICKS,
+            recent: vec![0; SPIN_WINDOW],
+            sorted: vec![0; SPIN_WINDOW],
+            next: 0,
+            seen: 0,
         }
     }
 
     /// Learns from one sleep's overshoot.
     fn observe(&mut self, overshoot: Duration) {
-        let need = (overshoot * 2 + SPIN_HEADROOM).min(SPIN_CEILING);
-        if need >= self.now {
-            self.now = need;
-            self.hold = SPIN_HOLD_TICKS;
-        } else if self.hold > 0 {
-            self.hold -= 1;
-        } else {
-            // About 1 % per tick: from the ceiling to the floor in a few seconds.
-            self.now = (self.now - self.now / 100).max(need).max(SPIN_FLOOR);
+        self.recent[self.next] = overshoot.as_micros().min(u32::MAX as u128) as u32;
+        self.next = (self.next + 1) % SPIN_WINDOW;
+        self.seen += 1;
+        if self.seen % SPIN_EVERY != 0 {
+            return;
         }
+        let n = self.seen.min(SPIN_WINDOW);
+        let sorted = &mut self.sorted[..n];
+        sorted.copy_from_slice(&self.recent[..n]);
+        sorted.sort_unstable();
+        let p99 = Duration::from_micros(u64::from(sorted[(n * 99 / 100).min(n - 1)]));
+        self.now = (p99 + p99 / 2 + SPIN_HEADROOM).clamp(SPIN_FLOOR, SPIN_CEILING);
     }
 }
 
@@ -334,5 +342,32 @@ fn tick(e: &mut PacerEntry) {
             e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
         }
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(spin: &mut Spin, n: usize, us: u64) {
+        for _ in 0..n {
+            spin.observe(Duration::from_micros(us));
+        }
+    }
+
+    #[test]
+    fn spin_follows_the_overshoot_percentile_and_ignores_rare_outliers() {
+        let mut spin = Spin::new();
+        assert_eq!(spin.now, SPIN_CEILING, "starts safe");
+        feed(&mut spin, 490, 40);
+        feed(&mut spin, 3, 12_000);
+        feed(&mut spin, 7, 40);
+        assert_eq!(spin.now, SPIN_FLOOR, "three outliers in 500 are left out");
+        feed(&mut spin, SPIN_WINDOW, 400);
+        assert_eq!(spin.now, Duration::from_micros(750));
+        feed(&mut spin, SPIN_WINDOW, 5_000);
+        assert_eq!(spin.now, SPIN_CEILING);
+        feed(&mut spin, SPIN_WINDOW, 10);
+        assert_eq!(spin.now, SPIN_FLOOR);
     }
 }
