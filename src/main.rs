@@ -71,6 +71,34 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
     }
 }
 
+/// Raises the open-file soft limit to the hard limit: each voice connection holds a few
+/// descriptors (gateway socket, UDP socket, their copies), so the common 1,024 default
+/// would cap a node at ~140 players.
+fn raise_fd_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid, writable rlimit; setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 || r.rlim_cur >= r.rlim_max {
+            return;
+        }
+        let before = r.rlim_cur;
+        // An unlimited hard limit still stops at the kernel's nr_open (1,048,576 by default).
+        r.rlim_cur = if r.rlim_max == libc::RLIM_INFINITY {
+            1 << 20
+        } else {
+            r.rlim_max
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 {
+            log::debug!("open-file limit raised from {before} to {}", r.rlim_cur);
+        } else {
+            log::warn!("open-file limit {before}: cannot raise it; voice connections may run out");
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = match parse_args(&args) {
@@ -101,6 +129,7 @@ fn main() -> ExitCode {
         eprintln!("basalt: {e}");
         return ExitCode::FAILURE;
     }
+    raise_fd_limit();
     let sources = Arc::new(basalt::source::SourceManager::new(&config));
     let engine = match basalt::engine::Engine::start(&config, sources.clone()) {
         Ok(e) => Arc::new(e),

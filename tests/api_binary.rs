@@ -197,3 +197,52 @@ fn sigint_also_exits_cleanly() {
     let status = wait_exit(&mut r.child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn raises_the_open_file_soft_limit_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let port = free_port();
+    let cfg = write_config(
+        "nofile",
+        &format!(
+            "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"pw\"\n\n[player]\nrealtime_pacer = false\n"
+        ),
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut r: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+            r.rlim_cur = 256.min(r.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().expect("binary starts");
+    let r = Running {
+        child,
+        client: Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(r.client.addr).is_err() {
+        assert!(Instant::now() < deadline, "binary did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", r.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let v: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (v[3], v[4]);
+    if hard == "unlimited" {
+        assert_eq!(soft, "1048576", "{line}");
+    } else {
+        assert_eq!(soft, hard, "{line}");
+    }
+}
