@@ -227,6 +227,21 @@ fn info_and_stats() {
         ])
     );
     assert_eq!(v["plugins"], json!([]));
+    // build.rs stamps the commit the binary was built from (and its time, in ms).
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=7", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match head {
+        Some(h) => {
+            assert_eq!(v["git"]["commit"], h.as_str());
+            assert!(v["git"]["commitTime"].as_i64().unwrap() > 1_600_000_000_000);
+        }
+        None => assert_eq!(v["git"]["commit"], "unknown"),
+    }
 
     let s = n.c.get("/v4/stats").json();
     assert_shape(&s, &example("restStats"), "stats");

@@ -212,7 +212,10 @@ pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
         "git": {
             "branch": option_env!("BASALT_GIT_BRANCH").unwrap_or("unknown"),
             "commit": option_env!("BASALT_GIT_COMMIT").unwrap_or("unknown"),
-            "commitTime": 0,
+            // Lavalink reports milliseconds since the epoch.
+            "commitTime": option_env!("BASALT_GIT_COMMIT_TIME")
+                .and_then(|t| t.parse::<i64>().ok())
+                .map_or(0, |t| t * 1000),
         },
         "jvm": concat!("Rust (basalt ", env!("CARGO_PKG_VERSION"), ")"),
         "lavaplayer": concat!("basalt-", env!("CARGO_PKG_VERSION")),
