@@ -183,13 +183,21 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
     } else {
         Some(Resampler48::new(rate, quality)?)
     };
+    // Sized for the codec's largest packet when the container says (MP3 1,152 frames, AAC
+    // 1,024): most players never need the 8,192-frame guess, and reserved-but-unused heap
+    // fragments the memory every player shares.
+    let max_frames = params
+        .max_frames_per_packet
+        .map_or(8192, |n| n.clamp(1, 65_536) as usize);
+    let out_frames =
+        (max_frames as u64 * u64::from(OUT_RATE)).div_ceil(u64::from(rate.max(1))) as usize;
     Ok(Opened::Pcm(Box::new(PcmDecoder {
         demux,
         decoder,
         rate,
         channels,
-        inter: Vec::with_capacity(8192 * channels),
-        stereo: Vec::with_capacity(16384),
+        inter: Vec::with_capacity(max_frames * channels),
+        stereo: Vec::with_capacity((out_frames + 64) * 2),
         resampler,
         out_pos: 0,
         skip_src_frames: 0,

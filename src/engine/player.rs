@@ -693,17 +693,16 @@ impl Player {
             }
         }
         self.last_was_packet = false;
-        if let (true, Some(c)) = (chain_on, self.chain.as_mut()) {
+        // Without filters the input (already kept in the look-back) is finished in place.
+        let pcm: &mut [f32] = if let (true, Some(c)) = (chain_on, self.chain.as_mut()) {
             c.process(&scratch.input[..have * 2], &mut scratch.pcm[..]);
+            &mut scratch.pcm[..]
         } else {
-            scratch.pcm.copy_from_slice(&scratch.input[..FRAME_SAMPLES]);
-        }
-        self.player_volume.apply(&mut scratch.pcm[..], self.volume);
-        basalt_dsp::soft_clip(&mut scratch.pcm[..]);
-        match self
-            .encoder
-            .encode(&scratch.pcm[..], &mut scratch.frame.data[..])
-        {
+            &mut scratch.input[..FRAME_SAMPLES]
+        };
+        self.player_volume.apply(pcm, self.volume);
+        basalt_dsp::soft_clip(pcm);
+        match self.encoder.encode(pcm, &mut scratch.frame.data[..]) {
             Ok(n) => scratch.frame.len = n as u16,
             Err(_) => return Made::Underrun,
         }
