@@ -1,6 +1,7 @@
 //! Decoding: symphonia demuxes every container it knows and decodes every codec it has;
-//! the result is mixed to stereo and resampled with rubato to 48 kHz interleaved f32, the
-//! format the filter chain and the Opus encoder want. Opus tracks (symphonia has no Opus
+//! the result is mixed to stereo and resampled (`resample.rs`: a polyphase FIR for common
+//! rates, rubato for odd ones) to 48 kHz interleaved f32, the format the filter chain and
+//! the Opus encoder want. Opus tracks (symphonia has no Opus
 //! decoder) are only demuxed here: their packets go to the encode side, which passes them
 //! through or decodes them with libopus when filters need PCM.
 
