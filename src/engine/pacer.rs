@@ -216,7 +216,7 @@ impl Spin {
         self.recent[self.next] = overshoot.as_micros().min(u32::MAX as u128) as u32;
         self.next = (self.next + 1) % SPIN_WINDOW;
         self.seen += 1;
-        if self.seen % SPIN_EVERY != 0 {
+        if !self.seen.is_multiple_of(SPIN_EVERY) {
             return;
         }
         let n = self.seen.min(SPIN_WINDOW);

@@ -557,19 +557,21 @@ impl Player {
         };
         let k = self.next_seq.wrapping_sub(first_unsent);
         let k = if k as usize > FRAME_RING { 0 } else { k };
-        // Only the newest LOOKBACK frames' audio is kept (more are never queued).
-        let first_unsent = first_unsent.wrapping_add(k.saturating_sub(LOOKBACK as u32));
-        let k = k.min(LOOKBACK as u32);
         self.gen_first_seq = self.next_seq;
         let Some(t) = self.track.as_mut() else {
             self.replay_len = 0;
             return;
         };
-        t.out_frames = t.out_frames.saturating_sub(k as u64);
         if !replay {
+            t.out_frames = t.out_frames.saturating_sub(k as u64);
             self.replay_len = 0;
             return;
         }
+        // Only the newest LOOKBACK frames' audio is kept (more are never queued); anything
+        // older would be skipped, and the position moves past it.
+        let first_unsent = first_unsent.wrapping_add(k.saturating_sub(LOOKBACK as u32));
+        let k = k.min(LOOKBACK as u32);
+        t.out_frames = t.out_frames.saturating_sub(k as u64);
         // The unsent frames come before whatever was still waiting to be replayed.
         let mut q = [0u32; LOOKBACK];
         let mut n = 0;
