@@ -253,6 +253,24 @@ impl PcmDecoder {
             }
             self.stereo.clear();
             self.out_pos = 0;
+            if !self.ended {
+                // Resampled output goes straight into the ring when the backend can.
+                if let Some(rs) = self.resampler.as_mut().filter(|r| r.is_polyphase()) {
+                    match rs.drain_to_ring(ring) {
+                        Some((n, more)) => {
+                            fill.pushed += n;
+                            if more {
+                                fill.full = true;
+                                return Ok(fill);
+                            }
+                        }
+                        None => {
+                            rs.drain_into(&mut self.stereo, false)?;
+                            continue;
+                        }
+                    }
+                }
+            }
             if self.ended {
                 fill.eof = true;
                 return Ok(fill);
@@ -302,7 +320,9 @@ impl PcmDecoder {
             }
             Some(rs) => {
                 rs.push_interleaved(src, ch);
-                rs.drain_into(&mut self.stereo, false)?;
+                if !rs.is_polyphase() {
+                    rs.drain_into(&mut self.stereo, false)?;
+                }
             }
         }
         Ok(())

@@ -371,6 +371,50 @@ impl Polyphase {
         self.frames_in += frames as u64;
     }
 
+    /// Output frames the queued input fully determines.
+    fn ready(&self) -> usize {
+        let len = self.left.len();
+        if self.pos + self.taps > len {
+            return 0;
+        }
+        // Output n is ready while pos + (phase + n·M)/L + taps <= len.
+        let room = (len - self.taps - self.pos) as u64;
+        ((room + 1) * self.l as u64 - self.phase as u64).div_ceil(self.m as u64) as usize
+    }
+
+    /// Writes `out.len() / 2` output frames (at most `ready()`) and advances.
+    fn produce(&mut self, out: &mut [MaybeUninit<f32>]) {
+        (self.pos, self.phase) = match self.fma {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `fma` is set only when the CPU has AVX2 and FMA (checked in `new`).
+            true => unsafe { self.frames_fma(out) },
+            _ => self.frames_portable(out),
+        };
+        self.frames_out += (out.len() / 2) as u64;
+    }
+
+    /// Writes as many ready output frames as fit straight into `ring` (no staging copy).
+    /// Returns the samples pushed and whether more output is ready than fitted. `None`
+    /// when the ring's free space starts mid-frame (it never does: every push and pop
+    /// moves whole frames), so the caller can take the copying path instead.
+    pub fn drain_to_ring(&mut self, ring: &mut rtrb::Producer<f32>) -> Option<(usize, bool)> {
+        let ready = self.ready();
+        let n = ready.min(ring.slots() / 2);
+        if n == 0 {
+            return Some((0, ready > 0));
+        }
+        let mut chunk = ring.write_chunk_uninit(n * 2).ok()?;
+        let (a, b) = chunk.as_mut_slices();
+        if a.len() % 2 != 0 {
+            return None;
+        }
+        self.produce(a);
+        self.produce(b);
+        // SAFETY: `produce` initialised both slices completely.
+        unsafe { chunk.commit_all() };
+        Some((n * 2, ready > n))
+    }
+
     /// Appends every output frame the queued input fully determines to `out` (interleaved);
     /// with `flush`, also the tail up to the track's exact length, as if silence followed.
     pub fn drain_into(&mut self, out: &mut Vec<f32>, flush: bool) {
@@ -383,28 +427,13 @@ impl Polyphase {
             let due = (self.frames_in * self.l as u64).div_ceil(self.m as u64);
             limit = due.saturating_sub(self.frames_out);
         }
-        let len = self.left.len();
-        let count = if self.pos + self.taps > len {
-            0
-        } else {
-            // Output n is ready while pos + (phase + n·M)/L + taps <= len.
-            let room = (len - self.taps - self.pos) as u64;
-            ((room + 1) * self.l as u64 - self.phase as u64).div_ceil(self.m as u64)
-        }
-        .min(limit) as usize;
+        let count = (self.ready() as u64).min(limit) as usize;
         let start = out.len();
         // Written in place, not zero-filled first (the memset showed in profiles).
         out.reserve(count * 2);
-        let dst = &mut out.spare_capacity_mut()[..count * 2];
-        (self.pos, self.phase) = match self.fma {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `fma` is set only when the CPU has AVX2 and FMA (checked in `new`).
-            true => unsafe { self.frames_fma(dst) },
-            _ => self.frames_portable(dst),
-        };
-        // SAFETY: the output loop wrote every one of the `count * 2` samples.
+        self.produce(&mut out.spare_capacity_mut()[..count * 2]);
+        // SAFETY: `produce` wrote every one of the `count * 2` samples.
         unsafe { out.set_len(start + count * 2) };
-        self.frames_out += count as u64;
         if flush {
             // Drop the padding again so input after a flush continues the timeline.
             let keep = real_len.max(self.pos);
@@ -430,6 +459,33 @@ impl Polyphase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Draining into a ring a little at a time gives exactly the samples `drain_into` does.
+    #[test]
+    fn draining_into_a_ring_matches_draining_into_a_vec() {
+        let input: Vec<f32> = (0..2 * 5000).map(|i| ((i as f32) * 0.013).sin()).collect();
+        let mut a = Polyphase::new(44_100, 48_000, ResamplingQuality::Low).unwrap();
+        let mut b = Polyphase::new(44_100, 48_000, ResamplingQuality::Low).unwrap();
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        let (mut prod, mut cons) = rtrb::RingBuffer::<f32>::new(2 * 300);
+        for chunk in input.chunks(2 * 1152) {
+            a.push_interleaved(chunk, 2);
+            a.drain_into(&mut want, false);
+            b.push_interleaved(chunk, 2);
+            loop {
+                let (_, more) = b.drain_to_ring(&mut prod).expect("whole frames");
+                while let Ok(x) = cons.pop() {
+                    got.push(x);
+                }
+                if !more {
+                    break;
+                }
+            }
+        }
+        assert!(want.len() > 8000);
+        assert_eq!(want, got);
+    }
 
     /// The AVX2 + FMA loop and the portable one agree (to rounding) on every quality.
     #[test]

@@ -74,6 +74,16 @@ impl Resampler48 {
         }
     }
 
+    /// Writes the output ready so far straight into `ring`, as much as fits: samples pushed
+    /// and whether more is ready. `None` when this backend cannot (rubato): use
+    /// [`Resampler48::drain_into`].
+    pub fn drain_to_ring(&mut self, ring: &mut rtrb::Producer<f32>) -> Option<(usize, bool)> {
+        match &mut self.backend {
+            Backend::Polyphase(p) => p.drain_to_ring(ring),
+            Backend::Rubato(_) => None,
+        }
+    }
+
     /// Clears history and position after a seek: the same output as a fresh resampler.
     pub fn reset(&mut self) {
         match &mut self.backend {
