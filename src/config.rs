@@ -19,6 +19,10 @@ pub struct Config {
     pub http: HttpProxyConfig,
     pub timeouts: TimeoutsConfig,
     pub logging: LoggingConfig,
+    /// The route planner made from `[ratelimit]`, shared by every clone of this
+    /// configuration so sources and the REST routes see the same instance. Not a key.
+    #[serde(skip)]
+    pub planner: crate::net::routeplanner::PlannerCell,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

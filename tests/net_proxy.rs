@@ -202,3 +202,68 @@ fn a_bad_ca_file_is_refused_at_start_up_naming_the_key() {
     .to_string();
     assert!(err.contains("http.ca_file"), "{err}");
 }
+
+fn planner_config(m: &Mitm, strategy: &str, retry_limit: i32) -> basalt::config::Config {
+    m.config(&format!(
+        "[ratelimit]\nip_blocks = [\"127.0.0.0/29\"]\nexcluded_ips = [\"127.0.0.2\"]\nstrategy = \"{strategy}\"\nretry_limit = {retry_limit}\n"
+    ))
+}
+
+fn peer_router() -> Router {
+    Router::new()
+        .route("GET", "api.example.com", "/peer", |r| {
+            if r.peer.to_string() == "127.0.0.1" {
+                MockResponse::status(429)
+            } else {
+                MockResponse::json(serde_json::json!({ "peer": r.peer.to_string() }))
+            }
+        })
+        .route("GET", "api.example.com", "/always429", |_| {
+            MockResponse::status(429)
+        })
+}
+
+#[test]
+fn routed_requests_bind_planner_addresses_and_rotate_on_429() {
+    let m = Mitm::start(peer_router());
+    let config = planner_config(&m, "RotateOnBan", -1);
+    let out = Outbound::new(&config).routed();
+    let resp = out.get("https://api.example.com/peer").send().unwrap();
+    assert_eq!(resp.status(), 200);
+    // 127.0.0.1 answered 429 and was marked; 127.0.0.2 is excluded.
+    assert_eq!(resp.json().unwrap()["peer"], "127.0.0.3");
+    let peers: Vec<String> = m.requests().iter().map(|r| r.peer.to_string()).collect();
+    assert_eq!(peers, ["127.0.0.1", "127.0.0.3"]);
+    // The REST routes see the same planner (shared through the config).
+    let planner = config.planner.get(&config.ratelimit).unwrap();
+    let status = planner.status();
+    assert_eq!(status["details"]["currentAddress"], "/127.0.0.3");
+    assert_eq!(
+        status["details"]["failingAddresses"][0]["failingAddress"],
+        "/127.0.0.1"
+    );
+    // A plain (unrouted) client of the same config does not bind.
+    let plain = Outbound::new(&config)
+        .get("https://api.example.com/peer")
+        .send()
+        .unwrap();
+    assert_eq!(plain.status(), 429, "unbound requests leave from 127.0.0.1");
+}
+
+#[test]
+fn routed_requests_give_up_after_the_retry_limit() {
+    let m = Mitm::start(peer_router());
+    let config = planner_config(&m, "LoadBalance", 2);
+    let err = Outbound::new(&config)
+        .routed()
+        .get("https://api.example.com/always429")
+        .send()
+        .err()
+        .expect("every address is rate limited");
+    assert!(matches!(err, NetError::RateLimited), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "Retry aborted, too many retries on ratelimit."
+    );
+    assert_eq!(m.requests_to("api.example.com", "/always429").len(), 3);
+}

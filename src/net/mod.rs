@@ -17,6 +17,10 @@ pub use reqwest::{Method, Url};
 
 use crate::config::Config;
 
+pub mod routeplanner;
+
+use routeplanner::RoutePlanner;
+
 /// A neutral desktop-browser User-Agent (sources.md §0.5).
 pub const USER_AGENT: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
@@ -42,6 +46,12 @@ pub enum NetError {
     Json(String),
     #[error("too many redirects")]
     TooManyRedirects,
+    /// Every address the route planner offered was banned (lavaplayer's message).
+    #[error("Retry aborted, too many retries on ratelimit.")]
+    RateLimited,
+    /// The route planner had no usable address left.
+    #[error("{0}")]
+    NoAddress(String),
 }
 
 impl NetError {
@@ -83,12 +93,17 @@ pub fn read_ca_file(path: &str) -> Result<Vec<reqwest::Certificate>, String> {
 /// Settings shared by every client built from one configuration.
 struct Settings {
     proxy: Option<(String, Option<(String, String)>)>,
-    extra_roots: Vec<reqwest::Certificate>,
+    /// Built-in roots plus `ca_file`'s.
+    roots: Vec<reqwest::Certificate>,
     connect_timeout: Duration,
     read_timeout: Duration,
     /// Lower-cased host → headers.
     host_headers: BTreeMap<String, Vec<(String, String)>>,
+    planner: Option<Arc<RoutePlanner>>,
 }
+
+/// Clients bound to route-planner addresses, kept so a stable address keeps its pool.
+const ROUTED_CLIENTS: usize = 16;
 
 /// The outbound client. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
@@ -97,6 +112,9 @@ pub struct Outbound {
     client: reqwest::blocking::Client,
     user_agent: String,
     cookies: Option<Arc<reqwest::cookie::Jar>>,
+    /// Bind each request to a route-planner address (when a planner is configured).
+    routed: bool,
+    routed_clients: Arc<std::sync::Mutex<Vec<(std::net::IpAddr, reqwest::blocking::Client)>>>,
 }
 
 impl Outbound {
@@ -110,6 +128,10 @@ impl Outbound {
                 .then(|| (h.proxy_user.clone(), h.proxy_password.clone()));
             (url, auth)
         });
+        let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok())
+            .collect();
         let extra_roots = if h.ca_file.trim().is_empty() {
             Vec::new()
         } else {
@@ -129,71 +151,141 @@ impl Outbound {
         let t = &config.timeouts;
         let settings = Arc::new(Settings {
             proxy,
-            extra_roots,
+            roots: {
+                roots.extend(extra_roots);
+                roots
+            },
             connect_timeout: Duration::from_millis(t.connect_timeout_ms.max(1)),
             read_timeout: Duration::from_millis(t.socket_timeout_ms.max(1)),
             host_headers,
+            planner: config.planner.get(&config.ratelimit),
         });
-        Outbound::build(settings, USER_AGENT.to_string(), None)
+        Outbound::build(settings, USER_AGENT.to_string(), None, false)
     }
 
     fn build(
         settings: Arc<Settings>,
         user_agent: String,
         cookies: Option<Arc<reqwest::cookie::Jar>>,
+        routed: bool,
     ) -> Outbound {
-        let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok())
-            .collect();
-        roots.extend(settings.extra_roots.iter().cloned());
-        let mut b = reqwest::blocking::Client::builder()
-            .user_agent(user_agent.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.read_timeout)
-            .http1_only()
-            .tls_certs_only(roots);
-        b = match &settings.proxy {
-            Some((url, auth)) => match reqwest::Proxy::all(url) {
-                Ok(p) => b.proxy(match auth {
-                    Some((u, pw)) => p.basic_auth(u, pw),
-                    None => p,
-                }),
-                Err(e) => {
-                    log::error!("ignoring [http] proxy {url}: {e}");
-                    b.no_proxy()
-                }
-            },
-            None => b.no_proxy(),
-        };
-        if let Some(jar) = &cookies {
-            b = b.cookie_provider(jar.clone());
-        }
-        let client = b.build().unwrap_or_else(|e| {
-            log::error!("outbound HTTP client setup failed ({e}); using defaults");
-            reqwest::blocking::Client::new()
-        });
+        let client = make_client(&settings, &user_agent, cookies.as_ref(), None);
         Outbound {
             settings,
             client,
             user_agent,
             cookies,
+            routed,
+            routed_clients: Default::default(),
         }
     }
 
+    /// The same client, binding every request to an address of the route planner
+    /// (`[ratelimit] ip_blocks`) and retrying from another one on a ban. Without a
+    /// planner it is the plain client.
+    pub fn routed(&self) -> Outbound {
+        Outbound {
+            routed: true,
+            ..self.clone()
+        }
+    }
+
+    /// The configured route planner, if any.
+    pub fn planner(&self) -> Option<&Arc<RoutePlanner>> {
+        self.settings.planner.as_ref()
+    }
+
+    /// Reports the address that carried `resp` as banned (a bot wall answered 200, say),
+    /// so the next request leaves from another one.
+    pub fn report_ban(&self, resp: &Response) {
+        if let (Some(p), Some(ip)) = (self.planner(), resp.local_address()) {
+            p.mark_failing(ip);
+        }
+    }
+
+    fn client_for(&self, local: Option<std::net::IpAddr>) -> reqwest::blocking::Client {
+        let Some(ip) = local else {
+            return self.client.clone();
+        };
+        let mut cache = self
+            .routed_clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = cache.iter().find(|(a, _)| *a == ip) {
+            return c.clone();
+        }
+        let c = make_client(
+            &self.settings,
+            &self.user_agent,
+            self.cookies.as_ref(),
+            Some(ip),
+        );
+        if cache.len() >= ROUTED_CLIENTS {
+            cache.remove(0);
+        }
+        cache.push((ip, c.clone()));
+        c
+    }
+}
+
+fn make_client(
+    settings: &Settings,
+    user_agent: &str,
+    cookies: Option<&Arc<reqwest::cookie::Jar>>,
+    local: Option<std::net::IpAddr>,
+) -> reqwest::blocking::Client {
+    let roots = settings.roots.clone();
+    let mut b = reqwest::blocking::Client::builder()
+        .user_agent(user_agent)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.read_timeout)
+        .http1_only()
+        .tls_certs_only(roots);
+    b = match &settings.proxy {
+        Some((url, auth)) => match reqwest::Proxy::all(url) {
+            Ok(p) => b.proxy(match auth {
+                Some((u, pw)) => p.basic_auth(u, pw),
+                None => p,
+            }),
+            Err(e) => {
+                log::error!("ignoring [http] proxy {url}: {e}");
+                b.no_proxy()
+            }
+        },
+        None => b.no_proxy(),
+    };
+    if let Some(jar) = cookies {
+        b = b.cookie_provider(jar.clone());
+    }
+    if let Some(ip) = local {
+        b = b.local_address(ip);
+    }
+    b.build().unwrap_or_else(|e| {
+        log::error!("outbound HTTP client setup failed ({e}); using defaults");
+        reqwest::blocking::Client::new()
+    })
+}
+
+impl Outbound {
     /// The same settings with a cookie jar of its own (one jar per source, sources.md §0.5).
     pub fn with_cookies(&self) -> Outbound {
         Outbound::build(
             self.settings.clone(),
             self.user_agent.clone(),
             Some(Arc::new(reqwest::cookie::Jar::default())),
+            self.routed,
         )
     }
 
     /// The same settings with another User-Agent (SoundCloud, YouTube clients).
     pub fn with_user_agent(&self, ua: &str) -> Outbound {
-        Outbound::build(self.settings.clone(), ua.to_string(), self.cookies.clone())
+        Outbound::build(
+            self.settings.clone(),
+            ua.to_string(),
+            self.cookies.clone(),
+            self.routed,
+        )
     }
 
     /// Adds a cookie to this client's jar (e.g. a session cookie from config).
@@ -221,6 +313,7 @@ impl Outbound {
             body: None,
             follow: true,
             timeout: None,
+            search: false,
         }
     }
 
@@ -259,6 +352,7 @@ pub struct Request {
     body: Option<(Vec<u8>, String)>,
     follow: bool,
     timeout: Option<Duration>,
+    search: bool,
 }
 
 impl Request {
@@ -314,8 +408,45 @@ impl Request {
         self
     }
 
-    /// Sends the request, following redirects hop by hop. Any status is `Ok`.
+    /// Marks a search request: a 429 on it bans the route-planner address only when
+    /// `[ratelimit] search_triggers_fail` is on.
+    pub fn search(mut self, search: bool) -> Request {
+        self.search = search;
+        self
+    }
+
+    /// Sends the request, following redirects hop by hop. Any status is `Ok`. On a routed
+    /// client a 429 or a bind failure bans the address and the request is retried from
+    /// another one, up to `[ratelimit] retry_limit` times.
     pub fn send(self) -> Result<Response, NetError> {
+        let planner = match (self.out.routed, self.out.planner()) {
+            (true, Some(p)) => p.clone(),
+            _ => return self.send_from(None),
+        };
+        let mut retries = 0;
+        loop {
+            let ip = planner
+                .next_address()
+                .map_err(|e| NetError::NoAddress(e.0))?;
+            match self.send_from(Some(ip)) {
+                Ok(r) if r.status() == 429 && (!self.search || planner.search_triggers_fail()) => {
+                    log::warn!("route planner: {ip} was rate limited; rotating");
+                    planner.mark_failing(ip);
+                }
+                Err(NetError::Connect(e)) if is_bind_error(&e) => {
+                    log::warn!("route planner: cannot bind {ip} ({e})");
+                    planner.mark_failing(ip);
+                }
+                other => return other,
+            }
+            retries += 1;
+            if retries > planner.max_retries() {
+                return Err(NetError::RateLimited);
+            }
+        }
+    }
+
+    fn send_from(&self, local: Option<std::net::IpAddr>) -> Result<Response, NetError> {
         let mut url = Url::parse(&self.url).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(NetError::InvalidUrl(strip_userinfo(&url).to_string()));
@@ -323,10 +454,11 @@ impl Request {
         if !self.query.is_empty() {
             url.query_pairs_mut().extend_pairs(self.query.iter());
         }
+        let client = self.out.client_for(local);
         let mut method = self.method.clone();
         let mut body = self.body.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let resp = self.send_once(&method, &url, body.as_ref())?;
+            let resp = self.send_once(&client, &method, &url, body.as_ref())?;
             let status = resp.status().as_u16();
             let location = resp
                 .headers()
@@ -341,7 +473,11 @@ impl Request {
                     }
                     url = next;
                 }
-                _ => return Ok(Response::new(resp, strip_userinfo(&url))),
+                _ => {
+                    let mut r = Response::new(resp, strip_userinfo(&url));
+                    r.local = local;
+                    return Ok(r);
+                }
             }
         }
         Err(NetError::TooManyRedirects)
@@ -349,12 +485,13 @@ impl Request {
 
     fn send_once(
         &self,
+        client: &reqwest::blocking::Client,
         method: &Method,
         url: &Url,
         body: Option<&(Vec<u8>, String)>,
     ) -> Result<reqwest::blocking::Response, NetError> {
         let bare = strip_userinfo(url);
-        let mut rb = self.out.client.request(method.clone(), bare.clone());
+        let mut rb = client.request(method.clone(), bare.clone());
         if let Some(auth) = userinfo_auth(url) {
             rb = rb.header("Authorization", auth);
         }
@@ -374,6 +511,12 @@ impl Request {
         }
         rb.send().map_err(|e| classify(&e))
     }
+}
+
+/// "Cannot assign requested address" and friends: the local address is unusable.
+fn is_bind_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("assign requested address") || t.contains("address family not supported")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -418,6 +561,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct Response {
     status: u16,
     url: Url,
+    /// The route-planner address the request left from.
+    local: Option<std::net::IpAddr>,
     headers: Vec<(String, String)>,
     body: reqwest::blocking::Response,
 }
@@ -437,6 +582,7 @@ impl Response {
         Response {
             status: resp.status().as_u16(),
             url,
+            local: None,
             headers,
             body: resp,
         }
@@ -444,6 +590,11 @@ impl Response {
 
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The route-planner address the request was bound to, if routed.
+    pub fn local_address(&self) -> Option<std::net::IpAddr> {
+        self.local
     }
 
     /// The final URL, after redirects.

@@ -74,7 +74,7 @@ pub struct Node {
     pub backend: Backend,
     pub sessions: Sessions,
     pub options: ServerOptions,
-    pub planner: Option<routeplanner::RoutePlanner>,
+    pub planner: Option<std::sync::Arc<routeplanner::RoutePlanner>>,
     password: String,
     started: Instant,
     shutting_down: AtomicBool,
@@ -90,7 +90,7 @@ impl Node {
             .clone()
             .ok_or(ServerError::NoPassword)?;
         Ok(Node {
-            planner: routeplanner::RoutePlanner::from_config(&config.ratelimit),
+            planner: config.planner.get(&config.ratelimit),
             config,
             backend,
             sessions: Sessions::default(),

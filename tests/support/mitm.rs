@@ -38,6 +38,8 @@ pub struct MockRequest {
     pub body: Vec<u8>,
     /// The `Proxy-Authorization` the client sent to the proxy (on CONNECT for https).
     pub proxy_authorization: Option<String>,
+    /// The client's address as the proxy saw it (route-planner tests bind 127.x.y.z).
+    pub peer: std::net::IpAddr,
 }
 
 impl MockRequest {
@@ -506,6 +508,10 @@ fn read_body<R: BufRead>(r: &mut R, head: &Head) -> Option<Vec<u8>> {
 }
 
 fn serve_connection(shared: &Shared, conn: TcpStream) {
+    let peer = conn
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
     let mut writer = conn;
     let Some(first) = read_head(&mut reader) else {
@@ -549,7 +555,7 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
             let Some(body) = read_body(&mut r, &head) else {
                 return;
             };
-            let req = to_request(&head, "https", Some(&host), body, proxy_auth.clone());
+            let req = to_request(&head, "https", Some(&host), body, proxy_auth.clone(), peer);
             let keep = respond(shared, &req, &head, r.get_mut());
             if !keep {
                 return;
@@ -562,7 +568,7 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
         let Some(body) = read_body(&mut reader, &head) else {
             return;
         };
-        let req = to_request(&head, "http", None, body, proxy_auth.clone());
+        let req = to_request(&head, "http", None, body, proxy_auth.clone(), peer);
         if !respond(shared, &req, &head, &mut writer) {
             return;
         }
@@ -579,6 +585,7 @@ fn to_request(
     tunnel_host: Option<&str>,
     body: Vec<u8>,
     proxy_authorization: Option<String>,
+    peer: std::net::IpAddr,
 ) -> MockRequest {
     // Absolute form (`http://host/path`) from a proxied plain request, else origin form.
     let (host, path_query) = match head.target.split_once("://") {
@@ -614,6 +621,7 @@ fn to_request(
         headers: head.headers.clone(),
         body,
         proxy_authorization,
+        peer,
     }
 }
 
