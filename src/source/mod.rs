@@ -13,6 +13,7 @@ pub mod local;
 pub mod mpegts;
 pub mod playlist;
 pub mod probe;
+pub mod ytcipher;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
