@@ -537,6 +537,7 @@ impl HttpSource {
             extension: Some(kind.decoder_extension().to_string()),
             mime,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
+            segments: None,
         })
     }
 }

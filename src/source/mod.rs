@@ -42,6 +42,9 @@ pub struct MediaInput {
     pub mime: Option<String>,
     /// Live or endless: no seeking, no length.
     pub is_stream: bool,
+    /// Segmented VOD (HLS): where segments start in time, so the decoder can seek by
+    /// restarting at a segment (`decode/segmented.rs`). None for ordinary byte streams.
+    pub segments: Option<hls::SegmentIndex>,
 }
 
 /// Why a load or an open failed, carrying Lavalink's friendly message and severity
