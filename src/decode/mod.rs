@@ -142,6 +142,13 @@ fn probe_format(
     hint: &Hint,
 ) -> Result<Box<dyn FormatReader>, DecodeError> {
     let mss = MediaSourceStream::new(reader, MediaSourceStreamOptions::default());
+    probe_stream(mss, hint)
+}
+
+fn probe_stream(
+    mss: MediaSourceStream<'static>,
+    hint: &Hint,
+) -> Result<Box<dyn FormatReader>, DecodeError> {
     symphonia::default::get_probe()
         .probe(
             hint,

@@ -4,14 +4,14 @@
 //! follows, and the caller drops decoded audio up to the target. Runs on the helper pool
 //! (network I/O), never on a decode worker.
 
-use std::io::SeekFrom;
+use std::io::{Seek, SeekFrom};
 
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::TrackType;
 use symphonia::core::io::MediaSource;
 use symphonia::core::units::Time;
 
-use super::{probe_format, DecodeError, Demux};
+use super::{probe_stream, DecodeError, Demux};
 use crate::source::hls::{JumpOnly, SegmentIndex};
 
 /// What a segmented demuxer needs to restart.
@@ -52,10 +52,11 @@ pub(super) fn seek(demux: &mut Demux, ms: i64) -> Result<Option<(u64, u64)>, Dec
     let Some(format) = demux.format.take() else {
         return Ok(None);
     };
-    let mut src = format.into_inner().into_inner();
-    src.seek(SeekFrom::Start(SegmentIndex::JUMP | i as u64))
+    // The same stream object (and its buffer) carries on; the seek drops what it buffered.
+    let mut mss = format.into_inner();
+    mss.seek(SeekFrom::Start(SegmentIndex::jump_to(i)))
         .map_err(|e| DecodeError::Io(e.to_string()))?;
-    let format = probe_format(src, &hint)?;
+    let format = probe_stream(mss, &hint)?;
     let track = format
         .default_track(TrackType::Audio)
         .or_else(|| format.first_track(TrackType::Audio))

@@ -13,7 +13,7 @@
 //! that segment onwards) and drops decoded audio up to the target.
 
 use std::io::{self, Read, Seek, SeekFrom};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::net::Url;
@@ -318,8 +318,14 @@ pub struct SegmentIndex {
 }
 
 impl SegmentIndex {
-    /// Marks a `SeekFrom::Start` position as "restart at segment <low bits>".
+    /// Marks a `SeekFrom::Start` position as "restart at segment `(p & !JUMP) >> 32`". The
+    /// index sits in the high half so that positions counted on from one jump can never
+    /// equal (or be a short skip before) another jump's target.
     pub const JUMP: u64 = 1 << 62;
+
+    pub fn jump_to(i: usize) -> u64 {
+        Self::JUMP | ((i as u64 & 0x3FFF_FFFF) << 32)
+    }
 
     pub fn new(durations_ms: impl IntoIterator<Item = u64>) -> SegmentIndex {
         let mut starts_ms = Vec::new();
@@ -586,7 +592,9 @@ pub struct HlsReader {
     /// Bytes to hand out before the body: init section, a sniffed head.
     prefix: Vec<u8>,
     prefix_pos: usize,
-    body: Option<Box<dyn Read + Send>>,
+    /// `Mutex` only for `Sync` (symphonia's `MediaSource`); reached through `get_mut`,
+    /// never locked.
+    body: Option<Mutex<Box<dyn Read + Send>>>,
     ts: mpegts::TsDemuxer,
     ts_pkt: [u8; mpegts::PACKET],
     ts_out: Vec<u8>,
@@ -764,7 +772,7 @@ impl HlsReader {
                 None => self.prefix.extend_from_slice(&head[..n]),
             }
         }
-        self.body = Some(body);
+        self.body = Some(Mutex::new(body));
         Ok(())
     }
 
@@ -791,6 +799,7 @@ impl HlsReader {
         let Some(body) = self.body.as_mut() else {
             return Ok(0);
         };
+        let body = body.get_mut().unwrap_or_else(|p| p.into_inner());
         if self.payload != Payload::Ts {
             return body.read(out);
         }
@@ -880,9 +889,7 @@ impl Seek for HlsReader {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let target = match to {
             SeekFrom::Start(p) if p & SegmentIndex::JUMP != 0 => {
-                let i = usize::try_from(p & !SegmentIndex::JUMP)
-                    .map_err(|_| io::Error::other("segment index out of range"))?;
-                self.jump(i)?;
+                self.jump(((p & !SegmentIndex::JUMP) >> 32) as usize)?;
                 return Ok(0);
             }
             SeekFrom::Start(p) => Some(p),
@@ -892,7 +899,8 @@ impl Seek for HlsReader {
         match target {
             Some(t) if t == self.pos => Ok(t),
             Some(t) if t > self.pos => {
-                io::copy(&mut self.by_ref().take(t - self.pos), &mut io::sink())?;
+                let skip = t - self.pos;
+                io::copy(&mut self.by_ref().take(skip), &mut io::sink())?;
                 Ok(self.pos)
             }
             _ => Err(io::Error::new(

@@ -6,6 +6,7 @@
 //! bandcamp, twitch, vimeo, niconico, local, plugin sources, http last). A source that is
 //! not registered claims nothing and is not listed in `/v4/info`.
 
+pub mod bandcamp;
 pub mod hls;
 pub mod http;
 pub mod icy;
@@ -13,6 +14,7 @@ pub mod local;
 pub mod mpegts;
 pub mod playlist;
 pub mod probe;
+pub mod soundcloud;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};

@@ -458,7 +458,7 @@ mod tests {
 
     #[test]
     fn search_page() {
-        let html = r#"<ul class="result-items">
+        let html = r##"<ul class="result-items">
 <li class="searchresult data-search" data-search="{&quot;type&quot;:&quot;t&quot;}">
   <a class="artcont" href="https://x.bandcamp.com/track/one?from=search"><div class="art"><img src="https://f4.bcbits.com/img/a1_7.jpg"></div></a>
   <div class="result-info">
@@ -470,7 +470,7 @@ mod tests {
 </li>
 <li class="searchresult data-search"><div class="result-info"><div class="itemtype">ALBUM</div>
 <div class="heading"><a href="#">An Album</a></div></div></li>
-</ul>"#;
+</ul>"##;
         let r = search_results(html);
         assert_eq!(r.len(), 1);
         let i = &r[0].info;
