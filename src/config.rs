@@ -19,6 +19,7 @@ pub struct Config {
     pub http: HttpProxyConfig,
     pub timeouts: TimeoutsConfig,
     pub logging: LoggingConfig,
+    pub soundcloud: crate::source::soundcloud::SoundCloudConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
