@@ -542,6 +542,16 @@ impl<R: Read> Read for Aes128Cbc<R> {
     }
 }
 
+/// AES-128-CBC with PKCS#7 padding over `body` (an HLS `METHOD=AES-128` segment), decrypted
+/// as it is read. Public for sources that fetch keys their own way, and for fuzzing.
+pub fn decrypt_aes128<R: Read + Send + 'static>(
+    body: R,
+    key: [u8; 16],
+    iv: [u8; 16],
+) -> io::Result<Box<dyn Read + Send>> {
+    Ok(Box::new(Aes128Cbc::new(body, key, iv)?))
+}
+
 /// Wraps a segment body in its decryption, fetching (and caching) the key.
 fn decrypt(
     net: &Outbound,
@@ -572,7 +582,7 @@ fn decrypt(
             k
         }
     };
-    Ok(Box::new(Aes128Cbc::new(body, k, key.iv_for(seq))?))
+    decrypt_aes128(body, k, key.iv_for(seq))
 }
 
 /// The segments of a media playlist as one byte stream (see the module docs for seeking).
