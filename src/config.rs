@@ -239,6 +239,11 @@ pub struct HttpProxyConfig {
     pub proxy_port: u16,
     pub proxy_user: String,
     pub proxy_password: String,
+    /// A PEM file of extra root certificates trusted for every outbound HTTPS connection,
+    /// besides the built-in roots ("" = none).
+    pub ca_file: String,
+    /// `[http.headers."<host>"]`: fixed headers added to every request to that host.
+    pub headers: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 impl Default for HttpProxyConfig {
@@ -248,6 +253,8 @@ impl Default for HttpProxyConfig {
             proxy_port: 3128,
             proxy_user: String::new(),
             proxy_password: String::new(),
+            ca_file: String::new(),
+            headers: Default::default(),
         }
     }
 }
@@ -710,6 +717,27 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
                     return Err(invalid(
                         val,
                         format!("{s:?} is not an IP block (e.g. 1.2.3.0/24)"),
+                    ));
+                }
+            }
+        }
+        "http.ca_file" => {
+            let s = val.as_str().unwrap_or_default();
+            if !s.is_empty() {
+                if let Err(reason) = crate::net::read_ca_file(s) {
+                    return Err(invalid(val, reason));
+                }
+            }
+        }
+        "http.headers" => {
+            for (host, h) in val.as_table().into_iter().flatten() {
+                let ok = h
+                    .as_table()
+                    .is_some_and(|t| t.values().all(toml::Value::is_str));
+                if !ok || host.is_empty() {
+                    return Err(invalid(
+                        val,
+                        format!("[http.headers.{host:?}] must be a table of header = \"value\""),
                     ));
                 }
             }

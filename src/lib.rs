@@ -10,6 +10,7 @@ pub mod encode;
 pub mod engine;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod player;
 pub mod server;
 pub mod session;

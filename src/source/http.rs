@@ -4,9 +4,7 @@
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Mutex;
-use std::time::Duration;
 
-use reqwest::blocking::Client;
 use reqwest::Url;
 
 use super::icy::{self, IcyReader, TitleCell};
@@ -15,9 +13,9 @@ use super::probe::{self, Hints, ProbeKind, HEAD_LEN};
 use super::{hls, mpegts, probed_track, Answer, LoadRequest, MediaInput, ProbedInfo, SourceError};
 use crate::config::Config;
 
-/// A neutral desktop-browser User-Agent (sources.md §0.5).
-pub const USER_AGENT: &str =
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+pub use crate::net::USER_AGENT;
+use crate::net::{NetError, Outbound};
+
 /// Forward seeks shorter than this read and discard instead of reconnecting.
 const SKIP_LIMIT: u64 = 512 * 1024;
 
@@ -42,116 +40,60 @@ impl Fetched {
     }
 }
 
-/// Outbound HTTP shared by the http source and HLS. Cheap to clone.
+/// Media GETs shared by the http source, HLS and every source that streams a URL: the
+/// outbound client (`crate::net`, so proxy, roots and per-host headers apply) plus the ICY
+/// fallback. Cheap to clone.
 #[derive(Clone)]
 pub struct HttpClient {
-    manual: Client,
-    follow: Client,
-    connect_timeout: Duration,
-    read_timeout: Duration,
+    out: Outbound,
 }
 
 impl HttpClient {
     pub fn new(config: &Config) -> HttpClient {
-        let t = &config.timeouts;
-        let connect_timeout = Duration::from_millis(t.connect_timeout_ms.max(1));
-        let read_timeout = Duration::from_millis(t.socket_timeout_ms.max(1));
-        let build = |policy: reqwest::redirect::Policy| {
-            let mut b = Client::builder()
-                .user_agent(USER_AGENT)
-                .redirect(policy)
-                .connect_timeout(connect_timeout)
-                .timeout(read_timeout);
-            b = match proxy(config) {
-                Some(p) => b.proxy(p),
-                None => b.no_proxy(),
-            };
-            b.build().unwrap_or_else(|e| {
-                log::error!("HTTP client setup failed ({e}); using defaults");
-                Client::new()
-            })
-        };
         HttpClient {
-            manual: build(reqwest::redirect::Policy::none()),
-            follow: build(reqwest::redirect::Policy::limited(10)),
-            connect_timeout,
-            read_timeout,
+            out: Outbound::new(config),
         }
+    }
+
+    pub fn from_outbound(out: Outbound) -> HttpClient {
+        HttpClient { out }
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.out
     }
 
     /// GETs `url` (from byte `range_from`), accepting ICY status lines on plain http.
     pub fn get(&self, url: &Url, range_from: u64, follow: bool) -> Result<Fetched, SourceError> {
-        let client = if follow { &self.follow } else { &self.manual };
-        let mut req = client
-            .get(url.clone())
+        let mut req = self
+            .out
+            .get(url.as_str())
             .header("Accept", "*/*")
-            .header("Icy-MetaData", "1");
+            .header("Icy-MetaData", "1")
+            .follow_redirects(follow);
         if range_from > 0 {
-            req = req.header("Range", format!("bytes={range_from}-"));
+            req = req.range(range_from, None);
         }
         match req.send() {
             Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp
-                    .headers()
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.as_str().to_ascii_lowercase(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
+                let (status, headers, body) = resp.into_parts();
                 Ok(Fetched {
                     status,
                     headers,
-                    body: Box::new(resp),
+                    body,
                 })
             }
-            Err(e) if url.scheme() == "http" && !e.is_connect() && !e.is_timeout() => {
+            Err(NetError::Io(e)) if url.scheme() == "http" => {
                 // Most likely an `ICY 200 OK` status line that hyper refuses.
-                icy::raw_get(url, range_from, self.connect_timeout, self.read_timeout).map_err(
-                    |raw| match raw {
-                        SourceError::Garbage => raw,
-                        _ => SourceError::Connect(error_chain(&e)),
-                    },
-                )
+                icy::raw_get(&self.out, url, range_from).map_err(|raw| match raw {
+                    SourceError::Garbage => raw,
+                    _ => SourceError::Connect(e),
+                })
             }
-            Err(e) => Err(SourceError::Connect(error_chain(&e))),
+            Err(NetError::InvalidUrl(e)) => Err(SourceError::InvalidUrl(e)),
+            Err(e) => Err(SourceError::Connect(e.detail())),
         }
     }
-}
-
-fn proxy(config: &Config) -> Option<reqwest::Proxy> {
-    let h = &config.http;
-    if h.proxy_host.trim().is_empty() {
-        return None;
-    }
-    match reqwest::Proxy::all(format!("http://{}:{}", h.proxy_host.trim(), h.proxy_port)) {
-        Ok(p) if !h.proxy_user.trim().is_empty() => {
-            Some(p.basic_auth(&h.proxy_user, &h.proxy_password))
-        }
-        Ok(p) => Some(p),
-        Err(e) => {
-            log::error!(
-                "ignoring [http] proxy {}:{}: {e}",
-                h.proxy_host,
-                h.proxy_port
-            );
-            None
-        }
-    }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
 
 /// The body with ICY metadata blocks removed when the server interleaves them.
@@ -230,6 +172,19 @@ impl HttpStream {
             HttpStream::from_parts(client.clone(), url.clone(), body, len, title),
             mime,
         ))
+    }
+
+    /// Opens a progressive media URL through the outbound client (any source's audio).
+    pub fn open_url(
+        out: &Outbound,
+        url: &Url,
+    ) -> Result<(HttpStream, Option<String>), SourceError> {
+        HttpStream::open(&HttpClient::from_outbound(out.clone()), url)
+    }
+
+    /// Total length, when the server said.
+    pub fn total_len(&self) -> Option<u64> {
+        self.len
     }
 
     fn from_parts(
@@ -398,7 +353,7 @@ impl HttpSource {
         }
     }
 
-    pub(crate) fn load(&self, req: &LoadRequest<'_>) -> Answer {
+    fn load_url(&self, req: &LoadRequest<'_>) -> Answer {
         let Some(ident) = normalise(req.identifier) else {
             return Answer::NotMine;
         };
@@ -508,7 +463,7 @@ impl HttpSource {
     }
 
     /// Opens a saved http track for decoding, using its container descriptor.
-    pub fn open(
+    pub fn open_target(
         &self,
         target: &str,
         descriptor: &str,
@@ -538,6 +493,27 @@ impl HttpSource {
             mime,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
         })
+    }
+}
+
+impl super::Source for HttpSource {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+    fn load(&self, req: &LoadRequest<'_>) -> Answer {
+        self.load_url(req)
+    }
+    fn open(&self, track: &crate::track::TrackData) -> Result<MediaInput, SourceError> {
+        let descriptor = super::descriptor_of(track)
+            .ok_or_else(|| SourceError::UnknownDescriptor("http".into()))?;
+        let target = track.info.uri.as_deref().unwrap_or(&track.info.identifier);
+        self.open_target(target, &descriptor, track.info.is_stream)
+    }
+    fn can_decode(&self, track: &crate::track::TrackData) -> bool {
+        super::descriptor_known(track)
+    }
+    fn probes(&self) -> bool {
+        true
     }
 }
 

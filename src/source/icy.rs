@@ -5,12 +5,12 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use reqwest::Url;
 
 use super::http::{Fetched, USER_AGENT};
 use super::SourceError;
+use crate::net::Outbound;
 
 /// Lines that are not a status line tolerated before giving up (lavaplayer's limit).
 const MAX_GARBAGE_LINES: usize = 10;
@@ -18,17 +18,23 @@ const MAX_HEADER_LINE: usize = 8192;
 const MAX_HEADERS: usize = 100;
 
 /// GETs a plain-`http` URL over a raw socket, accepting `ICY 200 OK` as HTTP/1.0.
-pub fn raw_get(
-    url: &Url,
-    range_from: u64,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-) -> Result<Fetched, SourceError> {
+/// Through the `[http]` proxy when one is set (absolute-URI request, as any proxied
+/// plain-http request), with the per-host headers and URL credentials applied.
+pub fn raw_get(out: &Outbound, url: &Url, range_from: u64) -> Result<Fetched, SourceError> {
+    let (connect_timeout, read_timeout) = out.timeouts();
     let host = url
         .host_str()
         .ok_or_else(|| SourceError::InvalidUrl(url.to_string()))?;
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs = (host, port)
+    let proxy = out.proxy();
+    let (dial_host, dial_port) = match proxy.and_then(|(p, _)| Url::parse(p).ok()) {
+        Some(p) => (
+            p.host_str().unwrap_or_default().to_string(),
+            p.port_or_known_default().unwrap_or(3128),
+        ),
+        None => (host.to_string(), port),
+    };
+    let addrs = (dial_host.as_str(), dial_port)
         .to_socket_addrs()
         .map_err(|e| SourceError::Connect(e.to_string()))?;
     let mut last_err = String::from("no address");
@@ -50,11 +56,17 @@ pub fn raw_get(
     stream
         .set_write_timeout(Some(read_timeout))
         .map_err(io_err)?;
-    let mut path = url.path().to_string();
-    if let Some(q) = url.query() {
-        path.push('?');
-        path.push_str(q);
-    }
+    let bare = crate::net::strip_userinfo(url);
+    let path = if proxy.is_some() {
+        bare.to_string()
+    } else {
+        let mut path = url.path().to_string();
+        if let Some(q) = url.query() {
+            path.push('?');
+            path.push_str(q);
+        }
+        path
+    };
     let host_header = match url.port() {
         Some(p) => format!("{host}:{p}"),
         None => host.to_string(),
@@ -64,6 +76,17 @@ pub fn raw_get(
     );
     if range_from > 0 {
         req.push_str(&format!("Range: bytes={range_from}-\r\n"));
+    }
+    if let Some(auth) = crate::net::userinfo_auth(url) {
+        req.push_str(&format!("Authorization: {auth}\r\n"));
+    }
+    if let Some((_, Some((user, pass)))) = proxy {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        req.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    }
+    for (k, v) in out.headers_for(host) {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     stream.write_all(req.as_bytes()).map_err(io_err)?;

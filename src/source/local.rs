@@ -22,7 +22,7 @@ impl LocalSource {
         LocalSource
     }
 
-    pub(crate) fn load(&self, req: &LoadRequest<'_>) -> Answer {
+    fn load_file(&self, req: &LoadRequest<'_>) -> Answer {
         let path = Path::new(req.identifier);
         // Anything but an existing, readable regular file is not ours.
         if !path.metadata().is_ok_and(|m| m.is_file()) {
@@ -111,7 +111,7 @@ impl LocalSource {
     }
 
     /// Opens a saved local track; seeks are native.
-    pub fn open(
+    pub fn open_file(
         &self,
         path: &str,
         descriptor: &str,
@@ -133,5 +133,25 @@ impl LocalSource {
             mime: None,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
         })
+    }
+}
+
+impl super::Source for LocalSource {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+    fn load(&self, req: &LoadRequest<'_>) -> Answer {
+        self.load_file(req)
+    }
+    fn open(&self, track: &crate::track::TrackData) -> Result<MediaInput, SourceError> {
+        let descriptor = super::descriptor_of(track)
+            .ok_or_else(|| SourceError::UnknownDescriptor("local".into()))?;
+        self.open_file(&track.info.identifier, &descriptor, track.info.is_stream)
+    }
+    fn can_decode(&self, track: &crate::track::TrackData) -> bool {
+        super::descriptor_known(track)
+    }
+    fn probes(&self) -> bool {
+        true
     }
 }

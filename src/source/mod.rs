@@ -1,10 +1,10 @@
 //! Sources: turning an identifier into tracks (`load`) and a track into bytes to decode
 //! (`open`). The dispatcher asks each registered source in Lavalink's order.
 //!
-//! Only `local` and `http` are implemented. YouTube, SoundCloud, Bandcamp, Twitch, Vimeo and
-//! Niconico are not registered (they would claim identifiers they cannot serve): their URLs
-//! fall through to `http` (and mostly end as `Unknown file format.`), their search prefixes
-//! (`ytsearch:` …) are claimed by nobody and load as `empty`, and `/v4/info` does not list them.
+//! Every source — built in or from a plugin — implements one interface, `Source`, and is
+//! asked through one loader path in Lavalink's registration order (youtube, soundcloud,
+//! bandcamp, twitch, vimeo, niconico, local, plugin sources, http last). A source that is
+//! not registered claims nothing and is not listed in `/v4/info`.
 
 pub mod hls;
 pub mod http;
@@ -73,6 +73,14 @@ pub enum SourceError {
     /// Reading the media failed after it was opened (network, truncated file).
     #[error("Something broke when playing the track.")]
     Io(String),
+    /// A source's own message and severity (lavaplayer's `FriendlyException`), with the
+    /// Java-style cause text clients print.
+    #[error("{message}")]
+    Friendly {
+        message: String,
+        severity: Severity,
+        cause: String,
+    },
 }
 
 impl SourceError {
@@ -88,6 +96,7 @@ impl SourceError {
             | SourceError::Detection(_)
             | SourceError::FileOpen(_) => Severity::Suspicious,
             SourceError::UnknownDescriptor(_) | SourceError::Io(_) => Severity::Fault,
+            SourceError::Friendly { severity, .. } => *severity,
         }
     }
 
@@ -103,6 +112,7 @@ impl SourceError {
                 format!("java.io.IOException: {s}")
             }
             SourceError::FileOpen(s) => format!("java.io.FileNotFoundException: {s}"),
+            SourceError::Friendly { cause, .. } if !cause.is_empty() => cause.clone(),
             other => format!("{FRIENDLY}: {other}"),
         }
     }
@@ -119,12 +129,54 @@ impl SourceError {
     }
 }
 
+impl SourceError {
+    /// A friendly error with a plain cause (`FriendlyException: <message>` when `cause` is "").
+    pub fn friendly(
+        message: impl Into<String>,
+        severity: Severity,
+        cause: impl Into<String>,
+    ) -> SourceError {
+        SourceError::Friendly {
+            message: message.into(),
+            severity,
+            cause: cause.into(),
+        }
+    }
+}
+
+/// One source of tracks, built in or from a plugin. Loads and opens block (network, disk)
+/// and run on loader/helper threads, never on an audio thread.
+pub trait Source: Send + Sync {
+    /// The `sourceName` of its tracks and its name in `/v4/info` `sourceManagers`.
+    fn name(&self) -> &'static str;
+    /// Resolves an identifier; `Answer::NotMine` when it is not this source's.
+    fn load(&self, req: &LoadRequest<'_>) -> Answer;
+    /// Opens one of its tracks for decoding.
+    fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError>;
+    /// Whether a saved track of this source can be replayed (decodetrack's check).
+    fn can_decode(&self, _track: &TrackData) -> bool {
+        true
+    }
+    /// Whether it resolves references that carry a container descriptor (http, local).
+    fn probes(&self) -> bool {
+        false
+    }
+}
+
 /// What one source answers for an identifier (sources.md §0.1).
-pub(crate) enum Answer {
+pub enum Answer {
     /// Not this source's identifier: ask the next one.
     NotMine,
     Empty,
     Track(TrackData),
+    /// A playlist (album, set, mix…); `selected_track` −1 when none.
+    Playlist {
+        name: String,
+        selected_track: i32,
+        tracks: Vec<TrackData>,
+    },
+    /// Search results.
+    Search(Vec<TrackData>),
     /// Another identifier to resolve through all sources; the title becomes the default
     /// title of what it resolves to; a descriptor restricts it to the probing sources.
     Reference {
@@ -140,8 +192,8 @@ pub(crate) enum Answer {
     Error(SourceError),
 }
 
-/// A load request as the probing sources see it.
-pub(crate) struct LoadRequest<'a> {
+/// A load request as the sources see it.
+pub struct LoadRequest<'a> {
     pub identifier: &'a str,
     pub title: Option<&'a str>,
     pub descriptor: Option<&'a str>,
@@ -152,29 +204,44 @@ const MAX_PLAYLIST_ENTRIES: usize = 50;
 /// Reference hops before a load gives up with `empty` (Lavalink's limit).
 const MAX_HOPS: usize = 5;
 
-/// All registered sources. Send + Sync; loads may run concurrently from many threads.
+/// All registered sources, in registration order. Send + Sync; loads may run
+/// concurrently from many threads.
 pub struct SourceManager {
-    local: Option<local::LocalSource>,
-    http: Option<http::HttpSource>,
+    sources: Vec<Box<dyn Source>>,
 }
 
 impl SourceManager {
     pub fn new(config: &Config) -> SourceManager {
-        let local = config.sources.local.then(local::LocalSource::new);
-        let http = config.sources.http.then(|| http::HttpSource::new(config));
-        SourceManager { local, http }
+        SourceManager::with_plugin_sources(config, Vec::new())
+    }
+
+    /// The built-in sources enabled in `[sources]`, with plugin sources placed where
+    /// Lavalink puts them: after `local`, before `http`.
+    pub fn with_plugin_sources(config: &Config, plugins: Vec<Box<dyn Source>>) -> SourceManager {
+        let mut sources: Vec<Box<dyn Source>> = Vec::new();
+        // Built-in online sources register here, in Lavalink's order:
+        // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
+        if config.sources.local {
+            sources.push(Box::new(local::LocalSource::new()));
+        }
+        sources.extend(plugins);
+        if config.sources.http {
+            sources.push(Box::new(http::HttpSource::new(config)));
+        }
+        SourceManager { sources }
+    }
+
+    /// A registered source by its name.
+    pub fn source(&self, name: &str) -> Option<&dyn Source> {
+        self.sources
+            .iter()
+            .find(|s| s.name() == name)
+            .map(|s| s.as_ref())
     }
 
     /// Registration order, for `/v4/info` (Lavalink: …, local, plugins, http last).
     pub fn source_names(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.local.is_some() {
-            names.push("local");
-        }
-        if self.http.is_some() {
-            names.push("http");
-        }
-        names
+        self.sources.iter().map(|s| s.name()).collect()
     }
 
     /// Resolves an identifier (blocking; network and disk I/O happen here).
@@ -195,6 +262,24 @@ impl SourceManager {
             match self.ask_all(&req) {
                 Answer::NotMine | Answer::Empty => return LoadResult::Empty,
                 Answer::Track(t) => return LoadResult::Track(t),
+                Answer::Playlist {
+                    name,
+                    selected_track,
+                    tracks,
+                } => {
+                    if !allow_playlist {
+                        return match tracks.into_iter().next() {
+                            Some(t) => LoadResult::Track(t),
+                            None => LoadResult::Empty,
+                        };
+                    }
+                    return LoadResult::Playlist {
+                        name,
+                        selected_track,
+                        tracks,
+                    };
+                }
+                Answer::Search(tracks) => return LoadResult::Search(tracks),
                 Answer::Error(e) => return LoadResult::Error(e.to_exception()),
                 Answer::Reference {
                     identifier,
@@ -263,21 +348,25 @@ impl SourceManager {
                 identifier: next, ..
             } => self.load_inner(&next, false),
             Answer::Track(t) => LoadResult::Track(t),
+            Answer::Playlist { tracks, .. } | Answer::Search(tracks) => {
+                match tracks.into_iter().next() {
+                    Some(t) => LoadResult::Track(t),
+                    None => LoadResult::Empty,
+                }
+            }
             Answer::Error(e) => LoadResult::Error(e.to_exception()),
             _ => LoadResult::Empty,
         }
     }
 
-    /// Asks each source in registration order; the first that claims the identifier answers.
+    /// Asks each source in registration order; the first that claims the identifier
+    /// answers. A reference carrying a container descriptor goes to probing sources only.
     fn ask_all(&self, req: &LoadRequest<'_>) -> Answer {
-        if let Some(local) = &self.local {
-            match local.load(req) {
-                Answer::NotMine => {}
-                other => return other,
+        for source in &self.sources {
+            if req.descriptor.is_some() && !source.probes() {
+                continue;
             }
-        }
-        if let Some(http) = &self.http {
-            match http.load(req) {
+            match source.load(req) {
                 Answer::NotMine => {}
                 other => return other,
             }
@@ -285,40 +374,31 @@ impl SourceManager {
         Answer::NotMine
     }
 
-    /// Whether `open` can serve this track: its source is registered and, for http/local,
-    /// its container descriptor names a known probe. Lavalink fails `decodetrack` (500) for
-    /// blobs it cannot replay; the control plane can use this for the same check.
+    /// Whether `open` can serve this track: its source is registered and can replay it
+    /// (for http/local: its container descriptor names a known probe). Lavalink fails
+    /// `decodetrack` (500) for blobs it cannot replay; the control plane uses this check.
     pub fn can_decode(&self, track: &TrackData) -> bool {
-        let registered = match track.info.source_name.as_str() {
-            "local" => self.local.is_some(),
-            "http" => self.http.is_some(),
-            _ => false,
-        };
-        registered
-            && descriptor_of(track).is_some_and(|d| {
-                let name = d.split('|').next().unwrap_or(&d);
-                probe::ProbeKind::from_name(name).is_some()
-            })
+        self.source(&track.info.source_name)
+            .is_some_and(|s| s.can_decode(track))
     }
 
-    /// Opens a track for decoding (blocking; called by the engine off the hot path). Uses
-    /// the container descriptor stored in the track, so nothing is probed again.
+    /// Opens a track for decoding (blocking; called by the engine off the hot path).
     pub fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
-        let descriptor = descriptor_of(track)
-            .ok_or_else(|| SourceError::UnknownDescriptor(track.info.source_name.clone()))?;
-        let target = track.info.uri.as_deref().unwrap_or(&track.info.identifier);
-        match track.info.source_name.as_str() {
-            "local" => match &self.local {
-                Some(l) => l.open(&track.info.identifier, &descriptor, track.info.is_stream),
-                None => Err(SourceError::UnknownDescriptor("local".into())),
-            },
-            "http" => match &self.http {
-                Some(h) => h.open(target, &descriptor, track.info.is_stream),
-                None => Err(SourceError::UnknownDescriptor("http".into())),
-            },
-            other => Err(SourceError::UnknownDescriptor(other.to_string())),
+        match self.source(&track.info.source_name) {
+            Some(s) => s.open(track),
+            None => Err(SourceError::UnknownDescriptor(
+                track.info.source_name.clone(),
+            )),
         }
     }
+}
+
+/// Whether a http/local track's container descriptor names a known probe.
+pub(crate) fn descriptor_known(track: &TrackData) -> bool {
+    descriptor_of(track).is_some_and(|d| {
+        let name = d.split('|').next().unwrap_or(&d);
+        probe::ProbeKind::from_name(name).is_some()
+    })
 }
 
 /// The container descriptor (`mp3`, `m3u|hls-outer`…) stored in an http/local track.

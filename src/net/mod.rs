@@ -1,0 +1,515 @@
+//! Outbound HTTP for every source and plugin: one place that applies the operator's
+//! `[http]` proxy (plain http through the proxy, https through CONNECT), extra trusted
+//! roots (`ca_file`), fixed per-host headers, `user:password@` Basic authentication and the
+//! `[timeouts]`, so no request of any source can bypass them.
+//!
+//! Built on reqwest's blocking client (its private runtime never touches the audio path).
+//! Redirects are followed here, hop by hop, so per-host headers and credentials are applied
+//! to each host and never leak to another one.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+pub use reqwest::{Method, Url};
+
+use crate::config::Config;
+
+/// A neutral desktop-browser User-Agent (sources.md §0.5).
+pub const USER_AGENT: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+/// Largest body `Response::text`/`json` read (pages, API answers, playlists).
+pub const MAX_TEXT: usize = 8 * 1024 * 1024;
+/// Redirect hops followed before giving up.
+const MAX_REDIRECTS: usize = 10;
+
+/// Why an outbound request failed before a status line arrived, or its body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("invalid URL: {0}")]
+    InvalidUrl(String),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("response body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("too many redirects")]
+    TooManyRedirects,
+}
+
+impl NetError {
+    /// The underlying text without the kind prefix (for Java-style cause strings).
+    pub fn detail(&self) -> String {
+        match self {
+            NetError::InvalidUrl(s)
+            | NetError::Connect(s)
+            | NetError::Timeout(s)
+            | NetError::Io(s)
+            | NetError::Json(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// `Authorization: Basic …` for a URL carrying `user:password@`, else None.
+pub fn userinfo_auth(url: &Url) -> Option<String> {
+    if url.username().is_empty() {
+        return None;
+    }
+    let user = percent_decode(url.username());
+    let pass = percent_decode(url.password().unwrap_or(""));
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    Some(format!("Basic {token}"))
+}
+
+/// Reads `path` as a PEM bundle of root certificates: the certificates, or why not.
+pub fn read_ca_file(path: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{path} is not a PEM certificate bundle: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path} holds no PEM certificate"));
+    }
+    Ok(certs)
+}
+
+/// Settings shared by every client built from one configuration.
+struct Settings {
+    proxy: Option<(String, Option<(String, String)>)>,
+    extra_roots: Vec<reqwest::Certificate>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    /// Lower-cased host → headers.
+    host_headers: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// The outbound client. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Outbound {
+    settings: Arc<Settings>,
+    client: reqwest::blocking::Client,
+    user_agent: String,
+    cookies: Option<Arc<reqwest::cookie::Jar>>,
+}
+
+impl Outbound {
+    /// Builds the client from `[http]` and `[timeouts]`. A `ca_file` that cannot be read
+    /// was already refused by config validation; here it is logged and skipped.
+    pub fn new(config: &Config) -> Outbound {
+        let h = &config.http;
+        let proxy = (!h.proxy_host.trim().is_empty()).then(|| {
+            let url = format!("http://{}:{}", h.proxy_host.trim(), h.proxy_port);
+            let auth = (!h.proxy_user.trim().is_empty())
+                .then(|| (h.proxy_user.clone(), h.proxy_password.clone()));
+            (url, auth)
+        });
+        let extra_roots = if h.ca_file.trim().is_empty() {
+            Vec::new()
+        } else {
+            read_ca_file(h.ca_file.trim()).unwrap_or_else(|e| {
+                log::error!("[http] ca_file: {e}");
+                Vec::new()
+            })
+        };
+        let host_headers = h
+            .headers
+            .iter()
+            .map(|(host, hs)| {
+                let list = hs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                (host.trim().to_ascii_lowercase(), list)
+            })
+            .collect();
+        let t = &config.timeouts;
+        let settings = Arc::new(Settings {
+            proxy,
+            extra_roots,
+            connect_timeout: Duration::from_millis(t.connect_timeout_ms.max(1)),
+            read_timeout: Duration::from_millis(t.socket_timeout_ms.max(1)),
+            host_headers,
+        });
+        Outbound::build(settings, USER_AGENT.to_string(), None)
+    }
+
+    fn build(
+        settings: Arc<Settings>,
+        user_agent: String,
+        cookies: Option<Arc<reqwest::cookie::Jar>>,
+    ) -> Outbound {
+        let mut roots: Vec<reqwest::Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok())
+            .collect();
+        roots.extend(settings.extra_roots.iter().cloned());
+        let mut b = reqwest::blocking::Client::builder()
+            .user_agent(user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.read_timeout)
+            .http1_only()
+            .tls_certs_only(roots);
+        b = match &settings.proxy {
+            Some((url, auth)) => match reqwest::Proxy::all(url) {
+                Ok(p) => b.proxy(match auth {
+                    Some((u, pw)) => p.basic_auth(u, pw),
+                    None => p,
+                }),
+                Err(e) => {
+                    log::error!("ignoring [http] proxy {url}: {e}");
+                    b.no_proxy()
+                }
+            },
+            None => b.no_proxy(),
+        };
+        if let Some(jar) = &cookies {
+            b = b.cookie_provider(jar.clone());
+        }
+        let client = b.build().unwrap_or_else(|e| {
+            log::error!("outbound HTTP client setup failed ({e}); using defaults");
+            reqwest::blocking::Client::new()
+        });
+        Outbound {
+            settings,
+            client,
+            user_agent,
+            cookies,
+        }
+    }
+
+    /// The same settings with a cookie jar of its own (one jar per source, sources.md §0.5).
+    pub fn with_cookies(&self) -> Outbound {
+        Outbound::build(
+            self.settings.clone(),
+            self.user_agent.clone(),
+            Some(Arc::new(reqwest::cookie::Jar::default())),
+        )
+    }
+
+    /// The same settings with another User-Agent (SoundCloud, YouTube clients).
+    pub fn with_user_agent(&self, ua: &str) -> Outbound {
+        Outbound::build(self.settings.clone(), ua.to_string(), self.cookies.clone())
+    }
+
+    /// Adds a cookie to this client's jar (e.g. a session cookie from config).
+    pub fn set_cookie(&self, cookie: &str, url: &Url) {
+        if let Some(jar) = &self.cookies {
+            jar.add_cookie_str(cookie, url);
+        }
+    }
+
+    pub fn get(&self, url: &str) -> Request {
+        self.request(Method::GET, url)
+    }
+
+    pub fn post(&self, url: &str) -> Request {
+        self.request(Method::POST, url)
+    }
+
+    pub fn request(&self, method: Method, url: &str) -> Request {
+        Request {
+            out: self.clone(),
+            method,
+            url: url.to_string(),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+            follow: true,
+            timeout: None,
+        }
+    }
+
+    /// Connect and read timeouts from `[timeouts]`.
+    pub fn timeouts(&self) -> (Duration, Duration) {
+        (self.settings.connect_timeout, self.settings.read_timeout)
+    }
+
+    /// The `[http]` proxy as `(http://host:port, Some((user, password)))`, for the few
+    /// raw-socket paths (ICY status lines) that cannot use the client.
+    pub fn proxy(&self) -> Option<(&str, Option<(&str, &str)>)> {
+        self.settings.proxy.as_ref().map(|(url, auth)| {
+            (
+                url.as_str(),
+                auth.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+            )
+        })
+    }
+
+    /// The `[http.headers."<host>"]` headers configured for `host`.
+    pub fn headers_for(&self, host: &str) -> &[(String, String)] {
+        self.settings
+            .host_headers
+            .get(&host.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One request being built; `send` consumes it.
+pub struct Request {
+    out: Outbound,
+    method: Method,
+    url: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<(Vec<u8>, String)>,
+    follow: bool,
+    timeout: Option<Duration>,
+}
+
+impl Request {
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn query(mut self, pairs: &[(&str, &str)]) -> Request {
+        self.query
+            .extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// A JSON body (sets `Content-Type: application/json`).
+    pub fn json(self, body: &serde_json::Value) -> Request {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        self.body(bytes, "application/json")
+    }
+
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub fn form(self, pairs: &[(&str, &str)]) -> Request {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        self.body(s.finish().into_bytes(), "application/x-www-form-urlencoded")
+    }
+
+    pub fn body(mut self, bytes: Vec<u8>, content_type: &str) -> Request {
+        self.body = Some((bytes, content_type.to_string()));
+        self
+    }
+
+    /// `Range: bytes=from-[to]` (to inclusive).
+    pub fn range(self, from: u64, to_inclusive: Option<u64>) -> Request {
+        let v = match to_inclusive {
+            Some(to) => format!("bytes={from}-{to}"),
+            None => format!("bytes={from}-"),
+        };
+        self.header("Range", &v)
+    }
+
+    /// Follow redirects (default) or hand 3xx answers back.
+    pub fn follow_redirects(mut self, follow: bool) -> Request {
+        self.follow = follow;
+        self
+    }
+
+    /// A deadline for the whole exchange, body included (default: `[timeouts]` per read).
+    pub fn timeout(mut self, total: Duration) -> Request {
+        self.timeout = Some(total);
+        self
+    }
+
+    /// Sends the request, following redirects hop by hop. Any status is `Ok`.
+    pub fn send(self) -> Result<Response, NetError> {
+        let mut url = Url::parse(&self.url).map_err(|e| NetError::InvalidUrl(e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(NetError::InvalidUrl(strip_userinfo(&url).to_string()));
+        }
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(self.query.iter());
+        }
+        let mut method = self.method.clone();
+        let mut body = self.body.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let resp = self.send_once(&method, &url, body.as_ref())?;
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l.trim()).ok());
+            match (self.follow, status, location) {
+                (true, 301 | 302 | 303 | 307 | 308, Some(next)) => {
+                    if status == 303 || (matches!(status, 301 | 302) && method == Method::POST) {
+                        method = Method::GET;
+                        body = None;
+                    }
+                    url = next;
+                }
+                _ => return Ok(Response::new(resp, strip_userinfo(&url))),
+            }
+        }
+        Err(NetError::TooManyRedirects)
+    }
+
+    fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&(Vec<u8>, String)>,
+    ) -> Result<reqwest::blocking::Response, NetError> {
+        let bare = strip_userinfo(url);
+        let mut rb = self.out.client.request(method.clone(), bare.clone());
+        if let Some(auth) = userinfo_auth(url) {
+            rb = rb.header("Authorization", auth);
+        }
+        for (k, v) in self.out.headers_for(url.host_str().unwrap_or("")) {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        for (k, v) in &self.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some((bytes, ctype)) = body {
+            rb = rb
+                .header("Content-Type", ctype.as_str())
+                .body(bytes.clone());
+        }
+        if let Some(t) = self.timeout {
+            rb = rb.timeout(t);
+        }
+        rb.send().map_err(|e| classify(&e))
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The URL without `user:password@`, so credentials never reach logs or error texts.
+pub fn strip_userinfo(url: &Url) -> Url {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u
+}
+
+fn classify(e: &reqwest::Error) -> NetError {
+    let text = error_chain(e);
+    if e.is_timeout() {
+        NetError::Timeout(text)
+    } else if e.is_connect() {
+        NetError::Connect(text)
+    } else {
+        NetError::Io(text)
+    }
+}
+
+/// An error and its sources on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+/// A response: status, headers (names lower-cased) and a body read on demand.
+pub struct Response {
+    status: u16,
+    url: Url,
+    headers: Vec<(String, String)>,
+    body: reqwest::blocking::Response,
+}
+
+impl Response {
+    fn new(resp: reqwest::blocking::Response, url: Url) -> Response {
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        Response {
+            status: resp.status().as_u16(),
+            url,
+            headers,
+            body: resp,
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The final URL, after redirects.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn headers_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// All headers, names lower-cased.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// 200, 203 and 206 are success; 204 and other 2xx are not (lavaplayer).
+    pub fn is_success(&self) -> bool {
+        matches!(self.status, 200 | 203 | 206)
+    }
+
+    /// The body as text (lossy UTF-8), at most `MAX_TEXT` bytes.
+    pub fn text(self) -> Result<String, NetError> {
+        let bytes = self.bytes(MAX_TEXT)?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// The body parsed as JSON, at most `MAX_TEXT` bytes.
+    pub fn json(self) -> Result<serde_json::Value, NetError> {
+        let bytes = self.bytes(MAX_TEXT)?;
+        serde_json::from_slice(&bytes).map_err(|e| NetError::Json(e.to_string()))
+    }
+
+    /// The body, refused when longer than `limit`.
+    pub fn bytes(self, limit: usize) -> Result<Vec<u8>, NetError> {
+        let mut buf = Vec::new();
+        let mut r = self.body.take(limit as u64 + 1);
+        r.read_to_end(&mut buf)
+            .map_err(|e| NetError::Io(error_chain(&e)))?;
+        if buf.len() > limit {
+            return Err(NetError::TooLarge(limit));
+        }
+        Ok(buf)
+    }
+
+    /// The body as a reader (media bytes).
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        Box::new(self.body)
+    }
+
+    /// Headers and the body reader, for callers that keep both.
+    pub fn into_parts(self) -> (u16, Vec<(String, String)>, Box<dyn Read + Send>) {
+        (self.status, self.headers, Box::new(self.body))
+    }
+}
