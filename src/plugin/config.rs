@@ -174,18 +174,20 @@ pub fn from_toml(value: Option<toml::Value>, file: &str) -> Result<PluginsConfig
     let Some(value) = value else {
         return Ok(PluginsConfig::default());
     };
-    let schema = toml::Value::try_from(PluginsConfig::default()).map_err(|e| ConfigError::Other {
-        file: file.into(),
-        message: e.to_string(),
-    })?;
+    let schema =
+        toml::Value::try_from(PluginsConfig::default()).map_err(|e| ConfigError::Other {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
     let mut value = value;
     check(&mut value, &schema, "plugins", file)?;
-    let config: PluginsConfig = value.try_into().map_err(|e: toml::de::Error| {
-        ConfigError::Other {
-            file: file.into(),
-            message: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
-        }
-    })?;
+    let config: PluginsConfig =
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Other {
+                file: file.into(),
+                message: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
+            })?;
     validate(&config, file)?;
     Ok(config)
 }
@@ -347,11 +349,19 @@ mod tests {
     fn refusals_name_key_and_file() {
         let e = parse("[plugins.lavasrc.spotify]\nclientId = \"x\"\n").unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("test.toml") && s.contains("plugins.lavasrc.spotify.clientId"), "{s}");
+        assert!(
+            s.contains("test.toml") && s.contains("plugins.lavasrc.spotify.clientId"),
+            "{s}"
+        );
         let e = parse("[plugins.lavasrc.spotify]\nplaylist_load_limit = \"x\"\n").unwrap_err();
-        assert!(e.to_string().contains("plugins.lavasrc.spotify.playlist_load_limit"));
+        assert!(e
+            .to_string()
+            .contains("plugins.lavasrc.spotify.playlist_load_limit"));
         let e = parse("[plugins.lavasrc.sources]\nspotify = true\n").unwrap_err();
-        assert!(e.to_string().contains("plugins.lavasrc.sources.spotify"), "{e}");
+        assert!(
+            e.to_string().contains("plugins.lavasrc.sources.spotify"),
+            "{e}"
+        );
         let e = parse("[plugins.lavasrc.spotify]\nclient_id = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("client_secret"), "{e}");
         let e = parse("[plugins.nope]\nenabled = true\n").unwrap_err();

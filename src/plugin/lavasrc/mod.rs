@@ -59,7 +59,7 @@ impl Extras {
     /// read as far as they go.
     pub fn decode(bytes: &[u8]) -> Extras {
         let mut pos = 0usize;
-        let mut next = |pos: &mut usize| -> Option<String> {
+        let next = |pos: &mut usize| -> Option<String> {
             let present = *bytes.get(*pos)? != 0;
             *pos += 1;
             if !present {
@@ -218,4 +218,164 @@ mod tests {
         assert_eq!(Extras::decode(&b), e);
         assert_eq!(Extras::decode(&[]), Extras::default());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sources registered with the node's loader.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::source::{Answer, LoadRequest, MediaInput, Source, SourceError, SourceManager};
+
+/// The API clients of the enabled LavaSrc sources (also used by LavaSearch).
+#[derive(Clone, Default)]
+pub struct Clients {
+    pub spotify: Option<Arc<spotify::Spotify>>,
+    pub applemusic: Option<Arc<applemusic::AppleMusic>>,
+    pub deezer: Option<Arc<deezer::Deezer>>,
+}
+
+impl Clients {
+    pub fn new(config: &Config) -> Clients {
+        let c = &config.plugins.lavasrc;
+        let net = crate::net::Outbound::new(config);
+        Clients {
+            spotify: c
+                .sources
+                .spotify
+                .then(|| Arc::new(spotify::Spotify::new(net.clone(), c.spotify.clone()))),
+            applemusic: c.sources.applemusic.then(|| {
+                Arc::new(applemusic::AppleMusic::new(
+                    net.clone(),
+                    c.applemusic.clone(),
+                ))
+            }),
+            deezer: c
+                .sources
+                .deezer
+                .then(|| Arc::new(deezer::Deezer::new(net.clone()))),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Catalog {
+    Spotify(Arc<spotify::Spotify>),
+    AppleMusic(Arc<applemusic::AppleMusic>),
+    Deezer(Arc<deezer::Deezer>),
+}
+
+impl Catalog {
+    fn name(&self) -> &'static str {
+        match self {
+            Catalog::Spotify(_) => "spotify",
+            Catalog::AppleMusic(_) => "applemusic",
+            Catalog::Deezer(_) => "deezer",
+        }
+    }
+
+    fn claims(&self, id: &str) -> bool {
+        match self {
+            Catalog::Spotify(_) => spotify::Spotify::claims(id),
+            Catalog::AppleMusic(_) => applemusic::AppleMusic::claims(id),
+            Catalog::Deezer(_) => deezer::Deezer::claims(id),
+        }
+    }
+
+    fn load(&self, id: &str) -> Result<spotify::Loaded, SourceError> {
+        match self {
+            Catalog::Spotify(c) => c.load(id),
+            Catalog::AppleMusic(c) => c.load(id),
+            Catalog::Deezer(c) => c.load(id),
+        }
+    }
+}
+
+/// One LavaSrc source as the loader sees it: metadata from its catalog, audio through
+/// the mirror (set once the mirror's own loader exists).
+struct CatalogSource {
+    catalog: Catalog,
+    mirror: Option<Arc<mirror::Mirror>>,
+}
+
+impl Source for CatalogSource {
+    fn name(&self) -> &'static str {
+        self.catalog.name()
+    }
+
+    fn load(&self, req: &LoadRequest<'_>) -> Answer {
+        if req.descriptor.is_some() || !self.catalog.claims(req.identifier) {
+            return Answer::NotMine;
+        }
+        match self.catalog.load(req.identifier) {
+            Ok(spotify::Loaded::None) => Answer::Empty,
+            Ok(spotify::Loaded::Track(t)) => Answer::Track(t),
+            Ok(spotify::Loaded::Search(ts)) => Answer::Search(ts),
+            Ok(spotify::Loaded::Playlist { name, tracks, info }) => {
+                remember_playlist(&name, &tracks, info);
+                Answer::Playlist {
+                    name,
+                    selected_track: -1,
+                    tracks,
+                }
+            }
+            Err(e) => Answer::Error(e),
+        }
+    }
+
+    fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
+        match &self.mirror {
+            Some(m) => m.open(track),
+            None => Err(SourceError::friendly(
+                "No mirror found for track",
+                crate::track::Severity::Common,
+                "com.sedmelluq.discord.lavaplayer.tools.FriendlyException: No mirror found for track",
+            )),
+        }
+    }
+}
+
+/// The mirror providers in effect: the configured list, with `dzisrc:%ISRC%` first when
+/// the Deezer source is on and the list does not name it already.
+pub fn effective_providers(config: &Config) -> Vec<String> {
+    let c = &config.plugins.lavasrc;
+    let mut providers = c.providers.clone();
+    if c.sources.deezer && !providers.iter().any(|p| p.starts_with(deezer::ISRC_PREFIX)) {
+        providers.insert(0, format!("{}%ISRC%", deezer::ISRC_PREFIX));
+    }
+    providers
+}
+
+/// LavaSrc's sources for `SourceManager`, in LavaSrc's order (Spotify, Apple Music,
+/// Deezer). Their mirror resolves through a second loader holding every other source
+/// (and Deezer, for `dzisrc:`), so a mirrored track never resolves to itself.
+pub fn sources(config: &Config) -> Vec<Box<dyn Source>> {
+    let clients = Clients::new(config);
+    let deezer_source = |mirror: Option<Arc<mirror::Mirror>>| -> Option<Box<dyn Source>> {
+        clients.deezer.clone().map(|d| {
+            Box::new(CatalogSource {
+                catalog: Catalog::Deezer(d),
+                mirror,
+            }) as Box<dyn Source>
+        })
+    };
+    let inner =
+        SourceManager::with_plugin_sources(config, deezer_source(None).into_iter().collect());
+    let mirror = Arc::new(mirror::Mirror::new(effective_providers(config), inner));
+    let mut out: Vec<Box<dyn Source>> = Vec::new();
+    if let Some(s) = clients.spotify.clone() {
+        out.push(Box::new(CatalogSource {
+            catalog: Catalog::Spotify(s),
+            mirror: Some(mirror.clone()),
+        }));
+    }
+    if let Some(a) = clients.applemusic.clone() {
+        out.push(Box::new(CatalogSource {
+            catalog: Catalog::AppleMusic(a),
+            mirror: Some(mirror.clone()),
+        }));
+    }
+    out.extend(deezer_source(Some(mirror)));
+    out
 }

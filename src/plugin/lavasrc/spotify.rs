@@ -108,7 +108,9 @@ impl Spotify {
                 return Err(token_error(format!("status {status}: {json}")));
             }
             let tok = text(&json["accessToken"]).ok_or_else(|| token_error(json.to_string()))?;
-            let exp_ms = json["accessTokenExpirationTimestampMs"].as_i64().unwrap_or(0);
+            let exp_ms = json["accessTokenExpirationTimestampMs"]
+                .as_i64()
+                .unwrap_or(0);
             let left = exp_ms - crate::server::now_ms();
             (tok, Duration::from_millis(left.max(0) as u64))
         };
@@ -159,7 +161,9 @@ impl Spotify {
 
     /// Whether this identifier is Spotify's (before any request is made).
     pub fn claims(identifier: &str) -> bool {
-        let id = identifier.strip_prefix(PREVIEW_PREFIX).unwrap_or(identifier);
+        let id = identifier
+            .strip_prefix(PREVIEW_PREFIX)
+            .unwrap_or(identifier);
         id.starts_with(SEARCH_PREFIX) || id.starts_with(REC_PREFIX) || parse_url(id).is_some()
     }
 
@@ -244,8 +248,9 @@ impl Spotify {
         let mut tracks = Vec::new();
         let mut offset = 0;
         for _ in 0..self.config.album_load_limit.max(1) {
-            let Some(page) =
-                self.api(&format!("albums/{id}/tracks?limit={ALBUM_PAGE}&offset={offset}"))?
+            let Some(page) = self.api(&format!(
+                "albums/{id}/tracks?limit={ALBUM_PAGE}&offset={offset}"
+            ))?
             else {
                 break;
             };
@@ -285,8 +290,9 @@ impl Spotify {
         let mut tracks = Vec::new();
         let mut offset = 0;
         for _ in 0..self.config.playlist_load_limit.max(1) {
-            let Some(page) =
-                self.api(&format!("playlists/{id}/items?limit={PLAYLIST_PAGE}&offset={offset}"))?
+            let Some(page) = self.api(&format!(
+                "playlists/{id}/items?limit={PLAYLIST_PAGE}&offset={offset}"
+            ))?
             else {
                 break;
             };
@@ -452,7 +458,8 @@ pub fn parse_url(s: &str) -> Option<(&'static str, &str)> {
     let rest = rest.strip_prefix("open.spotify.com/")?;
     let mut parts = rest.split('/').peekable();
     let mut kind = parts.next()?;
-    if kind.starts_with("intl-") || (kind.len() == 2 && kind.chars().all(|c| c.is_ascii_alphabetic()))
+    if kind.starts_with("intl-")
+        || (kind.len() == 2 && kind.chars().all(|c| c.is_ascii_alphabetic()))
     {
         kind = parts.next()?;
     }
@@ -489,7 +496,11 @@ fn parse_items(v: &Value, preview: bool) -> Vec<TrackData> {
 }
 
 /// A Web API track object → a LavaSrc track (sources.md §7 mapping).
-pub fn parse_track(json: &Value, preview: bool, artist_artwork: Option<String>) -> Option<TrackData> {
+pub fn parse_track(
+    json: &Value,
+    preview: bool,
+    artist_artwork: Option<String>,
+) -> Option<TrackData> {
     let id = json["id"].as_str()?;
     let title = text(&json["name"]).unwrap_or_else(|| "Unknown title".into());
     let author = text(&json["artists"][0]["name"]).unwrap_or_else(|| "Unknown".into());
@@ -513,7 +524,8 @@ pub fn parse_track(json: &Value, preview: bool, artist_artwork: Option<String>) 
         album_name: text(&json["album"]["name"]),
         album_url: text(&json["album"]["external_urls"]["spotify"]),
         artist_url: text(&json["artists"][0]["external_urls"]["spotify"]),
-        artist_artwork_url: artist_artwork.or_else(|| text(&json["artists"][0]["images"][0]["url"])),
+        artist_artwork_url: artist_artwork
+            .or_else(|| text(&json["artists"][0]["images"][0]["url"])),
         preview_url: text(&json["preview_url"]),
         is_preview: preview,
     };
@@ -582,9 +594,15 @@ mod tests {
         assert_eq!(t.info.author, "Artist \"Q\"");
         assert_eq!(t.info.length, 201000);
         assert_eq!(t.info.isrc.as_deref(), Some("USUM71703861"));
-        assert_eq!(t.info.artwork_url.as_deref(), Some("https://i.scdn.co/image/big"));
+        assert_eq!(
+            t.info.artwork_url.as_deref(),
+            Some("https://i.scdn.co/image/big")
+        );
         let e = Extras::decode(&t.source_data);
-        assert_eq!(e.album_url.as_deref(), Some("https://open.spotify.com/album/a1"));
+        assert_eq!(
+            e.album_url.as_deref(),
+            Some("https://open.spotify.com/album/a1")
+        );
         assert_eq!(e.artist_artwork_url.as_deref(), Some("https://art"));
         assert_eq!(e.preview_url, None);
         assert!(!e.is_preview);
