@@ -76,6 +76,39 @@ fn identity(t: &TrackData) -> (String, String) {
     (t.info.source_name.clone(), t.info.identifier.clone())
 }
 
+/// The YouTube video a track plays: a `youtube` track's identifier, or the video of a
+/// YouTube watch / youtu.be URI (whatever source delivered it).
+pub fn video_id(track: &TrackData) -> Option<String> {
+    let valid = |id: &str| {
+        id.len() == 11
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if track.info.source_name == "youtube" {
+        return valid(&track.info.identifier).then(|| track.info.identifier.clone());
+    }
+    let uri = track.info.uri.as_deref()?;
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"))?;
+    let id = if let Some(r) = rest.strip_prefix("youtu.be/") {
+        r.split(['?', '&', '#', '/']).next()?
+    } else {
+        let host_end = rest.find('/')?;
+        let host = &rest[..host_end];
+        if !matches!(
+            host,
+            "www.youtube.com" | "youtube.com" | "m.youtube.com" | "music.youtube.com"
+        ) {
+            return None;
+        }
+        let query = rest[host_end..].strip_prefix("/watch?")?;
+        query.split('&').find_map(|kv| kv.strip_prefix("v="))?
+    };
+    valid(id).then(|| id.to_string())
+}
+
 /// The SponsorBlock API answer → segments in ms (fractions of ms truncated).
 pub fn parse_segments(v: &Value) -> Vec<Segment> {
     let mut out: Vec<Segment> = v
@@ -252,9 +285,9 @@ impl SponsorBlock {
                 _ => return,
             }
         };
-        if track.info.source_name != "youtube" {
+        let Some(video) = video_id(track) else {
             return;
-        }
+        };
         let (net, state, session, track) = (
             self.net.clone(),
             self.state.clone(),
@@ -262,7 +295,6 @@ impl SponsorBlock {
             track.clone(),
         );
         ctx.jobs.spawn(move || {
-            let video = track.info.identifier.clone();
             let segments = Self::segments(&net, &video, &cats).unwrap_or_else(|e| {
                 log::warn!("sponsorblock: segments of {video}: {e}");
                 Vec::new()
