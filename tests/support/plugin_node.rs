@@ -254,3 +254,58 @@ pub const LAVASRC_SPOTIFY: &str =
     "[plugins.lavasrc]\nproviders = [\"https://media.example/%ISRC%.mp3\", \"ytsearch:%QUERY%\"]\n\
     [plugins.lavasrc.sources]\nspotify = true\n\
     [plugins.lavasrc.spotify]\nclient_id = \"id\"\nclient_secret = \"secret\"\n";
+
+pub fn deezer_track(id: i64, title: &str, isrc: &str) -> Value {
+    json!({
+        "id": id, "readable": true, "title": title, "title_short": title, "isrc": isrc,
+        "link": format!("https://www.deezer.com/track/{id}"), "duration": 2, "rank": 1000,
+        "explicit_lyrics": false,
+        "preview": format!("https://cdnt-preview.dzcdn.net/api/1/1/a/b/c/0/{id}.mp3?hdnea=exp=1~acl=/api/1/*~data=user_id=0,application_id=42~hmac=ab"),
+        "artist": {"id": 27, "name": "Daft & Punk", "link": "https://www.deezer.com/artist/27",
+                   "picture_xl": "https://e-cdns-images.dzcdn.net/images/artist/x/1000x1000-000000-80-0-0.jpg", "type": "artist"},
+        "album": {"id": 302127, "title": "Discovery", "cover_xl": "https://e-cdns-images.dzcdn.net/images/cover/y/1000x1000-000000-80-0-0.jpg", "type": "album"},
+        "type": "track"
+    })
+}
+
+/// Deezer's public API: search, ISRC lookup (unknown → `{"error": … code 800}`),
+/// autocomplete.
+pub fn deezer_routes(r: Router) -> Router {
+    r.route("GET", "api.deezer.com", "/2.0/*", |q| {
+        let p = q.path.as_str();
+        if p == "/2.0/search" {
+            return MockResponse::json(json!({"data": [deezer_track(3135556, "Harder", "GBDUW0000059")], "total": 1}));
+        }
+        if p == format!("/2.0/track/isrc:{ISRC}") {
+            return MockResponse::json(deezer_track(3135557, "Sine Song", ISRC));
+        }
+        if p == "/2.0/search/autocomplete" {
+            return MockResponse::json(json!({
+                "tracks": {"data": [deezer_track(3135556, "Harder", "GBDUW0000059")], "total": 1},
+                "albums": {"data": [{"id": 302127, "title": "Discovery", "link": "https://www.deezer.com/album/302127",
+                                     "cover_xl": "https://e-cdns-images.dzcdn.net/images/cover/y/1000x1000.jpg",
+                                     "nb_tracks": 14, "artist": {"name": "Daft & Punk"}, "type": "album"}], "total": 1},
+                "artists": {"data": [], "total": 0},
+                "playlists": {"data": [], "total": 0},
+                "podcasts": {"data": []}
+            }));
+        }
+        MockResponse::json(json!({"error": {"type": "DataException", "message": "no data", "code": 800}}))
+    })
+}
+
+/// LRCLIB: synced lyrics at 0, 400, 800 and 1200 ms for any track except one titled
+/// `No Lyrics`.
+pub fn lrclib_routes(r: Router) -> Router {
+    r.route("GET", "lrclib.net", "/api/search", |q| {
+        if q.param("track_name") == Some("No Lyrics") {
+            return MockResponse::json(json!([]));
+        }
+        MockResponse::json(json!([{
+            "id": 1, "trackName": q.param("track_name"), "artistName": q.param("artist_name"),
+            "albumName": "A", "duration": 2.0, "instrumental": false,
+            "plainLyrics": "First \"line\"\nSecond\nThird\nFourth",
+            "syncedLyrics": "[00:00.00] First \"line\"\n[00:00.40] Second\n[00:00.80] Third\n[00:01.20] Fourth\n"
+        }]))
+    })
+}
