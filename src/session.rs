@@ -751,6 +751,7 @@ fn run_session(
         crossbeam::select! {
             recv(events) -> ev => match ev {
                 Ok(ev) => {
+                    node.plugins.before_event(&node, &session, &ev);
                     session.handle_event(ev.clone(), interval);
                     node.plugins.on_event(&node, &session, &ev);
                 }

@@ -488,18 +488,37 @@ impl Plugin for LavaLyrics {
                     }
                 });
             }
-            PlayerEventKind::TrackEnd { track, .. } => {
-                if let Some(sub) = lock(&self.subs).get_mut(&key) {
-                    if sub
-                        .cues
-                        .as_ref()
-                        .is_some_and(|c| c.track == identity(track))
-                    {
-                        sub.cues = None;
-                    }
+            _ => {}
+        }
+    }
+
+    /// A track that ends: lines it reached that the cue thread has not sent yet go out
+    /// now (before `TrackEndEvent`), then its cues are dropped.
+    fn before_event(&self, _ctx: &Ctx, session: &Arc<Session>, ev: &PlayerEvent) {
+        let PlayerEventKind::TrackEnd { track, .. } = &ev.kind else {
+            return;
+        };
+        let mut out = Vec::new();
+        {
+            let mut map = lock(&self.subs);
+            let Some(sub) = map.get_mut(&(session.id.clone(), ev.guild_id)) else {
+                return;
+            };
+            let Some(c) = sub.cues.take() else { return };
+            if c.track != identity(track) {
+                sub.cues = Some(c);
+                return;
+            }
+            let pos = track.position;
+            if pos > c.last_pos {
+                let (events, _) = advance(&c.lines, c.next, c.last_pos, pos, c.seeked);
+                for (i, skipped) in events {
+                    out.push(line_event(ev.guild_id, i, &c.lines[i], skipped));
                 }
             }
-            _ => {}
+        }
+        for m in out {
+            session.send(m, false);
         }
     }
 
@@ -543,6 +562,17 @@ impl Plugin for LavaLyrics {
             };
             let (track, pos) = {
                 let p = lock(&player);
+                // Between the engine ending a track and the session hearing of it, the
+                // position reads 0: not a seek.
+                if p.pending_start.is_none()
+                    && !p
+                        .handle
+                        .shared
+                        .has_track
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    continue;
+                }
                 (p.current.as_ref().map(|c| identity(&c.track)), p.position())
             };
             let mut out = Vec::new();

@@ -57,6 +57,9 @@ pub trait Plugin: Send + Sync {
     }
     /// An engine event of one of `session`'s players (after the core handled it).
     fn on_event(&self, _ctx: &Ctx, _session: &Arc<Session>, _ev: &PlayerEvent) {}
+    /// An engine event about to be forwarded to the client: state of an ending track is
+    /// flushed here, so its last plugin events precede the core `TrackEndEvent`.
+    fn before_event(&self, _ctx: &Ctx, _session: &Arc<Session>, _ev: &PlayerEvent) {}
     /// A client (or another plugin) moved the player's position.
     fn on_seek(&self, _session: &str, _guild: GuildId, _position: i64) {}
     /// Called every `TICK` on the plugin thread: cue lists against positions.
@@ -212,6 +215,16 @@ impl Plugins {
         };
         for p in &self.list {
             p.on_event(&ctx, session, ev);
+        }
+    }
+
+    pub fn before_event(&self, node: &Node, session: &Arc<Session>, ev: &PlayerEvent) {
+        let ctx = Ctx {
+            node,
+            jobs: &self.jobs,
+        };
+        for p in &self.list {
+            p.before_event(&ctx, session, ev);
         }
     }
 

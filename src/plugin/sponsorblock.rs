@@ -461,6 +461,17 @@ impl Plugin for SponsorBlock {
             };
             let (track, pos) = {
                 let p = lock(&player);
+                // Between the engine ending a track and the session hearing of it, the
+                // position reads 0: not a seek.
+                if p.pending_start.is_none()
+                    && !p
+                        .handle
+                        .shared
+                        .has_track
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    continue;
+                }
                 (p.current.as_ref().map(|c| identity(&c.track)), p.position())
             };
             let (skip, chapter) = {
