@@ -448,48 +448,45 @@ impl Plugin for LavaLyrics {
     }
 
     fn on_event(&self, ctx: &Ctx, session: &Arc<Session>, ev: &PlayerEvent) {
-        let key = (session.id.clone(), ev.guild_id);
-        match &ev.kind {
-            PlayerEventKind::TrackStart { track } => {
-                if !lock(&self.subs).contains_key(&key) {
-                    return;
-                }
-                let (subs, session, track, guild) = (
-                    self.subs.clone(),
-                    session.clone(),
-                    track.clone(),
-                    ev.guild_id,
-                );
-                let started = Instant::now();
-                let me = LavaLyrics {
-                    providers: self.providers.clone(),
-                    subs: self.subs.clone(),
-                };
-                ctx.jobs.spawn(move || {
-                    let lyrics = me.load(&track, false);
-                    // Still the same track playing? Cues start from the track's start, so
-                    // lines passed while the lookup ran are still sent, in playback order.
-                    let still = session.player(guild).is_some_and(|p| {
-                        lock(&p)
-                            .current
-                            .as_ref()
-                            .is_some_and(|c| c.track.info == track.info)
-                    });
-                    if still {
-                        Self::deliver(
-                            &subs,
-                            &session,
-                            guild,
-                            &track,
-                            lyrics,
-                            track.position,
-                            started,
-                        );
-                    }
-                });
-            }
-            _ => {}
+        let PlayerEventKind::TrackStart { track } = &ev.kind else {
+            return;
+        };
+        if !lock(&self.subs).contains_key(&(session.id.clone(), ev.guild_id)) {
+            return;
         }
+        let (subs, session, track, guild) = (
+            self.subs.clone(),
+            session.clone(),
+            track.clone(),
+            ev.guild_id,
+        );
+        let started = Instant::now();
+        let me = LavaLyrics {
+            providers: self.providers.clone(),
+            subs: self.subs.clone(),
+        };
+        ctx.jobs.spawn(move || {
+            let lyrics = me.load(&track, false);
+            // Still the same track playing? Cues start from the track's start, so lines
+            // passed while the lookup ran are still sent, in playback order.
+            let still = session.player(guild).is_some_and(|p| {
+                lock(&p)
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.track.info == track.info)
+            });
+            if still {
+                Self::deliver(
+                    &subs,
+                    &session,
+                    guild,
+                    &track,
+                    lyrics,
+                    track.position,
+                    started,
+                );
+            }
+        });
     }
 
     /// A track that ends: lines it reached that the cue thread has not sent yet go out
