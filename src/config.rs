@@ -24,6 +24,9 @@ pub struct Config {
     #[serde(skip)]
     pub planner: crate::net::routeplanner::PlannerCell,
     pub soundcloud: crate::source::soundcloud::SoundCloudConfig,
+    /// `[plugins.<name>]`: checked and parsed by `crate::plugin::config`.
+    #[serde(skip)]
+    pub plugins: crate::plugin::config::PluginsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,6 +398,8 @@ pub fn from_parts(
         Some(t) => parse_toml(t, file)?,
         None => toml::Table::new(),
     };
+    // `[plugins.*]` nests deeper than the core sections: its own module checks it.
+    let plugins = table.remove("plugins");
     // Where each value came from, for error messages.
     let mut origins: std::collections::HashMap<String, String> = Default::default();
 
@@ -486,6 +491,7 @@ pub fn from_parts(
         _ => return Err(ConfigError::MissingPassword { file: file.into() }),
     }
     apply_lavalink_substitutions(&mut config.player);
+    config.plugins = crate::plugin::config::from_toml(plugins, file)?;
     Ok(config)
 }
 
