@@ -69,7 +69,7 @@ fn lavadspx_echo_caps_decay_and_length() {
     assert!(f.is_active());
     let ir = impulse_response(
         json!({"pluginFilters": {"echo": {"echoLength": 0.05, "decay": 3}}}),
-        8,
+        14,
     );
     // decay capped at 1: the pulses neither grow nor fade.
     for k in 0..6 {
@@ -451,7 +451,9 @@ fn chorus_flanger_phaser_spatial_modulate() {
         });
         let (l, r) = run(&mut c, &mut src, FRAME * 50);
         let peak = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(peak.is_finite() && peak < 2.0, "{v}: {peak}");
+        // The flanger adds its resonant delay to the dry signal (as NodeLink): with
+        // feedback 0.9 its comb peaks reach ~10× the delayed part.
+        assert!(peak.is_finite() && peak < 4.0, "{v}: {peak}");
         // The modulated output's level varies over time (frame RMS not constant).
         let frames: Vec<f64> = l.chunks(FRAME).skip(2).map(rms).collect();
         let (lo, hi) = frames
