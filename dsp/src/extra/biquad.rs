@@ -9,7 +9,7 @@
 use std::f64::consts::PI;
 
 use crate::chain::SAMPLE_RATE;
-use crate::simd::{Ramp, RAMP_LEN};
+use crate::simd::{clamp1, gain_ramp, Ramp, RAMP_LEN};
 
 /// Q of a Butterworth second-order section (LavaDSPX uses 0.707).
 pub(crate) const BUTTERWORTH_Q: f64 = std::f64::consts::FRAC_1_SQRT_2;
@@ -133,9 +133,11 @@ impl BiquadStage {
         self.y2 = [0.0; 2];
     }
 
-    pub fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+    /// Filter both channels in one loop (two independent recursions hide each other's
+    /// latency), then apply the gain and the clamp eight samples at a time when `simd`.
+    pub fn process(&mut self, l: &mut [f32], r: &mut [f32], simd: bool) {
         let n = l.len().min(r.len());
-        let g = self.gain.block(n);
+        let (l, r) = (&mut l[..n], &mut r[..n]);
         let mut at = 0;
         while at < n {
             let m = if self.pos >= RAMP_LEN { n - at } else { STEP.min(n - at) };
@@ -143,29 +145,37 @@ impl BiquadStage {
                 self.pos += m as f32;
             }
             let c = self.current();
-            for (ch, x) in [&mut l[at..at + m], &mut r[at..at + m]].into_iter().enumerate() {
-                let (mut x1, mut x2, mut y1, mut y2) =
-                    (self.x1[ch], self.x2[ch], self.y1[ch], self.y2[ch]);
-                for (k, v) in x.iter_mut().enumerate() {
-                    let y = c.b0 * *v + c.b1 * x1 + c.b2 * x2 - c.a1 * y1 - c.a2 * y2;
-                    x2 = x1;
-                    x1 = *v;
-                    y2 = y1;
-                    y1 = y;
-                    let o = y * g.at((at + k + 1) as f32);
-                    *v = if self.clamp { o.clamp(-1.0, 1.0) } else { o };
-                }
-                // A non-finite state (only from non-finite input, which the chain removes)
-                // would poison every later sample: drop it.
-                if !(y1.is_finite() && y2.is_finite()) {
-                    (x1, x2, y1, y2) = (0.0, 0.0, 0.0, 0.0);
-                }
-                self.x1[ch] = x1;
-                self.x2[ch] = x2;
-                self.y1[ch] = y1;
-                self.y2[ch] = y2;
+            let [mut xl1, mut xr1] = self.x1;
+            let [mut xl2, mut xr2] = self.x2;
+            let [mut yl1, mut yr1] = self.y1;
+            let [mut yl2, mut yr2] = self.y2;
+            for (vl, vr) in l[at..at + m].iter_mut().zip(r[at..at + m].iter_mut()) {
+                let yl = c.b0 * *vl + c.b1 * xl1 + c.b2 * xl2 - c.a1 * yl1 - c.a2 * yl2;
+                let yr = c.b0 * *vr + c.b1 * xr1 + c.b2 * xr2 - c.a1 * yr1 - c.a2 * yr2;
+                (xl2, xl1, yl2, yl1) = (xl1, *vl, yl1, yl);
+                (xr2, xr1, yr2, yr1) = (xr1, *vr, yr1, yr);
+                *vl = yl;
+                *vr = yr;
             }
+            self.x1 = [xl1, xr1];
+            self.x2 = [xl2, xr2];
+            self.y1 = [yl1, yr1];
+            self.y2 = [yl2, yr2];
             at += m;
+        }
+        // A non-finite state (only from non-finite input, which the chain removes) would
+        // poison every later sample: drop it.
+        if !self.y1.iter().chain(&self.y2).all(|v| v.is_finite()) {
+            self.reset();
+        }
+        let g = self.gain.block(n);
+        if !(g.constant() && g.start == 1.0) {
+            gain_ramp(l, g, simd);
+            gain_ramp(r, g, simd);
+        }
+        if self.clamp {
+            clamp1(l, simd);
+            clamp1(r, simd);
         }
     }
 }

@@ -45,22 +45,19 @@ impl Delay {
         }
     }
 
-    /// The sample pushed `d` pushes ago (1 = the last one); `d` within `1..len`.
-    #[inline(always)]
-    pub fn tap(&self, d: usize) -> f32 {
-        let n = self.buf.len();
-        let i = if self.w >= d { self.w - d } else { self.w + n - d };
-        self.buf.get(i).copied().unwrap_or(0.0)
-    }
-
     /// A fractional delay (linear interpolation), clamped to `[1, max_delay]`.
     #[inline(always)]
     pub fn tap_frac(&self, d: f32) -> f32 {
+        let n = self.buf.len();
         let d = d.max(1.0).min(self.max_delay());
         let di = d as usize;
         let f = d - di as f32;
-        let a = self.tap(di);
-        let b = self.tap(di + 1);
-        a + (b - a) * f
+        // i = w − di and the sample before it, both wrapped into the ring.
+        let i = if self.w >= di { self.w - di } else { self.w + n - di };
+        let j = if i == 0 { n.wrapping_sub(1) } else { i - 1 };
+        match (self.buf.get(i), self.buf.get(j)) {
+            (Some(&a), Some(&b)) => a + (b - a) * f,
+            _ => 0.0,
+        }
     }
 }

@@ -136,33 +136,39 @@ impl PhaserStage {
             let m = SUB.min(n - at);
             let k = (at + m / 2 + 1) as f32;
             let (d, g, w) = (depth.at(k), fb.at(k), mix.at(k));
-            // LFO at the sub-block's middle.
+            // LFO at the sub-block's middle; the right channel 90° ahead.
             let ph = self.lfo.phase + self.lfo.delta * (m / 2) as f64;
-            for (ch, x) in [&mut l[at..at + m], &mut r[at..at + m]]
-                .into_iter()
-                .enumerate()
-            {
-                let s = (ph + ch as f64 * FRAC_PI_2).sin() as f32;
-                let sweep = 0.5 * (1.0 + s) * d;
-                let a = Self::coeff(self.fmin + (self.fmax - self.fmin) * sweep);
-                let (x1, y1) = (&mut self.x1[ch], &mut self.y1[ch]);
-                let mut last = self.last[ch];
-                for v in x.iter_mut() {
-                    let mut u = *v + g * last;
-                    for j in 0..ns {
-                        let y = a * (u - y1[j]) + x1[j];
-                        x1[j] = u;
-                        y1[j] = y;
-                        u = y;
-                    }
-                    last = u;
-                    *v = *v * (1.0 - w) + u * w;
+            let coeff = |off: f64| {
+                let sweep = 0.5 * (1.0 + (ph + off).sin() as f32) * d;
+                Self::coeff(self.fmin + (self.fmax - self.fmin) * sweep)
+            };
+            let (al, ar) = (coeff(0.0), coeff(FRAC_PI_2));
+            let [xl1, xr1] = &mut self.x1;
+            let [yl1, yr1] = &mut self.y1;
+            let [mut ll, mut lr] = self.last;
+            // Both channels in one loop: two independent recursions hide each other's
+            // latency. y = a·u + (x1 − a·y1) keeps one multiply-add on the critical path.
+            for (vl, vr) in l[at..at + m].iter_mut().zip(r[at..at + m].iter_mut()) {
+                let mut ul = *vl + g * ll;
+                let mut ur = *vr + g * lr;
+                for j in 0..ns {
+                    let yl = al * ul + (xl1[j] - al * yl1[j]);
+                    let yr = ar * ur + (xr1[j] - ar * yr1[j]);
+                    (xl1[j], yl1[j], ul) = (ul, yl, yl);
+                    (xr1[j], yr1[j], ur) = (ur, yr, yr);
                 }
-                self.last[ch] = if last.is_finite() { last } else { 0.0 };
+                ll = ul;
+                lr = ur;
+                *vl += (ul - *vl) * w;
+                *vr += (ur - *vr) * w;
             }
+            self.last = [ll, lr];
             self.lfo.phase = (self.lfo.phase + self.lfo.delta * m as f64)
                 .rem_euclid(std::f64::consts::TAU);
             at += m;
+        }
+        if !self.last.iter().all(|v| v.is_finite()) {
+            self.reset();
         }
     }
 }

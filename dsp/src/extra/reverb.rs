@@ -5,9 +5,12 @@
 //! a DC blocker cleans them; out = x·(1 − mix) + wet·mix. Active iff mix > 0 (`{}` is
 //! audible: mix 0.5). Own implementation, not fundsp's FDN (five times the cost, §5.2).
 
+use wide::f32x8;
+
 use super::clampf;
-use crate::chain::SAMPLE_RATE;
-use crate::simd::Ramp;
+use crate::chain::{FRAME, SAMPLE_RATE};
+use crate::iir::Block2;
+use crate::simd::{ld, st, Ramp, LANES};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reverb {
@@ -131,10 +134,116 @@ impl Side {
         self.dc = (out, y);
         y
     }
+
+    /// [`Side::tick`] for a whole block, eight samples at a time: every comb and
+    /// all-pass is at least 245 samples long, so within a run of up to its length it reads
+    /// only values written before the run, and the block needs no per-sample recursion
+    /// except the damping and DC-blocker one-poles, which run in block form ([`Block2`]).
+    fn block(&mut self, input: &[f32], wet: &mut [f32], fb: f32, damp: f32, blk: &Blocks) {
+        let m = input.len().min(wet.len());
+        let wet = &mut wet[..m];
+        wet.fill(0.0);
+        let fbv = f32x8::splat(fb);
+        for k in 0..8 {
+            let c = self.combs[k];
+            let (mut s, mut idx, mut j) = (self.store[k], c.idx, 0);
+            while j < m {
+                let run = (c.len - idx).min(m - j);
+                let seg = &mut self.buf[c.start + idx..c.start + idx + run];
+                let (inp, acc) = (&input[j..j + run], &mut wet[j..j + run]);
+                let mut t = 0;
+                while t + LANES <= run {
+                    let y = ld(&seg[t..]);
+                    let sum = ld(&acc[t..]) + y;
+                    st(&mut acc[t..], sum);
+                    let sv = blk.damp.run(y, s, 0.0);
+                    s = sv.to_array()[LANES - 1];
+                    st(&mut seg[t..], ld(&inp[t..]) + sv * fbv);
+                    t += LANES;
+                }
+                while t < run {
+                    let y = seg[t];
+                    acc[t] += y;
+                    s = y + damp * (s - y);
+                    seg[t] = inp[t] + s * fb;
+                    t += 1;
+                }
+                j += run;
+                idx += run;
+                if idx == c.len {
+                    idx = 0;
+                }
+            }
+            self.combs[k].idx = idx;
+            self.store[k] = s;
+        }
+        let half = f32x8::splat(ALLPASS_FEEDBACK);
+        for a in &mut self.allpasses {
+            let (mut idx, mut j) = (a.idx, 0);
+            while j < m {
+                let run = (a.len - idx).min(m - j);
+                let seg = &mut self.buf[a.start + idx..a.start + idx + run];
+                let x = &mut wet[j..j + run];
+                let mut t = 0;
+                while t + LANES <= run {
+                    let (b, v) = (ld(&seg[t..]), ld(&x[t..]));
+                    st(&mut seg[t..], v + b * half);
+                    st(&mut x[t..], b - v);
+                    t += LANES;
+                }
+                while t < run {
+                    let b = seg[t];
+                    seg[t] = x[t] + b * ALLPASS_FEEDBACK;
+                    x[t] = b - x[t];
+                    t += 1;
+                }
+                j += run;
+                idx += run;
+                if idx == a.len {
+                    idx = 0;
+                }
+            }
+            a.idx = idx;
+        }
+        // DC blocker y = (x − x1) + pole·y1, the difference in SIMD, the pole in block form.
+        let (mut x1, mut y1) = self.dc;
+        let mut t = 0;
+        while t + LANES <= m {
+            let v = ld(&wet[t..]);
+            let a = v.to_array();
+            let prev = f32x8::new([x1, a[0], a[1], a[2], a[3], a[4], a[5], a[6]]);
+            x1 = a[LANES - 1];
+            let y = blk.dc.run(v - prev, y1, 0.0);
+            y1 = y.to_array()[LANES - 1];
+            st(&mut wet[t..], y);
+            t += LANES;
+        }
+        while t < m {
+            let v = wet[t];
+            let y = v - x1 + DC_POLE * y1;
+            (x1, y1) = (v, y);
+            wet[t] = y;
+            t += 1;
+        }
+        self.dc = (x1, y1);
+    }
+}
+
+/// The one-pole recursions in block form.
+struct Blocks {
+    /// s[n] = (1 − damp)·y[n] + damp·s[n−1].
+    damp: Block2,
+    /// y[n] = u[n] + pole·y[n−1].
+    dc: Block2,
 }
 
 pub(crate) struct ReverbStage {
     sides: [Side; 2],
+    blocks: Blocks,
+    /// Scratch for the block path: mono input and the two wet sides (grown by `set`).
+    mono: Vec<f32>,
+    wet: [Vec<f32>; 2],
+    simd: bool,
     feedback: f32,
     damp: f32,
     mix: Ramp,
@@ -144,9 +253,16 @@ pub(crate) struct ReverbStage {
 }
 
 impl ReverbStage {
-    pub fn new() -> Self {
+    pub fn new(simd: bool) -> Self {
         ReverbStage {
             sides: [Side::default(), Side::default()],
+            blocks: Blocks {
+                damp: Block2::new(0.8, -0.2, 0.0),
+                dc: Block2::new(1.0, -(DC_POLE as f64), 0.0),
+            },
+            mono: Vec::new(),
+            wet: [Vec::new(), Vec::new()],
+            simd,
             feedback: 0.84,
             damp: 0.2,
             mix: Ramp::new(0.0),
@@ -158,8 +274,16 @@ impl ReverbStage {
     pub fn set(&mut self, p: &Reverb, fresh: bool) {
         self.sides[0].alloc(0);
         self.sides[1].alloc(SPREAD);
+        if self.simd && self.mono.is_empty() {
+            self.mono = vec![0.0; FRAME];
+            self.wet = [vec![0.0; FRAME], vec![0.0; FRAME]];
+        }
         self.feedback = 0.7 + 0.28 * clampf(p.room_size, 0.0, 1.0, 0.5);
-        self.damp = 0.4 * clampf(p.damping, 0.0, 1.0, 0.5);
+        let damp = 0.4 * clampf(p.damping, 0.0, 1.0, 0.5);
+        if damp != self.damp {
+            self.damp = damp;
+            self.blocks.damp = Block2::new(1.0 - damp as f64, -(damp as f64), 0.0);
+        }
         let mix = clampf(p.mix, 0.0, 1.0, 0.5);
         let width = clampf(p.width, 0.0, 1.0, 1.0);
         let (own, cross) = (0.5 + 0.5 * width, 0.5 - 0.5 * width);
@@ -186,6 +310,59 @@ impl ReverbStage {
         if self.sides[0].buf.is_empty() {
             return;
         }
+        if self.simd && !self.mono.is_empty() {
+            let mut at = 0;
+            while at < n {
+                let m = (n - at).min(self.mono.len());
+                self.block(&mut l[at..at + m], &mut r[at..at + m]);
+                at += m;
+            }
+        } else {
+            self.scalar(l, r);
+        }
+        for s in &mut self.sides {
+            if !s.store.iter().chain([&s.dc.1]).all(|v| v.is_finite()) {
+                s.clear();
+            }
+        }
+    }
+
+    /// The block path: both sides block-wise, then the mix eight samples at a time.
+    fn block(&mut self, l: &mut [f32], r: &mut [f32]) {
+        let n = l.len();
+        let (fb, damp) = (self.feedback, self.damp);
+        let mono = &mut self.mono[..n];
+        for ((m, &a), &b) in mono.iter_mut().zip(l.iter()).zip(r.iter()) {
+            *m = (a + b) * INPUT_GAIN;
+        }
+        let [wl, wr] = &mut self.wet;
+        self.sides[0].block(mono, wl, fb, damp, &self.blocks);
+        self.sides[1].block(mono, wr, fb, damp, &self.blocks);
+        let (mix, own, cross) = (self.mix.block(n), self.own.block(n), self.cross.block(n));
+        let idx = crate::simd::lane_index1();
+        let mut i = 0;
+        while i + LANES <= n {
+            let k = idx + f32x8::splat(i as f32);
+            let (m, o, c) = (mix.at8(k), own.at8(k), cross.at8(k));
+            let (xl, xr) = (ld(&l[i..]), ld(&r[i..]));
+            let (a, b) = (ld(&wl[i..]), ld(&wr[i..]));
+            st(&mut l[i..], xl + ((a * o + b * c) - xl) * m);
+            st(&mut r[i..], xr + ((b * o + a * c) - xr) * m);
+            i += LANES;
+        }
+        while i < n {
+            let k = (i + 1) as f32;
+            let (m, o, c) = (mix.at(k), own.at(k), cross.at(k));
+            let (xl, xr) = (l[i], r[i]);
+            l[i] = xl + ((wl[i] * o + wr[i] * c) - xl) * m;
+            r[i] = xr + ((wr[i] * o + wl[i] * c) - xr) * m;
+            i += 1;
+        }
+    }
+
+    /// The scalar reference: one sample at a time through both sides.
+    fn scalar(&mut self, l: &mut [f32], r: &mut [f32]) {
+        let n = l.len().min(r.len());
         let (mix, own, cross) = (self.mix.block(n), self.own.block(n), self.cross.block(n));
         let (fb, damp) = (self.feedback, self.damp);
         let [sl, sr] = &mut self.sides;
@@ -196,13 +373,8 @@ impl ReverbStage {
             let wl = sl.tick(input, fb, damp);
             let wr = sr.tick(input, fb, damp);
             let (m, o, c) = (mix.at(k), own.at(k), cross.at(k));
-            l[i] = xl * (1.0 - m) + (wl * o + wr * c) * m;
-            r[i] = xr * (1.0 - m) + (wr * o + wl * c) * m;
-        }
-        for s in [sl, sr] {
-            if !s.store.iter().all(|v| v.is_finite()) {
-                s.clear();
-            }
+            l[i] = xl + ((wl * o + wr * c) - xl) * m;
+            r[i] = xr + ((wr * o + wl * c) - xr) * m;
         }
     }
 }

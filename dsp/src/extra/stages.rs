@@ -98,7 +98,7 @@ impl ExtraStages {
             flanger: Slot::new(FlangerStage::new()),
             phaser: Slot::new(PhaserStage::new()),
             echo: Slot::new(EchoStage::new()),
-            reverb: Slot::new(ReverbStage::new()),
+            reverb: Slot::new(ReverbStage::new(simd)),
             spatial: Slot::new(SpatialStage::new()),
             compressor: Slot::new(CompressorStage::new(simd)),
             simd,
@@ -175,7 +175,7 @@ impl ExtraStages {
     /// `dl`/`dr`: dry scratch of at least `l.len()` samples whenever a stage is configured.
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32], dl: &mut [f32], dr: &mut [f32]) {
         let simd = self.simd;
-        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
         self.chorus.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
         self.flanger.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
         self.phaser.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
@@ -258,8 +258,8 @@ impl DspxStages {
 
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32], dl: &mut [f32], dr: &mut [f32]) {
         let simd = self.simd;
-        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.low_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
+        self.low_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
         self.echo.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
         self.normalization.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
     }
