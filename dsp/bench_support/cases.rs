@@ -162,7 +162,12 @@ pub fn summary(runs: u32, frames: u32) {
         "\n{:<12} {:>12} {:>12} {:>8} {:>12}",
         "filter", "simd µs", "scalar µs", "ratio", "core/player"
     );
+    // `BASALT_BENCH_CASES=a,b`: only those cases (quick checks while tuning one filter).
+    let only = std::env::var("BASALT_BENCH_CASES").ok();
     for (name, json) in CASES {
+        if only.as_ref().is_some_and(|o| !o.split(',').any(|c| c == *name)) {
+            continue;
+        }
         let s = per_frame(json, true, &inp, runs, frames);
         let r = per_frame(json, false, &inp, runs, frames);
         let us = |d: Duration| d.as_secs_f64() * 1e6;
