@@ -1,6 +1,18 @@
 //! A mono delay line that grows on the control thread and keeps its history when it does,
 //! so a longer echo or chorus delay never loses the signal already in flight. Its length
 //! is the next power of two above the longest delay configured, so wrapping is a mask.
+//!
+//! [`Delay::taps8`]/[`Delay::push8`] serve eight consecutive samples at once when every
+//! delay in them is at least [`MIN_BLOCK_DELAY`] (no read can then see a sample of the
+//! same eight); callers fall back to the per-sample [`Delay::tap_frac`] otherwise, which
+//! is also the scalar reference.
+
+use wide::{f32x8, i32x8};
+
+use crate::simd::{lane_index0_i32, LANES};
+
+/// Shortest delay the eight-sample path may read.
+pub(crate) const MIN_BLOCK_DELAY: f32 = LANES as f32;
 
 #[derive(Default)]
 pub(crate) struct Delay {
@@ -58,6 +70,47 @@ impl Delay {
         match (self.buf.get(i), self.buf.get(j)) {
             (Some(&a), Some(&b)) => a + (b - a) * f,
             _ => 0.0,
+        }
+    }
+
+    /// Whether [`Delay::taps8`] may serve these eight delays.
+    #[inline(always)]
+    pub fn block_ok(&self, d: f32x8) -> bool {
+        !self.buf.is_empty() && !d.simd_lt(f32x8::splat(MIN_BLOCK_DELAY)).any()
+    }
+
+    /// [`Delay::tap_frac`] for the next eight samples (lane k as if k samples had been
+    /// pushed since), before they are pushed with [`Delay::push8`]. Needs
+    /// [`Delay::block_ok`].
+    #[inline(always)]
+    pub fn taps8(&self, d: f32x8) -> f32x8 {
+        let d = d.min(f32x8::splat(self.max_delay()));
+        let di = d.trunc_int();
+        let f = d - di.round_float();
+        let mask = i32x8::splat(self.mask as i32);
+        let i = (i32x8::splat(self.w as i32) + lane_index0_i32() - di) & mask;
+        let j = (i - i32x8::splat(1)) & mask;
+        let (ia, ja) = (i.to_array(), j.to_array());
+        let at = |k: i32| self.buf.get(k as usize).copied().unwrap_or(0.0);
+        let a = f32x8::new(std::array::from_fn(|k| at(ia[k])));
+        let b = f32x8::new(std::array::from_fn(|k| at(ja[k])));
+        a + (b - a) * f
+    }
+
+    /// Push eight samples.
+    #[inline(always)]
+    pub fn push8(&mut self, v: f32x8) {
+        let a = v.to_array();
+        match self.buf.get_mut(self.w..self.w + LANES) {
+            Some(s) => {
+                s.copy_from_slice(&a);
+                self.w = (self.w + LANES) & self.mask;
+            }
+            None => {
+                for x in a {
+                    self.push(x);
+                }
+            }
         }
     }
 }

@@ -42,3 +42,11 @@ impl Quad {
 pub(crate) fn advance(ph: &mut Phase, n: usize) {
     ph.phase = (ph.phase + ph.delta * n as f64).rem_euclid(TAU);
 }
+
+/// A copy of `ph` turned on by `offset` radians (for a phase-shifted LFO read of a block).
+pub(crate) fn shifted(ph: &Phase, offset: f64) -> Phase {
+    Phase {
+        phase: (ph.phase + offset).rem_euclid(TAU),
+        delta: ph.delta,
+    }
+}

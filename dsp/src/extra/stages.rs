@@ -94,12 +94,12 @@ impl ExtraStages {
     pub fn new(simd: bool) -> Self {
         ExtraStages {
             high_pass: Slot::new(BiquadStage::new()),
-            chorus: Slot::new(ChorusStage::new()),
-            flanger: Slot::new(FlangerStage::new()),
+            chorus: Slot::new(ChorusStage::new(simd)),
+            flanger: Slot::new(FlangerStage::new(simd)),
             phaser: Slot::new(PhaserStage::new()),
             echo: Slot::new(EchoStage::new()),
             reverb: Slot::new(ReverbStage::new(simd)),
-            spatial: Slot::new(SpatialStage::new()),
+            spatial: Slot::new(SpatialStage::new(simd)),
             compressor: Slot::new(CompressorStage::new(simd)),
             simd,
         }
