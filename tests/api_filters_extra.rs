@@ -33,7 +33,8 @@ fn spawn() -> Running {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = std::env::temp_dir().join(format!("basalt-extra-filters-{}.toml", std::process::id()));
+    let cfg =
+        std::env::temp_dir().join(format!("basalt-extra-filters-{}.toml", std::process::id()));
     std::fs::write(
         &cfg,
         format!(
@@ -67,9 +68,25 @@ fn extra_filters_listed_echoed_and_disableable() {
     assert_eq!(
         info["filters"],
         json!([
-            "volume", "equalizer", "karaoke", "timescale", "tremolo", "vibrato", "distortion",
-            "rotation", "channelMix", "lowPass", "echo", "low-pass", "normalization",
-            "highPass", "chorus", "flanger", "phaser", "compressor", "spatial"
+            "volume",
+            "equalizer",
+            "karaoke",
+            "timescale",
+            "tremolo",
+            "vibrato",
+            "distortion",
+            "rotation",
+            "channelMix",
+            "lowPass",
+            "echo",
+            "low-pass",
+            "normalization",
+            "highPass",
+            "chorus",
+            "flanger",
+            "phaser",
+            "compressor",
+            "spatial"
         ])
     );
     assert_eq!(info["plugins"][0]["name"], "lavadspx-plugin");
@@ -112,7 +129,10 @@ fn extra_filters_listed_echoed_and_disableable() {
             "pluginFilters"
         ]
     );
-    assert_eq!(f["echo"], json!({"delay": 250.0, "feedback": 0.4, "mix": 0.5}));
+    assert_eq!(
+        f["echo"],
+        json!({"delay": 250.0, "feedback": 0.4, "mix": 0.5})
+    );
     assert_eq!(
         f["highPass"],
         json!({"cutoffFrequency": 80.0, "boostFactor": 1.0})
@@ -143,7 +163,10 @@ fn extra_filters_listed_echoed_and_disableable() {
         resp.json()["message"],
         "Following filters are disabled in the config: high-pass"
     );
-    let resp = c.patch(&path, r#"{"filters":{"reverb":null,"highPass":{"smoothing":20}}}"#);
+    let resp = c.patch(
+        &path,
+        r#"{"filters":{"reverb":null,"highPass":{"smoothing":20}}}"#,
+    );
     assert_eq!(resp.status, 400);
     assert_eq!(
         resp.json()["message"],
@@ -151,7 +174,10 @@ fn extra_filters_listed_echoed_and_disableable() {
     );
     let resp = c.patch(&path, r#"{"filters":{"highPass":{"smoothing":20}}}"#);
     assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(resp.json()["filters"], json!({"highPass": {"smoothing": 20.0}}));
+    assert_eq!(
+        resp.json()["filters"],
+        json!({"highPass": {"smoothing": 20.0}})
+    );
 
     // A wrong type in an extra is a 400 naming the field.
     let resp = c.patch(&path, r#"{"filters":{"compressor":{"ratio":"high"}}}"#);

@@ -165,7 +165,10 @@ pub fn summary(runs: u32, frames: u32) {
     // `BASALT_BENCH_CASES=a,b`: only those cases (quick checks while tuning one filter).
     let only = std::env::var("BASALT_BENCH_CASES").ok();
     for (name, json) in CASES {
-        if only.as_ref().is_some_and(|o| !o.split(',').any(|c| c == *name)) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|c| c == *name))
+        {
             continue;
         }
         let s = per_frame(json, true, &inp, runs, frames);

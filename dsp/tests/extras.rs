@@ -56,7 +56,11 @@ fn lavadspx_echo_pulse_train_every_echo_length_each_decay_times_the_last() {
     let spacing = 4800;
     for k in 0..5 {
         let want = 0.5f32.powi(k as i32);
-        assert!((ir[k * spacing] - want).abs() < 1e-6, "pulse {k}: {}", ir[k * spacing]);
+        assert!(
+            (ir[k * spacing] - want).abs() < 1e-6,
+            "pulse {k}: {}",
+            ir[k * spacing]
+        );
         // Silence between the pulses.
         let gap = &ir[k * spacing + 1..(k + 1) * spacing];
         assert!(gap.iter().all(|v| v.abs() < 1e-6), "pulse {k} gap");
@@ -73,7 +77,11 @@ fn lavadspx_echo_caps_decay_and_length() {
     );
     // decay capped at 1: the pulses neither grow nor fade.
     for k in 0..6 {
-        assert!((ir[k * 2400] - 1.0).abs() < 1e-6, "pulse {k}: {}", ir[k * 2400]);
+        assert!(
+            (ir[k * 2400] - 1.0).abs() < 1e-6,
+            "pulse {k}: {}",
+            ir[k * 2400]
+        );
     }
 }
 
@@ -87,7 +95,11 @@ fn nodelink_echo_delay_feedback_mix() {
     assert!((ir[0] - 0.5).abs() < 1e-6);
     for k in 1..5 {
         let want = 0.5 * 0.5f32.powi(k as i32 - 1);
-        assert!((ir[k * 4800] - want).abs() < 1e-5, "echo {k}: {}", ir[k * 4800]);
+        assert!(
+            (ir[k * 4800] - want).abs() < 1e-5,
+            "echo {k}: {}",
+            ir[k * 4800]
+        );
         assert!(ir[k * 4800 - 2400].abs() < 1e-6);
     }
 }
@@ -123,7 +135,11 @@ fn lavadspx_high_and_low_pass_minus_3_db_at_the_cutoff() {
             0.3,
         )
     };
-    assert!((db_of(hp(1000.0)) + 3.01).abs() < 0.1, "{}", db_of(hp(1000.0)));
+    assert!(
+        (db_of(hp(1000.0)) + 3.01).abs() < 0.1,
+        "{}",
+        db_of(hp(1000.0))
+    );
     assert!(db_of(hp(100.0)) < -38.0);
     assert!(db_of(hp(10_000.0)).abs() < 0.1);
 
@@ -135,7 +151,11 @@ fn lavadspx_high_and_low_pass_minus_3_db_at_the_cutoff() {
             0.3,
         )
     };
-    assert!((db_of(lp(500.0)) + 3.01).abs() < 0.1, "{}", db_of(lp(500.0)));
+    assert!(
+        (db_of(lp(500.0)) + 3.01).abs() < 0.1,
+        "{}",
+        db_of(lp(500.0))
+    );
     assert!(db_of(lp(50.0)).abs() < 0.1);
     assert!(db_of(lp(5000.0)) < -38.0);
 
@@ -171,7 +191,13 @@ fn top_level_high_pass_minus_3_db_at_its_cutoff() {
 #[test]
 fn compressor_gain_reduction_at_a_known_level() {
     // A ±0.5 square wave: the peak envelope settles at exactly 0.5 (−6.02 dBFS).
-    let square = |n: usize| if (n / 240) % 2 == 0 { 0.5 } else { -0.5 };
+    let square = |n: usize| {
+        if (n / 240).is_multiple_of(2) {
+            0.5
+        } else {
+            -0.5
+        }
+    };
     let level = |v: serde_json::Value| {
         let mut c = chain(v);
         let out = run_mono(&mut c, 100, square);
@@ -185,8 +211,9 @@ fn compressor_gain_reduction_at_a_known_level() {
     let got = db_of(level(json!({"compressor": {}}))) - env_db;
     assert!((got - want).abs() < 0.05, "{got} dB, want {want}");
     // Makeup gain, and lavalink-client's `gain` alias for it.
-    let got = db_of(level(json!({"compressor": {"ratio": 2.0, "threshold": -12.0, "makeupGain": 3.0}})))
-        - env_db;
+    let got = db_of(level(
+        json!({"compressor": {"ratio": 2.0, "threshold": -12.0, "makeupGain": 3.0}}),
+    )) - env_db;
     let want = (-12.0 - env_db) * 0.5 + 3.0;
     assert!((got - want).abs() < 0.05, "{got} dB, want {want}");
     let alias = parse(json!({"compressor": {"gain": 3.0}}));
@@ -223,7 +250,10 @@ fn normalization_peak_never_exceeds_max_amplitude() {
         let after = &out[30 * FRAME..];
         let p = after.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let want = if adaptive { 0.3 * 0.5 / 0.9 } else { 0.3 };
-        assert!((p - want).abs() < 2e-3, "adaptive {adaptive}: {p} want {want}");
+        assert!(
+            (p - want).abs() < 2e-3,
+            "adaptive {adaptive}: {p} want {want}"
+        );
     }
 }
 
@@ -232,10 +262,7 @@ fn decay_60_ms(x: &[f32]) -> f64 {
     let w = 480;
     let rmss: Vec<f64> = x.chunks(w).map(rms).collect();
     let max = rmss.iter().cloned().fold(0.0, f64::max);
-    let last = rmss
-        .iter()
-        .rposition(|&r| r > max * 1e-3)
-        .unwrap_or(0);
+    let last = rmss.iter().rposition(|&r| r > max * 1e-3).unwrap_or(0);
     (last + 1) as f64 * 10.0
 }
 
@@ -258,7 +285,11 @@ fn reverb_tail_grows_with_room_size() {
     let mut n = 0;
     let mut src = Source::new(move |_| {
         n += 1;
-        if n == FRAME + 1 { (1.0, 1.0) } else { (0.0, 0.0) }
+        if n == FRAME + 1 {
+            (1.0, 1.0)
+        } else {
+            (0.0, 0.0)
+        }
     });
     let (l, r) = run(&mut c, &mut src, FRAME * 20);
     assert!(rms(&l[FRAME..]) > 1e-3 && rms(&r[FRAME..]) > 1e-3);
@@ -323,7 +354,8 @@ fn parsing_errors_name_the_field_and_echo_writes_every_field() {
     let e = Filters::from_json(&json!({"chorus": 3})).unwrap_err();
     assert_eq!(e.field(), "filters.chorus");
     // null objects are off, `transition` is accepted and ignored.
-    let f = parse(json!({"phaser": null, "flanger": {"rate": 1, "transition": {"durationMs": 300}}}));
+    let f =
+        parse(json!({"phaser": null, "flanger": {"rate": 1, "transition": {"durationMs": 300}}}));
     assert!(f.phaser.is_none());
     let out = parse(json!({
         "reverb": {}, "compressor": {}, "phaser": {"stages": 6}, "chorus": {},
@@ -331,7 +363,12 @@ fn parsing_errors_name_the_field_and_echo_writes_every_field() {
         "pluginFilters": {"echo": {"echoLength": 1, "decay": 0.5}}
     }))
     .to_json();
-    let keys: Vec<&str> = out.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let keys: Vec<&str> = out
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     assert_eq!(
         keys,
         [
@@ -364,10 +401,16 @@ fn parsing_errors_name_the_field_and_echo_writes_every_field() {
         out["compressor"],
         json!({"threshold": -24.0, "ratio": 4.0, "attack": 0.01, "release": 0.1, "makeupGain": 0.0})
     );
-    assert_eq!(out["echo"], json!({"delay": 0.0, "feedback": 0.0, "mix": 0.0}));
+    assert_eq!(
+        out["echo"],
+        json!({"delay": 0.0, "feedback": 0.0, "mix": 0.0})
+    );
     assert_eq!(out["highPass"], json!({"smoothing": 0.0}));
     assert_eq!(out["spatial"], json!({"depth": 0.0, "rate": 0.0}));
-    assert_eq!(out["flanger"], json!({"rate": 0.0, "depth": 0.0, "feedback": 0.0}));
+    assert_eq!(
+        out["flanger"],
+        json!({"rate": 0.0, "depth": 0.0, "feedback": 0.0})
+    );
     assert_eq!(
         out["pluginFilters"],
         json!({"echo": {"echoLength": 1, "decay": 0.5}})
@@ -375,7 +418,9 @@ fn parsing_errors_name_the_field_and_echo_writes_every_field() {
 }
 
 fn largest_step(x: &[f32]) -> f32 {
-    x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f32::max)
+    x.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Changes land between frames; the output must not jump more than the signal itself.
@@ -414,7 +459,8 @@ fn parameter_changes_and_removal_are_click_free() {
     let (l, _) = run(&mut c, &mut src, FRAME);
     let start = src.pos - FRAME as u64;
     for (i, &v) in l.iter().enumerate() {
-        let x = (0.3 * (std::f64::consts::TAU * 220.0 * (start + i as u64) as f64 / SR).sin()) as f32;
+        let x =
+            (0.3 * (std::f64::consts::TAU * 220.0 * (start + i as u64) as f64 / SR).sin()) as f32;
         assert!((v - x).abs() < 1e-6);
     }
     assert!(!c.is_active());
@@ -426,10 +472,16 @@ fn echo_tail_survives_a_parameter_change() {
     let mut c = chain(json!({"echo": {"delay": 100, "feedback": 0.0, "mix": 0.5}}));
     let first = run_mono(&mut c, 2, |n| if n == FRAME { 1.0 } else { 0.0 });
     assert!((first[FRAME] - 0.5).abs() < 1e-6);
-    c.update(&parse(json!({"echo": {"delay": 100, "feedback": 0.0, "mix": 1.0}})));
+    c.update(&parse(
+        json!({"echo": {"delay": 100, "feedback": 0.0, "mix": 1.0}}),
+    ));
     let next = run_mono(&mut c, 5, |_| 0.0);
     // Echo at FRAME + 4800 overall = 3840 into `next`, mix fully ramped to 1 by then.
-    assert!((next[4800 - FRAME] - 1.0).abs() < 1e-6, "{}", next[4800 - FRAME]);
+    assert!(
+        (next[4800 - FRAME] - 1.0).abs() < 1e-6,
+        "{}",
+        next[4800 - FRAME]
+    );
 }
 
 #[test]
@@ -459,7 +511,10 @@ fn chorus_flanger_phaser_spatial_modulate() {
         let (lo, hi) = frames
             .iter()
             .fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
-        assert!(hi - lo > 0.005 || (tone_amp(&l, 440.0) - 0.3).abs() > 0.01, "{v}");
+        assert!(
+            hi - lo > 0.005 || (tone_amp(&l, 440.0) - 0.3).abs() > 0.01,
+            "{v}"
+        );
     }
     // Spatial feeds each side into the other: a left-only signal appears on the right.
     let mut c = chain(json!({"spatial": {"depth": 1}}));

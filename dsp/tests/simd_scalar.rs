@@ -195,8 +195,22 @@ fn random_filters(rng: &mut Rng) -> serde_json::Value {
         ("highPass", &["smoothing"]),
         ("chorus", &["rate", "depth", "delay", "mix", "feedback"]),
         ("flanger", &["rate", "depth", "feedback"]),
-        ("phaser", &["stages", "rate", "depth", "feedback", "mix", "minFrequency", "maxFrequency"]),
-        ("compressor", &["threshold", "ratio", "attack", "release", "makeupGain"]),
+        (
+            "phaser",
+            &[
+                "stages",
+                "rate",
+                "depth",
+                "feedback",
+                "mix",
+                "minFrequency",
+                "maxFrequency",
+            ],
+        ),
+        (
+            "compressor",
+            &["threshold", "ratio", "attack", "release", "makeupGain"],
+        ),
         ("spatial", &["depth", "rate"]),
         ("reverb", &["mix", "roomSize", "damping", "width"]),
     ];
@@ -216,7 +230,7 @@ fn random_filters(rng: &mut Rng) -> serde_json::Value {
                 "echo": {"echoLength": wild(rng), "decay": wild(rng)},
                 "high-pass": {"cutoffFrequency": wild(rng), "boostFactor": wild(rng)},
                 "low-pass": {"cutoffFrequency": wild(rng), "boostFactor": wild(rng)},
-                "normalization": {"maxAmplitude": wild(rng), "adaptive": rng.next() % 2 == 0}
+                "normalization": {"maxAmplitude": wild(rng), "adaptive": rng.next().is_multiple_of(2)}
             }),
         );
     }

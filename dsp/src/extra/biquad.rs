@@ -140,7 +140,11 @@ impl BiquadStage {
         let (l, r) = (&mut l[..n], &mut r[..n]);
         let mut at = 0;
         while at < n {
-            let m = if self.pos >= RAMP_LEN { n - at } else { STEP.min(n - at) };
+            let m = if self.pos >= RAMP_LEN {
+                n - at
+            } else {
+                STEP.min(n - at)
+            };
             if self.pos < RAMP_LEN {
                 self.pos += m as f32;
             }

@@ -138,7 +138,8 @@ impl ChorusStage {
                     line.push8(xv + g * w);
                     w
                 } else {
-                    let (a0, a1, xa, ga) = (d0.to_array(), d1.to_array(), xv.to_array(), g.to_array());
+                    let (a0, a1, xa, ga) =
+                        (d0.to_array(), d1.to_array(), xv.to_array(), g.to_array());
                     f32x8::new(std::array::from_fn(|q| {
                         let w = 0.5 * (line.tap_frac(a0[q]) + line.tap_frac(a1[q]));
                         line.push(xa[q] + ga[q] * w);

@@ -108,7 +108,11 @@ impl EchoStage {
     /// parameters jump and the lines are cleared of what they held when last used.
     pub fn set(&mut self, p: EchoParams, fresh: bool) {
         let d = p.delay.max(1.0);
-        let keep = if fresh { 0.0 } else { self.delay.max(self.old_delay) };
+        let keep = if fresh {
+            0.0
+        } else {
+            self.delay.max(self.old_delay)
+        };
         let need = d.max(keep).ceil() as usize + 1;
         for line in &mut self.lines {
             line.ensure(need);

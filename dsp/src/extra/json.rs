@@ -128,10 +128,9 @@ pub(crate) fn write(f: &Filters, m: &mut Obj) {
                 ("feedback", jf32(feedback)),
                 ("mix", jf32(mix)),
             ]),
-            Echo::Comb { echo_length, decay } => obj(&[
-                ("echoLength", jf32(echo_length)),
-                ("decay", jf32(decay)),
-            ]),
+            Echo::Comb { echo_length, decay } => {
+                obj(&[("echoLength", jf32(echo_length)), ("decay", jf32(decay))])
+            }
         };
         m.insert("echo".into(), v);
     }

@@ -163,8 +163,8 @@ impl PhaserStage {
                 *vr += (ur - *vr) * w;
             }
             self.last = [ll, lr];
-            self.lfo.phase = (self.lfo.phase + self.lfo.delta * m as f64)
-                .rem_euclid(std::f64::consts::TAU);
+            self.lfo.phase =
+                (self.lfo.phase + self.lfo.delta * m as f64).rem_euclid(std::f64::consts::TAU);
             at += m;
         }
         if !self.last.iter().all(|v| v.is_finite()) {

@@ -91,12 +91,20 @@ impl Side {
         let mut at = 0;
         for (c, &t) in self.combs.iter_mut().zip(&COMBS) {
             let len = scaled(t + extra);
-            *c = Line { start: at, len, idx: 0 };
+            *c = Line {
+                start: at,
+                len,
+                idx: 0,
+            };
             at += len;
         }
         for (a, &t) in self.allpasses.iter_mut().zip(&ALLPASSES) {
             let len = scaled(t + extra);
-            *a = Line { start: at, len, idx: 0 };
+            *a = Line {
+                start: at,
+                len,
+                idx: 0,
+            };
             at += len;
         }
         self.buf = vec![0.0; at];

@@ -175,14 +175,21 @@ impl ExtraStages {
     /// `dl`/`dr`: dry scratch of at least `l.len()` samples whenever a stage is configured.
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32], dl: &mut [f32], dr: &mut [f32]) {
         let simd = self.simd;
-        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
-        self.chorus.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.flanger.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.phaser.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.high_pass
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
+        self.chorus
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.flanger
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.phaser
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
         self.echo.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.reverb.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.spatial.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.compressor.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.reverb
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.spatial
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.compressor
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
     }
 
     /// Seek: drop every history (delay lines, reverb, envelopes).
@@ -258,10 +265,13 @@ impl DspxStages {
 
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32], dl: &mut [f32], dr: &mut [f32]) {
         let simd = self.simd;
-        self.high_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
-        self.low_pass.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
+        self.high_pass
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
+        self.low_pass
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r, simd));
         self.echo.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
-        self.normalization.run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
+        self.normalization
+            .run(l, r, dl, dr, simd, |s, l, r| s.process(l, r));
     }
 
     pub fn reset(&mut self) {
