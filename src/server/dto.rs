@@ -229,7 +229,12 @@ pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
         "lavaplayer": concat!("basalt-", env!("CARGO_PKG_VERSION")),
         "sourceManagers": source_names,
         "filters": filters,
-        "plugins": [],
+        // Filters Basalt implements natively under a plugin's name, listed so clients that
+        // gate on it (lavalink-client, moonlink.js) send them.
+        "plugins": [{
+            "name": basalt_dsp::extra::lavadspx::LAVADSPX_PLUGIN,
+            "version": concat!("basalt-", env!("CARGO_PKG_VERSION")),
+        }],
     })
 }
 
