@@ -160,10 +160,14 @@ impl Plugins {
             .collect()
     }
 
-    /// `pluginFilters` as Lavalink keeps them: registered names only, in registration order.
+    /// `pluginFilters` as Lavalink keeps them: registered names only, in registration order
+    /// (the native LavaDSPX filters of the dsp crate first, then plugins' filters).
     pub fn keep_plugin_filters(&self, received: &Map<String, Value>) -> Map<String, Value> {
         let mut out = Map::new();
-        for name in self.filter_names() {
+        let native = basalt_dsp::extra::lavadspx::LAVADSPX_FILTERS
+            .iter()
+            .copied();
+        for name in native.chain(self.filter_names()) {
             if let Some(v) = received.get(name) {
                 out.insert(name.to_string(), v.clone());
             }
