@@ -29,7 +29,14 @@ fn stream_url(id: u64) -> String {
     format!("https://t4.bcbits.com/stream/9f2c1e0b7a6d5c4b3a29180716253443/mp3-128/{id}?p=0&ts=1733300000&t=0a1b2c3d4e5f60718293a4b5c6d7e8f901234567&token=1733300000_5f4e3d2c1b0a99887766554433221100ffeeddcc")
 }
 
-fn trackinfo(id: u64, num: u32, title: &str, slug: &str, file: Option<String>, duration: f64) -> Value {
+fn trackinfo(
+    id: u64,
+    num: u32,
+    title: &str,
+    slug: &str,
+    file: Option<String>,
+    duration: f64,
+) -> Value {
     json!({
         "id": id, "track_id": id,
         "file": file.map(|u| json!({"mp3-128": u})),
@@ -118,7 +125,14 @@ fn router() -> Router {
             "track",
             "Sine & Tone",
             Some("QZTST2600001"),
-            vec![trackinfo(5001, 1, "Sine & Tone", "sine-tone", Some(stream_url(5001)), 2.04)],
+            vec![trackinfo(
+                5001,
+                1,
+                "Sine & Tone",
+                "sine-tone",
+                Some(stream_url(5001)),
+                2.04,
+            )],
         ),
     );
     let album_page = page(
@@ -128,29 +142,75 @@ fn router() -> Router {
             "Synthetic “Album”",
             None,
             vec![
-                trackinfo(5001, 1, "Sine & Tone", "sine-tone", Some(stream_url(5001)), 2.04),
+                trackinfo(
+                    5001,
+                    1,
+                    "Sine & Tone",
+                    "sine-tone",
+                    Some(stream_url(5001)),
+                    2.04,
+                ),
                 trackinfo(5002, 2, "Pre-order only", "pre-order-only", None, 183.5),
-                trackinfo(5003, 3, "Ünïcode <Third>", "unicode-third", Some(stream_url(5003)), 61.25),
+                trackinfo(
+                    5003,
+                    3,
+                    "Ünïcode <Third>",
+                    "unicode-third",
+                    Some(stream_url(5003)),
+                    61.25,
+                ),
             ],
         ),
     );
     Router::new()
-        .route("GET", "basalt.bandcamp.com", "/track/sine-tone", move |_| {
-            MockResponse::text(&track_page, "text/html; charset=UTF-8")
-        })
-        .route("GET", "basalt.bandcamp.com", "/album/synthetic", move |_| {
-            MockResponse::text(&album_page, "text/html; charset=UTF-8")
-        })
-        .route("GET", "basalt.bandcamp.com", "/track/pre-order-only", |_| {
-            let data = tralbum("track", "Pre-order only", None, vec![trackinfo(5002, 1, "Pre-order only", "pre-order-only", None, 183.5)]);
-            MockResponse::text(&page("Pre-order only", &data), "text/html; charset=UTF-8")
-        })
+        .route(
+            "GET",
+            "basalt.bandcamp.com",
+            "/track/sine-tone",
+            move |_| MockResponse::text(&track_page, "text/html; charset=UTF-8"),
+        )
+        .route(
+            "GET",
+            "basalt.bandcamp.com",
+            "/album/synthetic",
+            move |_| MockResponse::text(&album_page, "text/html; charset=UTF-8"),
+        )
+        .route(
+            "GET",
+            "basalt.bandcamp.com",
+            "/track/pre-order-only",
+            |_| {
+                let data = tralbum(
+                    "track",
+                    "Pre-order only",
+                    None,
+                    vec![trackinfo(
+                        5002,
+                        1,
+                        "Pre-order only",
+                        "pre-order-only",
+                        None,
+                        183.5,
+                    )],
+                );
+                MockResponse::text(&page("Pre-order only", &data), "text/html; charset=UTF-8")
+            },
+        )
         .route("GET", "basalt.bandcamp.com", "/track/no-data", |_| {
-            MockResponse::text("<html><head><title>Maintenance</title></head><body>Back soon</body></html>", "text/html")
+            MockResponse::text(
+                "<html><head><title>Maintenance</title></head><body>Back soon</body></html>",
+                "text/html",
+            )
         })
-        .route("GET", "basalt.bandcamp.com", "/track/broken", |_| MockResponse::status(500))
+        .route("GET", "basalt.bandcamp.com", "/track/broken", |_| {
+            MockResponse::status(500)
+        })
         .route("GET", "basalt.bandcamp.com", "/*", |_| {
-            MockResponse::text("<html><body><h2>Sorry, that something isn’t here.</h2></body></html>", "text/html").with_status(404)
+            MockResponse::text(
+                "<html><body><h2>Sorry, that something isn’t here.</h2></body></html>",
+                "text/html",
+            )
+            .with_status(404)
         })
         .route("GET", "bandcamp.com", "/search", |r| {
             if r.param("item_type") != Some("t") {
@@ -160,7 +220,10 @@ fn router() -> Router {
         })
         .route("GET", "t4.bcbits.com", "/stream/*", |r| {
             // The signature only verifies when the query was unescaped (`&amp;` → `&`).
-            if r.param("ts").is_none() || r.param("token").is_none() || r.query.iter().any(|(k, _)| k.starts_with("amp;")) {
+            if r.param("ts").is_none()
+                || r.param("token").is_none()
+                || r.query.iter().any(|(k, _)| k.starts_with("amp;"))
+            {
                 return MockResponse::status(403);
             }
             MockResponse::bytes(fixture("sine440_48k_stereo_2s_id3.mp3"), "audio/mpeg")
@@ -187,8 +250,14 @@ fn track_and_album_pages() {
     assert_eq!(t.info.title, "Sine & Tone");
     assert_eq!(t.info.author, "Basalt & The Fixtures");
     assert_eq!(t.info.length, 2040);
-    assert_eq!(t.info.identifier, "https://basalt.bandcamp.com/track/sine-tone");
-    assert_eq!(t.info.uri.as_deref(), Some("https://basalt.bandcamp.com/track/sine-tone"));
+    assert_eq!(
+        t.info.identifier,
+        "https://basalt.bandcamp.com/track/sine-tone"
+    );
+    assert_eq!(
+        t.info.uri.as_deref(),
+        Some("https://basalt.bandcamp.com/track/sine-tone")
+    );
     assert!(!t.info.is_stream);
     assert_eq!(
         t.info.artwork_url.as_deref(),
@@ -213,7 +282,10 @@ fn track_and_album_pages() {
             assert_eq!(tracks.len(), 3);
             assert_eq!(tracks[2].info.title, "Ünïcode <Third>");
             assert_eq!(tracks[2].info.length, 61250);
-            assert_eq!(tracks[2].info.identifier, "https://basalt.bandcamp.com/track/unicode-third");
+            assert_eq!(
+                tracks[2].info.identifier,
+                "https://basalt.bandcamp.com/track/unicode-third"
+            );
             assert!(tracks.iter().all(|t| t.info.isrc.is_none()));
         }
         other => panic!("album: {other:?}"),
@@ -233,7 +305,10 @@ fn search_keeps_tracks_only() {
             assert_eq!(i.identifier, "https://basalt.bandcamp.com/track/sine-tone");
             assert_eq!(i.length, UNKNOWN_LENGTH);
             assert!(!i.is_stream);
-            assert_eq!(i.artwork_url.as_deref(), Some("https://f4.bcbits.com/img/a0001234567_7.jpg"));
+            assert_eq!(
+                i.artwork_url.as_deref(),
+                Some("https://f4.bcbits.com/img/a0001234567_7.jpg")
+            );
         }
         other => panic!("search: {other:?}"),
     }
@@ -245,24 +320,36 @@ fn search_keeps_tracks_only() {
 #[test]
 fn errors() {
     let (mitm, m) = setup();
-    assert!(matches!(m.load("https://basalt.bandcamp.com/track/missing"), LoadResult::Empty));
+    assert!(matches!(
+        m.load("https://basalt.bandcamp.com/track/missing"),
+        LoadResult::Empty
+    ));
     match m.load("https://basalt.bandcamp.com/track/no-data") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Track information not found on the Bandcamp page."));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Track information not found on the Bandcamp page.")
+            );
             assert_eq!(e.severity, Severity::Suspicious);
         }
         other => panic!("{other:?}"),
     }
     match m.load("https://basalt.bandcamp.com/track/broken") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Loading information for a Bandcamp resource failed."));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading information for a Bandcamp resource failed.")
+            );
             assert_eq!(e.severity, Severity::Fault);
             assert!(e.cause.contains("500"));
         }
         other => panic!("{other:?}"),
     }
     // Not Bandcamp's: custom domains and other paths.
-    assert!(matches!(m.load("https://basalt.bandcamp.com/merch"), LoadResult::Empty));
+    assert!(matches!(
+        m.load("https://basalt.bandcamp.com/merch"),
+        LoadResult::Empty
+    ));
     let t = track(m.load("https://basalt.bandcamp.com/track/pre-order-only"));
     match m.open(&t) {
         Err(e) => {
@@ -278,14 +365,20 @@ fn errors() {
 fn playback_refetches_the_page_and_unescapes_the_stream_url() {
     let (mitm, m) = setup();
     let t = track(m.load("https://basalt.bandcamp.com/track/sine-tone"));
-    let pages = mitm.requests_to("basalt.bandcamp.com", "/track/sine-tone").len();
+    let pages = mitm
+        .requests_to("basalt.bandcamp.com", "/track/sine-tone")
+        .len();
     let mut input = m.open(&t).expect("opens");
     assert_eq!(input.extension.as_deref(), Some("mp3"));
     assert!(!input.is_stream);
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut input.reader, &mut bytes).unwrap();
     assert_eq!(bytes, fixture("sine440_48k_stereo_2s_id3.mp3"));
-    assert_eq!(mitm.requests_to("basalt.bandcamp.com", "/track/sine-tone").len(), pages + 1);
+    assert_eq!(
+        mitm.requests_to("basalt.bandcamp.com", "/track/sine-tone")
+            .len(),
+        pages + 1
+    );
     let s = mitm.requests_to("t4.bcbits.com", "/stream/");
     assert_eq!(s[0].param("p"), Some("0"));
     assert!(mitm.unrouted().is_empty());

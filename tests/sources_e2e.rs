@@ -146,7 +146,9 @@ fn load(c: &Client, identifier: &str) -> Value {
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -190,7 +192,11 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
         >= 5));
     let audio = audio(&f);
     // 2.04 s of MP3 in three HLS segments: ~102 frames of 20 ms.
-    assert!((96..=108).contains(&audio.len()), "audio frames {}", audio.len());
+    assert!(
+        (96..=108).contains(&audio.len()),
+        "audio frames {}",
+        audio.len()
+    );
     let pcm = fake_voice::decode(&audio);
     let hz = fake_voice::frequency(&pcm);
     assert!((hz - 440.0).abs() < 9.0, "decoded frequency {hz}");
@@ -198,7 +204,10 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
     assert!(f.state().errors.is_empty(), "{:#?}", f.state().errors);
     // Every request went through the proxy to a mocked host; the CDN saw the segments.
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
-    assert_eq!(mitm.requests_to("cf-hls-media.sndcdn.com", "/media/").len(), 3);
+    assert_eq!(
+        mitm.requests_to("cf-hls-media.sndcdn.com", "/media/").len(),
+        3
+    );
 }
 
 #[test]
@@ -209,7 +218,10 @@ fn seeking_inside_an_hls_vod_track() {
     let c = Client::new(node.addr, PW);
     let res = load(&c, "https://soundcloud.com/basalt-fixtures/hls-aac");
     assert_eq!(res["loadType"], json!("track"), "{res}");
-    assert!(res["data"]["info"]["identifier"].as_str().unwrap().starts_with("A:"));
+    assert!(res["data"]["info"]["identifier"]
+        .as_str()
+        .unwrap()
+        .starts_with("A:"));
     let encoded = res["data"]["encoded"].as_str().unwrap().to_string();
     let path = format!("/v4/sessions/{sid}/players/{GUILD}");
     let body = json!({"track": {"encoded": encoded}, "voice": voice_body(&f)});
@@ -231,7 +243,10 @@ fn seeking_inside_an_hls_vod_track() {
     );
     assert!(total < 140, "the seek skipped audio: {total} frames in all");
     // The seek jumped: the segment holding 2.2 s was fetched after the init section again.
-    let init = mitm.requests_to("playback.media-streaming.soundcloud.cloud", "/aBcD72/aac_160k/9f8e7d6c/init.mp4");
+    let init = mitm.requests_to(
+        "playback.media-streaming.soundcloud.cloud",
+        "/aBcD72/aac_160k/9f8e7d6c/init.mp4",
+    );
     assert!(init.len() >= 2, "init section re-read for the jump");
     // The frames right at the jump and at the end carry splices; judge the pitch between.
     let all = audio(&f);

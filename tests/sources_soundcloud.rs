@@ -46,7 +46,11 @@ struct Setup {
     counters: Arc<Counters>,
 }
 
-fn setup(tracks: Vec<serde_json::Value>, sets: Vec<(String, serde_json::Value)>, extra: &str) -> Setup {
+fn setup(
+    tracks: Vec<serde_json::Value>,
+    sets: Vec<(String, serde_json::Value)>,
+    extra: &str,
+) -> Setup {
     let counters = Arc::new(Counters::default());
     let mock = ScMock {
         tracks,
@@ -66,10 +70,15 @@ fn no_stray(s: &Setup) {
     assert!(s.mitm.unrouted().is_empty(), "{:#?}", s.mitm.unrouted());
     for r in s.mitm.requests() {
         if r.host.ends_with("sndcdn.com") || r.host.ends_with("soundcloud.cloud") {
-            assert!(r.param("client_id").is_none(), "client_id sent to the CDN: {}", r.url());
+            assert!(
+                r.param("client_id").is_none(),
+                "client_id sent to the CDN: {}",
+                r.url()
+            );
         }
         assert!(
-            r.header("user-agent").is_some_and(|ua| ua.contains("Chrome/")),
+            r.header("user-agent")
+                .is_some_and(|ua| ua.contains("Chrome/")),
             "desktop Chrome UA on {}",
             r.url()
         );
@@ -87,7 +96,10 @@ fn track(res: LoadResult) -> TrackData {
 fn a_track_maps_like_lavaplayer_and_encodes_byte_exact() {
     let t = talk_a_lot();
     let s = setup(vec![t.json()], vec![], "");
-    let tr = track(s.manager.load("https://soundcloud.com/404vincent/talk-a-lot"));
+    let tr = track(
+        s.manager
+            .load("https://soundcloud.com/404vincent/talk-a-lot"),
+    );
     assert_eq!(tr.info.title, "Talk a Lot");
     assert_eq!(tr.info.author, "404vincent");
     assert_eq!(tr.info.length, 125910);
@@ -96,7 +108,10 @@ fn a_track_maps_like_lavaplayer_and_encodes_byte_exact() {
         "O:https://api-v2.soundcloud.com/media/soundcloud:tracks:851421076/352a4b90-7619-43a9-bb8b-221314c1c63a/stream/hls"
     );
     assert!(!tr.info.is_stream);
-    assert_eq!(tr.info.uri.as_deref(), Some("https://soundcloud.com/404vincent/talk-a-lot"));
+    assert_eq!(
+        tr.info.uri.as_deref(),
+        Some("https://soundcloud.com/404vincent/talk-a-lot")
+    );
     assert_eq!(
         tr.info.artwork_url.as_deref(),
         Some("https://i1.sndcdn.com/artworks-E3uzNFsF8C0W-0-original.jpg")
@@ -128,12 +143,21 @@ fn identifier_prefers_hls_mp3_then_progressive_then_aac() {
     c.artwork = None;
     let s = setup(vec![a.json(), b.json(), c.json()], vec![], "");
     let ta = track(s.manager.load(&a.permalink()));
-    assert_eq!(ta.info.identifier, format!("U:{}", lookup_url(11, &HLS_MP3)));
+    assert_eq!(
+        ta.info.identifier,
+        format!("U:{}", lookup_url(11, &HLS_MP3))
+    );
     assert_eq!(ta.info.title, "Tone – ünïcode “quotes”");
     let tb = track(s.manager.load(&b.permalink()));
-    assert_eq!(tb.info.identifier, format!("M:{}", lookup_url(12, &PROGRESSIVE)));
+    assert_eq!(
+        tb.info.identifier,
+        format!("M:{}", lookup_url(12, &PROGRESSIVE))
+    );
     let tc = track(s.manager.load(&c.permalink()));
-    assert_eq!(tc.info.identifier, format!("A:{}", lookup_url(13, &HLS_AAC)));
+    assert_eq!(
+        tc.info.identifier,
+        format!("A:{}", lookup_url(13, &HLS_AAC))
+    );
     // No artwork: the uploader's avatar, full size.
     assert_eq!(
         tc.info.artwork_url.as_deref(),
@@ -141,7 +165,10 @@ fn identifier_prefers_hls_mp3_then_progressive_then_aac() {
     );
     assert_eq!(tc.info.isrc, None);
     // Mobile and www forms and a query resolve the same page.
-    let m = track(s.manager.load("https://m.soundcloud.com/basalt-fixtures/a?si=abc&utm_source=clipboard"));
+    let m = track(
+        s.manager
+            .load("https://m.soundcloud.com/basalt-fixtures/a?si=abc&utm_source=clipboard"),
+    );
     assert_eq!(m.info.identifier, ta.info.identifier);
     no_stray(&s);
 }
@@ -150,7 +177,11 @@ fn identifier_prefers_hls_mp3_then_progressive_then_aac() {
 fn a_set_is_fetched_by_ids_resorted_and_blocked_tracks_dropped() {
     let specs: Vec<TrackSpec> = (0..5)
         .map(|i| {
-            let mut t = tone(100 + i, ["s0", "s1", "s2", "s3", "s4"][i as usize], vec![&HLS_MP3]);
+            let mut t = tone(
+                100 + i,
+                ["s0", "s1", "s2", "s3", "s4"][i as usize],
+                vec![&HLS_MP3],
+            );
             if i == 3 {
                 t.policy = "BLOCK";
             }
@@ -186,10 +217,16 @@ fn a_set_is_fetched_by_ids_resorted_and_blocked_tracks_dropped() {
     });
     let s = setup(
         tracks.clone(),
-        vec![("https://soundcloud.com/basalt-fixtures/sets/my-set".into(), set)],
+        vec![(
+            "https://soundcloud.com/basalt-fixtures/sets/my-set".into(),
+            set,
+        )],
         "",
     );
-    match s.manager.load("https://soundcloud.com/basalt-fixtures/sets/my-set") {
+    match s
+        .manager
+        .load("https://soundcloud.com/basalt-fixtures/sets/my-set")
+    {
         LoadResult::Playlist {
             name,
             selected_track,
@@ -197,7 +234,10 @@ fn a_set_is_fetched_by_ids_resorted_and_blocked_tracks_dropped() {
         } => {
             assert_eq!(name, "My Set: “Ünïcode” & more");
             assert_eq!(selected_track, -1);
-            let ids: Vec<&str> = tracks.iter().map(|t| t.info.uri.as_deref().unwrap()).collect();
+            let ids: Vec<&str> = tracks
+                .iter()
+                .map(|t| t.info.uri.as_deref().unwrap())
+                .collect();
             assert_eq!(
                 ids,
                 [
@@ -215,7 +255,8 @@ fn a_set_is_fetched_by_ids_resorted_and_blocked_tracks_dropped() {
     assert_eq!(calls[0].param("ids"), Some("102,100,104,103,101"));
     // A set that does not exist: empty.
     assert!(matches!(
-        s.manager.load("https://soundcloud.com/basalt-fixtures/sets/gone"),
+        s.manager
+            .load("https://soundcloud.com/basalt-fixtures/sets/gone"),
         LoadResult::Empty
     ));
     no_stray(&s);
@@ -260,7 +301,10 @@ fn likes_search_and_short_links() {
     let likes = mitm.requests_to("api-v2.soundcloud.com", "/users/4242/likes");
     assert_eq!(likes[0].param("limit"), Some("200"));
     assert_eq!(likes[0].param("offset"), Some("0"));
-    assert!(matches!(m.load("https://soundcloud.com/nobody/likes"), LoadResult::Empty));
+    assert!(matches!(
+        m.load("https://soundcloud.com/nobody/likes"),
+        LoadResult::Empty
+    ));
 
     match m.load("scsearch:sine tone & more") {
         LoadResult::Search(ts) => assert_eq!(ts.len(), 2),
@@ -270,17 +314,29 @@ fn likes_search_and_short_links() {
     assert_eq!(q[0].param("q"), Some("sine tone & more"));
     assert_eq!(q[0].param("limit"), Some("10"));
     assert_eq!(q[0].param("offset"), Some("0"));
-    assert!(matches!(m.load("scsearch[5,500]:tone"), LoadResult::Search(_)));
+    assert!(matches!(
+        m.load("scsearch[5,500]:tone"),
+        LoadResult::Search(_)
+    ));
     let q = mitm.requests_to("api-v2.soundcloud.com", "/search/tracks");
     assert_eq!(q[1].param("limit"), Some("200"));
     assert_eq!(q[1].param("offset"), Some("5"));
-    assert!(matches!(m.load("scsearch:nothing at all"), LoadResult::Empty));
+    assert!(matches!(
+        m.load("scsearch:nothing at all"),
+        LoadResult::Empty
+    ));
 
     let t = track(m.load("https://on.soundcloud.com/AbCd9"));
-    assert_eq!(t.info.uri.as_deref(), Some("https://soundcloud.com/basalt-fixtures/a"));
+    assert_eq!(
+        t.info.uri.as_deref(),
+        Some("https://soundcloud.com/basalt-fixtures/a")
+    );
     match m.load("https://on.soundcloud.com/NoLoc") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Unable to resolve Soundcloud short URL"));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Unable to resolve Soundcloud short URL")
+            );
             assert_eq!(e.severity, Severity::Suspicious);
         }
         other => panic!("short link without Location: {other:?}"),
@@ -288,7 +344,9 @@ fn likes_search_and_short_links() {
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
 
     // Search disabled: `scsearch:` is nobody's.
-    let off = SourceManager::new(&mitm.config(&format!("{SOURCES}[player]\nsoundcloud_search_enabled = false\n")));
+    let off = SourceManager::new(&mitm.config(&format!(
+        "{SOURCES}[player]\nsoundcloud_search_enabled = false\n"
+    )));
     let before = mitm.requests().len();
     assert!(matches!(off.load("scsearch:tone"), LoadResult::Empty));
     assert_eq!(mitm.requests().len(), before);
@@ -323,7 +381,10 @@ fn errors_and_previews() {
     preview.monetization = "SUB_HIGH_TIER";
     let broken = tone(42, "no-formats", vec![&CTR_AAC]);
     let s = setup(vec![preview.json(), broken.json()], vec![], "");
-    match s.manager.load("https://soundcloud.com/someone/removed-track") {
+    match s
+        .manager
+        .load("https://soundcloud.com/someone/removed-track")
+    {
         LoadResult::Error(e) => {
             assert_eq!(e.message.as_deref(), Some("This track is not available"));
             assert_eq!(e.severity, Severity::Common);
@@ -332,7 +393,10 @@ fn errors_and_previews() {
     }
     match s.manager.load(&broken.permalink()) {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Did not detect any supported formats"));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Did not detect any supported formats")
+            );
             assert_eq!(e.severity, Severity::Fault);
         }
         other => panic!("{other:?}"),
@@ -340,18 +404,30 @@ fn errors_and_previews() {
     // A Go+ preview: full length reported, loads unless filtered.
     let t = track(s.manager.load(&preview.permalink()));
     assert_eq!(t.info.length, 2040);
-    let filtered = SourceManager::new(&s.mitm.config(&format!("{SOURCES}[soundcloud]\nfilter_previews = true\n")));
-    assert!(matches!(filtered.load(&preview.permalink()), LoadResult::Empty));
+    let filtered = SourceManager::new(
+        &s.mitm
+            .config(&format!("{SOURCES}[soundcloud]\nfilter_previews = true\n")),
+    );
+    assert!(matches!(
+        filtered.load(&preview.permalink()),
+        LoadResult::Empty
+    ));
 
     // The API failing: suspicious, with the status in the cause.
     let mitm = Mitm::start(
-        mitm::Router::new()
-            .route("GET", "api-v2.soundcloud.com", "/*", |_| mitm::MockResponse::status(503)),
+        mitm::Router::new().route("GET", "api-v2.soundcloud.com", "/*", |_| {
+            mitm::MockResponse::status(503)
+        }),
     );
-    let m = SourceManager::new(&mitm.config(&format!("{SOURCES}[soundcloud]\nclient_id = \"{CLIENT_ID}\"\n")));
+    let m = SourceManager::new(&mitm.config(&format!(
+        "{SOURCES}[soundcloud]\nclient_id = \"{CLIENT_ID}\"\n"
+    )));
     match m.load("https://soundcloud.com/a/b") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Loading track from SoundCloud failed."));
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading track from SoundCloud failed.")
+            );
             assert_eq!(e.severity, Severity::Suspicious);
             assert!(e.cause.contains("503"), "{}", e.cause);
         }
@@ -359,13 +435,19 @@ fn errors_and_previews() {
     }
     match m.load("scsearch:x") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Loading search results from SoundCloud failed."))
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading search results from SoundCloud failed.")
+            )
         }
         other => panic!("{other:?}"),
     }
     match m.load("https://soundcloud.com/a/sets/b") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Loading playlist from SoundCloud failed."))
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading playlist from SoundCloud failed.")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -374,7 +456,8 @@ fn errors_and_previews() {
 
 /// Decodes a media input to the end (or after a seek to `seek_ms`): (seconds, rms).
 fn decode_all(input: MediaInput, seek_ms: Option<i64>) -> (f64, f32) {
-    let Opened::Pcm(mut dec) = decode::open(input, ResamplingQuality::Low).expect("decodable") else {
+    let Opened::Pcm(mut dec) = decode::open(input, ResamplingQuality::Low).expect("decodable")
+    else {
         panic!("PCM expected")
     };
     if let Some(ms) = seek_ms {
@@ -416,8 +499,12 @@ fn playback_chooses_progressive_then_hls_mp3_then_aac_and_seeks_in_hls() {
     assert!((secs - 2.0).abs() < 0.1, "progressive {secs} s");
     assert!(rms > 0.03, "rms {rms}");
     // The lookup carried the track authorization.
-    let look = s.mitm.requests_to("api-v2.soundcloud.com", "/media/soundcloud:tracks:51/");
-    assert!(look[0].param("track_authorization").is_some_and(|a| a.starts_with("eyJ")));
+    let look = s
+        .mitm
+        .requests_to("api-v2.soundcloud.com", "/media/soundcloud:tracks:51/");
+    assert!(look[0]
+        .param("track_authorization")
+        .is_some_and(|a| a.starts_with("eyJ")));
 
     let t = track(s.manager.load(&mp3.permalink()));
     let input = s.manager.open(&t).unwrap();
@@ -428,13 +515,22 @@ fn playback_chooses_progressive_then_hls_mp3_then_aac_and_seeks_in_hls() {
     assert!((secs - 2.0).abs() < 0.1, "HLS MP3 {secs} s");
     assert!(rms > 0.03, "rms {rms}");
     // Seek to 1.5 s: the third segment (from ~1.39 s) is fetched, the second is skipped.
-    let before = s.mitm.requests_to("cf-hls-media.sndcdn.com", "/media/1000/").len();
+    let before = s
+        .mitm
+        .requests_to("cf-hls-media.sndcdn.com", "/media/1000/")
+        .len();
     let (secs, rms) = decode_all(s.manager.open(&t).unwrap(), Some(1500));
     assert!((secs - 0.54).abs() < 0.06, "after the seek: {secs} s");
     assert!(rms > 0.03);
-    let second = s.mitm.requests_to("cf-hls-media.sndcdn.com", "/media/1000/").len();
+    let second = s
+        .mitm
+        .requests_to("cf-hls-media.sndcdn.com", "/media/1000/")
+        .len();
     assert_eq!(second, before, "the seek jumped over segment 1");
-    assert!(!s.mitm.requests_to("cf-hls-media.sndcdn.com", "/media/2000/").is_empty());
+    assert!(!s
+        .mitm
+        .requests_to("cf-hls-media.sndcdn.com", "/media/2000/")
+        .is_empty());
 
     let t = track(s.manager.load(&aac.permalink()));
     assert!(t.info.identifier.starts_with("A:"));
@@ -446,8 +542,14 @@ fn playback_chooses_progressive_then_hls_mp3_then_aac_and_seeks_in_hls() {
     let (secs, _) = decode_all(s.manager.open(&t).unwrap(), Some(2200));
     assert!((secs - 0.84).abs() < 0.08, "AAC after the seek: {secs} s");
     // Init section and segments came with their signatures, never with a client id.
-    let init = s.mitm.requests_to("playback.media-streaming.soundcloud.cloud", "/aBcD53/aac_160k/9f8e7d6c/init.mp4");
-    assert!(init.len() >= 3, "init fetched on open and again after the seek");
+    let init = s.mitm.requests_to(
+        "playback.media-streaming.soundcloud.cloud",
+        "/aBcD53/aac_160k/9f8e7d6c/init.mp4",
+    );
+    assert!(
+        init.len() >= 3,
+        "init fetched on open and again after the seek"
+    );
     assert!(init[0].param("Signature").is_some());
     no_stray(&s);
 }
@@ -467,8 +569,10 @@ fn playback_falls_back_to_the_stored_lookup_url() {
     }
     let mut bare = t.clone();
     bare.info.uri = None;
-    let input = s.manager.open(&bare).expect("lookup URL from the identifier");
+    let input = s
+        .manager
+        .open(&bare)
+        .expect("lookup URL from the identifier");
     assert_eq!(input.segments.as_ref().map(|i| i.len()), Some(3));
     no_stray(&s);
 }
-

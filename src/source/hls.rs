@@ -345,7 +345,10 @@ impl SegmentIndex {
         if ms >= self.total_ms {
             return None;
         }
-        let i = self.starts_ms.partition_point(|&s| s <= ms).checked_sub(1)?;
+        let i = self
+            .starts_ms
+            .partition_point(|&s| s <= ms)
+            .checked_sub(1)?;
         Some((i, ms - self.starts_ms[i]))
     }
 
@@ -429,9 +432,7 @@ pub fn open_media(
     let vod = pl.end_list;
     let index = SegmentIndex::new(pl.segments.iter().map(|s| s.duration_ms));
     let mut reader = HlsReader::new(net.clone(), url, pl, options);
-    let payload = reader
-        .start()
-        .map_err(|e| SourceError::Io(e.to_string()))?;
+    let payload = reader.start().map_err(|e| SourceError::Io(e.to_string()))?;
     let seekable = vod && !index.is_empty() && payload != Payload::Raw("ogg");
     reader.seekable = seekable;
     let ext = match payload {
@@ -695,10 +696,8 @@ impl HlsReader {
         let mut failures = 0;
         loop {
             self.maybe_refresh();
-            if self.next >= self.segments.len() {
-                if !self.live || !self.poll_live()? {
-                    return Ok(None);
-                }
+            if self.next >= self.segments.len() && (!self.live || !self.poll_live()?) {
+                return Ok(None);
             }
             let seg = self.segments[self.next].clone();
             self.next += 1;
@@ -1000,15 +999,24 @@ mod tests {
             panic!("media expected")
         };
         assert!(pl.end_list);
-        assert_eq!(pl.map.as_ref().unwrap().as_str(), "https://cdn.example/a/b/init.mp4");
+        assert_eq!(
+            pl.map.as_ref().unwrap().as_str(),
+            "https://cdn.example/a/b/init.mp4"
+        );
         assert_eq!(pl.segments.len(), 2);
         let k = pl.segments[0].key.as_ref().unwrap();
-        assert_eq!(k.uri.as_ref().unwrap().as_str(), "https://cdn.example/keys/k1");
+        assert_eq!(
+            k.uri.as_ref().unwrap().as_str(),
+            "https://cdn.example/keys/k1"
+        );
         assert_eq!(k.iv.unwrap()[15], 0x0F);
         assert_eq!(pl.segments[0].seq, 7);
         assert_eq!(pl.segments[0].duration_ms, 9985);
         assert!(pl.segments[1].key.is_none());
-        assert_eq!(pl.segments[1].uri.as_str(), "https://cdn.example/a/c/seg8.m4s");
+        assert_eq!(
+            pl.segments[1].uri.as_str(),
+            "https://cdn.example/a/c/seg8.m4s"
+        );
         assert_eq!(pl.duration_ms(), 19985);
     }
 

@@ -226,8 +226,12 @@ impl SourceManager {
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
         // Built-in online sources register here, in Lavalink's order:
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
-        if config.sources.soundcloud { sources.push(Box::new(soundcloud::SoundCloudSource::new(config))); }
-        if config.sources.bandcamp { sources.push(Box::new(bandcamp::BandcampSource::new(config))); }
+        if config.sources.soundcloud {
+            sources.push(Box::new(soundcloud::SoundCloudSource::new(config)));
+        }
+        if config.sources.bandcamp {
+            sources.push(Box::new(bandcamp::BandcampSource::new(config)));
+        }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));
         }

@@ -38,7 +38,10 @@ pub fn mp3_frames(file: &[u8]) -> Vec<&[u8]> {
     let mut frames = Vec::new();
     while pos + 4 <= file.len() {
         let h = &file[pos..pos + 4];
-        assert!(h[0] == 0xFF && h[1] & 0xFE == 0xFA, "MPEG-1 Layer III frame");
+        assert!(
+            h[0] == 0xFF && h[1] & 0xFE == 0xFA,
+            "MPEG-1 Layer III frame"
+        );
         let br = BITRATES[(h[2] >> 4) as usize] * 1000;
         let sr = RATES[((h[2] >> 2) & 3) as usize];
         let pad = ((h[2] >> 1) & 1) as u32;
@@ -63,7 +66,6 @@ pub fn mp3_segments(n: usize) -> Vec<(Vec<u8>, f64)> {
             seg.extend_from_slice(b"PRIV\x00\x00\x00\x35\x00\x00");
             seg.extend_from_slice(b"com.apple.streaming.transportStreamTimestamp\x00");
             seg.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
-            seg.extend_from_slice(&[0; 63 - 10 - 45 - 8]);
             for f in c {
                 seg.extend_from_slice(f);
             }
@@ -186,7 +188,11 @@ impl<'a> TrackSpec<'a> {
     }
 
     pub fn permalink(&self) -> String {
-        format!("https://soundcloud.com/{}/{}", self.user.to_lowercase(), self.slug)
+        format!(
+            "https://soundcloud.com/{}/{}",
+            self.user.to_lowercase(),
+            self.slug
+        )
     }
 
     pub fn json(&self) -> Value {
@@ -331,7 +337,11 @@ pub struct ScMock {
 }
 
 fn find_track(tracks: &[Value], id: &str) -> Option<Value> {
-    tracks.iter().find(|t| t["id"].to_string() == id).cloned()
+    let id: u64 = id.parse().ok()?;
+    tracks
+        .iter()
+        .find(|t| t["id"].as_u64() == Some(id))
+        .cloned()
 }
 
 impl ScMock {
@@ -360,7 +370,13 @@ impl ScMock {
             }
         };
         let check = Arc::new(check_id);
-        let (k1, k2, k3, k4, k5) = (check.clone(), check.clone(), check.clone(), check.clone(), check.clone());
+        let (k1, k2, k3, k4, k5) = (
+            check.clone(),
+            check.clone(),
+            check.clone(),
+            check.clone(),
+            check.clone(),
+        );
         Router::new()
             .route("GET", "soundcloud.com", "/", move |_| {
                 counters.scrapes.fetch_add(1, Ordering::SeqCst);

@@ -94,7 +94,9 @@ impl BandcampSource {
     fn load_search(&self, query: &str) -> Answer {
         let url = match Url::parse_with_params(SEARCH, &[("q", query), ("item_type", "t")]) {
             Ok(u) => u,
-            Err(e) => return Answer::Error(load_failed(format!("java.net.URISyntaxException: {e}"))),
+            Err(e) => {
+                return Answer::Error(load_failed(format!("java.net.URISyntaxException: {e}")))
+            }
         };
         match self.page(url.as_str()) {
             Ok(Page::Found(html)) => {
@@ -113,7 +115,11 @@ impl BandcampSource {
     /// Re-reads the track page for a fresh `mp3-128` URL and streams it.
     fn open_track(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
         let broke = |cause: String| {
-            SourceError::friendly("Something broke when playing the track.", Severity::Fault, cause)
+            SourceError::friendly(
+                "Something broke when playing the track.",
+                Severity::Fault,
+                cause,
+            )
         };
         let page_url = track.info.uri.as_deref().unwrap_or(&track.info.identifier);
         let html = match self.page(page_url) {
@@ -133,7 +139,11 @@ impl BandcampSource {
             )
         })?;
         let stream = parse::stream_url(&tralbum).ok_or_else(|| {
-            SourceError::friendly("This track is not streamable.", Severity::Common, String::new())
+            SourceError::friendly(
+                "This track is not streamable.",
+                Severity::Common,
+                String::new(),
+            )
         })?;
         let url = Url::parse(&stream)
             .map_err(|_| broke(format!("java.net.URISyntaxException: {stream}")))?;

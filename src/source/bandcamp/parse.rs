@@ -125,11 +125,15 @@ pub fn artwork(tralbum: &Value) -> Option<String> {
     Some(format!("https://f4.bcbits.com/img/a{id:0>10}_1.png"))
 }
 
-fn track_from(info: &Value, base: &str, artist: &str, art: Option<String>, isrc: Option<String>) -> TrackData {
+fn track_from(
+    info: &Value,
+    base: &str,
+    artist: &str,
+    art: Option<String>,
+    isrc: Option<String>,
+) -> TrackData {
     let url = format!("{base}{}", text(&info["title_link"]).unwrap_or_default());
-    let length = info["duration"]
-        .as_f64()
-        .map_or(0, |d| (d * 1000.0) as i64);
+    let length = info["duration"].as_f64().map_or(0, |d| (d * 1000.0) as i64);
     TrackData {
         info: TrackInfo {
             title: text(&info["title"]).unwrap_or_default(),
@@ -322,7 +326,9 @@ fn attr_of(fragment: &str, attr: &str) -> Option<String> {
             return Some(unescape(rest[1..].split(q).next().unwrap_or("")));
         }
         return Some(unescape(
-            rest.split(|c: char| c.is_ascii_whitespace()).next().unwrap_or(""),
+            rest.split(|c: char| c.is_ascii_whitespace())
+                .next()
+                .unwrap_or(""),
         ));
     }
     None
@@ -442,10 +448,7 @@ mod tests {
         assert_eq!(classify("https://a.b.bandcamp.com/track/x"), None);
         assert_eq!(classify("https://artist.bandcamp.com/music"), None);
         assert_eq!(classify("https://evilbandcamp.com/track/x"), None);
-        assert_eq!(
-            classify("bcsearch: x "),
-            Some(Ident::Search(" x ".into()))
-        );
+        assert_eq!(classify("bcsearch: x "), Some(Ident::Search(" x ".into())));
     }
 
     #[test]
@@ -477,7 +480,10 @@ mod tests {
         assert_eq!(i.title, "One & Only");
         assert_eq!(i.author, "The Artist");
         assert_eq!(i.identifier, "https://x.bandcamp.com/track/one");
-        assert_eq!(i.artwork_url.as_deref(), Some("https://f4.bcbits.com/img/a1_7.jpg"));
+        assert_eq!(
+            i.artwork_url.as_deref(),
+            Some("https://f4.bcbits.com/img/a1_7.jpg")
+        );
         assert_eq!(i.length, UNKNOWN_LENGTH);
     }
 }

@@ -158,7 +158,12 @@ impl Api {
     }
 
     /// GET → JSON of a successful answer; `Ok(None)` for a 404.
-    pub fn json(&self, url: &str, query: &[(&str, &str)], what: &str) -> Result<Option<serde_json::Value>, ApiError> {
+    pub fn json(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        what: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
         let resp = self.get(url, query)?;
         match resp.status() {
             404 => Ok(None),

@@ -89,9 +89,15 @@ impl SoundCloudSource {
     fn follow_link(&self, url: &str, short: bool) -> Answer {
         let method = if short { Method::HEAD } else { Method::GET };
         let (message, severity) = if short {
-            ("Unable to resolve Soundcloud short URL", Severity::Suspicious)
+            (
+                "Unable to resolve Soundcloud short URL",
+                Severity::Suspicious,
+            )
         } else {
-            ("Unable to process soundcloud mobile link", Severity::Suspicious)
+            (
+                "Unable to process soundcloud mobile link",
+                Severity::Suspicious,
+            )
         };
         let resp = match self
             .api
@@ -280,7 +286,12 @@ impl SoundCloudSource {
             "liked tracks",
         ) {
             Ok(Some(v)) => v,
-            Ok(None) => return fail("java.io.IOException: Invalid status code for liked tracks response: 404".into()),
+            Ok(None) => {
+                return fail(
+                    "java.io.IOException: Invalid status code for liked tracks response: 404"
+                        .into(),
+                )
+            }
             Err(e) => return fail(e.cause()),
         };
         let items = likes["collection"]
@@ -336,7 +347,10 @@ impl SoundCloudSource {
 
     /// Lookup URL → the signed media URL (`{"url": …}`), with the track's authorization.
     fn lookup(api: &Api, lookup: &str, auth: Option<&str>) -> Result<String, SourceError> {
-        let query: Vec<(&str, &str)> = auth.map(|a| ("track_authorization", a)).into_iter().collect();
+        let query: Vec<(&str, &str)> = auth
+            .map(|a| ("track_authorization", a))
+            .into_iter()
+            .collect();
         let resp = api
             .get(lookup, &query)
             .map_err(|e| playback_error(e.cause()))?;
@@ -350,13 +364,20 @@ impl SoundCloudSource {
             .json()
             .map_err(|e| playback_error(format!("java.io.IOException: {}", e.detail())))?;
         parse::text(&v["url"]).ok_or_else(|| {
-            playback_error("java.lang.IllegalStateException: No stream URL in the lookup answer".into())
+            playback_error(
+                "java.lang.IllegalStateException: No stream URL in the lookup answer".into(),
+            )
         })
     }
 
     /// Opens one transcoding: progressive through range requests, HLS through the engine
     /// (seekable by segment, the playlist looked up again when its signatures expire).
-    fn open_format(&self, kind: Kind, lookup: &str, auth: Option<String>) -> Result<MediaInput, SourceError> {
+    fn open_format(
+        &self,
+        kind: Kind,
+        lookup: &str,
+        auth: Option<String>,
+    ) -> Result<MediaInput, SourceError> {
         let media = Self::lookup(&self.api, lookup, auth.as_deref())?;
         let url = Url::parse(&media)
             .map_err(|_| playback_error(format!("java.net.URISyntaxException: {media}")))?;
@@ -431,7 +452,9 @@ impl SoundCloudSource {
             }
         }
         Err(last_err.unwrap_or_else(|| {
-            playback_error("java.lang.RuntimeException: Did not detect any supported formats".into())
+            playback_error(
+                "java.lang.RuntimeException: Did not detect any supported formats".into(),
+            )
         }))
     }
 }

@@ -564,7 +564,9 @@ mod tests {
         );
         assert_eq!(client_id("client_id:\"at-start\""), None);
         assert_eq!(
-            liked_user(r#"{"urn":"soundcloud:users:","x":1}{"urn":"soundcloud:users:123","username":"Some One"}"#),
+            liked_user(
+                r#"{"urn":"soundcloud:users:","x":1}{"urn":"soundcloud:users:123","username":"Some One"}"#
+            ),
             Some(("123".into(), "Some One".into()))
         );
     }
