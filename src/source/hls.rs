@@ -262,6 +262,17 @@ pub fn media_playlist(net: &Outbound, url: &Url) -> Result<(Url, MediaPlaylist),
     ))
 }
 
+/// The total duration of a VOD playlist (`#EXT-X-ENDLIST`), given the text of a media or
+/// master playlist (a master's chosen variant is fetched); None for live or on failure.
+pub fn vod_duration_ms(net: &Outbound, text: &str, url: &Url) -> Option<u64> {
+    let pl = match parse(text, url) {
+        Playlist::Media(pl) => pl,
+        Playlist::Master(Some(variant)) => media_playlist(net, &variant).ok()?.1,
+        Playlist::Master(None) => return None,
+    };
+    (pl.end_list && !pl.segments.is_empty()).then(|| pl.duration_ms())
+}
+
 /// What the segments carry, sniffed from the first one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Payload {
