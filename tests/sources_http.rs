@@ -683,8 +683,8 @@ fn hls_vod_fmp4_with_init_section() {
 /// Decoded seconds of `input` from `seek_ms` on, through the real decoder.
 fn seconds_after_seek(input: MediaInput, seek_ms: i64) -> f64 {
     use basalt::decode::{self, Opened};
-    let Opened::Pcm(mut dec) = decode::open(input, basalt::config::ResamplingQuality::Low)
-        .expect("decodable")
+    let Opened::Pcm(mut dec) =
+        decode::open(input, basalt::config::ResamplingQuality::Low).expect("decodable")
     else {
         panic!("PCM expected")
     };
@@ -714,7 +714,11 @@ fn hls_vod_seeks_to_the_segment_holding_the_target() {
         // 2.3 s lies in the third segment (2.019–3.017 s): segment 1 is skipped.
         let secs = seconds_after_seek(m.open(&t).unwrap(), 2300);
         assert!((secs - 0.74).abs() < 0.08, "{dir}: {secs} s after the seek");
-        assert_eq!(s.recorded(&format!("{dir}/seg1.{seg}")).len(), before, "{dir}");
+        assert_eq!(
+            s.recorded(&format!("{dir}/seg1.{seg}")).len(),
+            before,
+            "{dir}"
+        );
         assert!(!s.recorded(&format!("{dir}/seg2.{seg}")).is_empty());
         // Past the end: nothing more.
         assert_eq!(seconds_after_seek(m.open(&t).unwrap(), 5000), 0.0);
