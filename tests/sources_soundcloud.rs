@@ -287,7 +287,13 @@ fn likes_search_and_short_links() {
                 "https://soundcloud.com/basalt-fixtures/a?ref=clipboard&p=i&c=1&si=x&utm_source=clipboard",
             )
         })
-        .route("HEAD", "on.soundcloud.com", "/NoLoc", |_| mitm::MockResponse::status(200));
+        .route("HEAD", "on.soundcloud.com", "/NoLoc", |_| mitm::MockResponse::status(200))
+        .route("GET", "soundcloud.app.goo.gl", "/xYz", |_| {
+            mitm::MockResponse::redirect(301, "https://m.soundcloud.com/basalt-fixtures/c")
+        })
+        .route("GET", "soundcloud.app.goo.gl", "/dead", |_| {
+            mitm::MockResponse::text("<html>gone</html>", "text/html")
+        });
     let mitm = Mitm::start(router);
     let m = SourceManager::new(&mitm.config(SOURCES));
     match m.load("https://soundcloud.com/liker/likes") {
@@ -340,6 +346,15 @@ fn likes_search_and_short_links() {
             assert_eq!(e.severity, Severity::Suspicious);
         }
         other => panic!("short link without Location: {other:?}"),
+    }
+    // Mobile share links: the first redirect names the page.
+    let t = track(m.load("https://soundcloud.app.goo.gl/xYz"));
+    assert_eq!(t.info.uri.as_deref(), Some("https://soundcloud.com/basalt-fixtures/c"));
+    match m.load("https://soundcloud.app.goo.gl/dead") {
+        LoadResult::Error(e) => {
+            assert_eq!(e.message.as_deref(), Some("Unable to process soundcloud mobile link"))
+        }
+        other => panic!("mobile link without redirect: {other:?}"),
     }
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
 
