@@ -349,10 +349,16 @@ fn likes_search_and_short_links() {
     }
     // Mobile share links: the first redirect names the page.
     let t = track(m.load("https://soundcloud.app.goo.gl/xYz"));
-    assert_eq!(t.info.uri.as_deref(), Some("https://soundcloud.com/basalt-fixtures/c"));
+    assert_eq!(
+        t.info.uri.as_deref(),
+        Some("https://soundcloud.com/basalt-fixtures/c")
+    );
     match m.load("https://soundcloud.app.goo.gl/dead") {
         LoadResult::Error(e) => {
-            assert_eq!(e.message.as_deref(), Some("Unable to process soundcloud mobile link"))
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Unable to process soundcloud mobile link")
+            )
         }
         other => panic!("mobile link without redirect: {other:?}"),
     }
@@ -590,4 +596,30 @@ fn playback_falls_back_to_the_stored_lookup_url() {
         .expect("lookup URL from the identifier");
     assert_eq!(input.segments.as_ref().map(|i| i.len()), Some(3));
     no_stray(&s);
+}
+
+#[test]
+fn a_failed_client_id_scrape_fails_the_load_cleanly() {
+    let mitm = Mitm::start(
+        mitm::Router::new()
+            .route("GET", "soundcloud.com", "/", |_| {
+                mitm::MockResponse::status(503)
+            })
+            .route("GET", "api-v2.soundcloud.com", "/*", |_| {
+                panic!("no api call without a client id")
+            }),
+    );
+    let m = SourceManager::new(&mitm.config(SOURCES));
+    match m.load("https://soundcloud.com/a/b") {
+        LoadResult::Error(e) => {
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading track from SoundCloud failed.")
+            );
+            assert_eq!(e.severity, Severity::Suspicious);
+            assert!(e.cause.contains("main page response: 503"), "{}", e.cause);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(mitm.requests_to("api-v2.soundcloud.com", "/").is_empty());
 }
