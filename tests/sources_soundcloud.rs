@@ -623,3 +623,33 @@ fn a_failed_client_id_scrape_fails_the_load_cleanly() {
     }
     assert!(mitm.requests_to("api-v2.soundcloud.com", "/").is_empty());
 }
+
+#[test]
+fn a_failing_stream_lookup_is_a_playback_fault() {
+    let a = tone(81, "a", vec![&HLS_MP3]);
+    let s = setup(vec![a.json()], vec![], "");
+    let mut t = track(s.manager.load(&a.permalink()));
+    // A blob from another node whose lookup URL no longer exists, and no permalink.
+    t.info.uri = None;
+    t.info.identifier = format!(
+        "U:https://api-v2.soundcloud.com/media/soundcloud:tracks:81/{}/stream/hls",
+        "00000000-dead-4bad-8bad-000000000000"
+    );
+    match s.manager.open(&t) {
+        Err(e) => {
+            let ex = e.to_exception();
+            assert_eq!(
+                ex.message.as_deref(),
+                Some("Something broke when playing the track.")
+            );
+            assert_eq!(ex.severity, Severity::Fault);
+            assert!(
+                ex.cause
+                    .contains("Invalid status code for soundcloud stream: 404"),
+                "{}",
+                ex.cause
+            );
+        }
+        Ok(_) => panic!("a dead lookup URL must not play"),
+    }
+}
