@@ -96,7 +96,7 @@ impl ExtraStages {
             high_pass: Slot::new(BiquadStage::new()),
             chorus: Slot::new(ChorusStage::new(simd)),
             flanger: Slot::new(FlangerStage::new(simd)),
-            phaser: Slot::new(PhaserStage::new()),
+            phaser: Slot::new(PhaserStage::new(simd)),
             echo: Slot::new(EchoStage::new()),
             reverb: Slot::new(ReverbStage::new(simd)),
             spatial: Slot::new(SpatialStage::new(simd)),
