@@ -130,8 +130,8 @@ impl EchoStage {
             return;
         }
         if d != self.delay {
-            // Mid-crossfade the old tap is whichever is louder; restart from the new one's
-            // predecessor.
+            // A change during a crossfade restarts it from whichever tap dominates the mix
+            // (a step of at most half the difference of two 10 ms-apart changes).
             self.old_delay = if self.x.cur < 0.5 {
                 self.old_delay
             } else {
