@@ -97,7 +97,7 @@ impl ExtraStages {
             chorus: Slot::new(ChorusStage::new(simd)),
             flanger: Slot::new(FlangerStage::new(simd)),
             phaser: Slot::new(PhaserStage::new(simd)),
-            echo: Slot::new(EchoStage::new()),
+            echo: Slot::new(EchoStage::new(simd)),
             reverb: Slot::new(ReverbStage::new(simd)),
             spatial: Slot::new(SpatialStage::new(simd)),
             compressor: Slot::new(CompressorStage::new(simd)),
@@ -220,7 +220,7 @@ impl DspxStages {
         DspxStages {
             high_pass: Slot::new(BiquadStage::new()),
             low_pass: Slot::new(BiquadStage::new()),
-            echo: Slot::new(EchoStage::new()),
+            echo: Slot::new(EchoStage::new(simd)),
             normalization: Slot::new(NormalizationStage::new()),
             simd,
         }
