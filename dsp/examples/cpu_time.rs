@@ -6,6 +6,8 @@
 
 use basalt_dsp::FRAME;
 
+// Shared with the wall-clock tools; their timing helpers are not used here.
+#[allow(dead_code)]
 #[path = "../bench_support/cases.rs"]
 mod cases;
 use cases::{chain, frame, input, CASES};

@@ -155,7 +155,10 @@ fn only_configured_stages_hold_memory() {
         std::mem::size_of::<FilterChain>()
     );
     // The extras' buffers are sized by their parameters: a reverb alone stays small.
-    assert!(reverb < 160 * 1024, "reverb-only chain holds {reverb} bytes");
+    assert!(
+        reverb < 160 * 1024,
+        "reverb-only chain holds {reverb} bytes"
+    );
     assert!(eq < 24 * 1024, "equalizer-only chain holds {eq} bytes");
     assert!(ts > 8 * eq, "timescale {ts} vs equalizer {eq}");
     assert!(all >= ts);
