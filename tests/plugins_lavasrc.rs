@@ -268,3 +268,49 @@ fn bad_plugin_config_is_refused_naming_key_and_file() {
         assert!(err.contains(&cfg.display().to_string()), "{err}");
     }
 }
+
+#[test]
+fn patch_lavasrc_config_replaces_spotify_credentials() {
+    let m = Mitm::start(upstreams());
+    let node = start(
+        "patch-config",
+        &m,
+        &LAVASRC_SPOTIFY.replace("client_secret = \"secret\"", "client_secret = \"wrong\""),
+    );
+    let c = client(&node);
+    let search = || {
+        c.get(&format!(
+            "/v4/loadtracks?identifier={}",
+            enc("spsearch:sine")
+        ))
+        .json()
+    };
+    let v = search();
+    assert_eq!(v["loadType"], "error", "{v}");
+    assert_eq!(
+        v["data"]["message"],
+        "Failed to get a Spotify access token."
+    );
+
+    // Half a pair is ignored; a wrong type is a 400; the pair applies; 200 with no body.
+    let r = c.patch(
+        "/v4/lavasrc/config",
+        "{\"spotify\": {\"clientId\": \"id\"}}",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(search()["loadType"], "error");
+    assert_eq!(
+        c.patch("/v4/lavasrc/config", "{\"spotify\": {\"clientId\": 5}}")
+            .status,
+        400
+    );
+    assert_eq!(c.patch("/v4/lavasrc/config", "[]").status, 400);
+    let r = c.patch(
+        "/v4/lavasrc/config",
+        "{\"spotify\": {\"clientId\": \"id\", \"clientSecret\": \"secret\"}, \"deezer\": {\"arl\": \"x\"}, \"bogus\": 1}",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    assert_eq!(search()["loadType"], "search");
+    assert_eq!(c.get("/v4/lavasrc/config").status, 405);
+}

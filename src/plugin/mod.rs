@@ -109,13 +109,29 @@ pub struct Plugins {
     ticker: OnceLock<()>,
 }
 
-/// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed
-/// and contributes `pluginInfo` (see `lavasrc`).
-struct LavaSrcPlugin;
+/// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed,
+/// serves `PATCH /v4/lavasrc/config` and contributes `pluginInfo` (see `lavasrc`).
+struct LavaSrcPlugin {
+    clients: lavasrc::Clients,
+}
 
 impl Plugin for LavaSrcPlugin {
     fn name(&self) -> &'static str {
         lavasrc::NAME
+    }
+
+    fn route(&self, _ctx: &Ctx, req: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
+        if segs != ["v4", "lavasrc", "config"] {
+            return None;
+        }
+        if *req.method != tiny_http::Method::Patch {
+            return Some(Err(method_not_allowed(req)));
+        }
+        Some((|| {
+            let body = crate::server::update::parse_json(req.body)?;
+            lavasrc::patch_config(&self.clients, &body).map_err(ApiError::bad_request)?;
+            Ok(empty_reply(200))
+        })())
     }
 }
 
@@ -124,7 +140,9 @@ impl Plugins {
         let p = &config.plugins;
         let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
         if p.lavasrc.any_enabled() {
-            list.push(Arc::new(LavaSrcPlugin));
+            list.push(Arc::new(LavaSrcPlugin {
+                clients: lavasrc::Clients::shared(config),
+            }));
         }
         if p.lavasearch.enabled {
             list.push(Arc::new(lavasearch::LavaSearch::new(config)));
