@@ -314,3 +314,55 @@ fn patch_lavasrc_config_replaces_spotify_credentials() {
     assert_eq!(search()["loadType"], "search");
     assert_eq!(c.get("/v4/lavasrc/config").status, 405);
 }
+
+#[test]
+fn with_deezer_on_the_mirror_asks_dzisrc_first_and_counts_lookups() {
+    let m = Mitm::start(deezer_routes(upstreams()));
+    let cfg = LAVASRC_SPOTIFY.replace("spotify = true\n", "spotify = true\ndeezer = true\n")
+        + "[metrics]\nprometheus = true\n";
+    let node = start("mirror-dz", &m, &cfg);
+    let c = client(&node);
+    let v = c
+        .get(&format!(
+            "/v4/loadtracks?identifier={}",
+            enc("https://open.spotify.com/track/trk1")
+        ))
+        .json();
+    let encoded = v["data"]["encoded"].as_str().unwrap().to_string();
+    let f = FakeVoice::start(FakeConfig {
+        guild_id: GUILD,
+        user_id: USER,
+        ..FakeConfig::default()
+    });
+    let (mut ws, sid) = session(&node);
+    let body = json!({
+        "track": {"encoded": encoded},
+        "voice": {"token": f.config.token, "endpoint": f.endpoint, "sessionId": f.config.session_id,
+                  "channelId": f.config.channel_id.to_string()}
+    });
+    assert_eq!(
+        c.patch(
+            &format!("/v4/sessions/{sid}/players/{GUILD}"),
+            &body.to_string()
+        )
+        .status,
+        200
+    );
+    let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
+    assert_eq!(end["reason"], "finished", "{end}");
+    // dzisrc: (exact ISRC) first; the Deezer hit is itself mirrored to the media URL.
+    assert_eq!(
+        m.requests_to("api.deezer.com", &format!("/2.0/track/isrc:{ISRC}"))
+            .len(),
+        1
+    );
+    assert!(!m
+        .requests_to("media.example", &format!("/{ISRC}.mp3"))
+        .is_empty());
+    let metrics = c.get("/metrics").text();
+    assert!(
+        metrics.contains("basalt_plugin_lavasrc_mirror_lookups_total{result=\"found\"} 2"),
+        "{metrics}"
+    );
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}

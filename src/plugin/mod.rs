@@ -17,6 +17,7 @@ pub mod config;
 pub mod lavalyrics;
 pub mod lavasearch;
 pub mod lavasrc;
+pub mod metrics;
 pub mod sponsorblock;
 
 use std::sync::{Arc, OnceLock, Weak};
