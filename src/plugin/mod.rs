@@ -140,18 +140,44 @@ impl Plugins {
     pub fn new(config: &Config) -> Plugins {
         let p = &config.plugins;
         let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
-        if p.lavasrc.any_enabled() {
+        for (name, feature_on, wanted) in [
+            (
+                "lavasrc",
+                cfg!(feature = "plugin-lavasrc"),
+                p.lavasrc.any_enabled(),
+            ),
+            (
+                "lavasearch",
+                cfg!(feature = "plugin-lavasearch"),
+                p.lavasearch.enabled,
+            ),
+            (
+                "lavalyrics",
+                cfg!(feature = "plugin-lavalyrics"),
+                p.lavalyrics.enabled,
+            ),
+            (
+                "sponsorblock",
+                cfg!(feature = "plugin-sponsorblock"),
+                p.sponsorblock.enabled,
+            ),
+        ] {
+            if wanted && !feature_on {
+                log::warn!("[plugins.{name}] is enabled but this build leaves the plugin out (feature plugin-{name})");
+            }
+        }
+        if cfg!(feature = "plugin-lavasrc") && p.lavasrc.any_enabled() {
             list.push(Arc::new(LavaSrcPlugin {
                 clients: lavasrc::Clients::shared(config),
             }));
         }
-        if p.lavasearch.enabled {
+        if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled {
             list.push(Arc::new(lavasearch::LavaSearch::new(config)));
         }
-        if p.lavalyrics.enabled {
+        if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled {
             list.push(Arc::new(lavalyrics::LavaLyrics::new(config)));
         }
-        if p.sponsorblock.enabled {
+        if cfg!(feature = "plugin-sponsorblock") && p.sponsorblock.enabled {
             list.push(Arc::new(sponsorblock::SponsorBlock::new(config)));
         }
         Plugins {

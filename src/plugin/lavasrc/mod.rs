@@ -370,6 +370,9 @@ pub fn effective_providers(config: &Config) -> Vec<String> {
 /// Deezer). Their mirror resolves through a second loader holding every other source
 /// (and Deezer, for `dzisrc:`), so a mirrored track never resolves to itself.
 pub fn sources(config: &Config) -> Vec<Box<dyn Source>> {
+    if !cfg!(feature = "plugin-lavasrc") {
+        return Vec::new();
+    }
     let clients = Clients::shared(config);
     let deezer_source = |mirror: Option<Arc<mirror::Mirror>>| -> Option<Box<dyn Source>> {
         clients.deezer.clone().map(|d| {
