@@ -201,7 +201,11 @@ fn spsearch_and_playlists() {
 #[test]
 fn info_lists_plugins_and_sources_per_config() {
     let m = Mitm::start(upstreams());
-    let node = start("info-on", &m, LAVASRC_SPOTIFY);
+    let node = start(
+        "info-on",
+        &m,
+        &format!("{LAVASRC_SPOTIFY}[plugins.lavasrc.lyrics_sources]\nlrc_lib = true\n"),
+    );
     let v = client(&node).get("/v4/info").json();
     let names: Vec<&str> = v["plugins"]
         .as_array()
@@ -226,6 +230,28 @@ fn info_lists_plugins_and_sources_per_config() {
         .map(|s| s.as_str().unwrap())
         .collect();
     assert_eq!(sources, ["spotify", "http"]);
+    drop(node);
+
+    // Default plugin config: only SponsorBlock has something to serve.
+    let node = start("info-default", &m, "");
+    let v = client(&node).get("/v4/info").json();
+    assert_eq!(v["plugins"][0]["name"], "sponsorblock-plugin");
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 1);
+    drop(node);
+    // LavaSrc on but LavaSearch and LavaLyrics switched off (and no lyrics source).
+    let node = start(
+        "info-partial",
+        &m,
+        &format!("{LAVASRC_SPOTIFY}[plugins.lavasearch]\nenabled = false\n"),
+    );
+    let v = client(&node).get("/v4/info").json();
+    let names: Vec<&str> = v["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lavasrc-plugin", "sponsorblock-plugin"]);
     drop(node);
 
     let node = start(

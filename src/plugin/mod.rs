@@ -171,10 +171,15 @@ impl Plugins {
                 clients: lavasrc::Clients::shared(config),
             }));
         }
-        if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled {
+        // Listed only while one of its parts is active (plugins.md §7.1): LavaSearch needs a
+        // search provider, LavaLyrics a lyrics provider.
+        let src = &p.lavasrc.sources;
+        let search_providers = src.spotify || src.applemusic || src.deezer;
+        let lyrics_providers = p.lavasrc.lyrics_sources.lrc_lib;
+        if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled && search_providers {
             list.push(Arc::new(lavasearch::LavaSearch::new(config)));
         }
-        if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled {
+        if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled && lyrics_providers {
             list.push(Arc::new(lavalyrics::LavaLyrics::new(config)));
         }
         if cfg!(feature = "plugin-sponsorblock") && p.sponsorblock.enabled {
