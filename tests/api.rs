@@ -645,7 +645,6 @@ fn patch_volume_pause_filters() {
     assert!(all["pluginFilters"]
         .as_object()
         .is_some_and(|m| !m.is_empty()));
->>>>>>> plug
     assert!(p["filters"].get("pluginFilters").is_none());
     assert_eq!(p["filters"]["equalizer"], all["equalizer"]);
 }
