@@ -237,8 +237,10 @@ fn info_lists_plugins_and_sources_per_config() {
     // Default plugin config: only SponsorBlock has something to serve.
     let node = start("info-default", &m, "");
     let v = client(&node).get("/v4/info").json();
-    assert_eq!(v["plugins"][0]["name"], "sponsorblock-plugin");
-    assert_eq!(v["plugins"].as_array().unwrap().len(), 1);
+    // (after the native LavaDSPX filters' entry, always listed)
+    assert_eq!(v["plugins"][0]["name"], "lavadspx-plugin");
+    assert_eq!(v["plugins"][1]["name"], "sponsorblock-plugin");
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 2);
     drop(node);
     // LavaSrc on but LavaSearch and LavaLyrics switched off (and no lyrics source).
     let node = start(
@@ -253,7 +255,10 @@ fn info_lists_plugins_and_sources_per_config() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["lavasrc-plugin", "sponsorblock-plugin"]);
+    assert_eq!(
+        names,
+        ["lavadspx-plugin", "lavasrc-plugin", "sponsorblock-plugin"]
+    );
     drop(node);
 
     let node = start(
