@@ -278,7 +278,27 @@ fn validate(c: &PluginsConfig, file: &str) -> Result<(), ConfigError> {
             "client_id and client_secret must be set together",
         ));
     }
-    let needs_spotify_token = src.sources.spotify || src.lyrics_sources.spotify;
+    // Spotify lyrics need an sp_dc web-player token and Deezer lyrics a logged-in arl:
+    // Basalt has neither provider, so it refuses rather than silently finding nothing.
+    for (on, key) in [
+        (
+            src.lyrics_sources.spotify,
+            "plugins.lavasrc.lyrics_sources.spotify",
+        ),
+        (
+            src.lyrics_sources.deezer,
+            "plugins.lavasrc.lyrics_sources.deezer",
+        ),
+    ] {
+        if on {
+            return Err(invalid(
+                key,
+                "true".into(),
+                "this lyrics source is not available in Basalt (use lrc_lib)",
+            ));
+        }
+    }
+    let needs_spotify_token = src.sources.spotify;
     if needs_spotify_token && sp.client_id.is_empty() && sp.custom_token_endpoint.is_empty() {
         return Err(invalid(
             "plugins.lavasrc.sources.spotify",
@@ -364,6 +384,8 @@ mod tests {
         );
         let e = parse("[plugins.lavasrc.spotify]\nclient_id = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("client_secret"), "{e}");
+        let e = parse("[plugins.lavasrc.lyrics_sources]\ndeezer = true\n").unwrap_err();
+        assert!(e.to_string().contains("lyrics_sources.deezer"), "{e}");
         let e = parse("[plugins.nope]\nenabled = true\n").unwrap_err();
         assert!(e.to_string().contains("plugins.nope"), "{e}");
     }
