@@ -4,6 +4,9 @@
 //! control (`server`, `session`) → `player` (the control ↔ engine interface) →
 //! `source` / `decode` → dsp (the `basalt-dsp` crate) → `encode` → `engine` (workers, pacer) → `voice`.
 
+// libopus, compiled without cmake: naming the crate keeps its archive in every link.
+extern crate opus_cc_sys as _;
+
 pub mod config;
 pub mod decode;
 pub mod encode;
