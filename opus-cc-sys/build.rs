@@ -49,7 +49,10 @@ fn main() {
             .include(src.join("silk/float"))
             .include(src.join("dnn"))
             .define("OPUS_BUILD", None)
-            .define("PACKAGE_VERSION", Some(format!("\"{OPUS_VERSION}\"").as_str()))
+            .define(
+                "PACKAGE_VERSION",
+                Some(format!("\"{OPUS_VERSION}\"").as_str()),
+            )
             .define("VAR_ARRAYS", None)
             .define("HAVE_LRINT", None)
             .define("HAVE_LRINTF", None)
@@ -126,7 +129,9 @@ fn opus_source_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
     let mut candidates = Vec::new();
     if let Some(home) = cargo_home {
-        let registries = std::fs::read_dir(home.join("registry/src")).into_iter().flatten();
+        let registries = std::fs::read_dir(home.join("registry/src"))
+            .into_iter()
+            .flatten();
         for index in registries.flatten() {
             candidates.push(index.path().join(LIBOPUS_SYS_PACKAGE).join("opus"));
         }
@@ -161,13 +166,21 @@ fn make_list(mk: &Path, var: &str) -> Vec<String> {
                 continue;
             }
             inside = true;
-            files.extend(rest.split_whitespace().filter(|w| *w != "\\").map(String::from));
+            files.extend(
+                rest.split_whitespace()
+                    .filter(|w| *w != "\\")
+                    .map(String::from),
+            );
             if !line.ends_with('\\') {
                 break;
             }
             continue;
         }
-        files.extend(line.split_whitespace().filter(|w| *w != "\\").map(String::from));
+        files.extend(
+            line.split_whitespace()
+                .filter(|w| *w != "\\")
+                .map(String::from),
+        );
         if !line.ends_with('\\') {
             break;
         }

@@ -7,10 +7,12 @@
 // libopus, compiled without cmake: naming the crate keeps its archive in every link.
 extern crate opus_cc_sys as _;
 
+pub mod affinity;
 pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
+pub mod lavalink_yaml;
 pub mod logging;
 pub mod metrics;
 pub mod player;
@@ -18,5 +20,6 @@ pub mod server;
 pub mod session;
 pub mod source;
 pub mod stats;
+pub mod telemetry;
 pub mod track;
 pub mod voice;
