@@ -716,7 +716,10 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         }
         "player.cpu_affinity" => {
             if let Err(reason) = crate::affinity::parse(val.as_str().unwrap_or_default()) {
-                return Err(invalid(val, format!("expected cores like \"2-5,8\": {reason}")));
+                return Err(invalid(
+                    val,
+                    format!("expected cores like \"2-5,8\": {reason}"),
+                ));
             }
         }
         "metrics.prometheus_endpoint" => {

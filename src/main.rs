@@ -183,7 +183,10 @@ fn main() -> ExitCode {
     let pinned = match basalt::affinity::pin_for_engine(cores.as_deref()) {
         Ok(g) => g,
         Err(e) => {
-            log::error!("player.cpu_affinity = {:?}: {e}", config.player.cpu_affinity);
+            log::error!(
+                "player.cpu_affinity = {:?}: {e}",
+                config.player.cpu_affinity
+            );
             return ExitCode::FAILURE;
         }
     };

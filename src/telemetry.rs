@@ -562,8 +562,8 @@ pub fn render_into(out: &mut String, f: &ScrapeFigures, wanted: &dyn Fn(&str) ->
         "HTTP responses by route template and status code.",
     ) {
         for (ri, r) in ROUTES.iter().enumerate() {
-            for si in 0..N_STATUSES {
-                let n = HTTP[ri][si].get();
+            for (si, counter) in HTTP[ri].iter().enumerate() {
+                let n = counter.get();
                 if n == 0 {
                     continue; // 15 × 14 mostly-empty series would only be noise
                 }

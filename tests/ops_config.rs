@@ -336,12 +336,21 @@ fn cpu_affinity_pins_engine_threads_only() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    let pacer = seen.iter().find(|(n, _)| n == "basalt-pacer").expect("pacer thread");
+    let pacer = seen
+        .iter()
+        .find(|(n, _)| n == "basalt-pacer")
+        .expect("pacer thread");
     assert_eq!(pacer.1, first, "{seen:?}");
-    for (n, c) in seen.iter().filter(|(n, _)| n.starts_with("basalt-encode") || n.starts_with("basalt-decode")) {
+    for (n, c) in seen
+        .iter()
+        .filter(|(n, _)| n.starts_with("basalt-encode") || n.starts_with("basalt-decode"))
+    {
         assert_eq!(c, &first, "{n}");
     }
-    let http = seen.iter().find(|(n, _)| n.starts_with("http-")).expect("http thread");
+    let http = seen
+        .iter()
+        .find(|(n, _)| n.starts_with("http-"))
+        .expect("http thread");
     assert_eq!(http.1, own, "control plane unpinned: {seen:?}");
 
     // a core list the system refuses stops start-up with one line

@@ -72,11 +72,11 @@ fn parse(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, f64>) {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
             assert!(helped.contains(name), "TYPE before HELP for {name}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             assert!(
-                ["counter", "gauge", "histogram"].contains(&kind),
-                "{line}"
+                types.insert(name.to_string(), kind.to_string()).is_none(),
+                "{name} twice"
             );
-            assert!(types.insert(name.to_string(), kind.to_string()).is_none(), "{name} twice");
             continue;
         }
         assert!(!line.starts_with('#'), "{line}");
@@ -103,10 +103,16 @@ fn parse(text: &str) -> (BTreeMap<String, String>, BTreeMap<String, f64>) {
         }
         let family = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|t| t == "histogram")))
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| types.get(*f).is_some_and(|t| t == "histogram"))
+            })
             .unwrap_or(name);
         assert!(types.contains_key(family), "sample {name} without TYPE");
-        assert!(samples.insert(series.to_string(), v).is_none(), "{series} twice");
+        assert!(
+            samples.insert(series.to_string(), v).is_none(),
+            "{series} twice"
+        );
     }
     (types, samples)
 }
@@ -151,7 +157,11 @@ fn basalt_families_beside_lavalinks() {
         ("basalt_http_requests_total", "counter"),
         ("basalt_ratelimit_rejections_total", "counter"),
     ] {
-        assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family}\n{text}");
+        assert_eq!(
+            types.get(family).map(String::as_str),
+            Some(kind),
+            "{family}\n{text}"
+        );
     }
     // the planner is off: no failing-address gauge
     assert!(!types.contains_key("basalt_routeplanner_failing_addresses"));
@@ -172,7 +182,10 @@ fn basalt_families_beside_lavalinks() {
     assert_eq!(s["basalt_load_seconds_count{source=\"other\"}"], 1.0);
     let ticks = s["basalt_pacing_lateness_seconds_count"];
     assert!(ticks >= 5.0, "the pacer ticked every 20 ms: {ticks}");
-    assert_eq!(s["basalt_pacing_lateness_seconds_bucket{le=\"+Inf\"}"], ticks);
+    assert_eq!(
+        s["basalt_pacing_lateness_seconds_bucket{le=\"+Inf\"}"],
+        ticks
+    );
     for state in ["playing", "paused", "idle"] {
         assert_eq!(s[&format!("basalt_players{{state=\"{state}\"}}")], 0.0);
     }
@@ -192,8 +205,11 @@ fn basalt_families_beside_lavalinks() {
 
     // the Grafana dashboard queries exactly these families
     let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ops/grafana-dashboard.json"))
-            .unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/ops/grafana-dashboard.json"
+        ))
+        .unwrap(),
     )
     .expect("dashboard is JSON");
     let mut used = std::collections::BTreeSet::new();
@@ -241,6 +257,9 @@ fn basalt_families_beside_lavalinks() {
     let (types, _) = parse(&f);
     assert_eq!(
         types.keys().cloned().collect::<Vec<_>>(),
-        vec!["basalt_encode_seconds".to_string(), "basalt_track_stuck_total".to_string()]
+        vec![
+            "basalt_encode_seconds".to_string(),
+            "basalt_track_stuck_total".to_string()
+        ]
     );
 }
