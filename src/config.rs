@@ -212,6 +212,8 @@ pub struct PlayerConfig {
     pub decode_workers: usize,
     /// Filter + encode worker threads; 0 = one per core.
     pub encode_workers: usize,
+    /// Cores for the pacer and workers (`"2-5,8"`); "" = no pinning (`crate::affinity`).
+    pub cpu_affinity: String,
 }
 
 impl Default for PlayerConfig {
@@ -230,6 +232,7 @@ impl Default for PlayerConfig {
             realtime_pacer: true,
             decode_workers: 0,
             encode_workers: 0,
+            cpu_affinity: String::new(),
         }
     }
 }
@@ -420,6 +423,20 @@ pub fn load_with_env(
             None
         }
         Err(error) => return Err(ConfigError::Io { file, error }),
+    };
+    // Lavalink's application.yml, as is: translated to config.toml text first.
+    let text = match text {
+        Some(t) if crate::lavalink_yaml::is_yaml(path) => {
+            let tr = crate::lavalink_yaml::translate(&t, &file, &schema())?;
+            if !tr.ignored.is_empty() {
+                log::warn!(
+                    "{file}: Lavalink keys Basalt does not use, ignored: {}",
+                    tr.ignored.join(", ")
+                );
+            }
+            Some(tr.toml)
+        }
+        other => other,
     };
     from_parts(text.as_deref(), &file, env)
 }
@@ -752,6 +769,14 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
             let s = val.as_str().unwrap_or_default();
             if s.is_empty() || s.chars().any(char::is_whitespace) {
                 return Err(invalid(val, "expected an IP address or host name".into()));
+            }
+        }
+        "player.cpu_affinity" => {
+            if let Err(reason) = crate::affinity::parse(val.as_str().unwrap_or_default()) {
+                return Err(invalid(
+                    val,
+                    format!("expected cores like \"2-5,8\": {reason}"),
+                ));
             }
         }
         "metrics.prometheus_endpoint" => {

@@ -4,10 +4,15 @@
 //! control (`server`, `session`) → `player` (the control ↔ engine interface) →
 //! `source` / `decode` → dsp (the `basalt-dsp` crate) → `encode` → `engine` (workers, pacer) → `voice`.
 
+// libopus, compiled without cmake: naming the crate keeps its archive in every link.
+extern crate opus_cc_sys as _;
+
+pub mod affinity;
 pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
+pub mod lavalink_yaml;
 pub mod logging;
 pub mod metrics;
 pub mod net;
@@ -17,5 +22,6 @@ pub mod server;
 pub mod session;
 pub mod source;
 pub mod stats;
+pub mod telemetry;
 pub mod track;
 pub mod voice;

@@ -8,31 +8,45 @@ use std::sync::Arc;
 use basalt::server::{Backend, Server, ServerOptions};
 
 const USAGE: &str = "\
-Usage: basalt [--config PATH]
+Usage: basalt [--config PATH] [--check-config]
+       basalt --print-default-config
 
 A Lavalink v4 compatible audio node.
 
 Options:
   -c, --config PATH   configuration file (default: ./config.toml; built-in defaults
-                      when the file does not exist; BASALT_SECTION_KEY variables override)
+                      when the file does not exist; BASALT_SECTION_KEY variables override).
+                      A .yml/.yaml file is read as Lavalink's application.yml
+      --check-config  validate the configuration (file and environment), print the
+                      result and exit: 0 when it is valid, 1 when not
+      --print-default-config
+                      print the default, commented config.toml and exit
   -h, --help          print this help
   -V, --version       print the version
 ";
 
+/// The default configuration, commented: the repository's `config.toml` itself.
+const DEFAULT_CONFIG: &str = include_str!("../config.toml");
+
 enum Cli {
     Run(PathBuf),
+    CheckConfig(PathBuf),
+    PrintDefaultConfig,
     Help,
     Version,
 }
 
 fn parse_args(args: &[String]) -> Result<Cli, String> {
     let mut config = PathBuf::from("config.toml");
+    let mut check = false;
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
         match a {
             "-h" | "--help" => return Ok(Cli::Help),
             "-V" | "--version" => return Ok(Cli::Version),
+            "--print-default-config" => return Ok(Cli::PrintDefaultConfig),
+            "--check-config" => check = true,
             "-c" | "--config" => {
                 i += 1;
                 let p = args.get(i).ok_or_else(|| format!("{a} needs a path"))?;
@@ -43,7 +57,35 @@ fn parse_args(args: &[String]) -> Result<Cli, String> {
         }
         i += 1;
     }
-    Ok(Cli::Run(config))
+    Ok(if check {
+        Cli::CheckConfig(config)
+    } else {
+        Cli::Run(config)
+    })
+}
+
+/// `--check-config`: the same loading and validation as a start, then a verdict. A
+/// file that does not exist is an error here (a start would fall back to defaults).
+fn check_config(path: &std::path::Path) -> ExitCode {
+    if !path.exists() {
+        eprintln!("basalt: cannot read {}: no such file", path.display());
+        return ExitCode::FAILURE;
+    }
+    match basalt::config::load(path) {
+        Ok(config) => {
+            // Writes what loading logged (ignored Lavalink keys, substituted values) to
+            // stderr; the log file is left alone.
+            let mut logging = config.logging.clone();
+            logging.file.clear();
+            let _ = basalt::logging::init(&logging);
+            println!("{}: configuration is valid", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("basalt: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Block SIGINT/SIGTERM in this thread (and so in every thread spawned after), so that
@@ -103,6 +145,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = match parse_args(&args) {
         Ok(Cli::Run(p)) => p,
+        Ok(Cli::CheckConfig(p)) => return check_config(&p),
+        Ok(Cli::PrintDefaultConfig) => {
+            print!("{DEFAULT_CONFIG}");
+            return ExitCode::SUCCESS;
+        }
         Ok(Cli::Help) => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -131,7 +178,24 @@ fn main() -> ExitCode {
     }
     raise_fd_limit();
     let sources = Arc::new(basalt::source::SourceManager::new(&config));
-    let engine = match basalt::engine::Engine::start(&config, sources.clone()) {
+    // Engine threads inherit the pinned set; the guard unpins this thread afterwards.
+    let cores = basalt::affinity::parse(&config.player.cpu_affinity).unwrap_or_default();
+    let pinned = match basalt::affinity::pin_for_engine(cores.as_deref()) {
+        Ok(g) => g,
+        Err(e) => {
+            log::error!(
+                "player.cpu_affinity = {:?}: {e}",
+                config.player.cpu_affinity
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(c) = &cores {
+        log::info!("audio engine pinned to cores {c:?}");
+    }
+    let engine = basalt::engine::Engine::start(&config, sources.clone());
+    drop(pinned);
+    let engine = match engine {
         Ok(e) => Arc::new(e),
         Err(e) => {
             log::error!("cannot start the audio engine: {e}");

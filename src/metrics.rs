@@ -27,6 +27,8 @@ pub struct Figures {
     /// Log lines emitted so far, indexed error, warn, info, debug, trace
     /// (`crate::logging::line_counts()`).
     pub log_lines: [u64; 5],
+    /// Scrape-time inputs of the `basalt_*` families (`crate::telemetry`).
+    pub basalt: crate::telemetry::ScrapeFigures,
 }
 
 impl Figures {
@@ -40,6 +42,7 @@ impl Figures {
             node: crate::stats::sample(),
             process: crate::stats::process(),
             log_lines: crate::logging::line_counts(),
+            basalt: Default::default(),
         }
     }
 }
@@ -192,6 +195,7 @@ pub fn render(f: &Figures, names: &[String]) -> String {
     for (name, help, samples) in crate::plugin::metrics::families() {
         family(name, Kind::Counter, help, &samples);
     }
+    crate::telemetry::render_into(&mut out, &f.basalt, &wanted);
     out
 }
 
@@ -281,6 +285,7 @@ mod tests {
                 resident_memory_bytes: 100,
             },
             log_lines: [1, 2, 3, 4, 5],
+            basalt: Default::default(),
         }
     }
 

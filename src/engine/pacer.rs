@@ -256,6 +256,7 @@ pub(crate) fn run(
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
         stats.record(late);
+        crate::telemetry::PACING_LATENESS.observe(late);
         if late > PERIOD * MAX_CATCH_UP {
             // A stall (suspended VM, debugger): skip the lost ticks rather than burst them.
             stats.rebased.fetch_add(1, Ordering::Relaxed);
@@ -321,6 +322,7 @@ fn tick(e: &mut PacerEntry) {
     loop {
         let Ok(f) = e.frames.pop() else {
             sink.no_frame();
+            crate::telemetry::frame_empty(e.shared.is_playing());
             e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -337,6 +339,7 @@ fn tick(e: &mut PacerEntry) {
             continue;
         }
         sink.send_frame(f.payload());
+        crate::telemetry::frame_sent();
         e.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
         if f.track == e.link.track.load(Ordering::Acquire) {
             e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);

@@ -276,6 +276,7 @@ impl Player {
                 && now.duration_since(t.last_audio) >= Duration::from_millis(threshold)
             {
                 t.stuck_sent = true;
+                crate::telemetry::track_stuck();
                 stuck = Some(());
             }
         }
@@ -507,6 +508,7 @@ impl Player {
     fn fail_track(&mut self, e: TrackException) {
         let Some(t) = self.track.as_ref() else { return };
         let track = self.live(t);
+        crate::telemetry::track_exception(&track.info.source_name, e.severity);
         let reason = if t.produced_audio {
             EndReason::Finished
         } else {
@@ -704,7 +706,9 @@ impl Player {
         };
         self.player_volume.apply(pcm, self.volume);
         basalt_dsp::soft_clip(pcm);
-        match self.encoder.encode(pcm, &mut scratch.frame.data[..]) {
+        match crate::telemetry::timed_encode(|| {
+            self.encoder.encode(pcm, &mut scratch.frame.data[..])
+        }) {
             Ok(n) => scratch.frame.len = n as u16,
             Err(_) => return Made::Underrun,
         }

@@ -58,7 +58,9 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
                     break;
                 }
                 let r = match &mut job.src {
-                    DecodeSrc::Pcm(d, ring) => d.fill(ring, per_round),
+                    DecodeSrc::Pcm(d, ring) => {
+                        crate::telemetry::timed_decode(|| d.fill(ring, per_round))
+                    }
                     DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
                 };
                 match r {

@@ -188,6 +188,7 @@ fn handle(node: &Arc<Node>, mut req: Request, port: u16) {
     if node.config.logging.request_logging {
         log::info!("{method} {url} -> {}", reply.status);
     }
+    crate::telemetry::http_request(Some(&path), is_metrics, reply.status);
     send(req, reply, &path)
 }
 
@@ -203,6 +204,11 @@ fn error_reply_t(e: &ApiError, path: &str, with_trace: bool) -> Reply {
 }
 
 fn empty(req: Request, status: u16) {
+    crate::telemetry::http_request(
+        Some(req.url().split('?').next().unwrap_or("")),
+        false,
+        status,
+    );
     let resp = Response::empty(StatusCode(status)).with_header(api_header());
     let _ = req.respond(resp);
 }

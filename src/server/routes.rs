@@ -175,7 +175,10 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
             let id = r.param("identifier").ok_or_else(|| {
                 ApiError::bad_request("Required request parameter 'identifier' for method parameter type String is not present")
             })?;
-            Ok(Reply::json(dto::load_result(&node.backend.loader.load(id))))
+            let started = std::time::Instant::now();
+            let result = node.backend.loader.load(id);
+            crate::telemetry::load_done(id, &result, started.elapsed());
+            Ok(Reply::json(dto::load_result(&result)))
         }
         ["v4", "decodetrack"] if get => {
             let enc = r
@@ -316,10 +319,36 @@ fn metrics(node: &Node, r: &Req) -> Result<Reply, ApiError> {
         .map(|(_, v)| v.clone())
         .collect();
     let (players, playing) = node.sessions.player_counts();
-    let fig = crate::metrics::Figures::gather(players as u64, playing as u64, node.uptime_ms());
+    let mut fig = crate::metrics::Figures::gather(players as u64, playing as u64, node.uptime_ms());
+    fig.basalt = basalt_figures(node, players, playing);
     let text = crate::metrics::render(&fig, &names);
     Ok(Reply {
         status: 200,
         body: Body::Raw(text.into_bytes(), crate::metrics::CONTENT_TYPE),
     })
+}
+
+/// Player states and the route planner's failing addresses for the `basalt_*` families.
+fn basalt_figures(node: &Node, players: usize, playing: usize) -> crate::telemetry::ScrapeFigures {
+    let paused = node
+        .sessions
+        .all()
+        .iter()
+        .flat_map(|s| s.players())
+        .filter(|p| {
+            let p = lock(p);
+            p.current.is_some() && p.paused
+        })
+        .count();
+    let failing = node.planner.as_ref().map(|p| {
+        p.status()["details"]["failingAddresses"]
+            .as_array()
+            .map_or(0, |a| a.len() as u64)
+    });
+    crate::telemetry::ScrapeFigures {
+        playing: playing as u64,
+        paused: paused as u64,
+        idle: players.saturating_sub(playing + paused) as u64,
+        failing_addresses: failing,
+    }
 }

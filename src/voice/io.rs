@@ -167,6 +167,20 @@ fn deregister(reg: &Registry, fd: Option<RawFd>) {
     }
 }
 
+/// Connected and reconnecting gateways for `basalt_voice_connections`; one pass over
+/// the slots per poll wake-up on this control thread, nothing on the audio path.
+fn publish_states(slots: &[Option<Slot>]) {
+    let (mut connected, mut reconnecting) = (0, 0);
+    for s in slots.iter().flatten() {
+        if s.retry.is_some() {
+            reconnecting += 1;
+        } else if s.gw.is_some() {
+            connected += 1;
+        }
+    }
+    crate::telemetry::voice_connections(connected, reconnecting);
+}
+
 impl Worker {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
@@ -232,6 +246,7 @@ impl Worker {
                     self.service(id);
                 }
             }
+            publish_states(&self.slots);
         }
     }
 
@@ -435,6 +450,7 @@ impl Worker {
             return;
         }
         gw.drop_socket();
+        crate::telemetry::voice_reconnect(c.code, c.by_remote);
         // The first wait is short: most drops resume at once.
         let at = Instant::now() + Duration::from_millis(BACKOFF_MS[0]);
         slot.retry = Some(Retry {

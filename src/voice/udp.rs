@@ -326,6 +326,7 @@ impl SendCore {
             }
             Err(_) => {
                 core.stats.send_errors.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::VOICE_UDP_SEND_ERRORS.inc();
             }
         }
     }
