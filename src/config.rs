@@ -19,6 +19,8 @@ pub struct Config {
     pub http: HttpProxyConfig,
     pub timeouts: TimeoutsConfig,
     pub logging: LoggingConfig,
+    /// `[youtube]`: client chains and overrides, PO token (sources.md §6).
+    pub youtube: crate::source::youtube::YoutubeConfig,
     /// The route planner made from `[ratelimit]`, shared by every clone of this
     /// configuration so sources and the REST routes see the same instance. Not a key.
     #[serde(skip)]

@@ -14,6 +14,7 @@ fn fixture(name: &str) -> String {
 fn manager() -> SourceManager {
     let mut c = Config::default();
     c.sources.local = true;
+    c.sources.youtube = false;
     SourceManager::new(&c)
 }
 
@@ -168,7 +169,7 @@ fn identifiers_that_are_not_files_are_empty() {
 #[test]
 fn local_is_off_by_default_and_registration_order_is_lavalinks() {
     let off = SourceManager::new(&Config::default());
-    assert_eq!(off.source_names(), vec!["http"]);
+    assert_eq!(off.source_names(), vec!["youtube", "http"]);
     assert!(matches!(
         off.load(&fixture("sine440_48k_stereo_1s.flac")),
         LoadResult::Empty

@@ -221,7 +221,7 @@ pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
         "lavaplayer": concat!("basalt-", env!("CARGO_PKG_VERSION")),
         "sourceManagers": source_names,
         "filters": filters,
-        "plugins": [],
+        "plugins": crate::source::youtube::info_plugins(source_names),
     })
 }
 
