@@ -369,7 +369,8 @@ impl Inner {
             itag: fmt.itag,
         });
         let out = self.it.outbound().clone();
-        let stream = ChunkedStream::open(out, url, len, refresh).map_err(|e| match e {
+        let chunk = self.cfg.media_chunk_bytes;
+        let stream = ChunkedStream::open_with_chunk(out, url, len, refresh, chunk).map_err(|e| match e {
             ChunkError::Status(s) => {
                 let mut e = YtError::suspicious(format!("Invalid status code for media: {s}"));
                 e.status = Some(s);

@@ -31,6 +31,8 @@ pub struct YoutubeConfig {
     pub visitor_data: String,
     /// An external PO-token minting service: POST `{"binding": …}` → `{"poToken": …}`.
     pub po_token_mint_url: String,
+    /// Bytes per media request (`range=` chunk); youtube-source uses 11,862,014.
+    pub media_chunk_bytes: u64,
     /// Base URL of InnerTube (tests and staging may point elsewhere).
     pub innertube_base: String,
     /// Base URL of YouTube Music's InnerTube.
@@ -55,6 +57,7 @@ impl Default for YoutubeConfig {
             po_token: String::new(),
             visitor_data: String::new(),
             po_token_mint_url: String::new(),
+            media_chunk_bytes: super::stream::CHUNK,
             innertube_base: "https://youtubei.googleapis.com".into(),
             music_base: "https://music.youtube.com".into(),
         }
