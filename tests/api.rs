@@ -223,13 +223,25 @@ fn info_and_stats() {
             "distortion",
             "rotation",
             "channelMix",
-            "lowPass"
+            "lowPass",
+            "echo",
+            "high-pass",
+            "low-pass",
+            "normalization",
+            "highPass",
+            "chorus",
+            "flanger",
+            "phaser",
+            "compressor",
+            "spatial",
+            "reverb"
         ])
     );
+    assert_eq!(v["plugins"][0]["name"], "lavadspx-plugin");
     // The built-in YouTube source answers for youtube-source's plugin entry.
     assert_eq!(
-        v["plugins"],
-        json!([{"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")}])
+        v["plugins"][1],
+        json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})
     );
     // build.rs stamps the commit the binary was built from (and its time, in ms).
     let head = std::process::Command::new("git")

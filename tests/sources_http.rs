@@ -303,7 +303,12 @@ fn decode_check(input: MediaInput) -> (usize, f64) {
     if let Some(e) = &input.extension {
         hint.with_extension(e);
     }
-    let mss = MediaSourceStream::new(input.reader, Default::default());
+    // As the decoder does: a segmented (HLS VOD) input seeks only by segment jumps.
+    let reader: Box<dyn symphonia::core::io::MediaSource> = match input.segments {
+        Some(_) => Box::new(basalt::source::hls::JumpOnly(input.reader)),
+        None => input.reader,
+    };
+    let mss = MediaSourceStream::new(reader, Default::default());
     let mut fmt = symphonia::default::get_probe()
         .probe(
             &hint,
@@ -629,7 +634,11 @@ fn hls_vod_mpegts_and_master() {
         assert_eq!(t.info.length, UNKNOWN_LENGTH);
         let mut input = m.open(&t).unwrap();
         assert_eq!(input.extension.as_deref(), Some("aac"));
-        assert!(input.is_stream);
+        // A VOD playlist (#EXT-X-ENDLIST) opens seekable by segment: 4 segments, ~3 s.
+        assert!(!input.is_stream);
+        let index = input.segments.clone().expect("VOD segment index");
+        assert_eq!(index.len(), 4);
+        assert_eq!(index.total_ms(), 3040);
         let adts = read_all(&mut input);
         assert_valid_adts(&adts);
         // The concatenated segments, demuxed in one go, give the same bytes.

@@ -89,6 +89,12 @@ fn media(r: &MockRequest) -> MockResponse {
     let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
     match r.param("tag") {
         Some("denied") => return MockResponse::status(403),
+        Some("ciph")
+            if r.param("sig") != Some(expected_sig(SIG).as_str())
+                || r.param("n") != Some(expected_n(NCHAL).as_str()) =>
+        {
+            return MockResponse::status(403)
+        }
         Some("stale") if a > 0 => return MockResponse::status(403),
         _ => {}
     }
@@ -546,7 +552,10 @@ fn a_refused_format_moves_playback_to_the_next_client() {
         let tag = if client_name(r) == "VISIONOS" { "denied" } else { "ok" };
         MockResponse::json(player_ok(VID, tag))
     }));
-    let sm = manager(&m, "[youtube]\nplayback_clients = [\"VISIONOS\", \"WEB\", \"IOS\"]\n");
+    let sm = manager(
+        &m,
+        "[youtube]\nplayback_clients = [\"VISIONOS\", \"WEB\", \"IOS\"]\n[youtube.cipher]\nembedded = false\n",
+    );
     let t = expect_track(sm.load(VID));
     let (bytes, _) = read_all(&sm, &t);
     assert_eq!(bytes, fixture("sine440_48k_stereo_2s.webm"));
@@ -557,7 +566,10 @@ fn a_refused_format_moves_playback_to_the_next_client() {
     assert!(m.requests_to(MEDIA_HOST, "/").iter().all(|r| r.param("pot").is_none()));
 
     // Every client failing names each one.
-    let sm = manager(&m, "[youtube]\nplayback_clients = [\"VISIONOS\", \"WEB\"]\n");
+    let sm = manager(
+        &m,
+        "[youtube]\nplayback_clients = [\"VISIONOS\", \"WEB\"]\n[youtube.cipher]\nembedded = false\n",
+    );
     let err = sm.open(&t).err().unwrap().to_string();
     assert!(err.contains("Client [VISIONOS] failed: Invalid status code for media: 403"), "{err}");
     assert!(err.contains("Client [WEB] failed: This client needs the player script"), "{err}");
@@ -652,4 +664,81 @@ fn info_lists_youtube_and_the_plugin_entry() {
     let v = basalt::source::youtube::info_plugins(&["youtube", "http"]);
     assert_eq!(v, vec![json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})]);
     assert!(basalt::source::youtube::info_plugins(&["http"]).is_empty());
+}
+
+const PLAYER_PATH: &str = "/s/player/test0001/player_ias.vflset/en_US/base.js";
+const ALPH: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const SIG: &str = "AOq0QJ8wRQIhAKkQ9_mh2Kk=XWt.Jt8nFz4fQ2fQ7Yk0h1p6t9iYVg3LAiBv4sX8pVd2a7Pj1xg5M0k9Qh3a8E";
+const NCHAL: &str = "kDs8fE2lQpXa9z1m";
+
+/// The transforms of the synthetic test player script (tests/fixtures/youtube).
+fn expected_sig(s: &str) -> String {
+    let mut a: Vec<char> = s.chars().collect();
+    let n = a.len();
+    a.swap(0, 7 % n);
+    a.reverse();
+    a.swap(0, 11 % n);
+    a.drain(..3);
+    a.into_iter().collect()
+}
+
+fn expected_n(s: &str) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(d, c)| {
+            let e = ALPH.find(c).unwrap();
+            ALPH.as_bytes()[(e * 5 + d * 7 + 3) % 64] as char
+        })
+        .collect()
+}
+
+fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn web_playback_solves_signature_and_n_with_the_embedded_cipher() {
+    let script = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/youtube/player_test.js",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let m = Mitm::start(
+        base_router()
+            .route("GET", "www.youtube.com", "/embed/", |_| {
+                MockResponse::text(
+                    &format!("<html><script>ytcfg.set({{\"jsUrl\":\"{}\"}});</script></html>", PLAYER_PATH.replace('/', "\\/")),
+                    "text/html; charset=utf-8",
+                )
+            })
+            .route("GET", "www.youtube.com", PLAYER_PATH, move |_| MockResponse::text(&script, "text/javascript"))
+            .route("POST", IT, "/youtubei/v1/player", |r| {
+                let mut v = player_ok(VID, "ok");
+                let sts = &r.body_json()["playbackContext"]["contentPlaybackContext"]["signatureTimestamp"];
+                if sts == 20123 {
+                    let len = fixture("sine440_48k_stereo_2s.webm").len();
+                    let url = format!("https://{MEDIA_HOST}/videoplayback?itag=251&tag=ciph&n={NCHAL}");
+                    v["streamingData"]["adaptiveFormats"] = json!([{
+                        "itag": 251, "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 1, "contentLength": len.to_string(),
+                        "signatureCipher": format!("s={}&sp=sig&url={}", urlenc(SIG), urlenc(&url))
+                    }]);
+                }
+                MockResponse::json(v)
+            }),
+    );
+    let sm = manager(&m, "[youtube]\nplayback_clients = [\"WEB\"]\nmedia_chunk_bytes = 6000\n");
+    let t = expect_track(sm.load(VID));
+    let (bytes, _) = read_all(&sm, &t);
+    assert_eq!(bytes, fixture("sine440_48k_stereo_2s.webm"));
+    let media = m.requests_to(MEDIA_HOST, "/videoplayback");
+    assert!(media.len() >= 3);
+    assert!(media.iter().all(|r| r.param("tag") == Some("ciph")));
+    // The load asked for metadata only: no player script was needed for it.
+    assert!(m.requests_to(IT, "/youtubei/v1/player")[0].body_json().get("playbackContext").is_none());
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
 }

@@ -475,7 +475,7 @@ impl HttpSource {
         let kind = ProbeKind::from_name(probe_name)
             .ok_or_else(|| SourceError::UnknownDescriptor(descriptor.to_string()))?;
         if kind == ProbeKind::M3u && matches!(params, "hls-outer" | "hls-inner") {
-            return hls::open(&self.client, &url, params == "hls-inner");
+            return hls::open(self.client.outbound(), &url, params == "hls-inner");
         }
         if !kind.is_media() {
             return Err(SourceError::UnknownDescriptor(descriptor.to_string()));
@@ -492,6 +492,7 @@ impl HttpSource {
             extension: Some(kind.decoder_extension().to_string()),
             mime,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
+            segments: None,
         })
     }
 }

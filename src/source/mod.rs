@@ -6,6 +6,7 @@
 //! bandcamp, twitch, vimeo, niconico, local, plugin sources, http last). A source that is
 //! not registered claims nothing and is not listed in `/v4/info`.
 
+pub mod bandcamp;
 pub mod hls;
 pub mod http;
 pub mod icy;
@@ -13,7 +14,9 @@ pub mod local;
 pub mod mpegts;
 pub mod playlist;
 pub mod probe;
+pub mod soundcloud;
 pub mod youtube;
+pub mod ytcipher;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
@@ -43,6 +46,9 @@ pub struct MediaInput {
     pub mime: Option<String>,
     /// Live or endless: no seeking, no length.
     pub is_stream: bool,
+    /// Segmented VOD (HLS): where segments start in time, so the decoder can seek by
+    /// restarting at a segment (`decode/segmented.rs`). None for ordinary byte streams.
+    pub segments: Option<hls::SegmentIndex>,
 }
 
 /// Why a load or an open failed, carrying Lavalink's friendly message and severity
@@ -213,7 +219,7 @@ pub struct SourceManager {
 
 impl SourceManager {
     pub fn new(config: &Config) -> SourceManager {
-        SourceManager::with_plugin_sources(config, Vec::new())
+        SourceManager::with_plugin_sources(config, crate::plugin::lavasrc::sources(config))
     }
 
     /// The built-in sources enabled in `[sources]`, with plugin sources placed where
@@ -224,6 +230,12 @@ impl SourceManager {
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
         if config.sources.youtube {
             sources.push(Box::new(youtube::YoutubeSource::new(config)));
+        }
+        if config.sources.soundcloud {
+            sources.push(Box::new(soundcloud::SoundCloudSource::new(config)));
+        }
+        if config.sources.bandcamp {
+            sources.push(Box::new(bandcamp::BandcampSource::new(config)));
         }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));

@@ -19,6 +19,7 @@ use self::ident::{Claims, Route};
 use self::innertube::{Innertube, PlayerOptions};
 use self::mapping::YtError;
 use self::stream::{ChunkError, ChunkedStream, Refresh};
+use super::ytcipher::CipherManager;
 use super::{Answer, LoadRequest, MediaInput, Source, SourceError};
 use crate::config::Config;
 use crate::track::{Severity, TrackData};
@@ -35,6 +36,17 @@ pub trait Solver: Send + Sync {
     fn signature_timestamp(&self) -> Result<u32, String>;
     /// `url` with the solved signature under `sp` and the `n` parameter transformed.
     fn resolve(&self, url: &str, s: Option<&str>, sp: &str) -> Result<String, String>;
+}
+
+impl Solver for CipherManager {
+    fn signature_timestamp(&self) -> Result<u32, String> {
+        self.player_script().map(|p| p.sts).map_err(|e| e.to_string())
+    }
+
+    fn resolve(&self, url: &str, s: Option<&str>, sp: &str) -> Result<String, String> {
+        let script = self.player_script().map_err(|e| e.to_string())?;
+        CipherManager::resolve(self, url, s, Some(sp), &script).map_err(|e| e.to_string())
+    }
 }
 
 /// What a chain is for (which capability a client needs).
@@ -78,8 +90,15 @@ pub struct YoutubeSource {
 }
 
 impl YoutubeSource {
+    /// With the cipher of `[youtube.cipher]` (remote service, else the embedded solver).
     pub fn new(config: &Config) -> YoutubeSource {
-        YoutubeSource::with_solver(config, None)
+        let c = &config.youtube.cipher;
+        let solver: Option<Arc<dyn Solver>> = (c.embedded || !c.remote_url.trim().is_empty())
+            .then(|| {
+                let out = crate::net::Outbound::new(config).routed();
+                Arc::new(CipherManager::new(&out, c)) as Arc<dyn Solver>
+            });
+        YoutubeSource::with_solver(config, solver)
     }
 
     /// With a cipher solver for clients that need the player script.
@@ -236,14 +255,19 @@ impl Inner {
             embed: !c.oauth,
             ..Default::default()
         };
-        if c.needs_player_script {
-            if let Some(s) = &self.solver {
-                o.signature_timestamp = s.signature_timestamp().ok();
-            } else if playback {
+        // Metadata never needs the cipher; playback formats of script clients do.
+        if c.needs_player_script && playback {
+            let Some(s) = &self.solver else {
                 return Err(YtError::suspicious(
                     "This client needs the player script and no cipher is configured.",
                 ));
-            }
+            };
+            let sts = s.signature_timestamp().map_err(|e| {
+                let mut y = YtError::suspicious(format!("Could not read the player script: {e}"));
+                y.status = Some(0);
+                y
+            })?;
+            o.signature_timestamp = Some(sts);
         }
         if c.embedded && playback {
             o.encrypted_host_flags = self.host_flags(id);
@@ -383,6 +407,7 @@ impl Inner {
             extension: Some(fmt.extension().to_string()),
             mime: Some(fmt.mime.clone()),
             is_stream: false,
+            segments: None,
         })
     }
 
@@ -395,8 +420,7 @@ impl Inner {
             return Err(YtError::common("YouTube WebM streams are currently not supported."));
         };
         let url = reqwest::Url::parse(url).map_err(|e| YtError::suspicious(format!("Bad HLS URL: {e}")))?;
-        let client = super::http::HttpClient::from_outbound(self.it.outbound().clone());
-        super::hls::open(&client, &url, false).map_err(|e| YtError::suspicious(e.to_string()))
+        super::hls::open(self.it.outbound(), &url, false).map_err(|e| YtError::suspicious(e.to_string()))
     }
 
     /// The playable URL: cipher for script clients, then `pot=` for token clients.

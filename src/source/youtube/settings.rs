@@ -31,6 +31,9 @@ pub struct YoutubeConfig {
     pub visitor_data: String,
     /// An external PO-token minting service: POST `{"binding": …}` → `{"poToken": …}`.
     pub po_token_mint_url: String,
+    /// `[youtube.cipher]`: remote cipher service or the embedded solver, for clients that
+    /// need the player script.
+    pub cipher: crate::source::ytcipher::CipherConfig,
     /// Bytes per media request (`range=` chunk); youtube-source uses 11,862,014.
     pub media_chunk_bytes: u64,
     /// Base URL of InnerTube (tests and staging may point elsewhere).
@@ -57,6 +60,7 @@ impl Default for YoutubeConfig {
             po_token: String::new(),
             visitor_data: String::new(),
             po_token_mint_url: String::new(),
+            cipher: Default::default(),
             media_chunk_bytes: super::stream::CHUNK,
             innertube_base: "https://youtubei.googleapis.com".into(),
             music_base: "https://music.youtube.com".into(),
