@@ -239,10 +239,10 @@ fn info_and_stats() {
     );
     assert_eq!(v["plugins"][0]["name"], "lavadspx-plugin");
     // The built-in YouTube source answers for youtube-source's plugin entry.
-    assert_eq!(
-        v["plugins"][1],
-        json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})
-    );
+    assert!(v["plugins"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})));
     // build.rs stamps the commit the binary was built from (and its time, in ms).
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])

@@ -208,12 +208,6 @@ pub const LAVALINK_VERSION: &str = "4.2.2";
 /// `/v4/info`.
 pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
     let (major, minor, patch, pre) = parse_semver(LAVALINK_VERSION);
-    let mut plugins = vec![json!({
-        "name": basalt_dsp::extra::lavadspx::LAVADSPX_PLUGIN,
-        "version": concat!("basalt-", env!("CARGO_PKG_VERSION")),
-    })];
-    // The built-in YouTube source answers for youtube-source's entry.
-    plugins.extend(crate::source::youtube::info_plugins(source_names));
     json!({
         "version": {
             "semver": LAVALINK_VERSION,
@@ -237,7 +231,10 @@ pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
         "filters": filters,
         // Filters Basalt implements natively under a plugin's name, listed so clients that
         // gate on it (lavalink-client, moonlink.js) send them.
-        "plugins": plugins,
+        "plugins": [{
+            "name": basalt_dsp::extra::lavadspx::LAVADSPX_PLUGIN,
+            "version": concat!("basalt-", env!("CARGO_PKG_VERSION")),
+        }],
     })
 }
 

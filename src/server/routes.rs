@@ -302,6 +302,10 @@ fn info(node: &Node) -> Value {
     let filters = node.config.filters.enabled_names();
     let mut v = dto::info(&sources, &filters);
     v["plugins"] = node.plugins.info();
+    // The built-in YouTube source answers for youtube-source's plugin entry.
+    if let Value::Array(list) = &mut v["plugins"] {
+        list.extend(crate::source::youtube::info_plugins(&sources));
+    }
     v
 }
 
