@@ -700,6 +700,7 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "player.buffer_duration_ms" | "player.frame_buffer_duration_ms" => range(0, 60_000),
         "player.track_stuck_threshold_ms" => range(0, U32),
         "player.youtube_playlist_load_limit" => range(0, U32),
+        "youtube.media_chunk_bytes" => range(1024, I32),
         "player.decode_workers" | "player.encode_workers" => range(0, 256),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
         "timeouts.connect_timeout_ms"

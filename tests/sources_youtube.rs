@@ -140,7 +140,10 @@ fn expect_error(r: LoadResult) -> basalt::track::TrackException {
 #[test]
 fn every_video_url_shape_loads_the_same_track() {
     let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |r| {
-        let id = r.body_json()["videoId"].as_str().unwrap_or_default().to_string();
+        let id = r.body_json()["videoId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         MockResponse::json(player_ok(&id, "ok"))
     }));
     let sm = manager(&m, "");
@@ -160,7 +163,10 @@ fn every_video_url_shape_loads_the_same_track() {
         assert_eq!(i.author, "Rick Astley");
         assert_eq!(i.length, 212_000);
         assert!(!i.is_stream);
-        assert_eq!(i.uri.as_deref(), Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ"));
+        assert_eq!(
+            i.uri.as_deref(),
+            Some("https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+        );
         assert_eq!(
             i.artwork_url.as_deref(),
             Some("https://i.ytimg.com/vi/dQw4w9WgXcQ/maxresdefault.jpg")
@@ -179,10 +185,16 @@ fn every_video_url_shape_loads_the_same_track() {
     assert_eq!(b["context"]["client"]["clientScreen"], "EMBED");
     assert_eq!(b["context"]["thirdParty"]["embedUrl"], "https://google.com");
     assert_eq!(b["context"]["user"]["lockedSafetyMode"], false);
-    assert_eq!((b["racyCheckOk"].clone(), b["params"].clone()), (json!(true), json!("2AMB")));
+    assert_eq!(
+        (b["racyCheckOk"].clone(), b["params"].clone()),
+        (json!(true), json!("2AMB"))
+    );
     assert_eq!(p.param("prettyPrint"), Some("false"));
     assert_eq!(p.header("x-youtube-client-name"), Some("1"));
-    assert!(p.header("cookie").unwrap().contains("CONSENT=YES+cb.20210328-17-p0.en+FX+471"));
+    assert!(p
+        .header("cookie")
+        .unwrap()
+        .contains("CONSENT=YES+cb.20210328-17-p0.en+FX+471"));
     assert!(p.header("x-goog-visitor-id").is_none());
     assert_eq!(p.scheme, "https");
     assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
@@ -192,7 +204,10 @@ fn every_video_url_shape_loads_the_same_track() {
 fn a_failing_client_is_named_and_the_next_one_answers() {
     let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |r| {
         match client_name(r).as_str() {
-            "WEB" => MockResponse::json(status("LOGIN_REQUIRED", "Sign in to confirm you’re not a bot")),
+            "WEB" => MockResponse::json(status(
+                "LOGIN_REQUIRED",
+                "Sign in to confirm you’re not a bot",
+            )),
             _ => MockResponse::json(player_ok(VID, "ok")),
         }
     }));
@@ -207,7 +222,10 @@ fn a_failing_client_is_named_and_the_next_one_answers() {
     assert!(v.header("user-agent").unwrap().contains("Safari"));
     assert_eq!(v.header("x-goog-visitor-id"), Some("VISITOR123"));
     assert_eq!(v.header("x-youtube-client-name"), Some("101"));
-    assert_eq!(v.body_json()["context"]["client"]["deviceModel"], "RealityDevice17,1");
+    assert_eq!(
+        v.body_json()["context"]["client"]["deviceModel"],
+        "RealityDevice17,1"
+    );
 }
 
 #[test]
@@ -237,7 +255,12 @@ fn every_client_failing_gives_youtube_sources_message() {
 #[test]
 fn playability_errors_keep_youtube_sources_messages() {
     let cases: Vec<(Value, &str, Severity, usize)> = vec![
-        (status("LOGIN_REQUIRED", "This video is private"), "This is a private video.", Severity::Common, 1),
+        (
+            status("LOGIN_REQUIRED", "This video is private"),
+            "This is a private video.",
+            Severity::Common,
+            1,
+        ),
         (
             json!({"playabilityStatus": {"status": "UNPLAYABLE", "reason": "Video unavailable",
                 "errorScreen": {"playerErrorMessageRenderer": {"subreason": {"simpleText": "This video is not available in your country"}}}}}),
@@ -246,7 +269,10 @@ fn playability_errors_keep_youtube_sources_messages() {
             3,
         ),
         (
-            status("LOGIN_REQUIRED", "Sign in to confirm your age. This video may be inappropriate for some users."),
+            status(
+                "LOGIN_REQUIRED",
+                "Sign in to confirm your age. This video may be inappropriate for some users.",
+            ),
             "This video requires age verification.",
             Severity::Suspicious,
             3,
@@ -254,9 +280,11 @@ fn playability_errors_keep_youtube_sources_messages() {
     ];
     for (resp, message, severity, calls) in cases {
         let r = resp.clone();
-        let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
-            MockResponse::json(r.clone())
-        }));
+        let m = Mitm::start(
+            base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+                MockResponse::json(r.clone())
+            }),
+        );
         let e = expect_error(manager(&m, "").load(VID));
         let got = e.message.unwrap();
         assert!(got.contains(message), "{got}");
@@ -265,7 +293,11 @@ fn playability_errors_keep_youtube_sources_messages() {
             assert_eq!(got, message);
             assert_eq!(e.severity, severity);
         }
-        assert_eq!(m.requests_to(IT, "/youtubei/v1/player").len(), calls, "{message}");
+        assert_eq!(
+            m.requests_to(IT, "/youtubei/v1/player").len(),
+            calls,
+            "{message}"
+        );
     }
 }
 
@@ -273,7 +305,10 @@ fn playability_errors_keep_youtube_sources_messages() {
 fn embedding_refused_is_retried_without_the_embed_fields() {
     let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |r| {
         if r.body_json()["context"]["client"]["clientScreen"] == "EMBED" {
-            MockResponse::json(status("UNPLAYABLE", "Playback on other websites has been disabled by the video owner."))
+            MockResponse::json(status(
+                "UNPLAYABLE",
+                "Playback on other websites has been disabled by the video owner.",
+            ))
         } else {
             MockResponse::json(player_ok(VID, "ok"))
         }
@@ -281,7 +316,9 @@ fn embedding_refused_is_retried_without_the_embed_fields() {
     expect_track(manager(&m, "").load(VID));
     let players = m.requests_to(IT, "/youtubei/v1/player");
     assert_eq!(players.len(), 2);
-    assert!(players[1].body_json()["context"].get("thirdParty").is_none());
+    assert!(players[1].body_json()["context"]
+        .get("thirdParty")
+        .is_none());
 }
 
 fn search_item(id: &str, title: &str, len: Option<&str>) -> Value {
@@ -293,7 +330,8 @@ fn search_item(id: &str, title: &str, len: Option<&str>) -> Value {
         "viewCountText": {"simpleText": "1,234 views"}
     }});
     if let Some(l) = len {
-        v["videoRenderer"]["lengthText"] = json!({"accessibility": {"accessibilityData": {"label": "x"}}, "simpleText": l});
+        v["videoRenderer"]["lengthText"] =
+            json!({"accessibility": {"accessibilityData": {"label": "x"}}, "simpleText": l});
     }
     v
 }
@@ -329,7 +367,10 @@ fn ytsearch_returns_web_results_and_skips_live_items() {
         Some("https://i.ytimg.com/vi/aaaaaaaaaaa/mqdefault.jpg")
     );
     assert_eq!(tracks[1].info.length, 3_723_000);
-    assert_eq!(m.requests_to(IT, "/youtubei/v1/search")[0].body_json()["query"], "never gonna");
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/search")[0].body_json()["query"],
+        "never gonna"
+    );
     // Empty query → empty; search disabled → not claimed (empty with no request).
     assert!(matches!(sm.load("ytsearch:   "), LoadResult::Empty));
     let before = m.requests().len();
@@ -374,9 +415,23 @@ fn ytmsearch_reads_the_songs_shelf() {
     };
     assert_eq!(tracks.len(), 1);
     let i = &tracks[0].info;
-    assert_eq!((i.identifier.as_str(), i.title.as_str(), i.author.as_str(), i.length), ("mmmmmmmmmmm", "Song", "Artist", 245_000));
-    assert_eq!(i.artwork_url.as_deref(), Some("https://lh3.googleusercontent.com/abc=w1000-h1000"));
-    assert_eq!(i.uri.as_deref(), Some("https://www.youtube.com/watch?v=mmmmmmmmmmm"));
+    assert_eq!(
+        (
+            i.identifier.as_str(),
+            i.title.as_str(),
+            i.author.as_str(),
+            i.length
+        ),
+        ("mmmmmmmmmmm", "Song", "Artist", 245_000)
+    );
+    assert_eq!(
+        i.artwork_url.as_deref(),
+        Some("https://lh3.googleusercontent.com/abc=w1000-h1000")
+    );
+    assert_eq!(
+        i.uri.as_deref(),
+        Some("https://www.youtube.com/watch?v=mmmmmmmmmmm")
+    );
 }
 
 fn pl_video(id: &str) -> Value {
@@ -423,8 +478,11 @@ fn playlist_router() -> Router {
 fn playlists_follow_continuations_up_to_the_page_limit() {
     let m = Mitm::start(playlist_router());
     let sm = manager(&m, "");
-    let LoadResult::Playlist { name, selected_track, tracks } =
-        sm.load("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PLtest&index=2")
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = sm.load("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=PLtest&index=2")
     else {
         panic!("not a playlist")
     };
@@ -434,17 +492,28 @@ fn playlists_follow_continuations_up_to_the_page_limit() {
     assert_eq!(selected_track, 1);
     assert_eq!(tracks[0].info.length, 61_000);
     assert_eq!(tracks[0].info.author, "Uploader");
-    assert_eq!(m.requests_to(IT, "/youtubei/v1/browse")[0].body_json()["browseId"], "VLPLtest");
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/browse")[0].body_json()["browseId"],
+        "VLPLtest"
+    );
 
     // A limit of 2 pages stops after the first continuation; a bare id has no selection.
     let limited = manager(&m, "[player]\nyoutube_playlist_load_limit = 2\n");
-    let LoadResult::Playlist { selected_track, tracks, .. } = limited.load("PLtest") else {
+    let LoadResult::Playlist {
+        selected_track,
+        tracks,
+        ..
+    } = limited.load("PLtest")
+    else {
         panic!("not a playlist")
     };
     assert_eq!((tracks.len(), selected_track), (3, -1));
 
     let e = expect_error(sm.load("https://www.youtube.com/playlist?list=PLmissing"));
-    assert!(e.message.unwrap().contains("Client [WEB] failed: The playlist does not exist."));
+    assert!(e
+        .message
+        .unwrap()
+        .contains("Client [WEB] failed: The playlist does not exist."));
     assert!(m.unrouted().is_empty());
 }
 
@@ -460,8 +529,12 @@ fn mixes_come_from_next_with_the_seed_selected() {
             "title": "Mix – Never Gonna", "playlistId": "RDdQw4w9WgXcQ",
             "contents": [item("x0000000000"), item(VID), {"automixPreviewVideoRenderer": {}}]}}}}}))
     }));
-    let LoadResult::Playlist { name, selected_track, tracks } =
-        manager(&m, "").load("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ&start_radio=1")
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = manager(&m, "")
+        .load("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list=RDdQw4w9WgXcQ&start_radio=1")
     else {
         panic!("not a mix")
     };
@@ -478,9 +551,14 @@ fn watch_videos_follows_the_redirect() {
             .route("GET", "www.youtube.com", "/watch_videos", |_| {
                 MockResponse::redirect(303, "https://www.youtube.com/watch?v=dQw4w9WgXcQ")
             })
-            .route("POST", IT, "/youtubei/v1/player", |_| MockResponse::json(player_ok(VID, "ok"))),
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                MockResponse::json(player_ok(VID, "ok"))
+            }),
     );
-    let t = expect_track(manager(&m, "").load("https://www.youtube.com/watch_videos?video_ids=dQw4w9WgXcQ,aaaaaaaaaaa"));
+    let t = expect_track(
+        manager(&m, "")
+            .load("https://www.youtube.com/watch_videos?video_ids=dQw4w9WgXcQ,aaaaaaaaaaa"),
+    );
     assert_eq!(t.info.identifier, VID);
 }
 
@@ -505,7 +583,9 @@ fn playback_prefers_opus_from_a_cipherless_client_in_bounded_chunks() {
     assert!(media.len() >= 4, "{}", media.len());
     assert_eq!(media[0].param("range"), Some("0-4095"));
     assert_eq!(media[1].param("range"), Some("4096-8191"));
-    assert!(media.iter().all(|r| r.param("itag") == Some("251") && r.header("range").is_none()));
+    assert!(media
+        .iter()
+        .all(|r| r.param("itag") == Some("251") && r.header("range").is_none()));
     // Playback asked VISIONOS (no player script, no PO token).
     let last_player = m.requests_to(IT, "/youtubei/v1/player").pop().unwrap();
     assert_eq!(client_name(&last_player), "VISIONOS");
@@ -516,12 +596,17 @@ fn playback_prefers_opus_from_a_cipherless_client_in_bounded_chunks() {
 fn an_expired_url_mid_track_is_refreshed_and_resumes_at_the_same_byte() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
-        // The first playback answer's URLs go stale after the first chunk.
-        let n = c.fetch_add(1, Ordering::SeqCst);
-        MockResponse::json(player_ok(VID, if n == 0 { "stale" } else { "fresh" }))
-    }));
-    let sm = manager(&m, "[youtube]\nmedia_chunk_bytes = 5000\nplayback_clients = [\"VISIONOS\"]\n");
+    let m = Mitm::start(
+        base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+            // The first playback answer's URLs go stale after the first chunk.
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            MockResponse::json(player_ok(VID, if n == 0 { "stale" } else { "fresh" }))
+        }),
+    );
+    let sm = manager(
+        &m,
+        "[youtube]\nmedia_chunk_bytes = 5000\nplayback_clients = [\"VISIONOS\"]\n",
+    );
     let t = basalt::track::TrackData {
         info: basalt::track::TrackInfo {
             title: "x".into(),
@@ -541,15 +626,25 @@ fn an_expired_url_mid_track_is_refreshed_and_resumes_at_the_same_byte() {
     assert_eq!(bytes, fixture("sine440_48k_stereo_2s.webm"));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let media = m.requests_to(MEDIA_HOST, "/videoplayback");
-    let refused = media.iter().position(|r| r.param("tag") == Some("stale") && r.param("range") == Some("5000-9999")).unwrap();
+    let refused = media
+        .iter()
+        .position(|r| r.param("tag") == Some("stale") && r.param("range") == Some("5000-9999"))
+        .unwrap();
     let resumed = &media[refused + 1];
-    assert_eq!((resumed.param("tag"), resumed.param("range")), (Some("fresh"), Some("5000-9999")));
+    assert_eq!(
+        (resumed.param("tag"), resumed.param("range")),
+        (Some("fresh"), Some("5000-9999"))
+    );
 }
 
 #[test]
 fn a_refused_format_moves_playback_to_the_next_client() {
     let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |r| {
-        let tag = if client_name(r) == "VISIONOS" { "denied" } else { "ok" };
+        let tag = if client_name(r) == "VISIONOS" {
+            "denied"
+        } else {
+            "ok"
+        };
         MockResponse::json(player_ok(VID, tag))
     }));
     let sm = manager(
@@ -559,11 +654,19 @@ fn a_refused_format_moves_playback_to_the_next_client() {
     let t = expect_track(sm.load(VID));
     let (bytes, _) = read_all(&sm, &t);
     assert_eq!(bytes, fixture("sine440_48k_stereo_2s.webm"));
-    let names: Vec<String> = m.requests_to(IT, "/youtubei/v1/player").iter().skip(1).map(client_name).collect();
+    let names: Vec<String> = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .iter()
+        .skip(1)
+        .map(client_name)
+        .collect();
     // WEB needs the player script and no cipher is configured: skipped without a request.
     assert_eq!(names, ["VISIONOS", "IOS"]);
     // IOS is a streaming-PO-token client: none configured, so no `pot`.
-    assert!(m.requests_to(MEDIA_HOST, "/").iter().all(|r| r.param("pot").is_none()));
+    assert!(m
+        .requests_to(MEDIA_HOST, "/")
+        .iter()
+        .all(|r| r.param("pot").is_none()));
 
     // Every client failing names each one.
     let sm = manager(
@@ -571,8 +674,14 @@ fn a_refused_format_moves_playback_to_the_next_client() {
         "[youtube]\nplayback_clients = [\"VISIONOS\", \"WEB\"]\n[youtube.cipher]\nembedded = false\n",
     );
     let err = sm.open(&t).err().unwrap().to_string();
-    assert!(err.contains("Client [VISIONOS] failed: Invalid status code for media: 403"), "{err}");
-    assert!(err.contains("Client [WEB] failed: This client needs the player script"), "{err}");
+    assert!(
+        err.contains("Client [VISIONOS] failed: Invalid status code for media: 403"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Client [WEB] failed: This client needs the player script"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -611,7 +720,9 @@ fn a_minting_service_supplies_streaming_tokens() {
     let t = expect_track(sm.load(VID));
     read_all(&sm, &t);
     let media = m.requests_to(MEDIA_HOST, "/videoplayback");
-    assert!(media.iter().all(|r| r.param("pot") == Some("minted-dQw4w9WgXcQ")));
+    assert!(media
+        .iter()
+        .all(|r| r.param("pot") == Some("minted-dQw4w9WgXcQ")));
 }
 
 #[test]
@@ -644,31 +755,50 @@ fn client_fields_and_chains_come_from_config() {
 fn the_bot_wall_flags_the_planner_address_and_retries_from_another() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
-        if c.fetch_add(1, Ordering::SeqCst) == 0 {
-            MockResponse::json(status("LOGIN_REQUIRED", "Sign in to confirm you’re not a bot"))
-        } else {
-            MockResponse::json(player_ok(VID, "ok"))
-        }
-    }));
-    let sm = manager(&m, "[ratelimit]\nip_blocks = [\"127.0.0.0/29\"]\nstrategy = \"RotateOnBan\"\n");
+    let m = Mitm::start(
+        base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                MockResponse::json(status(
+                    "LOGIN_REQUIRED",
+                    "Sign in to confirm you’re not a bot",
+                ))
+            } else {
+                MockResponse::json(player_ok(VID, "ok"))
+            }
+        }),
+    );
+    let sm = manager(
+        &m,
+        "[ratelimit]\nip_blocks = [\"127.0.0.0/29\"]\nstrategy = \"RotateOnBan\"\n",
+    );
     expect_track(sm.load(VID));
     let players = m.requests_to(IT, "/youtubei/v1/player");
     assert_eq!(players.len(), 2);
-    assert_eq!(client_name(&players[1]), "WEB", "retried with the same client");
-    assert_ne!(players[0].peer, players[1].peer, "retried from another address");
+    assert_eq!(
+        client_name(&players[1]),
+        "WEB",
+        "retried with the same client"
+    );
+    assert_ne!(
+        players[0].peer, players[1].peer,
+        "retried from another address"
+    );
 }
 
 #[test]
 fn info_lists_youtube_and_the_plugin_entry() {
     let v = basalt::source::youtube::info_plugins(&["youtube", "http"]);
-    assert_eq!(v, vec![json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})]);
+    assert_eq!(
+        v,
+        vec![json!({"name": "youtube-plugin", "version": env!("CARGO_PKG_VERSION")})]
+    );
     assert!(basalt::source::youtube::info_plugins(&["http"]).is_empty());
 }
 
 const PLAYER_PATH: &str = "/s/player/test0001/player_ias.vflset/en_US/base.js";
 const ALPH: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const SIG: &str = "AOq0QJ8wRQIhAKkQ9_mh2Kk=XWt.Jt8nFz4fQ2fQ7Yk0h1p6t9iYVg3LAiBv4sX8pVd2a7Pj1xg5M0k9Qh3a8E";
+const SIG: &str =
+    "AOq0QJ8wRQIhAKkQ9_mh2Kk=XWt.Jt8nFz4fQ2fQ7Yk0h1p6t9iYVg3LAiBv4sX8pVd2a7Pj1xg5M0k9Qh3a8E";
 const NCHAL: &str = "kDs8fE2lQpXa9z1m";
 
 /// The transforms of the synthetic test player script (tests/fixtures/youtube).
@@ -695,7 +825,9 @@ fn expected_n(s: &str) -> String {
 fn urlenc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -731,7 +863,10 @@ fn web_playback_solves_signature_and_n_with_the_embedded_cipher() {
                 MockResponse::json(v)
             }),
     );
-    let sm = manager(&m, "[youtube]\nplayback_clients = [\"WEB\"]\nmedia_chunk_bytes = 6000\n");
+    let sm = manager(
+        &m,
+        "[youtube]\nplayback_clients = [\"WEB\"]\nmedia_chunk_bytes = 6000\n",
+    );
     let t = expect_track(sm.load(VID));
     let (bytes, _) = read_all(&sm, &t);
     assert_eq!(bytes, fixture("sine440_48k_stereo_2s.webm"));
@@ -739,6 +874,9 @@ fn web_playback_solves_signature_and_n_with_the_embedded_cipher() {
     assert!(media.len() >= 3);
     assert!(media.iter().all(|r| r.param("tag") == Some("ciph")));
     // The load asked for metadata only: no player script was needed for it.
-    assert!(m.requests_to(IT, "/youtubei/v1/player")[0].body_json().get("playbackContext").is_none());
+    assert!(m.requests_to(IT, "/youtubei/v1/player")[0]
+        .body_json()
+        .get("playbackContext")
+        .is_none());
     assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
 }

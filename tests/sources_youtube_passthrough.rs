@@ -42,7 +42,12 @@ fn webm_packets(bytes: Vec<u8>) -> Vec<Vec<u8>> {
     let mut hint = Hint::new();
     hint.with_extension("webm");
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .unwrap();
     let mut out = Vec::new();
     while let Ok(Some(p)) = format.next_packet() {
@@ -93,9 +98,8 @@ fn youtube_opus_passes_through_untouched() {
     let sources = Arc::new(SourceManager::new(
         &m.config("[youtube]\nmedia_chunk_bytes = 3000\n"),
     ));
-    let opener: Opener = Arc::new(move |t: &TrackData| {
-        sources.open(t).map_err(|e| e.to_exception())
-    });
+    let opener: Opener =
+        Arc::new(move |t: &TrackData| sources.open(t).map_err(|e| e.to_exception()));
     let rig = Rig::with(test_config(), opener);
     rig.play(
         Arc::new(TrackData {
@@ -122,7 +126,11 @@ fn youtube_opus_passes_through_untouched() {
     let frames = rig.frames();
     // Exactly what the same WebM file gives when played locally (the engine currently
     // drops the file's first Opus packet in both cases; see the report), ...
-    assert_eq!(frames, local_frames(), "YouTube playback differs from the local file");
+    assert_eq!(
+        frames,
+        local_frames(),
+        "YouTube playback differs from the local file"
+    );
     // ... and every frame is the source's packet, byte for byte, in order.
     assert!(!frames.is_empty() && expected.len() - frames.len() <= 1);
     let skip = expected.len() - frames.len();
@@ -134,7 +142,6 @@ fn youtube_opus_passes_through_untouched() {
     assert!(media.len() > 3 && media.iter().all(|r| r.param("range").is_some()));
     assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
 }
-
 
 /// The frames the engine sends for the same WebM played from a local file.
 fn local_frames() -> Vec<Vec<u8>> {

@@ -243,7 +243,17 @@ pub fn resolve(overrides: &BTreeMap<String, ClientOverride>) -> Result<Vec<Clien
                         "youtube.clients.{name}: a new client needs client_name and client_version"
                     ));
                 };
-                all.push(spec(&key, cn, cv, 0, "", json!({}), "", Family::Web, "video,search,playlist,mix,playback"));
+                all.push(spec(
+                    &key,
+                    cn,
+                    cv,
+                    0,
+                    "",
+                    json!({}),
+                    "",
+                    Family::Web,
+                    "video,search,playlist,mix,playback",
+                ));
                 all.len() - 1
             }
         };
@@ -293,7 +303,9 @@ mod tests {
         assert!(get("MUSIC").capabilities.music_search);
         assert!(!get("TV").capabilities.video && get("TV").oauth);
         assert_eq!(get("IOS").player_params, "CgIIAdgDAQ%3D%3D");
-        assert!(get("TVHTML5_SIMPLY").root_fields.contains_key("attestationRequest"));
+        assert!(get("TVHTML5_SIMPLY")
+            .root_fields
+            .contains_key("attestationRequest"));
         assert!(!get("TVHTML5_SIMPLY").capabilities.playlist);
     }
 

@@ -85,13 +85,16 @@ pub fn parse(resp: &Value, live: bool) -> Vec<Format> {
                     .or_else(|| f.get("cipher"))
                     .and_then(Value::as_str)
                 {
-                    let Some(u) = query_param(c, "url") else { continue };
+                    let Some(u) = query_param(c, "url") else {
+                        continue;
+                    };
                     let sp = query_param(c, "sp").unwrap_or_else(|| "signature".into());
                     (u, query_param(c, "s"), sp)
                 } else {
                     continue;
                 };
-            let (mime, codecs) = split_mime(f.get("mimeType").and_then(Value::as_str).unwrap_or(""));
+            let (mime, codecs) =
+                split_mime(f.get("mimeType").and_then(Value::as_str).unwrap_or(""));
             out.push(Format {
                 itag,
                 url,
@@ -168,21 +171,24 @@ mod tests {
 
     fn resp() -> Value {
         json!({"streamingData": {
-            "formats": [{"itag": 18, "url": "https://r.googlevideo.com/v?itag=18", "mimeType": "video/mp4; codecs=\"avc1.42001E, mp4a.40.2\"", "bitrate": 500000}],
-            "adaptiveFormats": [
-                {"itag": 140, "signatureCipher": "s=ABC%3D&sp=sig&url=https%3A%2F%2Fr.googlevideo.com%2Fv%3Fitag%3D140%26n%3Dxyz", "mimeType": "audio/mp4; codecs=\"mp4a.40.2\"", "bitrate": 130000, "contentLength": "1000"},
-                {"itag": 251, "url": "https://r.googlevideo.com/v?itag=251&n=abc", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 140000, "contentLength": "900"},
-                {"itag": 250, "url": "https://r.googlevideo.com/v?itag=250", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 70000, "contentLength": "500"},
-                {"itag": 251, "url": "https://r.googlevideo.com/v?dub=1", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 999999, "contentLength": "900", "audioTrack": {"audioIsDefault": false}},
-                {"itag": 249, "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 50000, "contentLength": "300"},
-                {"itag": 137, "url": "https://r.googlevideo.com/v?itag=137", "mimeType": "video/mp4; codecs=\"avc1\"", "contentLength": "5"}
-            ]}})
+        "formats": [{"itag": 18, "url": "https://r.googlevideo.com/v?itag=18", "mimeType": "video/mp4; codecs=\"avc1.42001E, mp4a.40.2\"", "bitrate": 500000}],
+        "adaptiveFormats": [
+            {"itag": 140, "signatureCipher": "s=ABC%3D&sp=sig&url=https%3A%2F%2Fr.googlevideo.com%2Fv%3Fitag%3D140%26n%3Dxyz", "mimeType": "audio/mp4; codecs=\"mp4a.40.2\"", "bitrate": 130000, "contentLength": "1000"},
+            {"itag": 251, "url": "https://r.googlevideo.com/v?itag=251&n=abc", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 140000, "contentLength": "900"},
+            {"itag": 250, "url": "https://r.googlevideo.com/v?itag=250", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 70000, "contentLength": "500"},
+            {"itag": 251, "url": "https://r.googlevideo.com/v?dub=1", "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 999999, "contentLength": "900", "audioTrack": {"audioIsDefault": false}},
+            {"itag": 249, "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 50000, "contentLength": "300"},
+            {"itag": 137, "url": "https://r.googlevideo.com/v?itag=137", "mimeType": "video/mp4; codecs=\"avc1\"", "contentLength": "5"}
+        ]}})
     }
 
     #[test]
     fn parses_and_prefers_opus() {
         let all = parse(&resp(), false);
-        assert_eq!(all.iter().map(|f| f.itag).collect::<Vec<_>>(), [18, 140, 251, 250, 137]);
+        assert_eq!(
+            all.iter().map(|f| f.itag).collect::<Vec<_>>(),
+            [18, 140, 251, 250, 137]
+        );
         let f140 = &all[1];
         assert_eq!(f140.signature.as_deref(), Some("ABC="));
         assert_eq!(f140.signature_param, "sig");

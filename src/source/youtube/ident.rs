@@ -66,7 +66,8 @@ fn search_route(q: &str, make: fn(String) -> Route) -> Route {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 fn id_char(c: char) -> bool {
@@ -113,7 +114,11 @@ fn split_url(s: &str) -> Option<(String, &str, &str)> {
         None => (rest, ""),
     };
     let host = authority.rsplit('@').next().unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let host = host
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let (path, query) = match path_query.split_once('?') {
         Some((p, q)) => (p, q),
         None => (path_query, ""),
@@ -164,7 +169,9 @@ fn start_ms(query: &str) -> u64 {
     for c in raw.chars() {
         match c {
             '0'..='9' => {
-                num = num.saturating_mul(10).saturating_add(u64::from(c as u8 - b'0'));
+                num = num
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(c as u8 - b'0'));
                 any = true;
             }
             'h' => total = total.saturating_add(num.saturating_mul(3600)),
@@ -255,7 +262,11 @@ fn with_list(route: Route, query: &str) -> Route {
 
 fn list_route(list: String, video: Option<String>) -> Route {
     if let Some(seed) = list.strip_prefix("RD") {
-        let video = video.or_else(|| seed.get(..11).filter(|v| is_video_id(v)).map(str::to_string));
+        let video = video.or_else(|| {
+            seed.get(..11)
+                .filter(|v| is_video_id(v))
+                .map(str::to_string)
+        });
         return match video {
             Some(video) => Route::Mix { list, video },
             None => Route::Nothing,
@@ -389,7 +400,10 @@ mod tests {
 
     #[test]
     fn searches() {
-        assert_eq!(parse("ytsearch: a b ", ALL), Some(Route::Search("a b".into())));
+        assert_eq!(
+            parse("ytsearch: a b ", ALL),
+            Some(Route::Search("a b".into()))
+        );
         assert_eq!(parse("YTSEARCH:x", ALL), Some(Route::Search("x".into())));
         assert_eq!(
             parse("ytmsearch:song", ALL),
@@ -429,7 +443,12 @@ mod tests {
             ))
         );
         // Odd bytes never panic.
-        for s in ["%", "youtube.com/watch?v=%E", "https://", "youtu.be/é€abcdefghij"] {
+        for s in [
+            "%",
+            "youtube.com/watch?v=%E",
+            "https://",
+            "youtu.be/é€abcdefghij",
+        ] {
             let _ = parse(s, ALL);
         }
     }

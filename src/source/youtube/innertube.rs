@@ -41,7 +41,8 @@ impl Innertube {
             out,
             base: base.trim_end_matches('/').to_string(),
             music_base: music_base.trim_end_matches('/').to_string(),
-            static_visitor: (!static_visitor.trim().is_empty()).then(|| static_visitor.trim().into()),
+            static_visitor: (!static_visitor.trim().is_empty())
+                .then(|| static_visitor.trim().into()),
             visitor: Mutex::new(None),
         }
     }
@@ -72,7 +73,10 @@ impl Innertube {
             ctx.insert("user".into(), json!({"lockedSafetyMode": false}));
         }
         if embed {
-            ctx.insert("thirdParty".into(), json!({"embedUrl": "https://google.com"}));
+            ctx.insert(
+                "thirdParty".into(),
+                json!({"embedUrl": "https://google.com"}),
+            );
         }
         Value::Object(ctx)
     }
@@ -106,13 +110,23 @@ impl Innertube {
             return None;
         }
         let v = resp.json().ok()?;
-        let data = v.pointer("/responseContext/visitorData")?.as_str()?.to_string();
+        let data = v
+            .pointer("/responseContext/visitorData")?
+            .as_str()?
+            .to_string();
         *cell = Some((data.clone(), Instant::now()));
         Some(data)
     }
 
     /// POSTs `body` (its `context` added) to an endpoint as client `c`.
-    fn post(&self, c: &ClientSpec, url: &str, mut body: Map<String, Value>, embed: bool, what: &str) -> Result<Value, YtError> {
+    fn post(
+        &self,
+        c: &ClientSpec,
+        url: &str,
+        mut body: Map<String, Value>,
+        embed: bool,
+        what: &str,
+    ) -> Result<Value, YtError> {
         let app = !c.user_agent.is_empty();
         let visitor = if app {
             self.visitor_data()
@@ -139,7 +153,9 @@ impl Innertube {
                 req = req.header("X-Goog-Visitor-Id", v);
             }
         }
-        let resp = req.send().map_err(|e| YtError::suspicious(format!("Request for {what} failed: {}", e.detail())))?;
+        let resp = req.send().map_err(|e| {
+            YtError::suspicious(format!("Request for {what} failed: {}", e.detail()))
+        })?;
         let status = resp.status();
         let json_type = resp
             .header("content-type")
@@ -178,7 +194,12 @@ impl Innertube {
         format!("{}/youtubei/v1/{name}?prettyPrint=false", self.base)
     }
 
-    pub fn player(&self, c: &ClientSpec, video_id: &str, o: &PlayerOptions) -> Result<Value, YtError> {
+    pub fn player(
+        &self,
+        c: &ClientSpec,
+        video_id: &str,
+        o: &PlayerOptions,
+    ) -> Result<Value, YtError> {
         let mut body = Map::new();
         body.insert("videoId".into(), video_id.into());
         body.insert("racyCheckOk".into(), true.into());
@@ -194,12 +215,21 @@ impl Innertube {
             cpc.insert("encryptedHostFlags".into(), f.clone().into());
         }
         if !cpc.is_empty() {
-            body.insert("playbackContext".into(), json!({ "contentPlaybackContext": cpc }));
+            body.insert(
+                "playbackContext".into(),
+                json!({ "contentPlaybackContext": cpc }),
+            );
         }
         if let Some(t) = &o.po_token {
             body.insert("serviceIntegrityDimensions".into(), json!({ "poToken": t }));
         }
-        self.post(c, &self.endpoint("player"), body, o.embed && !c.oauth, "player")
+        self.post(
+            c,
+            &self.endpoint("player"),
+            body,
+            o.embed && !c.oauth,
+            "player",
+        )
     }
 
     pub fn search(&self, c: &ClientSpec, query: &str) -> Result<Value, YtError> {
@@ -212,12 +242,20 @@ impl Innertube {
     pub fn music_search(&self, c: &ClientSpec, query: &str) -> Result<Value, YtError> {
         let mut body = Map::new();
         body.insert("query".into(), query.into());
-        body.insert("params".into(), "Eg-KAQwIARAAGAAgACgAMABqChADEAQQCRAFEAo=".into());
+        body.insert(
+            "params".into(),
+            "Eg-KAQwIARAAGAAgACgAMABqChADEAQQCRAFEAo=".into(),
+        );
         let url = format!("{}/youtubei/v1/search?prettyPrint=false", self.music_base);
         self.post(c, &url, body, false, "music search")
     }
 
-    pub fn browse(&self, c: &ClientSpec, browse_id: Option<&str>, continuation: Option<&str>) -> Result<Value, YtError> {
+    pub fn browse(
+        &self,
+        c: &ClientSpec,
+        browse_id: Option<&str>,
+        continuation: Option<&str>,
+    ) -> Result<Value, YtError> {
         let mut body = Map::new();
         if let Some(b) = browse_id {
             body.insert("browseId".into(), b.into());
@@ -238,7 +276,9 @@ impl Innertube {
 
 /// The bot wall: `LOGIN_REQUIRED` whose reason asks to confirm "not a bot".
 pub fn is_bot_wall(v: &Value) -> bool {
-    v.pointer("/playabilityStatus/status").and_then(Value::as_str) == Some("LOGIN_REQUIRED")
+    v.pointer("/playabilityStatus/status")
+        .and_then(Value::as_str)
+        == Some("LOGIN_REQUIRED")
         && v.pointer("/playabilityStatus/reason")
             .and_then(Value::as_str)
             .is_some_and(|r| r.contains("not a bot"))

@@ -158,9 +158,11 @@ pub fn playability(resp: &Value) -> Result<(), YtError> {
                 Err(e)
             }
         }
-        "CONTENT_CHECK_REQUIRED" => Err(YtError::common(
-            reason.unwrap_or_else(|| "This video cannot be viewed anonymously.".into()),
-        )),
+        "CONTENT_CHECK_REQUIRED" => {
+            Err(YtError::common(reason.unwrap_or_else(|| {
+                "This video cannot be viewed anonymously.".into()
+            })))
+        }
         "LIVE_STREAM_OFFLINE" => {
             if ps.pointer("/errorScreen/ypcTrailerRenderer").is_some() {
                 Err(YtError::common("This trailer cannot be loaded."))
@@ -192,7 +194,9 @@ pub fn is_live(resp: &Value) -> bool {
 pub fn video_track(resp: &Value, requested: &str) -> Result<TrackData, YtError> {
     let Some(d) = resp.get("videoDetails") else {
         playability(resp)?;
-        return Err(YtError::suspicious("No video details in the player response."));
+        return Err(YtError::suspicious(
+            "No video details in the player response.",
+        ));
     };
     let id = d.get("videoId").and_then(Value::as_str).unwrap_or_default();
     if id != requested {
@@ -261,10 +265,14 @@ pub fn search_results(resp: &Value, family: Family) -> Vec<TrackData> {
             "/contents/twoColumnSearchResultsRenderer/primaryContents/sectionListRenderer/contents",
             "videoRenderer",
         ),
-        Family::Mweb => ("/contents/sectionListRenderer/contents", "videoWithContextRenderer"),
-        Family::App | Family::Music => {
-            ("/contents/sectionListRenderer/contents", "compactVideoRenderer")
-        }
+        Family::Mweb => (
+            "/contents/sectionListRenderer/contents",
+            "videoWithContextRenderer",
+        ),
+        Family::App | Family::Music => (
+            "/contents/sectionListRenderer/contents",
+            "compactVideoRenderer",
+        ),
     };
     array(resp, sections)
         .iter()
@@ -291,7 +299,8 @@ pub fn music_search_results(resp: &Value) -> Vec<TrackData> {
 }
 
 fn music_item(r: &Value) -> Option<TrackData> {
-    let first = r.pointer("/flexColumns/0/musicResponsiveListItemFlexColumnRenderer/text/runs/0")?;
+    let first =
+        r.pointer("/flexColumns/0/musicResponsiveListItemFlexColumnRenderer/text/runs/0")?;
     let title = first.get("text")?.as_str()?.to_string();
     let id = first
         .pointer("/navigationEndpoint/watchEndpoint/videoId")?
@@ -348,7 +357,10 @@ fn playlist_name(resp: &Value) -> Option<String> {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
-        .or_else(|| resp.pointer("/header/playlistHeaderRenderer/title").and_then(text))
+        .or_else(|| {
+            resp.pointer("/header/playlistHeaderRenderer/title")
+                .and_then(text)
+        })
 }
 
 fn playlist_entry(r: &Value) -> Option<TrackData> {
@@ -373,7 +385,10 @@ fn playlist_entries(entries: &[Value]) -> (Vec<TrackData>, Option<String>) {
     let mut tracks = Vec::new();
     let mut next = None;
     for e in entries {
-        if let Some(r) = e.get("playlistVideoRenderer").or_else(|| e.get("videoRenderer")) {
+        if let Some(r) = e
+            .get("playlistVideoRenderer")
+            .or_else(|| e.get("videoRenderer"))
+        {
             tracks.extend(playlist_entry(r));
         } else if let Some(c) = e.get("continuationItemRenderer") {
             next = c
@@ -493,9 +508,12 @@ mod tests {
                 .message,
             "This video is unavailable"
         );
-        let e = st(json!({"status": "LOGIN_REQUIRED", "reason": "This video is private"}))
-            .unwrap_err();
-        assert_eq!((e.message.as_str(), e.final_verdict), ("This is a private video.", true));
+        let e =
+            st(json!({"status": "LOGIN_REQUIRED", "reason": "This video is private"})).unwrap_err();
+        assert_eq!(
+            (e.message.as_str(), e.final_verdict),
+            ("This is a private video.", true)
+        );
         let e = st(json!({"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm you\u{2019}re not a bot"}))
             .unwrap_err();
         assert_eq!(e.message, "This video requires login.");
@@ -513,8 +531,9 @@ mod tests {
         let e = st(json!({"status": "UNPLAYABLE", "reason": "Playback on other websites has been disabled by the video owner."}))
             .unwrap_err();
         assert!(e.embed_refused);
-        let e = st(json!({"status": "LIVE_STREAM_OFFLINE", "errorScreen": {"ypcTrailerRenderer": {}}}))
-            .unwrap_err();
+        let e =
+            st(json!({"status": "LIVE_STREAM_OFFLINE", "errorScreen": {"ypcTrailerRenderer": {}}}))
+                .unwrap_err();
         assert_eq!(e.message, "This trailer cannot be loaded.");
         let e = st(json!({"status": "WHATEVER"})).unwrap_err();
         assert_eq!(e.message, "This video cannot be viewed anonymously.");
@@ -556,7 +575,12 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        for v in [json!(null), json!([]), json!({"contents": 5}), json!({"alerts": [1]})] {
+        for v in [
+            json!(null),
+            json!([]),
+            json!({"contents": 5}),
+            json!({"alerts": [1]}),
+        ] {
             let _ = search_results(&v, Family::Web);
             let _ = search_results(&v, Family::App);
             let _ = music_search_results(&v);

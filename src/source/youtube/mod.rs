@@ -40,7 +40,9 @@ pub trait Solver: Send + Sync {
 
 impl Solver for CipherManager {
     fn signature_timestamp(&self) -> Result<u32, String> {
-        self.player_script().map(|p| p.sts).map_err(|e| e.to_string())
+        self.player_script()
+            .map(|p| p.sts)
+            .map_err(|e| e.to_string())
     }
 
     fn resolve(&self, url: &str, s: Option<&str>, sp: &str) -> Result<String, String> {
@@ -93,8 +95,8 @@ impl YoutubeSource {
     /// With the cipher of `[youtube.cipher]` (remote service, else the embedded solver).
     pub fn new(config: &Config) -> YoutubeSource {
         let c = &config.youtube.cipher;
-        let solver: Option<Arc<dyn Solver>> = (c.embedded || !c.remote_url.trim().is_empty())
-            .then(|| {
+        let solver: Option<Arc<dyn Solver>> =
+            (c.embedded || !c.remote_url.trim().is_empty()).then(|| {
                 let out = crate::net::Outbound::new(config).routed();
                 Arc::new(CipherManager::new(&out, c)) as Arc<dyn Solver>
             });
@@ -109,7 +111,12 @@ impl YoutubeSource {
             clients::builtin()
         });
         let out = crate::net::Outbound::new(config).routed();
-        let it = Innertube::new(out.clone(), &cfg.innertube_base, &cfg.music_base, &cfg.visitor_data);
+        let it = Innertube::new(
+            out.clone(),
+            &cfg.innertube_base,
+            &cfg.music_base,
+            &cfg.visitor_data,
+        );
         let po = potoken::PoTokens::new(out, &cfg.po_token, &cfg.po_token_mint_url);
         YoutubeSource {
             inner: Arc::new(Inner {
@@ -201,13 +208,21 @@ impl Inner {
     }
 
     /// Runs `f` with each client of the chain until one succeeds (§6.3).
-    fn run<T>(&self, op: Op, mut f: impl FnMut(&ClientSpec) -> Result<T, YtError>) -> Result<T, SourceError> {
+    fn run<T>(
+        &self,
+        op: Op,
+        mut f: impl FnMut(&ClientSpec) -> Result<T, YtError>,
+    ) -> Result<T, SourceError> {
         let mut errors: Vec<(String, YtError)> = Vec::new();
         for c in self.chain(op) {
             match f(c) {
                 Ok(v) => {
                     for (name, e) in &errors {
-                        log::debug!("youtube: client {name} failed before {} succeeded: {}", c.name, e.message);
+                        log::debug!(
+                            "youtube: client {name} failed before {} succeeded: {}",
+                            c.name,
+                            e.message
+                        );
                     }
                     return Ok(v);
                 }
@@ -228,12 +243,18 @@ impl Inner {
                 .run(Op::Video, |c| self.video(c, &id))
                 .map(Answer::Track),
             Route::Search(q) => self
-                .run(Op::Search, |c| Ok(mapping::search_results(&self.it.search(c, &q)?, c.family)))
+                .run(Op::Search, |c| {
+                    Ok(mapping::search_results(&self.it.search(c, &q)?, c.family))
+                })
                 .map(search_answer),
             Route::MusicSearch(q) => self
-                .run(Op::MusicSearch, |c| Ok(mapping::music_search_results(&self.it.music_search(c, &q)?)))
+                .run(Op::MusicSearch, |c| {
+                    Ok(mapping::music_search_results(&self.it.music_search(c, &q)?))
+                })
                 .map(search_answer),
-            Route::Playlist { list, video } => self.run(Op::Playlist, |c| self.playlist(c, &list, video.as_deref())),
+            Route::Playlist { list, video } => {
+                self.run(Op::Playlist, |c| self.playlist(c, &list, video.as_deref()))
+            }
             Route::Mix { list, video } => self.run(Op::Mix, |c| {
                 let (name, tracks) = mapping::mix(&self.it.next(c, &video, &list)?)?;
                 Ok(playlist_answer(name, tracks, Some(&video)))
@@ -250,7 +271,12 @@ impl Inner {
     }
 
     /// `/player` with the embed retry and one bot-wall retry from another address.
-    fn player(&self, c: &ClientSpec, id: &str, playback: bool) -> Result<serde_json::Value, YtError> {
+    fn player(
+        &self,
+        c: &ClientSpec,
+        id: &str,
+        playback: bool,
+    ) -> Result<serde_json::Value, YtError> {
         let mut o = PlayerOptions {
             embed: !c.oauth,
             ..Default::default()
@@ -342,7 +368,10 @@ impl Inner {
             .header("Cookie", innertube::CONSENT_COOKIE)
             .follow_redirects(false)
             .send();
-        match resp.ok().and_then(|r| r.header("location").map(str::to_string)) {
+        match resp
+            .ok()
+            .and_then(|r| r.header("location").map(str::to_string))
+        {
             Some(loc) => {
                 let loc = if loc.starts_with('/') {
                     format!("https://www.youtube.com{loc}")
@@ -367,7 +396,11 @@ impl Inner {
                 Ok(m) => return Ok(m),
                 Err(e) if e.final_verdict => return Err(to_source_error(e)),
                 Err(e) => {
-                    log::info!("youtube: playback with client {} failed: {}", c.name, e.message);
+                    log::info!(
+                        "youtube: playback with client {} failed: {}",
+                        c.name,
+                        e.message
+                    );
                     errors.push((c.name.clone(), e));
                 }
             }
@@ -394,14 +427,15 @@ impl Inner {
         });
         let out = self.it.outbound().clone();
         let chunk = self.cfg.media_chunk_bytes;
-        let stream = ChunkedStream::open_with_chunk(out, url, len, refresh, chunk).map_err(|e| match e {
-            ChunkError::Status(s) => {
-                let mut e = YtError::suspicious(format!("Invalid status code for media: {s}"));
-                e.status = Some(s);
-                e
-            }
-            ChunkError::Net(n) => YtError::suspicious(format!("Media request failed: {n}")),
-        })?;
+        let stream =
+            ChunkedStream::open_with_chunk(out, url, len, refresh, chunk).map_err(|e| match e {
+                ChunkError::Status(s) => {
+                    let mut e = YtError::suspicious(format!("Invalid status code for media: {s}"));
+                    e.status = Some(s);
+                    e
+                }
+                ChunkError::Net(n) => YtError::suspicious(format!("Media request failed: {n}")),
+            })?;
         Ok(MediaInput {
             reader: Box::new(stream),
             extension: Some(fmt.extension().to_string()),
@@ -417,18 +451,29 @@ impl Inner {
             .pointer("/streamingData/hlsManifestUrl")
             .and_then(serde_json::Value::as_str)
         else {
-            return Err(YtError::common("YouTube WebM streams are currently not supported."));
+            return Err(YtError::common(
+                "YouTube WebM streams are currently not supported.",
+            ));
         };
-        let url = reqwest::Url::parse(url).map_err(|e| YtError::suspicious(format!("Bad HLS URL: {e}")))?;
-        super::hls::open(self.it.outbound(), &url, false).map_err(|e| YtError::suspicious(e.to_string()))
+        let url = reqwest::Url::parse(url)
+            .map_err(|e| YtError::suspicious(format!("Bad HLS URL: {e}")))?;
+        super::hls::open(self.it.outbound(), &url, false)
+            .map_err(|e| YtError::suspicious(e.to_string()))
     }
 
     /// The playable URL: cipher for script clients, then `pot=` for token clients.
-    fn prepare_url(&self, c: &ClientSpec, fmt: &formats::Format, id: &str) -> Result<String, YtError> {
+    fn prepare_url(
+        &self,
+        c: &ClientSpec,
+        fmt: &formats::Format,
+        id: &str,
+    ) -> Result<String, YtError> {
         let mut url = fmt.url.clone();
         if c.needs_player_script {
             let solver = self.solver.as_ref().ok_or_else(|| {
-                YtError::suspicious("This client needs the player script and no cipher is configured.")
+                YtError::suspicious(
+                    "This client needs the player script and no cipher is configured.",
+                )
             })?;
             url = solver
                 .resolve(&url, fmt.signature.as_deref(), &fmt.signature_param)
@@ -438,7 +483,9 @@ impl Inner {
                     y
                 })?;
         } else if fmt.signature.is_some() {
-            return Err(YtError::suspicious("The format is ciphered but the client needs no player script."));
+            return Err(YtError::suspicious(
+                "The format is ciphered but the client needs no player script.",
+            ));
         }
         if c.po_token == PoTokenPolicy::Streaming {
             if let Some(t) = self.po.streaming_token(id) {

@@ -57,7 +57,12 @@ impl PoTokens {
                 }
             }
         }
-        let resp = match self.out.post(url).json(&json!({ "binding": binding })).send() {
+        let resp = match self
+            .out
+            .post(url)
+            .json(&json!({ "binding": binding }))
+            .send()
+        {
             Ok(r) if r.is_success() => r,
             Ok(r) => {
                 log::warn!("youtube: PO-token service answered {}", r.status());

@@ -98,9 +98,13 @@ impl ChunkedStream {
         match self.request_chunk() {
             Ok(()) => Ok(()),
             Err(ChunkError::Status(403)) => {
-                log::info!("youtube: media URL refused (403) at byte {}; refreshing", self.pos);
+                log::info!(
+                    "youtube: media URL refused (403) at byte {}; refreshing",
+                    self.pos
+                );
                 self.url = self.refresh.fresh_url().map_err(io::Error::other)?;
-                self.request_chunk().map_err(|e| io::Error::other(format!("{e:?}")))
+                self.request_chunk()
+                    .map_err(|e| io::Error::other(format!("{e:?}")))
             }
             Err(e) => Err(io::Error::other(format!("{e:?}"))),
         }
@@ -119,7 +123,10 @@ impl Read for ChunkedStream {
                 self.reopen()?;
             }
             let want = buf.len().min((self.chunk_end - self.pos) as usize);
-            let body = self.body.as_mut().map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()));
+            let body = self
+                .body
+                .as_mut()
+                .map(|m| m.get_mut().unwrap_or_else(|e| e.into_inner()));
             let got = match body {
                 Some(b) => b.read(&mut buf[..want]),
                 None => Ok(0),
@@ -149,7 +156,10 @@ impl Seek for ChunkedStream {
             SeekFrom::End(d) => self.len as i128 + d as i128,
         };
         if target < 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "seek before start"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before start",
+            ));
         }
         let target = (target as u64).min(self.len);
         if target != self.pos {
