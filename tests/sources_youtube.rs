@@ -880,3 +880,47 @@ fn web_playback_solves_signature_and_n_with_the_embedded_cipher() {
         .is_none());
     assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
 }
+
+#[test]
+fn live_videos_are_streams_played_from_the_hls_manifest() {
+    let hls_host = "manifest.googlevideo.com";
+    let m = Mitm::start(
+        base_router()
+            .route("POST", IT, "/youtubei/v1/player", move |_| {
+                let mut d = details(VID);
+                d["isLive"] = json!(true);
+                d["lengthSeconds"] = json!("0");
+                MockResponse::json(json!({
+                    "playabilityStatus": {"status": "OK", "liveStreamability": {}},
+                    "streamingData": {
+                        "hlsManifestUrl": format!("https://{hls_host}/api/manifest/hls_playlist/id/x/index.m3u8"),
+                        "adaptiveFormats": [{"itag": 140, "url": media_url(140, "live"), "mimeType": "audio/mp4; codecs=\"mp4a.40.2\"", "targetDurationSec": 5}]
+                    },
+                    "videoDetails": d
+                }))
+            })
+            .route("GET", hls_host, "/api/manifest/hls_playlist/id/x/index.m3u8", |_| {
+                // A live window: no ENDLIST; it stops growing, so the stream ends.
+                MockResponse::text(
+                    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n\
+                     #EXTINF:1.0,\nseg0.ts\n#EXTINF:1.0,\nseg1.ts\n",
+                    "application/vnd.apple.mpegurl",
+                )
+            })
+            .route("GET", hls_host, "/api/manifest/hls_playlist/id/x/seg*", |r| {
+                let name = r.path.rsplit('/').next().unwrap().to_string();
+                MockResponse::bytes(fixture(&format!("hls_ts/{name}")), "video/mp2t")
+            }),
+    );
+    let sm = manager(&m, "");
+    let t = expect_track(sm.load("https://www.youtube.com/live/dQw4w9WgXcQ"));
+    assert!(t.info.is_stream);
+    assert_eq!(t.info.length, i64::MAX);
+    let mut input = sm.open(&t).unwrap_or_else(|e| panic!("{e}"));
+    assert!(input.is_stream);
+    let mut buf = vec![0u8; 4096];
+    let n = input.reader.read(&mut buf).unwrap();
+    assert!(n > 0);
+    assert!(!m.requests_to(hls_host, "/api/manifest/hls_playlist/id/x/seg0.ts").is_empty());
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
