@@ -921,6 +921,96 @@ fn live_videos_are_streams_played_from_the_hls_manifest() {
     let mut buf = vec![0u8; 4096];
     let n = input.reader.read(&mut buf).unwrap();
     assert!(n > 0);
-    assert!(!m.requests_to(hls_host, "/api/manifest/hls_playlist/id/x/seg0.ts").is_empty());
+    assert!(!m
+        .requests_to(hls_host, "/api/manifest/hls_playlist/id/x/seg0.ts")
+        .is_empty());
     assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
+
+fn oauth_router(token_calls: Arc<AtomicUsize>) -> Router {
+    base_router()
+        .route("POST", IT, "/youtubei/v1/player", |_| MockResponse::json(player_ok(VID, "ok")))
+        .route("POST", "www.youtube.com", "/o/oauth2/device/code", |r| {
+            let b = r.body_json();
+            assert_eq!(b["device_model"], "ytlr::");
+            assert_eq!(b["device_id"].as_str().unwrap().len(), 32);
+            MockResponse::json(json!({"device_code": "DEV", "user_code": "ABC-DEF",
+                "verification_url": "https://www.google.com/device", "interval": 1, "expires_in": 1800}))
+        })
+        .route("POST", "www.youtube.com", "/o/oauth2/token", move |r| {
+            let b = r.body_json();
+            let n = token_calls.fetch_add(1, Ordering::SeqCst);
+            match b["grant_type"].as_str().unwrap() {
+                "refresh_token" => {
+                    assert_eq!(b["refresh_token"], "RT-config");
+                    assert_eq!(b["client_id"], "CID");
+                    MockResponse::json(json!({"access_token": "AT1", "expires_in": 3600, "token_type": "Bearer", "scope": "x"}))
+                }
+                _ if n == 0 => MockResponse::json(json!({"error": "authorization_pending"})).with_status(428),
+                _ => MockResponse::json(json!({"access_token": "AT-dev", "refresh_token": "RT-new", "expires_in": 3600, "token_type": "Bearer"})),
+            }
+        })
+}
+
+const TV_ONLY: &str =
+    "playback_clients = [\"TV\"]\n[youtube.clients.TV]\nneeds_player_script = false\n";
+
+#[test]
+fn oauth_refresh_token_authorizes_the_tv_client_only() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let m = Mitm::start(oauth_router(calls.clone()));
+    let sm = manager(
+        &m,
+        &format!("[youtube]\noauth_refresh_token = \"RT-config\"\noauth_client_id = \"CID\"\noauth_client_secret = \"SEC\"\n{TV_ONLY}"),
+    );
+    let t = expect_track(sm.load(VID));
+    read_all(&sm, &t);
+    read_all(&sm, &t);
+    let players = m.requests_to(IT, "/youtubei/v1/player");
+    // WEB (load) never carries the token; TV (playback) does, without the embed fields.
+    assert!(players[0].header("authorization").is_none());
+    let tv: Vec<_> = players
+        .iter()
+        .filter(|r| client_name(r) == "TVHTML5")
+        .collect();
+    assert_eq!(tv.len(), 2);
+    for r in &tv {
+        assert_eq!(r.header("authorization"), Some("Bearer AT1"));
+        assert!(r.body_json()["context"].get("thirdParty").is_none());
+    }
+    // One refresh, reused until it nears expiry.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn oauth_device_flow_polls_until_granted() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let m = Mitm::start(oauth_router(calls.clone()));
+    let sm = manager(
+        &m,
+        &format!("[youtube]\noauth_enabled = true\noauth_client_id = \"CID\"\n{TV_ONLY}"),
+    );
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while calls.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < end,
+            "device flow did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let t = expect_track(sm.load(VID));
+    read_all(&sm, &t);
+    let tv = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .into_iter()
+        .find(|r| client_name(r) == "TVHTML5")
+        .unwrap();
+    assert_eq!(tv.header("authorization"), Some("Bearer AT-dev"));
+    let polls = m.requests_to("www.youtube.com", "/o/oauth2/token");
+    assert_eq!(polls[0].body_json()["code"], "DEV");
+    assert_eq!(
+        polls[0].body_json()["grant_type"],
+        "http://oauth.net/grant_type/device/1.0"
+    );
 }

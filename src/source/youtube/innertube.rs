@@ -24,6 +24,8 @@ pub struct PlayerOptions {
     pub signature_timestamp: Option<u32>,
     pub encrypted_host_flags: Option<String>,
     pub po_token: Option<String>,
+    /// `Authorization` for OAuth clients.
+    pub authorization: Option<String>,
 }
 
 pub struct Innertube {
@@ -123,9 +125,22 @@ impl Innertube {
         &self,
         c: &ClientSpec,
         url: &str,
+        body: Map<String, Value>,
+        embed: bool,
+        what: &str,
+    ) -> Result<Value, YtError> {
+        self.post_auth(c, url, body, embed, what, None)
+    }
+
+    /// `post` with an `Authorization` header (OAuth clients).
+    fn post_auth(
+        &self,
+        c: &ClientSpec,
+        url: &str,
         mut body: Map<String, Value>,
         embed: bool,
         what: &str,
+        authorization: Option<&str>,
     ) -> Result<Value, YtError> {
         let app = !c.user_agent.is_empty();
         let visitor = if app {
@@ -144,6 +159,9 @@ impl Innertube {
             .header("X-YouTube-Client-Name", &c.id.to_string())
             .header("X-YouTube-Client-Version", &c.client_version)
             .json(&Value::Object(body));
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
         if c.family == super::clients::Family::Music {
             req = req.header("Referer", "music.youtube.com");
         }
@@ -223,12 +241,13 @@ impl Innertube {
         if let Some(t) = &o.po_token {
             body.insert("serviceIntegrityDimensions".into(), json!({ "poToken": t }));
         }
-        self.post(
+        self.post_auth(
             c,
             &self.endpoint("player"),
             body,
             o.embed && !c.oauth,
             "player",
+            o.authorization.as_deref().filter(|_| c.oauth),
         )
     }
 

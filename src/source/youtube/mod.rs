@@ -8,6 +8,7 @@ pub mod formats;
 pub mod ident;
 pub mod innertube;
 pub mod mapping;
+pub mod oauth;
 pub mod potoken;
 pub mod settings;
 pub mod stream;
@@ -84,6 +85,7 @@ struct Inner {
     playlist_pages: u32,
     solver: Option<Arc<dyn Solver>>,
     po: potoken::PoTokens,
+    oauth: Option<oauth::OAuth>,
 }
 
 /// The source. Cheap to share; loads run concurrently on loader threads.
@@ -117,7 +119,19 @@ impl YoutubeSource {
             &cfg.music_base,
             &cfg.visitor_data,
         );
-        let po = potoken::PoTokens::new(out, &cfg.po_token, &cfg.po_token_mint_url);
+        let po = potoken::PoTokens::new(out.clone(), &cfg.po_token, &cfg.po_token_mint_url);
+        let oauth = (cfg.oauth_enabled || !cfg.oauth_refresh_token.trim().is_empty()).then(|| {
+            let o = oauth::OAuth::new(
+                out,
+                &cfg.oauth_client_id,
+                &cfg.oauth_client_secret,
+                &cfg.oauth_refresh_token,
+            );
+            if !o.has_refresh_token() {
+                o.start_device_flow();
+            }
+            o
+        });
         YoutubeSource {
             inner: Arc::new(Inner {
                 it,
@@ -127,6 +141,7 @@ impl YoutubeSource {
                 cfg,
                 solver,
                 po,
+                oauth,
             }),
         }
     }
@@ -300,6 +315,9 @@ impl Inner {
         }
         if c.family == Family::Web {
             o.po_token = self.po.player_token();
+        }
+        if c.oauth {
+            o.authorization = self.oauth.as_ref().and_then(oauth::OAuth::authorization);
         }
         let mut attempt = 0;
         loop {

@@ -31,6 +31,13 @@ pub struct YoutubeConfig {
     pub visitor_data: String,
     /// An external PO-token minting service: POST `{"binding": …}` → `{"poToken": …}`.
     pub po_token_mint_url: String,
+    /// OAuth for clients that support it (TV): the device flow runs when enabled and no
+    /// refresh token is set. The refresh token is never logged.
+    pub oauth_enabled: bool,
+    pub oauth_refresh_token: String,
+    /// The TV app's public installed-application credentials (sources.md §6.12).
+    pub oauth_client_id: String,
+    pub oauth_client_secret: String,
     /// `[youtube.cipher]`: remote cipher service or the embedded solver, for clients that
     /// need the player script.
     pub cipher: crate::source::ytcipher::CipherConfig,
@@ -60,6 +67,10 @@ impl Default for YoutubeConfig {
             po_token: String::new(),
             visitor_data: String::new(),
             po_token_mint_url: String::new(),
+            oauth_enabled: false,
+            oauth_refresh_token: String::new(),
+            oauth_client_id: String::new(),
+            oauth_client_secret: String::new(),
             cipher: Default::default(),
             media_chunk_bytes: super::stream::CHUNK,
             innertube_base: "https://youtubei.googleapis.com".into(),
