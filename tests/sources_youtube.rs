@@ -999,14 +999,24 @@ fn oauth_device_flow_polls_until_granted() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_millis(100));
+    // The grant is stored by the flow's thread: play until a TV request carries it.
     let t = expect_track(sm.load(VID));
-    read_all(&sm, &t);
-    let tv = m
-        .requests_to(IT, "/youtubei/v1/player")
-        .into_iter()
-        .find(|r| client_name(r) == "TVHTML5")
-        .unwrap();
-    assert_eq!(tv.header("authorization"), Some("Bearer AT-dev"));
+    loop {
+        read_all(&sm, &t);
+        let tv = m
+            .requests_to(IT, "/youtubei/v1/player")
+            .into_iter()
+            .rfind(|r| client_name(r) == "TVHTML5")
+            .unwrap();
+        if tv.header("authorization") == Some("Bearer AT-dev") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the granted token was never used"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let polls = m.requests_to("www.youtube.com", "/o/oauth2/token");
     assert_eq!(polls[0].body_json()["code"], "DEV");
     assert_eq!(
