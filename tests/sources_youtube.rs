@@ -177,6 +177,10 @@ fn every_video_url_shape_loads_the_same_track() {
         // The blob round-trips with no source bytes.
         let back = decode_track(&encode_track(&t)).unwrap();
         assert_eq!(back.data, t);
+        assert!(sm.can_decode(&t));
+        let mut bad = t.clone();
+        bad.info.identifier = "not-an-id".into();
+        assert!(!sm.can_decode(&bad));
     }
     // WEB asked first, with its context, embed fields and headers (§6.4, §6.6).
     let p = &m.requests_to(IT, "/youtubei/v1/player")[0];

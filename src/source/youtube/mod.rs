@@ -164,6 +164,11 @@ impl Source for YoutubeSource {
         }
     }
 
+    /// A saved YouTube track replays from its video id (no source bytes).
+    fn can_decode(&self, track: &TrackData) -> bool {
+        ident::is_video_id(&track.info.identifier)
+    }
+
     fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
         let id = &track.info.identifier;
         if !ident::is_video_id(id) {
