@@ -188,6 +188,10 @@ pub fn render(f: &Figures, names: &[String]) -> String {
         "Resident memory size in bytes.",
         &[("", p.resident_memory_bytes as f64)],
     );
+    // Plugin counters (`basalt_plugin_<name>_…`).
+    for (name, help, samples) in crate::plugin::metrics::families() {
+        family(name, Kind::Counter, help, &samples);
+    }
     out
 }
 

@@ -201,13 +201,19 @@ fn spsearch_and_playlists() {
 #[test]
 fn info_lists_plugins_and_sources_per_config() {
     let m = Mitm::start(upstreams());
-    let node = start("info-on", &m, LAVASRC_SPOTIFY);
+    let node = start(
+        "info-on",
+        &m,
+        &format!("{LAVASRC_SPOTIFY}[plugins.lavasrc.lyrics_sources]\nlrc_lib = true\n"),
+    );
     let v = client(&node).get("/v4/info").json();
     let names: Vec<&str> = v["plugins"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| p["name"].as_str().unwrap())
+        // The native LavaDSPX filters' entry is always there.
+        .filter(|n| *n != "lavadspx-plugin")
         .collect();
     assert_eq!(
         names,
@@ -218,7 +224,7 @@ fn info_lists_plugins_and_sources_per_config() {
             "sponsorblock-plugin"
         ]
     );
-    assert!(v["plugins"][0]["version"].is_string());
+    assert!(v["plugins"][1]["version"].is_string());
     let sources: Vec<&str> = v["sourceManagers"]
         .as_array()
         .unwrap()
@@ -228,13 +234,36 @@ fn info_lists_plugins_and_sources_per_config() {
     assert_eq!(sources, ["spotify", "http"]);
     drop(node);
 
+    // Default plugin config: only SponsorBlock has something to serve.
+    let node = start("info-default", &m, "");
+    let v = client(&node).get("/v4/info").json();
+    assert_eq!(v["plugins"][0]["name"], "sponsorblock-plugin");
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 1);
+    drop(node);
+    // LavaSrc on but LavaSearch and LavaLyrics switched off (and no lyrics source).
+    let node = start(
+        "info-partial",
+        &m,
+        &format!("{LAVASRC_SPOTIFY}[plugins.lavasearch]\nenabled = false\n"),
+    );
+    let v = client(&node).get("/v4/info").json();
+    let names: Vec<&str> = v["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lavasrc-plugin", "sponsorblock-plugin"]);
+    drop(node);
+
     let node = start(
         "info-off",
         &m,
         "[plugins.lavasearch]\nenabled = false\n[plugins.lavalyrics]\nenabled = false\n[plugins.sponsorblock]\nenabled = false\n",
     );
     let v = client(&node).get("/v4/info").json();
-    assert_eq!(v["plugins"], json!([]));
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 1);
+    assert_eq!(v["plugins"][0]["name"], "lavadspx-plugin");
     assert_eq!(v["sourceManagers"], json!(["http"]));
 }
 
@@ -267,4 +296,102 @@ fn bad_plugin_config_is_refused_naming_key_and_file() {
         assert!(err.contains(key), "{err}");
         assert!(err.contains(&cfg.display().to_string()), "{err}");
     }
+}
+
+#[test]
+fn patch_lavasrc_config_replaces_spotify_credentials() {
+    let m = Mitm::start(upstreams());
+    let node = start(
+        "patch-config",
+        &m,
+        &LAVASRC_SPOTIFY.replace("client_secret = \"secret\"", "client_secret = \"wrong\""),
+    );
+    let c = client(&node);
+    let search = || {
+        c.get(&format!(
+            "/v4/loadtracks?identifier={}",
+            enc("spsearch:sine")
+        ))
+        .json()
+    };
+    let v = search();
+    assert_eq!(v["loadType"], "error", "{v}");
+    assert_eq!(
+        v["data"]["message"],
+        "Failed to get a Spotify access token."
+    );
+
+    // Half a pair is ignored; a wrong type is a 400; the pair applies; 200 with no body.
+    let r = c.patch(
+        "/v4/lavasrc/config",
+        "{\"spotify\": {\"clientId\": \"id\"}}",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(search()["loadType"], "error");
+    assert_eq!(
+        c.patch("/v4/lavasrc/config", "{\"spotify\": {\"clientId\": 5}}")
+            .status,
+        400
+    );
+    assert_eq!(c.patch("/v4/lavasrc/config", "[]").status, 400);
+    let r = c.patch(
+        "/v4/lavasrc/config",
+        "{\"spotify\": {\"clientId\": \"id\", \"clientSecret\": \"secret\"}, \"deezer\": {\"arl\": \"x\"}, \"bogus\": 1}",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    assert_eq!(search()["loadType"], "search");
+    assert_eq!(c.get("/v4/lavasrc/config").status, 405);
+}
+
+#[test]
+fn with_deezer_on_the_mirror_asks_dzisrc_first_and_counts_lookups() {
+    let m = Mitm::start(deezer_routes(upstreams()));
+    let cfg = LAVASRC_SPOTIFY.replace("spotify = true\n", "spotify = true\ndeezer = true\n")
+        + "[metrics]\nprometheus = true\n";
+    let node = start("mirror-dz", &m, &cfg);
+    let c = client(&node);
+    let v = c
+        .get(&format!(
+            "/v4/loadtracks?identifier={}",
+            enc("https://open.spotify.com/track/trk1")
+        ))
+        .json();
+    let encoded = v["data"]["encoded"].as_str().unwrap().to_string();
+    let f = FakeVoice::start(FakeConfig {
+        guild_id: GUILD,
+        user_id: USER,
+        ..FakeConfig::default()
+    });
+    let (mut ws, sid) = session(&node);
+    let body = json!({
+        "track": {"encoded": encoded},
+        "voice": {"token": f.config.token, "endpoint": f.endpoint, "sessionId": f.config.session_id,
+                  "channelId": f.config.channel_id.to_string()}
+    });
+    assert_eq!(
+        c.patch(
+            &format!("/v4/sessions/{sid}/players/{GUILD}"),
+            &body.to_string()
+        )
+        .status,
+        200
+    );
+    let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
+    assert_eq!(end["reason"], "finished", "{end}");
+    // dzisrc: (exact ISRC) first; the Deezer hit is itself mirrored to the media URL.
+    assert_eq!(
+        m.requests_to("api.deezer.com", &format!("/2.0/track/isrc:{ISRC}"))
+            .len(),
+        1
+    );
+    assert!(!m
+        .requests_to("media.example", &format!("/{ISRC}.mp3"))
+        .is_empty());
+    let metrics = c.get("/metrics").text();
+    assert!(
+        metrics.contains("basalt_plugin_lavasrc_mirror_lookups_total{result=\"found\"} 2"),
+        "{metrics}"
+    );
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
 }

@@ -287,7 +287,13 @@ fn likes_search_and_short_links() {
                 "https://soundcloud.com/basalt-fixtures/a?ref=clipboard&p=i&c=1&si=x&utm_source=clipboard",
             )
         })
-        .route("HEAD", "on.soundcloud.com", "/NoLoc", |_| mitm::MockResponse::status(200));
+        .route("HEAD", "on.soundcloud.com", "/NoLoc", |_| mitm::MockResponse::status(200))
+        .route("GET", "soundcloud.app.goo.gl", "/xYz", |_| {
+            mitm::MockResponse::redirect(301, "https://m.soundcloud.com/basalt-fixtures/c")
+        })
+        .route("GET", "soundcloud.app.goo.gl", "/dead", |_| {
+            mitm::MockResponse::text("<html>gone</html>", "text/html")
+        });
     let mitm = Mitm::start(router);
     let m = SourceManager::new(&mitm.config(SOURCES));
     match m.load("https://soundcloud.com/liker/likes") {
@@ -340,6 +346,21 @@ fn likes_search_and_short_links() {
             assert_eq!(e.severity, Severity::Suspicious);
         }
         other => panic!("short link without Location: {other:?}"),
+    }
+    // Mobile share links: the first redirect names the page.
+    let t = track(m.load("https://soundcloud.app.goo.gl/xYz"));
+    assert_eq!(
+        t.info.uri.as_deref(),
+        Some("https://soundcloud.com/basalt-fixtures/c")
+    );
+    match m.load("https://soundcloud.app.goo.gl/dead") {
+        LoadResult::Error(e) => {
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Unable to process soundcloud mobile link")
+            )
+        }
+        other => panic!("mobile link without redirect: {other:?}"),
     }
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
 
@@ -575,4 +596,60 @@ fn playback_falls_back_to_the_stored_lookup_url() {
         .expect("lookup URL from the identifier");
     assert_eq!(input.segments.as_ref().map(|i| i.len()), Some(3));
     no_stray(&s);
+}
+
+#[test]
+fn a_failed_client_id_scrape_fails_the_load_cleanly() {
+    let mitm = Mitm::start(
+        mitm::Router::new()
+            .route("GET", "soundcloud.com", "/", |_| {
+                mitm::MockResponse::status(503)
+            })
+            .route("GET", "api-v2.soundcloud.com", "/*", |_| {
+                panic!("no api call without a client id")
+            }),
+    );
+    let m = SourceManager::new(&mitm.config(SOURCES));
+    match m.load("https://soundcloud.com/a/b") {
+        LoadResult::Error(e) => {
+            assert_eq!(
+                e.message.as_deref(),
+                Some("Loading track from SoundCloud failed.")
+            );
+            assert_eq!(e.severity, Severity::Suspicious);
+            assert!(e.cause.contains("main page response: 503"), "{}", e.cause);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(mitm.requests_to("api-v2.soundcloud.com", "/").is_empty());
+}
+
+#[test]
+fn a_failing_stream_lookup_is_a_playback_fault() {
+    let a = tone(81, "a", vec![&HLS_MP3]);
+    let s = setup(vec![a.json()], vec![], "");
+    let mut t = track(s.manager.load(&a.permalink()));
+    // A blob from another node whose lookup URL no longer exists, and no permalink.
+    t.info.uri = None;
+    t.info.identifier = format!(
+        "U:https://api-v2.soundcloud.com/media/soundcloud:tracks:81/{}/stream/hls",
+        "00000000-dead-4bad-8bad-000000000000"
+    );
+    match s.manager.open(&t) {
+        Err(e) => {
+            let ex = e.to_exception();
+            assert_eq!(
+                ex.message.as_deref(),
+                Some("Something broke when playing the track.")
+            );
+            assert_eq!(ex.severity, Severity::Fault);
+            assert!(
+                ex.cause
+                    .contains("Invalid status code for soundcloud stream: 404"),
+                "{}",
+                ex.cause
+            );
+        }
+        Ok(_) => panic!("a dead lookup URL must not play"),
+    }
 }

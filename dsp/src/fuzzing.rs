@@ -103,7 +103,111 @@ fn raw_filters(b: &mut Bytes) -> Filters {
     if on(9) {
         f.low_pass = Some(LowPass { smoothing: b.f32() });
     }
+    raw_extras(b, &mut f);
     f
+}
+
+/// The extra filters (`crate::extra`) with raw values, after a second mask.
+fn raw_extras(b: &mut Bytes, f: &mut Filters) {
+    use crate::extra::*;
+    let mask = u16::from_le_bytes([b.u8(), b.u8()]);
+    let on = |bit: u16| mask & (1 << bit) != 0;
+    if on(0) {
+        f.echo = Some(if on(12) {
+            Echo::Comb {
+                echo_length: b.f32(),
+                decay: b.f32(),
+            }
+        } else {
+            Echo::Delay {
+                delay: b.f32() * 100.0,
+                feedback: b.f32(),
+                mix: b.f32(),
+            }
+        });
+    }
+    if on(1) {
+        f.high_pass = Some(if on(13) {
+            HighPass::Cutoff {
+                cutoff_frequency: b.f32() * 1000.0,
+                boost_factor: b.f32(),
+            }
+        } else {
+            HighPass::Smoothing {
+                smoothing: b.f32() * 10.0,
+            }
+        });
+    }
+    if on(2) {
+        f.chorus = Some(Chorus {
+            rate: b.f32(),
+            depth: b.f32(),
+            delay: b.f32() * 10.0,
+            mix: b.f32(),
+            feedback: b.f32(),
+        });
+    }
+    if on(3) {
+        f.flanger = Some(Flanger {
+            rate: b.f32(),
+            depth: b.f32(),
+            feedback: b.f32(),
+        });
+    }
+    if on(4) {
+        f.phaser = Some(Phaser {
+            stages: b.u8() as u32,
+            rate: b.f32(),
+            depth: b.f32(),
+            feedback: b.f32(),
+            mix: b.f32(),
+            min_frequency: b.f32() * 1000.0,
+            max_frequency: b.f32() * 1000.0,
+        });
+    }
+    if on(5) {
+        f.compressor = Some(Compressor {
+            threshold: b.f32() * 10.0,
+            ratio: b.f32() * 4.0,
+            attack: b.f32(),
+            release: b.f32(),
+            makeup_gain: b.f32() * 10.0,
+        });
+    }
+    if on(6) {
+        f.spatial = Some(Spatial {
+            depth: b.f32(),
+            rate: b.f32(),
+        });
+    }
+    if on(7) {
+        f.reverb = Some(Reverb {
+            mix: b.f32(),
+            room_size: b.f32(),
+            damping: b.f32(),
+            width: b.f32(),
+        });
+    }
+    if on(8) {
+        f.dspx.echo = Some(DspxEcho {
+            echo_length: b.f32(),
+            decay: b.f32(),
+        });
+    }
+    for (bit, slot) in [(9, &mut f.dspx.high_pass), (10, &mut f.dspx.low_pass)] {
+        if on(bit) {
+            *slot = Some(DspxPass {
+                cutoff_frequency: b.f32() * 1000.0,
+                boost_factor: b.f32(),
+            });
+        }
+    }
+    if on(11) {
+        f.dspx.normalization = Some(DspxNormalization {
+            max_amplitude: b.f32(),
+            adaptive: on(14),
+        });
+    }
 }
 
 /// Fuzz entry: first byte picks JSON (even) or raw parameters (odd); the rest is filters

@@ -522,3 +522,17 @@ fn chorus_flanger_phaser_spatial_modulate() {
     let (_, r) = run(&mut c, &mut src, FRAME * 3);
     assert!(rms(&r[FRAME..]) > 0.05);
 }
+
+#[test]
+fn dropping_plugin_filter_names_drops_their_audio() {
+    let mut f =
+        parse(json!({"pluginFilters": {"echo": {"echoLength": 0.1, "decay": 0.5}, "x": {}}}));
+    assert!(f.is_active());
+    let mut kept = f.plugin_filters.clone();
+    kept.remove("x");
+    f.set_plugin_filters(kept);
+    assert!(f.is_active() && f.dspx.echo.is_some());
+    f.set_plugin_filters(serde_json::Map::new());
+    assert!(!f.is_active());
+    assert_eq!(f.to_json(), json!({}));
+}

@@ -13,6 +13,10 @@ fn json_seeds() {
         br#"{"equalizer":[{"band":14,"gain":1e30}],"distortion":{"tanScale":1e6}}"#,
         br#"{"rotation":{"rotationHz":1e300},"tremolo":{"frequency":-1,"depth":0}}"#,
         br#"{"equalizer":[{"band":15}]}"#,
+        br#"{"echo":{"delay":1e9,"feedback":7,"mix":-2},"reverb":{"roomSize":9,"damping":-3}}"#,
+        br#"{"phaser":{"stages":1e30,"minFrequency":-5,"maxFrequency":1e9,"feedback":5}}"#,
+        br#"{"compressor":{"ratio":0,"attack":-1,"threshold":1e30},"chorus":{"delay":-9,"rate":1e9,"depth":4}}"#,
+        br#"{"pluginFilters":{"echo":{"echoLength":"1e9","decay":"5"},"normalization":{"maxAmplitude":9}}}"#,
         b"not json",
     ];
     for s in seeds {

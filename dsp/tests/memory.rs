@@ -147,10 +147,17 @@ fn only_configured_stages_hold_memory() {
     let eq = held(&filters(EQ()), &input, &mut out);
     let ts = held(&filters(TIMESCALE()), &input, &mut out);
     let all = held(&filters(ALL()), &input, &mut out);
+    let ext = held(&filters(EXTRAS()), &input, &mut out);
+    let reverb = held(&filters(json!({"reverb": {}})), &input, &mut out);
     eprintln!(
-        "held bytes: equalizer only {eq}, timescale only {ts}, every filter {all} \
-         (FilterChain itself {} of them)",
+        "held bytes: equalizer only {eq}, timescale only {ts}, every filter {all}, \
+         every extra {ext}, reverb only {reverb} (FilterChain itself {} of them)",
         std::mem::size_of::<FilterChain>()
+    );
+    // The extras' buffers are sized by their parameters: a reverb alone stays small.
+    assert!(
+        reverb < 160 * 1024,
+        "reverb-only chain holds {reverb} bytes"
     );
     assert!(eq < 24 * 1024, "equalizer-only chain holds {eq} bytes");
     assert!(ts > 8 * eq, "timescale {ts} vs equalizer {eq}");

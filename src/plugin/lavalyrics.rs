@@ -160,6 +160,9 @@ fn parse_stamp(tag: &str) -> Option<i64> {
     if !(0..60).contains(&sec) || m < 0 {
         return None;
     }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let frac_ms = match frac.len() {
         0 => 0,
         1 => frac.parse::<i64>().ok()? * 100,
@@ -232,11 +235,15 @@ impl LavaLyrics {
         );
         for p in order {
             match p.lyrics(track) {
-                Ok(Some(l)) => return Some(l),
+                Ok(Some(l)) => {
+                    super::metrics::inc(&super::metrics::LYRICS_FOUND);
+                    return Some(l);
+                }
                 Ok(None) => {}
                 Err(e) => log::warn!("lyrics provider {} failed: {e}", p.name()),
             }
         }
+        super::metrics::inc(&super::metrics::LYRICS_NOT_FOUND);
         None
     }
 
@@ -614,6 +621,8 @@ mod tests {
         assert_eq!(l[0].duration, Some(1500));
         assert_eq!(l[3].duration, None);
         assert_eq!(l[1].line, "two");
+        // Odd stamps are not lines (and never panic).
+        assert!(parse_lrc("[00:01.é5] x\n[00:01.-5] y\n[-1:00] z").is_empty());
     }
 
     fn lines() -> Vec<Line> {

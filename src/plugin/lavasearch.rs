@@ -46,7 +46,7 @@ pub fn parse_types(s: Option<&str>) -> Vec<&'static str> {
 impl LavaSearch {
     pub fn new(config: &Config) -> LavaSearch {
         LavaSearch {
-            clients: Clients::new(config),
+            clients: Clients::shared(config),
         }
     }
 

@@ -17,6 +17,7 @@ pub mod config;
 pub mod lavalyrics;
 pub mod lavasearch;
 pub mod lavasrc;
+pub mod metrics;
 pub mod sponsorblock;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -109,13 +110,29 @@ pub struct Plugins {
     ticker: OnceLock<()>,
 }
 
-/// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed
-/// and contributes `pluginInfo` (see `lavasrc`).
-struct LavaSrcPlugin;
+/// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed,
+/// serves `PATCH /v4/lavasrc/config` and contributes `pluginInfo` (see `lavasrc`).
+struct LavaSrcPlugin {
+    clients: lavasrc::Clients,
+}
 
 impl Plugin for LavaSrcPlugin {
     fn name(&self) -> &'static str {
         lavasrc::NAME
+    }
+
+    fn route(&self, _ctx: &Ctx, req: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
+        if segs != ["v4", "lavasrc", "config"] {
+            return None;
+        }
+        if *req.method != tiny_http::Method::Patch {
+            return Some(Err(method_not_allowed(req)));
+        }
+        Some((|| {
+            let body = crate::server::update::parse_json(req.body)?;
+            lavasrc::patch_config(&self.clients, &body).map_err(ApiError::bad_request)?;
+            Ok(empty_reply(200))
+        })())
     }
 }
 
@@ -123,16 +140,49 @@ impl Plugins {
     pub fn new(config: &Config) -> Plugins {
         let p = &config.plugins;
         let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
-        if p.lavasrc.any_enabled() {
-            list.push(Arc::new(LavaSrcPlugin));
+        for (name, feature_on, wanted) in [
+            (
+                "lavasrc",
+                cfg!(feature = "plugin-lavasrc"),
+                p.lavasrc.any_enabled(),
+            ),
+            (
+                "lavasearch",
+                cfg!(feature = "plugin-lavasearch"),
+                p.lavasearch.enabled,
+            ),
+            (
+                "lavalyrics",
+                cfg!(feature = "plugin-lavalyrics"),
+                p.lavalyrics.enabled,
+            ),
+            (
+                "sponsorblock",
+                cfg!(feature = "plugin-sponsorblock"),
+                p.sponsorblock.enabled,
+            ),
+        ] {
+            if wanted && !feature_on {
+                log::warn!("[plugins.{name}] is enabled but this build leaves the plugin out (feature plugin-{name})");
+            }
         }
-        if p.lavasearch.enabled {
+        if cfg!(feature = "plugin-lavasrc") && p.lavasrc.any_enabled() {
+            list.push(Arc::new(LavaSrcPlugin {
+                clients: lavasrc::Clients::shared(config),
+            }));
+        }
+        // Listed only while one of its parts is active (plugins.md §7.1): LavaSearch needs a
+        // search provider, LavaLyrics a lyrics provider.
+        let src = &p.lavasrc.sources;
+        let search_providers = src.spotify || src.applemusic || src.deezer;
+        let lyrics_providers = p.lavasrc.lyrics_sources.lrc_lib;
+        if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled && search_providers {
             list.push(Arc::new(lavasearch::LavaSearch::new(config)));
         }
-        if p.lavalyrics.enabled {
+        if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled && lyrics_providers {
             list.push(Arc::new(lavalyrics::LavaLyrics::new(config)));
         }
-        if p.sponsorblock.enabled {
+        if cfg!(feature = "plugin-sponsorblock") && p.sponsorblock.enabled {
             list.push(Arc::new(sponsorblock::SponsorBlock::new(config)));
         }
         Plugins {
@@ -160,10 +210,14 @@ impl Plugins {
             .collect()
     }
 
-    /// `pluginFilters` as Lavalink keeps them: registered names only, in registration order.
+    /// `pluginFilters` as Lavalink keeps them: registered names only, in registration order
+    /// (the native LavaDSPX filters of the dsp crate first, then plugins' filters).
     pub fn keep_plugin_filters(&self, received: &Map<String, Value>) -> Map<String, Value> {
         let mut out = Map::new();
-        for name in self.filter_names() {
+        let native = basalt_dsp::extra::lavadspx::LAVADSPX_FILTERS
+            .iter()
+            .copied();
+        for name in native.chain(self.filter_names()) {
             if let Some(v) = received.get(name) {
                 out.insert(name.to_string(), v.clone());
             }

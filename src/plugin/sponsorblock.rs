@@ -496,6 +496,7 @@ impl Plugin for SponsorBlock {
                     p.handle.send(PlayerCommand::Seek(seg.end));
                 }
                 ctx.node.plugins.on_seek(&sid, guild, seg.end);
+                super::metrics::inc(&super::metrics::SEGMENTS_SKIPPED);
                 session.send(
                     sb_event("SegmentSkipped", guild, vec![("segment", seg.to_json())]),
                     false,

@@ -26,9 +26,16 @@ pub trait TrackLoader: Send + Sync {
     fn load(&self, identifier: &str) -> LoadResult;
     /// Whether a decoded blob belongs here (Lavalink answers `decodetrack` and PATCH with
     /// 500 otherwise): its source is registered (and, for http/local, its probe known).
+    /// Any layout Basalt knows decodes, registered source or not (issue 9 departs from
+    /// Lavalink's 500 here); http/local need a probe that exists.
     fn can_decode(&self, track: &TrackData) -> bool {
-        self.source_names()
-            .contains(&track.info.source_name.as_str())
+        let registered = self
+            .source_names()
+            .contains(&track.info.source_name.as_str());
+        match track.info.source_name.as_str() {
+            "http" | "local" => registered && crate::source::descriptor_known(track),
+            _ => registered || crate::track::known_layout(track),
+        }
     }
 }
 
@@ -101,10 +108,17 @@ impl TrackLoader for crate::source::SourceManager {
     fn load(&self, identifier: &str) -> LoadResult {
         crate::source::SourceManager::load(self, identifier)
     }
+    /// Any blob whose layout Basalt knows decodes, enabled source or not (playing one of
+    /// a disabled source then fails that track with an exception, not the request); a
+    /// registered source may accept layouts of its own.
     fn can_decode(&self, track: &TrackData) -> bool {
         match track.info.source_name.as_str() {
-            "http" | "local" => crate::source::SourceManager::can_decode(self, track),
-            name => self.source_names().contains(&name),
+            // A descriptor naming a probe that does not exist cannot be replayed (Lavalink).
+            "http" | "local" => crate::source::descriptor_known(track),
+            _ => {
+                crate::track::known_layout(track)
+                    || crate::source::SourceManager::can_decode(self, track)
+            }
         }
     }
 }

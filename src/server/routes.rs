@@ -301,11 +301,12 @@ fn info(node: &Node) -> Value {
     let sources = node.backend.loader.source_names();
     let filters = node.config.filters.enabled_names();
     let mut v = dto::info(&sources, &filters);
-    v["plugins"] = node.plugins.info();
+    // The native LavaDSPX entry from `dto::info`, then the built-in plugins.
+    let mut plugins = v["plugins"].as_array().cloned().unwrap_or_default();
+    plugins.extend(node.plugins.info().as_array().cloned().unwrap_or_default());
     // The built-in YouTube source answers for youtube-source's plugin entry.
-    if let Value::Array(list) = &mut v["plugins"] {
-        list.extend(crate::source::youtube::info_plugins(&sources));
-    }
+    plugins.extend(crate::source::youtube::info_plugins(&sources));
+    v["plugins"] = Value::Array(plugins);
     v
 }
 

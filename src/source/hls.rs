@@ -262,6 +262,17 @@ pub fn media_playlist(net: &Outbound, url: &Url) -> Result<(Url, MediaPlaylist),
     ))
 }
 
+/// The total duration of a VOD playlist (`#EXT-X-ENDLIST`), given the text of a media or
+/// master playlist (a master's chosen variant is fetched); None for live or on failure.
+pub fn vod_duration_ms(net: &Outbound, text: &str, url: &Url) -> Option<u64> {
+    let pl = match parse(text, url) {
+        Playlist::Media(pl) => pl,
+        Playlist::Master(Some(variant)) => media_playlist(net, &variant).ok()?.1,
+        Playlist::Master(None) => return None,
+    };
+    (pl.end_list && !pl.segments.is_empty()).then(|| pl.duration_ms())
+}
+
 /// What the segments carry, sniffed from the first one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Payload {
@@ -501,45 +512,58 @@ fn read_block<R: Read>(r: &mut R) -> io::Result<Option<[u8; 16]>> {
     Ok(Some(b))
 }
 
-impl<R: Read> Read for Aes128Cbc<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl<R: Read> Aes128Cbc<R> {
+    /// Decrypts the next block into `out`; false at the end of the segment.
+    fn refill(&mut self) -> io::Result<bool> {
         use aes::cipher::BlockDecrypt;
-        while self.pos >= self.len {
-            if self.done {
-                return Ok(0);
-            }
-            let Some(block) = self.next.take() else {
-                self.done = true;
-                return Ok(0);
-            };
-            self.next = read_block(&mut self.inner)?;
-            let mut plain = block.into();
-            self.cipher.decrypt_block(&mut plain);
-            let mut plain: [u8; 16] = plain.into();
-            for (p, c) in plain.iter_mut().zip(self.prev) {
-                *p ^= c;
-            }
-            self.prev = block;
-            self.out = plain;
-            self.pos = 0;
-            self.len = 16;
-            if self.next.is_none() {
-                // Last block: strip PKCS#7 padding.
-                let pad = plain[15] as usize;
-                if pad == 0 || pad > 16 || plain[16 - pad..].iter().any(|&b| b as usize != pad) {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "AES-128 segment has bad padding (wrong key?)",
-                    ));
-                }
-                self.len = 16 - pad;
-                self.done = true;
-            }
+        if self.done {
+            return Ok(false);
         }
-        let n = buf.len().min(self.len - self.pos);
-        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        let Some(block) = self.next.take() else {
+            self.done = true;
+            return Ok(false);
+        };
+        self.next = read_block(&mut self.inner)?;
+        let mut plain = block.into();
+        self.cipher.decrypt_block(&mut plain);
+        let mut plain: [u8; 16] = plain.into();
+        for (p, c) in plain.iter_mut().zip(self.prev) {
+            *p ^= c;
+        }
+        self.prev = block;
+        self.out = plain;
+        self.pos = 0;
+        self.len = 16;
+        if self.next.is_none() {
+            // Last block: strip the PKCS#7 padding.
+            let pad = plain[15] as usize;
+            if pad == 0 || pad > 16 || plain[16 - pad..].iter().any(|&b| b as usize != pad) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "AES-128 segment has bad padding (wrong key?)",
+                ));
+            }
+            self.len = 16 - pad;
+            self.done = true;
+        }
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for Aes128Cbc<R> {
+    /// Fills `buf` with as many decrypted blocks as fit (decoders read kilobytes at a time).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            if self.pos >= self.len && !self.refill()? {
+                break;
+            }
+            let n = (buf.len() - written).min(self.len - self.pos);
+            buf[written..written + n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+            self.pos += n;
+            written += n;
+        }
+        Ok(written)
     }
 }
 
@@ -696,10 +720,8 @@ impl HlsReader {
         let mut failures = 0;
         loop {
             self.maybe_refresh();
-            if self.next >= self.segments.len() {
-                if !self.live || !self.poll_live()? {
-                    return Ok(None);
-                }
+            if self.next >= self.segments.len() && (!self.live || !self.poll_live()?) {
+                return Ok(None);
             }
             let seg = self.segments[self.next].clone();
             self.next += 1;

@@ -410,7 +410,7 @@ impl SourceManager {
 }
 
 /// Whether a http/local track's container descriptor names a known probe.
-pub(crate) fn descriptor_known(track: &TrackData) -> bool {
+pub fn descriptor_known(track: &TrackData) -> bool {
     descriptor_of(track).is_some_and(|d| {
         let name = d.split('|').next().unwrap_or(&d);
         probe::ProbeKind::from_name(name).is_some()

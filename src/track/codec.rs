@@ -292,6 +292,56 @@ pub fn probe_info(track: &TrackData) -> Option<String> {
     r.utf("the container descriptor").ok()
 }
 
+/// Sources whose blobs carry nothing after `sourceName` (sources.md §0.4).
+const PLAIN_SOURCES: [&str; 6] = [
+    "youtube",
+    "soundcloud",
+    "bandcamp",
+    "twitch",
+    "vimeo",
+    "niconico",
+];
+
+/// LavaSrc's mirroring sources, whose blobs may carry its extras (sources.md §7).
+const MIRROR_SOURCES: [&str; 12] = [
+    "spotify",
+    "applemusic",
+    "deezer",
+    "yandexmusic",
+    "flowerytts",
+    "vkmusic",
+    "tidal",
+    "qobuz",
+    "ytdlp",
+    "jiosaavn",
+    "pandora",
+    "amazonmusic",
+];
+
+/// Whether Basalt knows the layout of this blob's source bytes, so it decodes whether or
+/// not that source is enabled: the plain online sources (nothing), http/local (one UTF
+/// descriptor), LavaSrc mirrors (nothing, or five nullable UTFs and a bool), and any other
+/// source with nothing after its name. Only unreadable trailing bytes are unknown.
+pub fn known_layout(track: &TrackData) -> bool {
+    let name = track.info.source_name.as_str();
+    let data = track.source_data.as_slice();
+    if PROBE_SOURCES.contains(&name) {
+        return probe_info(track).is_some();
+    }
+    if data.is_empty() {
+        return true;
+    }
+    if PLAIN_SOURCES.contains(&name) {
+        return false;
+    }
+    if MIRROR_SOURCES.contains(&name) {
+        let mut r = Reader { buf: data, pos: 0 };
+        let extras = (0..5).try_for_each(|_| r.nullable_utf("mirror extras").map(|_| ()));
+        return extras.is_ok() && r.bool("isPreview").is_ok() && r.pos == data.len();
+    }
+    false
+}
+
 /// Source data holding one Java UTF (http/local: the container descriptor).
 pub fn utf_source_data(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + s.len());
@@ -399,5 +449,49 @@ mod tests {
     fn oversize_rejected() {
         let s = "A".repeat(MAX_ENCODED_LEN + 4);
         assert!(matches!(decode_track(&s), Err(TrackError::TooLong(_))));
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+    use crate::track::TrackInfo;
+
+    fn track(source: &str, data: Vec<u8>) -> TrackData {
+        TrackData {
+            info: TrackInfo {
+                title: "t".into(),
+                author: "a".into(),
+                length: 1,
+                identifier: "id".into(),
+                is_stream: false,
+                uri: None,
+                artwork_url: None,
+                isrc: None,
+                source_name: source.into(),
+            },
+            source_data: data,
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn layouts_basalt_knows() {
+        assert!(known_layout(&track("youtube", vec![])));
+        assert!(!known_layout(&track("youtube", vec![0])));
+        assert!(known_layout(&track("http", utf_source_data("mp3"))));
+        assert!(!known_layout(&track("http", vec![])));
+        assert!(known_layout(&track("unheard-of", vec![])));
+        assert!(!known_layout(&track("unheard-of", vec![0, 1])));
+        // LavaSrc: album name and url set, three nulls, isPreview.
+        let mut extras = vec![1];
+        mutf8::write_utf("Album", &mut extras);
+        extras.push(1);
+        mutf8::write_utf("https://open.spotify.com/album/x", &mut extras);
+        extras.extend_from_slice(&[0, 0, 0, 1]);
+        assert!(known_layout(&track("spotify", extras.clone())));
+        assert!(known_layout(&track("deezer", vec![])));
+        extras.push(9);
+        assert!(!known_layout(&track("spotify", extras)));
     }
 }

@@ -6,7 +6,7 @@ pub mod jbase64;
 pub mod mutf8;
 
 pub use codec::{
-    decode_track, encode_track, probe_info, utf_source_data, DecodedTrack, TrackError,
+    decode_track, encode_track, known_layout, probe_info, utf_source_data, DecodedTrack, TrackError,
 };
 
 /// Length Lavalink reports for streams and unknown durations (`Long.MAX_VALUE`).

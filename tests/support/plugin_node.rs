@@ -57,7 +57,8 @@ pub fn write_config(tag: &str, mitm: &Mitm, extra: &str) -> (std::path::PathBuf,
         format!(
             "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"{PW}\"\n\n\
              [voice]\nallow_insecure_endpoints = true\n\n\
-             [logging]\nlevel = \"warn\"\nrequest_logging = false\n\n{}\n{extra}\n",
+             [logging]\nlevel = \"warn\"\nrequest_logging = false\n\n\
+             [sources]\nyoutube = false\nsoundcloud = false\nbandcamp = false\ntwitch = false\nvimeo = false\n\n{}\n{extra}\n",
             mitm.config_toml()
         ),
     )

@@ -66,7 +66,6 @@ pub fn mp3_segments(n: usize) -> Vec<(Vec<u8>, f64)> {
             seg.extend_from_slice(b"PRIV\x00\x00\x00\x35\x00\x00");
             seg.extend_from_slice(b"com.apple.streaming.transportStreamTimestamp\x00");
             seg.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
-            seg.extend_from_slice(&[0; 63 - 10 - 45 - 8]);
             for f in c {
                 seg.extend_from_slice(f);
             }
@@ -338,7 +337,11 @@ pub struct ScMock {
 }
 
 fn find_track(tracks: &[Value], id: &str) -> Option<Value> {
-    tracks.iter().find(|t| t["id"].to_string() == id).cloned()
+    let id: u64 = id.parse().ok()?;
+    tracks
+        .iter()
+        .find(|t| t["id"].as_u64() == Some(id))
+        .cloned()
 }
 
 impl ScMock {

@@ -113,4 +113,15 @@ impl Delay {
             }
         }
     }
+
+    /// Eight consecutive samples at a whole delay `d` ≥ [`MIN_BLOCK_DELAY`] (lane k as in
+    /// [`Delay::taps8`]): one contiguous load unless the ring wraps inside them.
+    #[inline(always)]
+    pub fn run8(&self, d: usize) -> f32x8 {
+        let start = self.w.wrapping_sub(d) & self.mask;
+        match self.buf.get(start..start + LANES) {
+            Some(s) => crate::simd::ld(s),
+            None => self.taps8(f32x8::splat(d as f32)),
+        }
+    }
 }

@@ -6,10 +6,12 @@
 //! A delay change crossfades from the old tap to the new one over 10 ms (no pitch glide,
 //! no click); gains ramp. The line grows when a longer delay is configured.
 
-use super::delay::Delay;
+use wide::f32x8;
+
+use super::delay::{Delay, MIN_BLOCK_DELAY};
 use super::{clampf, PER_MS};
 use crate::chain::SAMPLE_RATE;
-use crate::simd::Ramp;
+use crate::simd::{lane_index1, ld, st, Ramp, LANES};
 
 /// Top-level `echo`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,10 +91,11 @@ pub(crate) struct EchoStage {
     dry: Ramp,
     wet: Ramp,
     feedback: Ramp,
+    simd: bool,
 }
 
 impl EchoStage {
-    pub fn new() -> Self {
+    pub fn new(simd: bool) -> Self {
         EchoStage {
             lines: [Delay::default(), Delay::default()],
             delay: 1.0,
@@ -101,6 +104,7 @@ impl EchoStage {
             dry: Ramp::new(1.0),
             wet: Ramp::new(0.0),
             feedback: Ramp::new(0.0),
+            simd,
         }
     }
 
@@ -130,8 +134,8 @@ impl EchoStage {
             return;
         }
         if d != self.delay {
-            // Mid-crossfade the old tap is whichever is louder; restart from the new one's
-            // predecessor.
+            // A change during a crossfade restarts it from whichever tap dominates the mix
+            // (a step of at most half the difference of two 10 ms-apart changes).
             self.old_delay = if self.x.cur < 0.5 {
                 self.old_delay
             } else {
@@ -153,6 +157,54 @@ impl EchoStage {
     }
 
     pub fn process(&mut self, l: &mut [f32], r: &mut [f32]) {
+        let steady = self.x.is(1.0);
+        if self.simd && steady && self.delay >= MIN_BLOCK_DELAY {
+            self.process_simd(l, r);
+        } else {
+            self.process_scalar(l, r);
+        }
+    }
+
+    /// Eight samples at a time (no tap crossfade running, delay ≥ 8 samples): a whole delay
+    /// reads one contiguous run, a fractional one gathers.
+    fn process_simd(&mut self, l: &mut [f32], r: &mut [f32]) {
+        let n = l.len().min(r.len());
+        let (dry, wet, fb) = (self.dry.block(n), self.wet.block(n), self.feedback.block(n));
+        let d = self.delay;
+        let whole = (d.fract() == 0.0).then_some(d as usize);
+        let dv = f32x8::splat(d);
+        let idx = lane_index1();
+        for (ch, x) in [&mut l[..n], &mut r[..n]].into_iter().enumerate() {
+            let line = &mut self.lines[ch];
+            let mut i = 0;
+            while i + LANES <= n {
+                let k = idx + f32x8::splat(i as f32);
+                let t = match whole {
+                    Some(di) => line.run8(di),
+                    None => line.taps8(dv),
+                };
+                let input = ld(&x[i..]);
+                line.push8(
+                    (input + fb.at8(k) * t)
+                        .max(f32x8::splat(-LOOP_LIMIT))
+                        .min(f32x8::splat(LOOP_LIMIT)),
+                );
+                st(&mut x[i..], dry.at8(k) * input + wet.at8(k) * t);
+                i += LANES;
+            }
+            while i < n {
+                let k = (i + 1) as f32;
+                let t = line.tap_frac(d);
+                let input = x[i];
+                line.push((input + fb.at(k) * t).clamp(-LOOP_LIMIT, LOOP_LIMIT));
+                x[i] = dry.at(k) * input + wet.at(k) * t;
+                i += 1;
+            }
+        }
+    }
+
+    /// The scalar reference (and the path while the delay crossfades).
+    fn process_scalar(&mut self, l: &mut [f32], r: &mut [f32]) {
         let n = l.len().min(r.len());
         let (dry, wet, fb) = (self.dry.block(n), self.wet.block(n), self.feedback.block(n));
         let xr = self.x.block(n);

@@ -73,6 +73,7 @@ impl DspxFilters {
         }
     }
 
+    /// Whether any of the four is on.
     pub fn any(&self) -> bool {
         self.echo.is_some()
             || self.high_pass.is_some()
@@ -104,4 +105,14 @@ fn num(v: Option<&Value>) -> Option<f32> {
         _ => return None,
     } as f32;
     x.is_finite().then_some(x)
+}
+
+impl crate::filters::Filters {
+    /// Replace `pluginFilters` (e.g. by only the names registered plugins answer to, as
+    /// Lavalink keeps them) and re-read LavaDSPX's filters from what remains, so the audio
+    /// never runs a filter the echoed object does not show.
+    pub fn set_plugin_filters(&mut self, m: Map<String, Value>) {
+        self.dspx = DspxFilters::from_map(&m);
+        self.plugin_filters = m;
+    }
 }

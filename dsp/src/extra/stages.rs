@@ -96,8 +96,8 @@ impl ExtraStages {
             high_pass: Slot::new(BiquadStage::new()),
             chorus: Slot::new(ChorusStage::new(simd)),
             flanger: Slot::new(FlangerStage::new(simd)),
-            phaser: Slot::new(PhaserStage::new()),
-            echo: Slot::new(EchoStage::new()),
+            phaser: Slot::new(PhaserStage::new(simd)),
+            echo: Slot::new(EchoStage::new(simd)),
             reverb: Slot::new(ReverbStage::new(simd)),
             spatial: Slot::new(SpatialStage::new(simd)),
             compressor: Slot::new(CompressorStage::new(simd)),
@@ -220,7 +220,7 @@ impl DspxStages {
         DspxStages {
             high_pass: Slot::new(BiquadStage::new()),
             low_pass: Slot::new(BiquadStage::new()),
-            echo: Slot::new(EchoStage::new()),
+            echo: Slot::new(EchoStage::new(simd)),
             normalization: Slot::new(NormalizationStage::new()),
             simd,
         }

@@ -19,7 +19,8 @@ const SEARCH_LIMIT: usize = 25;
 
 pub struct AppleMusic {
     net: Outbound,
-    config: AppleMusicConfig,
+    /// Replaced by `PATCH /v4/lavasrc/config`.
+    config: std::sync::Mutex<AppleMusicConfig>,
 }
 
 fn failure(message: &str, cause: String) -> SourceError {
@@ -28,7 +29,19 @@ fn failure(message: &str, cause: String) -> SourceError {
 
 impl AppleMusic {
     pub fn new(net: Outbound, config: AppleMusicConfig) -> AppleMusic {
-        AppleMusic { net, config }
+        AppleMusic {
+            net,
+            config: std::sync::Mutex::new(config),
+        }
+    }
+
+    pub fn config(&self) -> AppleMusicConfig {
+        crate::session::lock(&self.config).clone()
+    }
+
+    /// Applies new settings (`PATCH /v4/lavasrc/config`).
+    pub fn update(&self, f: impl FnOnce(&mut AppleMusicConfig)) {
+        f(&mut crate::session::lock(&self.config));
     }
 
     pub fn claims(identifier: &str) -> bool {
@@ -44,7 +57,7 @@ impl AppleMusic {
             .get(&format!("{API}{path}"))
             .header(
                 "Authorization",
-                &format!("Bearer {}", self.config.media_api_token),
+                &format!("Bearer {}", self.config().media_api_token),
             )
             .header("Origin", "https://music.apple.com")
             .send()
@@ -72,7 +85,7 @@ impl AppleMusic {
     }
 
     fn cc(&self) -> String {
-        self.config.country_code.to_ascii_lowercase()
+        self.config().country_code.to_ascii_lowercase()
     }
 
     pub fn load(&self, identifier: &str) -> Result<Loaded, SourceError> {

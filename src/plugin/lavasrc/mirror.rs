@@ -109,6 +109,7 @@ impl Mirror {
             for q in &queries {
                 if let Some((t, at)) = cache.get(q) {
                     if at.elapsed() < CACHE_TTL {
+                        crate::plugin::metrics::inc(&crate::plugin::metrics::MIRROR_CACHED);
                         return Ok(t.clone());
                     }
                 }
@@ -126,6 +127,14 @@ impl Mirror {
                     None
                 }
             };
+            // A Deezer hit (`dzisrc:`) gives exact metadata but no playable stream here:
+            // resolve it in turn (its own providers skip Deezer, so this ends).
+            let found = match found {
+                Some(t) if super::SOURCE_NAMES.contains(&t.info.source_name.as_str()) => {
+                    self.resolve(&t).ok()
+                }
+                other => other,
+            };
             if let Some(t) = found {
                 let mut cache = crate::session::lock(&self.cache);
                 if cache.len() >= CACHE_MAX {
@@ -135,9 +144,11 @@ impl Mirror {
                     }
                 }
                 cache.insert(q.clone(), (t.clone(), Instant::now()));
+                crate::plugin::metrics::inc(&crate::plugin::metrics::MIRROR_FOUND);
                 return Ok(t);
             }
         }
+        crate::plugin::metrics::inc(&crate::plugin::metrics::MIRROR_NOT_FOUND);
         Err(SourceError::friendly(
             "No mirror found for track",
             Severity::Common,

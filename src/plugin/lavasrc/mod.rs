@@ -236,7 +236,26 @@ pub struct Clients {
     pub deezer: Option<Arc<deezer::Deezer>>,
 }
 
+/// Clients per configuration, so the loader's sources, LavaSearch and
+/// `PATCH /v4/lavasrc/config` share one token cache and one set of credentials.
+static SHARED: Mutex<Vec<(String, Clients)>> = Mutex::new(Vec::new());
+
 impl Clients {
+    /// The clients of `config`, made once per distinct configuration in this process.
+    pub fn shared(config: &Config) -> Clients {
+        let key = format!("{config:?}");
+        let mut all = crate::session::lock(&SHARED);
+        if let Some((_, c)) = all.iter().find(|(k, _)| *k == key) {
+            return c.clone();
+        }
+        let c = Clients::new(config);
+        if all.len() >= 16 {
+            all.remove(0);
+        }
+        all.push((key, c.clone()));
+        c
+    }
+
     pub fn new(config: &Config) -> Clients {
         let c = &config.plugins.lavasrc;
         let net = crate::net::Outbound::new(config);
@@ -351,7 +370,10 @@ pub fn effective_providers(config: &Config) -> Vec<String> {
 /// Deezer). Their mirror resolves through a second loader holding every other source
 /// (and Deezer, for `dzisrc:`), so a mirrored track never resolves to itself.
 pub fn sources(config: &Config) -> Vec<Box<dyn Source>> {
-    let clients = Clients::new(config);
+    if !cfg!(feature = "plugin-lavasrc") {
+        return Vec::new();
+    }
+    let clients = Clients::shared(config);
     let deezer_source = |mirror: Option<Arc<mirror::Mirror>>| -> Option<Box<dyn Source>> {
         clients.deezer.clone().map(|d| {
             Box::new(CatalogSource {
@@ -378,4 +400,47 @@ pub fn sources(config: &Config) -> Vec<Box<dyn Source>> {
     }
     out.extend(deezer_source(Some(mirror)));
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// `PATCH /v4/lavasrc/config`: credentials at run time (not persisted).
+
+/// Applies a `PATCH /v4/lavasrc/config` body. Every field is optional; only present ones
+/// change anything; Spotify's id and secret only as a pair; sections of sources that are
+/// off are ignored, as are sections Basalt has no source for.
+pub fn patch_config(clients: &Clients, body: &Value) -> Result<(), String> {
+    let Value::Object(root) = body else {
+        return Err("Request body must be a JSON object".into());
+    };
+    let field = |section: &Value, key: &str| -> Result<Option<String>, String> {
+        match &section[key] {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s.clone())),
+            _ => Err(format!("Field '{key}' must be a string")),
+        }
+    };
+    if let (Some(sp), Some(section)) = (&clients.spotify, root.get("spotify")) {
+        let id = field(section, "clientId")?;
+        let secret = field(section, "clientSecret")?;
+        let sp_dc = field(section, "spDc")?;
+        let endpoint = field(section, "customTokenEndpoint")?;
+        sp.update(|c| {
+            if let (Some(id), Some(secret)) = (id, secret) {
+                c.client_id = id;
+                c.client_secret = secret;
+            }
+            if let Some(v) = sp_dc {
+                c.sp_dc = v;
+            }
+            if let Some(v) = endpoint {
+                c.custom_token_endpoint = v;
+            }
+        });
+    }
+    if let (Some(am), Some(section)) = (&clients.applemusic, root.get("appleMusic")) {
+        if let Some(token) = field(section, "mediaAPIToken")? {
+            am.update(|c| c.media_api_token = token);
+        }
+    }
+    Ok(())
 }

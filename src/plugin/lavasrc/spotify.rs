@@ -48,7 +48,8 @@ pub struct SearchHits {
 
 pub struct Spotify {
     net: Outbound,
-    config: SpotifyConfig,
+    /// Replaced by `PATCH /v4/lavasrc/config`.
+    config: Mutex<SpotifyConfig>,
     token: Mutex<Option<(String, Instant)>>,
 }
 
@@ -64,8 +65,33 @@ impl Spotify {
     pub fn new(net: Outbound, config: SpotifyConfig) -> Spotify {
         Spotify {
             net,
-            config,
+            config: Mutex::new(config),
             token: Mutex::new(None),
+        }
+    }
+
+    /// The settings in effect now.
+    pub fn config(&self) -> SpotifyConfig {
+        crate::session::lock(&self.config).clone()
+    }
+
+    /// Applies new settings (`PATCH /v4/lavasrc/config`); a new credential drops the token.
+    pub fn update(&self, f: impl FnOnce(&mut SpotifyConfig)) {
+        let mut c = crate::session::lock(&self.config);
+        let before = (
+            c.client_id.clone(),
+            c.client_secret.clone(),
+            c.custom_token_endpoint.clone(),
+        );
+        f(&mut c);
+        if before
+            != (
+                c.client_id.clone(),
+                c.client_secret.clone(),
+                c.custom_token_endpoint.clone(),
+            )
+        {
+            *crate::session::lock(&self.token) = None;
         }
     }
 
@@ -78,7 +104,8 @@ impl Spotify {
                 return Ok(t.clone());
             }
         }
-        let c = &self.config;
+        let c = self.config();
+        let c = &c;
         let (token, ttl) = if !c.client_id.is_empty() {
             let basic = base64_encode(format!("{}:{}", c.client_id, c.client_secret).as_bytes());
             let resp = self
@@ -247,7 +274,7 @@ impl Spotify {
         let artwork = self.artist_images(&album["artists"][0]);
         let mut tracks = Vec::new();
         let mut offset = 0;
-        for _ in 0..self.config.album_load_limit.max(1) {
+        for _ in 0..self.config().album_load_limit.max(1) {
             let Some(page) = self.api(&format!(
                 "albums/{id}/tracks?limit={ALBUM_PAGE}&offset={offset}"
             ))?
@@ -289,7 +316,7 @@ impl Spotify {
         };
         let mut tracks = Vec::new();
         let mut offset = 0;
-        for _ in 0..self.config.playlist_load_limit.max(1) {
+        for _ in 0..self.config().playlist_load_limit.max(1) {
             let Some(page) = self.api(&format!(
                 "playlists/{id}/items?limit={PLAYLIST_PAGE}&offset={offset}"
             ))?
@@ -339,7 +366,7 @@ impl Spotify {
         let Some(artist) = self.api(&format!("artists/{id}"))? else {
             return Ok(Loaded::None);
         };
-        let market = &self.config.country_code;
+        let market = self.config().country_code;
         let Some(top) = self.api(&format!("artists/{id}/top-tracks?market={market}"))? else {
             return Ok(Loaded::None);
         };

@@ -18,6 +18,9 @@ const HOME: &str = "https://soundcloud.com";
 pub const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 /// Scrapes are throttled to one per this long (lavaplayer).
 const REFRESH_EVERY: Duration = Duration::from_secs(3600);
+/// After a failed scrape (site unreachable), the next load may try again this soon, instead
+/// of leaving SoundCloud unusable for the hour lavaplayer waits.
+const RETRY_FAILED_AFTER: Duration = Duration::from_secs(30);
 /// Asset scripts tried for a client id (the home page lists a dozen; the id is in a late one).
 const MAX_SCRIPTS: usize = 9;
 
@@ -35,6 +38,7 @@ pub enum IdError {
 struct IdState {
     id: Option<String>,
     last_scrape: Option<Instant>,
+    last_failed: bool,
 }
 
 /// The outbound client for SoundCloud plus its client id.
@@ -51,6 +55,7 @@ impl Api {
             state: Mutex::new(IdState {
                 id: (!pinned.is_empty()).then(|| pinned.to_string()),
                 last_scrape: None,
+                last_failed: false,
             }),
         }
     }
@@ -77,7 +82,12 @@ impl Api {
                     return Ok(id.clone());
                 }
             }
-            if st.last_scrape.is_some_and(|t| t.elapsed() < REFRESH_EVERY) {
+            let wait = if st.last_failed {
+                RETRY_FAILED_AFTER
+            } else {
+                REFRESH_EVERY
+            };
+            if st.last_scrape.is_some_and(|t| t.elapsed() < wait) {
                 return st.id.clone().ok_or(IdError::NotFound);
             }
         }
@@ -85,6 +95,7 @@ impl Api {
         let scraped = self.scrape();
         let mut st = self.lock();
         st.last_scrape = Some(Instant::now());
+        st.last_failed = scraped.is_err();
         match scraped {
             Ok(id) => {
                 log::info!("SoundCloud client id updated");

@@ -88,17 +88,12 @@ impl SoundCloudSource {
     /// claims it.
     fn follow_link(&self, url: &str, short: bool) -> Answer {
         let method = if short { Method::HEAD } else { Method::GET };
-        let (message, severity) = if short {
-            (
-                "Unable to resolve Soundcloud short URL",
-                Severity::Suspicious,
-            )
+        let message = if short {
+            "Unable to resolve Soundcloud short URL"
         } else {
-            (
-                "Unable to process soundcloud mobile link",
-                Severity::Suspicious,
-            )
+            "Unable to process soundcloud mobile link"
         };
+        let severity = Severity::Suspicious;
         let resp = match self
             .api
             .net

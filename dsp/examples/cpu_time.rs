@@ -1,0 +1,66 @@
+//! µs of *CPU time* per 20 ms frame for every bench case, SIMD and scalar: the on-CPU time
+//! of this thread (`/proc/thread-self/schedstat`, Linux) over many frames, so time spent
+//! preempted on a busy machine does not count (the `ratios` example measures wall time).
+//! `cargo run --release -p basalt-dsp --example cpu_time [frames]`; `BASALT_BENCH_CASES`
+//! selects cases as for `ratios`.
+
+use basalt_dsp::FRAME;
+
+// Shared with the wall-clock tools; their timing helpers are not used here.
+#[allow(dead_code)]
+#[path = "../bench_support/cases.rs"]
+mod cases;
+use cases::{chain, frame, input, CASES};
+
+/// Nanoseconds this thread has run on a CPU, if the kernel says.
+fn on_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn main() {
+    let frames: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
+    let only = std::env::var("BASALT_BENCH_CASES").ok();
+    let inp = input();
+    let mut out = vec![0.0f32; FRAME * 2];
+    println!(
+        "{:<12} {:>12} {:>12} {:>8}",
+        "filter", "simd µs", "scalar µs", "ratio"
+    );
+    for (name, json) in CASES {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|c| c == *name))
+        {
+            continue;
+        }
+        let mut per = [0.0f64; 2];
+        for (k, simd) in [true, false].into_iter().enumerate() {
+            let mut c = chain(json, simd);
+            // Best of three runs: cache and frequency effects of other processes remain.
+            let mut best = f64::MAX;
+            for _ in 0..3 {
+                let Some(t0) = on_cpu_ns() else {
+                    eprintln!("no /proc/thread-self/schedstat");
+                    return;
+                };
+                for _ in 0..frames {
+                    frame(&mut c, &inp, &mut out);
+                }
+                let t1 = on_cpu_ns().unwrap_or(t0);
+                best = best.min((t1 - t0) as f64 / frames as f64 / 1000.0);
+            }
+            per[k] = best;
+        }
+        println!(
+            "{:<12} {:>12.2} {:>12.2} {:>7.2}x",
+            name,
+            per[0],
+            per[1],
+            per[1] / per[0]
+        );
+    }
+}
