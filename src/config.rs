@@ -19,6 +19,8 @@ pub struct Config {
     pub http: HttpProxyConfig,
     pub timeouts: TimeoutsConfig,
     pub logging: LoggingConfig,
+    /// `[youtube]`: client chains and overrides, PO token (sources.md §6).
+    pub youtube: crate::source::youtube::YoutubeConfig,
     /// The route planner made from `[ratelimit]`, shared by every clone of this
     /// configuration so sources and the REST routes see the same instance. Not a key.
     #[serde(skip)]
@@ -715,6 +717,7 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "player.buffer_duration_ms" | "player.frame_buffer_duration_ms" => range(0, 60_000),
         "player.track_stuck_threshold_ms" => range(0, U32),
         "player.youtube_playlist_load_limit" => range(0, U32),
+        "youtube.media_chunk_bytes" => range(1024, I32),
         "player.decode_workers" | "player.encode_workers" => range(0, 256),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
         "timeouts.connect_timeout_ms"

@@ -245,7 +245,12 @@ fn info_and_stats() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["lavadspx-plugin", "sponsorblock-plugin"]);
+    // ... and the built-in YouTube source's youtube-source entry.
+    assert_eq!(
+        names,
+        ["lavadspx-plugin", "sponsorblock-plugin", "youtube-plugin"]
+    );
+    assert_eq!(v["plugins"][2]["version"], env!("CARGO_PKG_VERSION"));
     // build.rs stamps the commit the binary was built from (and its time, in ms).
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])

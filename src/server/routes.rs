@@ -307,6 +307,8 @@ fn info(node: &Node) -> Value {
     // The native LavaDSPX entry from `dto::info`, then the built-in plugins.
     let mut plugins = v["plugins"].as_array().cloned().unwrap_or_default();
     plugins.extend(node.plugins.info().as_array().cloned().unwrap_or_default());
+    // The built-in YouTube source answers for youtube-source's plugin entry.
+    plugins.extend(crate::source::youtube::info_plugins(&sources));
     v["plugins"] = Value::Array(plugins);
     v
 }

@@ -15,6 +15,7 @@ pub mod mpegts;
 pub mod playlist;
 pub mod probe;
 pub mod soundcloud;
+pub mod youtube;
 pub mod ytcipher;
 
 use crate::config::Config;
@@ -227,6 +228,9 @@ impl SourceManager {
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
         // Built-in online sources register here, in Lavalink's order:
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
+        if config.sources.youtube {
+            sources.push(Box::new(youtube::YoutubeSource::new(config)));
+        }
         if config.sources.soundcloud {
             sources.push(Box::new(soundcloud::SoundCloudSource::new(config)));
         }

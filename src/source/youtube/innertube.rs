@@ -1,0 +1,304 @@
+//! InnerTube requests (sources.md §6.4): one JSON POST per call, the client's context and
+//! headers, visitor data for app clients, and the response check. Every failure names the
+//! client that produced it (the chain in `mod.rs` prefixes `Client [<NAME>]`).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use super::clients::ClientSpec;
+use super::mapping::YtError;
+use crate::net::Outbound;
+
+/// Avoids the EU consent interstitial on HTML fetches (youtube-source sends it always).
+pub const CONSENT_COOKIE: &str = "CONSENT=YES+cb.20210328-17-p0.en+FX+471";
+/// Visitor data is refreshed at most this often.
+const VISITOR_TTL: Duration = Duration::from_secs(600);
+
+/// Extra fields of one `/player` request.
+#[derive(Debug, Default, Clone)]
+pub struct PlayerOptions {
+    /// `clientScreen: EMBED` + `thirdParty.embedUrl` (non-OAuth clients, first attempt).
+    pub embed: bool,
+    pub signature_timestamp: Option<u32>,
+    pub encrypted_host_flags: Option<String>,
+    pub po_token: Option<String>,
+    /// `Authorization` for OAuth clients.
+    pub authorization: Option<String>,
+}
+
+pub struct Innertube {
+    out: Outbound,
+    base: String,
+    music_base: String,
+    /// Static visitor data from config (paired with a static PO token), else fetched.
+    static_visitor: Option<String>,
+    visitor: Mutex<Option<(String, Instant)>>,
+}
+
+impl Innertube {
+    pub fn new(out: Outbound, base: &str, music_base: &str, static_visitor: &str) -> Innertube {
+        Innertube {
+            out,
+            base: base.trim_end_matches('/').to_string(),
+            music_base: music_base.trim_end_matches('/').to_string(),
+            static_visitor: (!static_visitor.trim().is_empty())
+                .then(|| static_visitor.trim().into()),
+            visitor: Mutex::new(None),
+        }
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.out
+    }
+
+    /// `context` for a client (§6.4).
+    fn context(&self, c: &ClientSpec, embed: bool, visitor: Option<&str>) -> Value {
+        let mut client = Map::new();
+        client.insert("clientName".into(), c.client_name.clone().into());
+        client.insert("clientVersion".into(), c.client_version.clone().into());
+        client.insert("hl".into(), "en".into());
+        client.insert("gl".into(), "US".into());
+        for (k, v) in &c.client_fields {
+            client.insert(k.clone(), v.clone());
+        }
+        if let Some(v) = visitor {
+            client.insert("visitorData".into(), v.into());
+        }
+        if embed {
+            client.insert("clientScreen".into(), "EMBED".into());
+        }
+        let mut ctx = Map::new();
+        ctx.insert("client".into(), Value::Object(client));
+        if c.locked_safety_mode {
+            ctx.insert("user".into(), json!({"lockedSafetyMode": false}));
+        }
+        if embed {
+            ctx.insert(
+                "thirdParty".into(),
+                json!({"embedUrl": "https://google.com"}),
+            );
+        }
+        Value::Object(ctx)
+    }
+
+    /// Visitor data for app clients: the configured one, else `/visitor_id` (cached 10 min).
+    fn visitor_data(&self) -> Option<String> {
+        if let Some(v) = &self.static_visitor {
+            return Some(v.clone());
+        }
+        let mut cell = self.visitor.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((v, at)) = cell.as_ref() {
+            if at.elapsed() < VISITOR_TTL {
+                return Some(v.clone());
+            }
+        }
+        let android = super::clients::builtin()
+            .into_iter()
+            .find(|c| c.name == "ANDROID")?;
+        let body = json!({ "context": self.context(&android, false, None) });
+        let url = format!("{}/youtubei/v1/visitor_id?prettyPrint=false", self.base);
+        let resp = self
+            .out
+            .post(&url)
+            .header("Cookie", CONSENT_COOKIE)
+            .header("User-Agent", &android.user_agent)
+            .json(&body)
+            .send()
+            .ok()?;
+        if !resp.is_success() {
+            log::warn!("youtube: visitor_id answered {}", resp.status());
+            return None;
+        }
+        let v = resp.json().ok()?;
+        let data = v
+            .pointer("/responseContext/visitorData")?
+            .as_str()?
+            .to_string();
+        *cell = Some((data.clone(), Instant::now()));
+        Some(data)
+    }
+
+    /// POSTs `body` (its `context` added) to an endpoint as client `c`.
+    fn post(
+        &self,
+        c: &ClientSpec,
+        url: &str,
+        body: Map<String, Value>,
+        embed: bool,
+        what: &str,
+    ) -> Result<Value, YtError> {
+        self.post_auth(c, url, body, embed, what, None)
+    }
+
+    /// `post` with an `Authorization` header (OAuth clients).
+    fn post_auth(
+        &self,
+        c: &ClientSpec,
+        url: &str,
+        mut body: Map<String, Value>,
+        embed: bool,
+        what: &str,
+        authorization: Option<&str>,
+    ) -> Result<Value, YtError> {
+        let app = !c.user_agent.is_empty();
+        let visitor = if app {
+            self.visitor_data()
+        } else {
+            self.static_visitor.clone()
+        };
+        body.insert("context".into(), self.context(c, embed, visitor.as_deref()));
+        for (k, v) in &c.root_fields {
+            body.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let mut req = self
+            .out
+            .post(url)
+            .header("Cookie", CONSENT_COOKIE)
+            .header("X-YouTube-Client-Name", &c.id.to_string())
+            .header("X-YouTube-Client-Version", &c.client_version)
+            .json(&Value::Object(body));
+        if let Some(a) = authorization {
+            req = req.header("Authorization", a);
+        }
+        if c.family == super::clients::Family::Music {
+            req = req.header("Referer", "music.youtube.com");
+        }
+        if app {
+            req = req.header("User-Agent", &c.user_agent);
+            if let Some(v) = &visitor {
+                req = req.header("X-Goog-Visitor-Id", v);
+            }
+        }
+        let resp = req.send().map_err(|e| {
+            YtError::suspicious(format!("Request for {what} failed: {}", e.detail()))
+        })?;
+        let status = resp.status();
+        let json_type = resp
+            .header("content-type")
+            .is_some_and(|t| t.contains("json"));
+        if !(200..300).contains(&status) || !json_type {
+            let mut e = YtError::suspicious(format!("Invalid status code for {what}: {status}"));
+            e.status = Some(status);
+            return Err(e);
+        }
+        let local = resp.local_address();
+        let v = resp
+            .json()
+            .map_err(|e| YtError::suspicious(format!("Invalid JSON for {what}: {}", e.detail())))?;
+        if is_bot_wall(&v) {
+            self.flag_address(local);
+        }
+        Ok(v)
+    }
+
+    /// The route-planner hook for YouTube's bot wall (§6.15 item 5): the address that got
+    /// "Sign in to confirm you're not a bot" is marked failing, so the retry leaves from
+    /// another one. Lavalink only reacts to 429; this is the improvement the spec asks for.
+    fn flag_address(&self, local: Option<std::net::IpAddr>) {
+        if let (Some(p), Some(ip)) = (self.out.planner(), local) {
+            log::warn!("youtube: bot wall on {ip}; marking it failing");
+            p.mark_failing(ip);
+        }
+    }
+
+    /// Whether a planner exists (a bot-wall answer is then worth one retry).
+    pub fn rotates(&self) -> bool {
+        self.out.planner().is_some()
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        format!("{}/youtubei/v1/{name}?prettyPrint=false", self.base)
+    }
+
+    pub fn player(
+        &self,
+        c: &ClientSpec,
+        video_id: &str,
+        o: &PlayerOptions,
+    ) -> Result<Value, YtError> {
+        let mut body = Map::new();
+        body.insert("videoId".into(), video_id.into());
+        body.insert("racyCheckOk".into(), true.into());
+        body.insert("contentCheckOk".into(), true.into());
+        if !c.player_params.is_empty() {
+            body.insert("params".into(), c.player_params.clone().into());
+        }
+        let mut cpc = Map::new();
+        if let Some(sts) = o.signature_timestamp {
+            cpc.insert("signatureTimestamp".into(), sts.into());
+        }
+        if let Some(f) = &o.encrypted_host_flags {
+            cpc.insert("encryptedHostFlags".into(), f.clone().into());
+        }
+        if !cpc.is_empty() {
+            body.insert(
+                "playbackContext".into(),
+                json!({ "contentPlaybackContext": cpc }),
+            );
+        }
+        if let Some(t) = &o.po_token {
+            body.insert("serviceIntegrityDimensions".into(), json!({ "poToken": t }));
+        }
+        self.post_auth(
+            c,
+            &self.endpoint("player"),
+            body,
+            o.embed && !c.oauth,
+            "player",
+            o.authorization.as_deref().filter(|_| c.oauth),
+        )
+    }
+
+    pub fn search(&self, c: &ClientSpec, query: &str) -> Result<Value, YtError> {
+        let mut body = Map::new();
+        body.insert("query".into(), query.into());
+        body.insert("params".into(), "EgIQAfABAQ==".into());
+        self.post(c, &self.endpoint("search"), body, false, "search")
+    }
+
+    pub fn music_search(&self, c: &ClientSpec, query: &str) -> Result<Value, YtError> {
+        let mut body = Map::new();
+        body.insert("query".into(), query.into());
+        body.insert(
+            "params".into(),
+            "Eg-KAQwIARAAGAAgACgAMABqChADEAQQCRAFEAo=".into(),
+        );
+        let url = format!("{}/youtubei/v1/search?prettyPrint=false", self.music_base);
+        self.post(c, &url, body, false, "music search")
+    }
+
+    pub fn browse(
+        &self,
+        c: &ClientSpec,
+        browse_id: Option<&str>,
+        continuation: Option<&str>,
+    ) -> Result<Value, YtError> {
+        let mut body = Map::new();
+        if let Some(b) = browse_id {
+            body.insert("browseId".into(), b.into());
+        }
+        if let Some(t) = continuation {
+            body.insert("continuation".into(), t.into());
+        }
+        self.post(c, &self.endpoint("browse"), body, false, "playlist")
+    }
+
+    pub fn next(&self, c: &ClientSpec, video_id: &str, list: &str) -> Result<Value, YtError> {
+        let mut body = Map::new();
+        body.insert("videoId".into(), video_id.into());
+        body.insert("playlistId".into(), list.into());
+        self.post(c, &self.endpoint("next"), body, false, "mix")
+    }
+}
+
+/// The bot wall: `LOGIN_REQUIRED` whose reason asks to confirm "not a bot".
+pub fn is_bot_wall(v: &Value) -> bool {
+    v.pointer("/playabilityStatus/status")
+        .and_then(Value::as_str)
+        == Some("LOGIN_REQUIRED")
+        && v.pointer("/playabilityStatus/reason")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.contains("not a bot"))
+}
