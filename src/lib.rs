@@ -4,6 +4,7 @@
 //! control (`server`, `session`) → `player` (the control ↔ engine interface) →
 //! `source` / `decode` → dsp (the `basalt-dsp` crate) → `encode` → `engine` (workers, pacer) → `voice`.
 
+pub mod audio_format;
 pub mod config;
 pub mod decode;
 pub mod encode;

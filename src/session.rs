@@ -362,7 +362,12 @@ impl Session {
                 Link::Connected { generation: g, .. } if g == generation => {
                     if st.resuming {
                         let secs = st.timeout_s.max(0) as u64;
-                        let deadline = Instant::now() + Duration::from_secs(secs);
+                        // Any i64 is accepted as `timeout`; far-future deadlines are capped
+                        // (a century) instead of overflowing `Instant` under the state lock.
+                        let now = Instant::now();
+                        let deadline = now
+                            .checked_add(Duration::from_secs(secs))
+                            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
                         st.link = Link::Paused {
                             queue: Vec::new(),
                             deadline,

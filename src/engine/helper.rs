@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
+use super::fault::{fault_exception, isolate};
 use super::frame::FRAME_SAMPLES;
 use super::track::{playback_exception, DecodeJob, DecodeSrc, Feed, OpusFeed, Outcome, TrackCtl};
 use super::Shared;
@@ -31,8 +32,22 @@ pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<HelperJob>) {
                 track,
                 ctl,
                 start_ms,
-            }) => open(&shared, &track, ctl, start_ms),
-            Ok(HelperJob::Seek(job, worker)) => seek(&shared, job, worker),
+            }) => {
+                let c = ctl.clone();
+                if let Err(p) = isolate(|| open(&shared, &track, ctl, start_ms)) {
+                    c.fail(fault_exception("opening the source", &*p));
+                }
+            }
+            Ok(HelperJob::Seek(job, worker)) => {
+                let c = job.ctl.clone();
+                if let Err(p) = isolate(|| seek(&shared, job, worker)) {
+                    // The job is gone with the panic: fail the track and settle the seek so
+                    // the encode side plays out what it has and reports the fault.
+                    c.fail(fault_exception("seeking", &*p));
+                    let gen = c.seek_gen.load(Ordering::Acquire);
+                    c.seek_done_gen.store(gen, Ordering::Release);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if shared.shutdown.load(Ordering::Relaxed) {
                     return;

@@ -8,6 +8,7 @@
 //! at once (volume, filters, pause).
 
 mod disposal;
+mod fault;
 mod frame;
 mod helper;
 mod pacer;

@@ -291,6 +291,35 @@ impl Player {
         step
     }
 
+    /// Recovers from a panic in this player's step: the current track fails with `e` and
+    /// every piece of per-frame state is reset, so the next track plays normally.
+    pub fn fault(&mut self, e: TrackException) {
+        self.stage.clear();
+        self.stage_pos = 0;
+        self.replay_len = 0;
+        self.last_was_packet = false;
+        self.lb_is_packet = [false; LOOKBACK];
+        if let Some(c) = self.chain.as_mut() {
+            c.reset();
+        }
+        self.encoder.reset();
+        if let Some(t) = self.track.as_ref() {
+            // The decode side stops with the track; its feed may be mid-update.
+            t.ctl.stop.store(true, Ordering::Release);
+            let track = self.live(t);
+            let reason = if t.produced_audio {
+                EndReason::Finished
+            } else {
+                EndReason::LoadFailed
+            };
+            self.emit(PlayerEventKind::TrackException {
+                track,
+                exception: e,
+            });
+            self.end_track(reason, true);
+        }
+    }
+
     fn command(&mut self, cmd: PlayerCommand, now: Instant) {
         match cmd {
             PlayerCommand::Play(req) => self.play(req, now),
