@@ -1,0 +1,295 @@
+//! Faults stay inside one player: a panic while opening, reading or decoding one player's
+//! source, or in its sink, fails only that player's track (TrackExceptionEvent, severity
+//! `fault`); the player stays usable and a canary player on the same workers keeps its
+//! 20 ms cadence. Also the known trigger: an Ogg Opus packet over the 1276-byte limit.
+
+mod audio_support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use audio_support::*;
+use basalt::audio_format::MAX_OPUS_PACKET;
+use basalt::engine::{Engine, Opener};
+use basalt::player::{
+    EndReason, FrameSink, PlayRequest, PlayerCommand, PlayerEvent, PlayerEventKind, PlayerHandle,
+};
+use basalt::source::MediaInput;
+use basalt::track::{Severity, TrackData};
+use crossbeam::channel::Receiver;
+
+/// A reader that panics once `left` bytes have been read.
+struct PanickingReader {
+    inner: std::fs::File,
+    left: usize,
+}
+
+impl Read for PanickingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            panic!("test: source read panics");
+        }
+        let n = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// Local files; `panic-open` panics in the opener, `panic-read:<path>` reads 40 KB of the
+/// file and then panics (on the decode worker: local sources are read there).
+fn faulty_opener() -> Opener {
+    let files = file_opener();
+    Arc::new(move |t: &TrackData| {
+        let id = &t.info.identifier;
+        if id == "panic-open" {
+            panic!("test: opener panics");
+        }
+        if let Some(path) = id.strip_prefix("panic-read:") {
+            let path = PathBuf::from(path);
+            return Ok(MediaInput {
+                reader: Box::new(symphonia::core::io::ReadOnlySource::new(PanickingReader {
+                    inner: std::fs::File::open(&path).unwrap(),
+                    left: 40_000,
+                })),
+                extension: Some("wav".into()),
+                mime: None,
+                is_stream: false,
+            });
+        }
+        files(t)
+    })
+}
+
+/// Records when each frame was paced.
+#[derive(Default)]
+struct Timed {
+    at: Mutex<Vec<Instant>>,
+    nulls: std::sync::atomic::AtomicU64,
+}
+
+struct TimedSink(Arc<Timed>);
+
+impl FrameSink for TimedSink {
+    fn send_frame(&mut self, _opus: &[u8]) {
+        self.0.at.lock().unwrap().push(Instant::now());
+    }
+    fn no_frame(&mut self) {
+        self.0.nulls.fetch_add(1, Ordering::Relaxed);
+    }
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+/// A sink whose send panics (a broken encryption or socket layer).
+struct PanickingSink;
+
+impl FrameSink for PanickingSink {
+    fn send_frame(&mut self, _opus: &[u8]) {
+        panic!("test: sink panics");
+    }
+    fn no_frame(&mut self) {}
+    fn is_connected(&self) -> bool {
+        true
+    }
+}
+
+struct P {
+    handle: PlayerHandle,
+    events: Receiver<PlayerEvent>,
+}
+
+impl P {
+    fn new(engine: &Engine, guild: u64, sink: Box<dyn FrameSink>) -> P {
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let handle = engine.create_player(guild, tx);
+        handle.send(PlayerCommand::AttachSink(sink));
+        P { handle, events: rx }
+    }
+
+    fn play(&self, t: Arc<TrackData>) {
+        self.handle.send(PlayerCommand::Play(PlayRequest {
+            track: t,
+            start_ms: 0,
+            end_ms: None,
+            paused: false,
+        }));
+    }
+
+    fn next(&self) -> PlayerEventKind {
+        self.events
+            .recv_timeout(Duration::from_secs(10))
+            .expect("an event within 10 s")
+            .kind
+    }
+
+    /// TrackStart, then a `fault` TrackException naming `stage`, then TrackEnd.
+    fn expect_fault(&self, stage: &str) {
+        assert!(matches!(self.next(), PlayerEventKind::TrackStart { .. }));
+        match self.next() {
+            PlayerEventKind::TrackException { exception, .. } => {
+                assert_eq!(exception.severity, Severity::Fault);
+                assert!(
+                    exception.cause.contains(stage) && exception.cause.contains("panic"),
+                    "{}",
+                    exception.cause
+                );
+            }
+            other => panic!("expected TrackException, got {other:?}"),
+        }
+        match self.next() {
+            PlayerEventKind::TrackEnd { reason, .. } => {
+                assert!(matches!(reason, EndReason::LoadFailed | EndReason::Finished))
+            }
+            other => panic!("expected TrackEnd, got {other:?}"),
+        }
+    }
+}
+
+fn named(id: &str, length_ms: i64) -> Arc<TrackData> {
+    let mut t = (*track(std::path::Path::new(id), length_ms)).clone();
+    t.info.identifier = id.to_string();
+    Arc::new(t)
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !ok() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
+    let dir = tmpdir("faults");
+    let canary_file = dir.join("canary.wav");
+    write_wav(&canary_file, 48_000, 2, &[(440.0, 12.0)]);
+    let victim_file = dir.join("victim.wav");
+    write_wav(&victim_file, 44_100, 2, &[(660.0, 3.0)]);
+
+    let mut cfg = test_config();
+    cfg.player.decode_workers = 1;
+    cfg.player.encode_workers = 1;
+    let engine = Engine::start_with_opener(&cfg, faulty_opener()).unwrap();
+
+    let canary_log = Arc::new(Timed::default());
+    let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
+    canary.play(track(&canary_file, 12_000));
+    assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
+    wait_for("canary audio", 10, || canary_log.at.lock().unwrap().len() >= 10);
+    let from = canary_log.at.lock().unwrap().len();
+    let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
+
+    let victim_log = Arc::new(Timed::default());
+    let victim = P::new(&engine, 2, Box::new(TimedSink(victim_log.clone())));
+    // A panic in the helper pool (opening).
+    victim.play(named("panic-open", 3000));
+    victim.expect_fault("opening the source");
+    // A panic on the decode worker the canary shares (a source read mid-track).
+    victim.play(named(
+        &format!("panic-read:{}", victim_file.display()),
+        3000,
+    ));
+    victim.expect_fault("decode");
+    // The same player plays the next track normally.
+    let before = victim_log.at.lock().unwrap().len();
+    victim.play(track(&victim_file, 3000));
+    assert!(matches!(victim.next(), PlayerEventKind::TrackStart { .. }));
+    wait_for("the victim plays again", 10, || {
+        victim_log.at.lock().unwrap().len() >= before + 25
+    });
+
+    // A sink that panics in the pacer is detached; nobody else notices.
+    let broken = P::new(&engine, 3, Box::new(PanickingSink));
+    broken.play(track(&victim_file, 3000));
+    assert!(matches!(broken.next(), PlayerEventKind::TrackStart { .. }));
+    // Let the pacer send (and catch) a few times.
+    let t0 = Instant::now();
+    wait_for("pacer survives", 10, || {
+        t0.elapsed() > Duration::from_millis(500) && canary_log.at.lock().unwrap().len() > from + 40
+    });
+
+    let at = canary_log.at.lock().unwrap().clone();
+    let window = &at[from..];
+    assert!(window.len() >= 40, "canary sent {} frames", window.len());
+    let max_gap = window
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    eprintln!(
+        "canary: {} frames through the faults, max gap {:?}",
+        window.len(),
+        max_gap
+    );
+    assert!(max_gap < Duration::from_millis(100), "canary gap {max_gap:?}");
+    assert_eq!(
+        canary_log.nulls.load(Ordering::Relaxed),
+        nulls_before,
+        "the canary never underran"
+    );
+    engine.shutdown();
+}
+
+/// Turns a 20 ms code-0 packet into a code-3 packet (one frame) with `pad` padding bytes:
+/// still a valid 20 ms stereo packet, now over the 1276-byte limit.
+fn pad_packet(p: &[u8], pad: usize) -> Vec<u8> {
+    assert_eq!(p[0] & 3, 0, "code 0 packet");
+    let mut out = vec![p[0] | 3, 0x40 | 1];
+    let mut left = pad;
+    while left >= 255 {
+        out.push(255);
+        left -= 254;
+    }
+    out.push(left as u8);
+    out.extend_from_slice(&p[1..]);
+    out.resize(out.len() + pad, 0);
+    out
+}
+
+#[test]
+fn opus_packets_over_the_limit_are_reencoded_not_passed_through() {
+    let dir = tmpdir("oversize");
+    let plain = dir.join("plain.ogg");
+    let packets = write_ogg_opus(&plain, &[(440.0, 2.0)]);
+    let padded: Vec<Vec<u8>> = packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if i % 5 == 0 {
+                pad_packet(p, 1400)
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    assert!(padded[0].len() > MAX_OPUS_PACKET);
+    // The padded packet is valid Opus: libopus decodes it to 20 ms.
+    let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
+    let mut buf = vec![0f32; 5760 * 2];
+    assert_eq!(dec.decode_float(&padded[0], &mut buf, false).unwrap(), 960);
+    let file = dir.join("oversize.ogg");
+    write_ogg_opus_packets(&file, &padded);
+
+    let rig = Rig::new();
+    rig.play(track(&file, 2000), 0, None);
+    rig.expect_start();
+    let (reason, _) = rig.expect_end(10);
+    assert_eq!(reason, EndReason::Finished);
+    let frames = rig.frames();
+    assert!(frames.len() >= 95, "{} frames", frames.len());
+    assert!(frames.iter().all(|f| f.len() <= MAX_OPUS_PACKET));
+    let pcm = decode(&frames);
+    let f = frequency(frames_range(&pcm, 10, 90));
+    assert!((f - 440.0).abs() < 15.0, "{f} Hz");
+    // The player is still usable after that track.
+    let before = rig.frame_count();
+    rig.play(track(&plain, 2000), 0, None);
+    rig.expect_start();
+    rig.wait_frames(before + 25, 10);
+}
