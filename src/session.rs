@@ -395,6 +395,25 @@ impl Session {
     /// End the session: players destroyed (their events dropped), voice closed.
     pub fn shutdown(&self, node: &Node) {
         lock(&self.state).link = Link::Closed;
+        self.teardown(node);
+    }
+
+    /// Ends a paused session whose resume deadline has passed. The check and the close are
+    /// one step under the state lock, so a resume racing the expiry either wins (the session
+    /// lives on, players intact) or finds the session closed; never resumed-then-destroyed.
+    fn expire(&self, node: &Node, now: Instant) -> bool {
+        {
+            let mut st = lock(&self.state);
+            match st.link {
+                Link::Paused { deadline, .. } if now >= deadline => st.link = Link::Closed,
+                _ => return false,
+            }
+        }
+        self.teardown(node);
+        true
+    }
+
+    fn teardown(&self, node: &Node) {
         let players: Vec<_> = lock(&self.players).drain().map(|(_, p)| p).collect();
         for p in players {
             lock(&p).destroy();
@@ -724,15 +743,12 @@ fn run_session(
             break;
         }
         let now = Instant::now();
-        if let Some(deadline) = session.paused_deadline() {
-            if now >= deadline {
-                log::info!(
-                    "session {} was not resumed in time; destroying it",
-                    session.id
-                );
-                session.shutdown(&node);
-                break;
-            }
+        if session.expire(&node, now) {
+            log::info!(
+                "session {} was not resumed in time; destroyed it",
+                session.id
+            );
+            break;
         }
         if now >= next_stats {
             let (players, playing) = node.sessions.player_counts();
