@@ -39,6 +39,33 @@ impl Read for PanickingReader {
     }
 }
 
+/// Serves `head` at full speed, then one zero byte per 100 ms (a source that trickles,
+/// like a 1 byte/s link); counts bytes served and notes when it is dropped.
+struct Trickle {
+    head: std::io::Cursor<Vec<u8>>,
+    served: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        buf[0] = 0;
+        self.served.fetch_add(1, Ordering::Relaxed);
+        Ok(1)
+    }
+}
+
+impl Drop for Trickle {
+    fn drop(&mut self) {
+        self.dropped.store(true, Ordering::Release);
+    }
+}
+
 /// Local files; `panic-open` panics in the opener, `panic-read:<path>` reads 40 KB of the
 /// file and then panics (on the decode worker: local sources are read there).
 fn faulty_opener() -> Opener {
@@ -58,6 +85,23 @@ fn faulty_opener() -> Opener {
                 extension: Some("wav".into()),
                 mime: None,
                 is_stream: false,
+            });
+        }
+        files(t)
+    })
+}
+
+/// Like `faulty_opener`, plus `slow` → `trickle` (served as a network source).
+fn trickling_opener(trickle: Arc<Mutex<Option<Trickle>>>) -> Opener {
+    let files = faulty_opener();
+    Arc::new(move |t: &TrackData| {
+        if t.info.identifier == "slow" {
+            let r = trickle.lock().unwrap().take().expect("one slow track");
+            return Ok(MediaInput {
+                reader: Box::new(symphonia::core::io::ReadOnlySource::new(r)),
+                extension: Some("wav".into()),
+                mime: None,
+                is_stream: true,
             });
         }
         files(t)
@@ -292,4 +336,90 @@ fn opus_packets_over_the_limit_are_reencoded_not_passed_through() {
     rig.play(track(&plain, 2000), 0, None);
     rig.expect_start();
     rig.wait_frames(before + 25, 10);
+}
+
+/// A source that goes quiet (1 s of audio, then a trickle) starves only its own player:
+/// TrackStuckEvent after the threshold, a TrackExceptionEvent once no audio has come for
+/// three thresholds, the download stops; the canary on the same decode worker keeps its
+/// cadence throughout.
+#[test]
+fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
+    let dir = tmpdir("trickle");
+    let canary_file = dir.join("canary.wav");
+    write_wav(&canary_file, 48_000, 2, &[(440.0, 12.0)]);
+    let slow_file = dir.join("slow.wav");
+    write_wav(&slow_file, 8_000, 1, &[(660.0, 1.0)]);
+    let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = Trickle {
+        head: std::io::Cursor::new(std::fs::read(&slow_file).unwrap()),
+        served: served.clone(),
+        dropped: dropped.clone(),
+    };
+
+    let mut cfg = test_config();
+    cfg.player.decode_workers = 1;
+    cfg.player.encode_workers = 1;
+    cfg.player.track_stuck_threshold_ms = 300;
+    let engine =
+        Engine::start_with_opener(&cfg, trickling_opener(Arc::new(Mutex::new(Some(trickle)))))
+            .unwrap();
+
+    let canary_log = Arc::new(Timed::default());
+    let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
+    canary.play(track(&canary_file, 12_000));
+    assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
+    wait_for("canary audio", 10, || canary_log.at.lock().unwrap().len() >= 10);
+    let from = canary_log.at.lock().unwrap().len();
+    let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
+
+    let slow_log = Arc::new(Timed::default());
+    let slow = P::new(&engine, 2, Box::new(TimedSink(slow_log.clone())));
+    let mut t = (*named("slow", 1000)).clone();
+    t.info.source_name = "http".into();
+    t.info.is_stream = true;
+    slow.play(Arc::new(t));
+    assert!(matches!(slow.next(), PlayerEventKind::TrackStart { .. }));
+    let stuck_at = match slow.next() {
+        PlayerEventKind::TrackStuck { threshold_ms, .. } => {
+            assert_eq!(threshold_ms, 300);
+            Instant::now()
+        }
+        other => panic!("expected TrackStuck, got {other:?}"),
+    };
+    match slow.next() {
+        PlayerEventKind::TrackException { exception, .. } => {
+            assert_eq!(exception.severity, Severity::Fault);
+            assert!(exception.cause.contains("no audio"), "{}", exception.cause);
+        }
+        other => panic!("expected TrackException, got {other:?}"),
+    }
+    let after_stuck = stuck_at.elapsed();
+    assert!(
+        after_stuck >= Duration::from_millis(500),
+        "exception {after_stuck:?} after the stuck event"
+    );
+    assert!(matches!(slow.next(), PlayerEventKind::TrackEnd { .. }));
+    // The download stops: the source is dropped and no more bytes are read.
+    wait_for("the trickling source is dropped", 5, || {
+        dropped.load(Ordering::Acquire)
+    });
+    let n = served.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(served.load(Ordering::Relaxed), n, "still downloading");
+    // The bytes below the read-ahead low-water mark wait for more; the rest played.
+    assert!(slow_log.at.lock().unwrap().len() >= 20, "the first audio played");
+
+    let at = canary_log.at.lock().unwrap().clone();
+    let window = &at[from..];
+    let max_gap = window
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    eprintln!("canary: {} frames beside the trickle, max gap {max_gap:?}", window.len());
+    assert!(window.len() >= 60, "canary sent {} frames", window.len());
+    assert!(max_gap < Duration::from_millis(100), "canary gap {max_gap:?}");
+    assert_eq!(canary_log.nulls.load(Ordering::Relaxed), nulls_before);
+    engine.shutdown();
 }
