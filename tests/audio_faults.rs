@@ -423,3 +423,41 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
     assert_eq!(canary_log.nulls.load(Ordering::Relaxed), nulls_before);
     engine.shutdown();
 }
+
+/// Opens of slow hosts do not serialise other players' starts: with more slow opens in
+/// flight than the helper pool's base size, a local track still starts playing at once.
+#[test]
+fn slow_opens_do_not_hold_up_other_players() {
+    let dir = tmpdir("slow-open");
+    let file = dir.join("fast.wav");
+    write_wav(&file, 48_000, 2, &[(440.0, 3.0)]);
+    let files = file_opener();
+    let opener: Opener = Arc::new(move |t: &TrackData| {
+        if t.info.identifier == "slow-host" {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
+        files(t)
+    });
+    let engine = Engine::start_with_opener(&test_config(), opener).unwrap();
+    let mut slow = Vec::new();
+    for g in 0..10 {
+        let p = P::new(&engine, 100 + g, Box::new(PanickingSink));
+        p.play(named("slow-host", 1000));
+        slow.push(p);
+    }
+    // Let every slow open reach a helper.
+    std::thread::sleep(Duration::from_millis(100));
+    let log = Arc::new(Timed::default());
+    let fast = P::new(&engine, 1, Box::new(TimedSink(log.clone())));
+    let t0 = Instant::now();
+    fast.play(track(&file, 3000));
+    wait_for("the local track plays", 10, || !log.at.lock().unwrap().is_empty());
+    let first = t0.elapsed();
+    eprintln!(
+        "first frame after {first:?} with 10 slow opens; helper threads {}",
+        engine.helper_threads()
+    );
+    assert!(first < Duration::from_millis(1000), "first frame after {first:?}");
+    assert!(engine.helper_threads() > 10);
+    engine.shutdown();
+}
