@@ -187,7 +187,10 @@ impl P {
         }
         match self.next() {
             PlayerEventKind::TrackEnd { reason, .. } => {
-                assert!(matches!(reason, EndReason::LoadFailed | EndReason::Finished))
+                assert!(matches!(
+                    reason,
+                    EndReason::LoadFailed | EndReason::Finished
+                ))
             }
             other => panic!("expected TrackEnd, got {other:?}"),
         }
@@ -203,7 +206,10 @@ fn named(id: &str, length_ms: i64) -> Arc<TrackData> {
 fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !ok() {
-        assert!(t0.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -225,7 +231,9 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
     let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
     canary.play(track(&canary_file, 12_000));
     assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("canary audio", 10, || canary_log.at.lock().unwrap().len() >= 10);
+    wait_for("canary audio", 10, || {
+        canary_log.at.lock().unwrap().len() >= 10
+    });
     let from = canary_log.at.lock().unwrap().len();
     let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
 
@@ -271,7 +279,10 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
         window.len(),
         max_gap
     );
-    assert!(max_gap < Duration::from_millis(100), "canary gap {max_gap:?}");
+    assert!(
+        max_gap < Duration::from_millis(100),
+        "canary gap {max_gap:?}"
+    );
     assert_eq!(
         canary_log.nulls.load(Ordering::Relaxed),
         nulls_before,
@@ -369,7 +380,9 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
     let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
     canary.play(track(&canary_file, 12_000));
     assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("canary audio", 10, || canary_log.at.lock().unwrap().len() >= 10);
+    wait_for("canary audio", 10, || {
+        canary_log.at.lock().unwrap().len() >= 10
+    });
     let from = canary_log.at.lock().unwrap().len();
     let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
 
@@ -408,7 +421,10 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(served.load(Ordering::Relaxed), n, "still downloading");
     // The bytes below the read-ahead low-water mark wait for more; the rest played.
-    assert!(slow_log.at.lock().unwrap().len() >= 20, "the first audio played");
+    assert!(
+        slow_log.at.lock().unwrap().len() >= 20,
+        "the first audio played"
+    );
 
     let at = canary_log.at.lock().unwrap().clone();
     let window = &at[from..];
@@ -417,9 +433,15 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
         .map(|w| w[1] - w[0])
         .max()
         .unwrap_or_default();
-    eprintln!("canary: {} frames beside the trickle, max gap {max_gap:?}", window.len());
+    eprintln!(
+        "canary: {} frames beside the trickle, max gap {max_gap:?}",
+        window.len()
+    );
     assert!(window.len() >= 60, "canary sent {} frames", window.len());
-    assert!(max_gap < Duration::from_millis(100), "canary gap {max_gap:?}");
+    assert!(
+        max_gap < Duration::from_millis(100),
+        "canary gap {max_gap:?}"
+    );
     assert_eq!(canary_log.nulls.load(Ordering::Relaxed), nulls_before);
     engine.shutdown();
 }
@@ -451,13 +473,18 @@ fn slow_opens_do_not_hold_up_other_players() {
     let fast = P::new(&engine, 1, Box::new(TimedSink(log.clone())));
     let t0 = Instant::now();
     fast.play(track(&file, 3000));
-    wait_for("the local track plays", 10, || !log.at.lock().unwrap().is_empty());
+    wait_for("the local track plays", 10, || {
+        !log.at.lock().unwrap().is_empty()
+    });
     let first = t0.elapsed();
     eprintln!(
         "first frame after {first:?} with 10 slow opens; helper threads {}",
         engine.helper_threads()
     );
-    assert!(first < Duration::from_millis(1000), "first frame after {first:?}");
+    assert!(
+        first < Duration::from_millis(1000),
+        "first frame after {first:?}"
+    );
     assert!(engine.helper_threads() > 10);
     engine.shutdown();
 }

@@ -81,20 +81,19 @@ fn frame_step_and_pacer_tick_do_not_allocate() {
     let engine = Engine::start_with_opener(&test_config(), file_opener()).unwrap();
     let (tx, rx) = crossbeam::channel::unbounded();
     let mut players: Vec<(PlayerHandle, Arc<AtomicU64>)> = Vec::new();
-    let mut filters = basalt_dsp::Filters::default();
-    filters.equalizer = Some(
-        (0..15)
-            .map(|b| basalt_dsp::Band {
-                band: b,
-                gain: 0.1,
-            })
-            .collect(),
-    );
-    filters.timescale = Some(basalt_dsp::Timescale {
-        speed: 1.1,
-        pitch: 0.9,
-        rate: 1.0,
-    });
+    let filters = basalt_dsp::Filters {
+        equalizer: Some(
+            (0..15)
+                .map(|b| basalt_dsp::Band { band: b, gain: 0.1 })
+                .collect(),
+        ),
+        timescale: Some(basalt_dsp::Timescale {
+            speed: 1.1,
+            pitch: 0.9,
+            rate: 1.0,
+        }),
+        ..Default::default()
+    };
     let setups: Vec<(std::path::PathBuf, Option<u16>, bool)> = vec![
         (wav48.clone(), None, false),
         (wav44, None, false),
@@ -105,7 +104,9 @@ fn frame_step_and_pacer_tick_do_not_allocate() {
     for (i, (path, volume, with_filters)) in setups.into_iter().enumerate() {
         let p = engine.create_player(i as u64 + 1, tx.clone());
         let count = Arc::new(AtomicU64::new(0));
-        p.send(PlayerCommand::AttachSink(Box::new(CountSink(count.clone()))));
+        p.send(PlayerCommand::AttachSink(Box::new(CountSink(
+            count.clone(),
+        ))));
         if let Some(v) = volume {
             p.send(PlayerCommand::SetVolume(v));
         }
@@ -127,7 +128,10 @@ fn frame_step_and_pacer_tick_do_not_allocate() {
     // Warm up: every player is producing frames.
     let t0 = Instant::now();
     while players.iter().any(|(_, c)| c.load(Ordering::Relaxed) < 25) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "players did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "players did not start"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let before: Vec<u64> = players
@@ -139,7 +143,10 @@ fn frame_step_and_pacer_tick_do_not_allocate() {
     ARMED.store(false, Ordering::SeqCst);
     for (i, (_, c)) in players.iter().enumerate() {
         let sent = c.load(Ordering::Relaxed) - before[i];
-        assert!(sent >= 40, "player {i} sent only {sent} frames in the window");
+        assert!(
+            sent >= 40,
+            "player {i} sent only {sent} frames in the window"
+        );
     }
     assert!(rx.try_recv().is_err(), "no track ended in the window");
     assert_eq!(

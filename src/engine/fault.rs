@@ -34,6 +34,9 @@ pub fn isolate<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
 /// Drops `g`, containing a panic in its destructor (a decoder's or a sink's).
 pub fn drop_isolated<T>(g: T) {
     if let Err(p) = isolate(move || drop(g)) {
-        log::error!("engine: panic while freeing a player's state: {}", panic_message(&*p));
+        log::error!(
+            "engine: panic while freeing a player's state: {}",
+            panic_message(&*p)
+        );
     }
 }
