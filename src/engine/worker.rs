@@ -82,10 +82,14 @@ fn decode_pass(job: &mut DecodeJob) -> bool {
         if !ready || job.ctl.eof.load(Ordering::Acquire) {
             break;
         }
+        let before = job.readiness.as_ref().map(|r| r.consumed());
         let r = match &mut job.src {
             DecodeSrc::Pcm(d, ring) => d.fill(ring, per_round),
             DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
         };
+        if let (Some(r), Some(before)) = (job.readiness.as_ref(), before) {
+            r.observe(before);
+        }
         match r {
             Ok(f) => {
                 job.pushed += f.pushed as u64;
