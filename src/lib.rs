@@ -8,6 +8,7 @@
 extern crate opus_cc_sys as _;
 
 pub mod affinity;
+pub mod audio_format;
 pub mod config;
 pub mod decode;
 pub mod encode;

@@ -362,7 +362,12 @@ impl Session {
                 Link::Connected { generation: g, .. } if g == generation => {
                     if st.resuming {
                         let secs = st.timeout_s.max(0) as u64;
-                        let deadline = Instant::now() + Duration::from_secs(secs);
+                        // Any i64 is accepted as `timeout`; far-future deadlines are capped
+                        // (a century) instead of overflowing `Instant` under the state lock.
+                        let now = Instant::now();
+                        let deadline = now
+                            .checked_add(Duration::from_secs(secs))
+                            .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
                         st.link = Link::Paused {
                             queue: Vec::new(),
                             deadline,
@@ -390,6 +395,25 @@ impl Session {
     /// End the session: players destroyed (their events dropped), voice closed.
     pub fn shutdown(&self, node: &Node) {
         lock(&self.state).link = Link::Closed;
+        self.teardown(node);
+    }
+
+    /// Ends a paused session whose resume deadline has passed. The check and the close are
+    /// one step under the state lock, so a resume racing the expiry either wins (the session
+    /// lives on, players intact) or finds the session closed; never resumed-then-destroyed.
+    fn expire(&self, node: &Node, now: Instant) -> bool {
+        {
+            let mut st = lock(&self.state);
+            match st.link {
+                Link::Paused { deadline, .. } if now >= deadline => st.link = Link::Closed,
+                _ => return false,
+            }
+        }
+        self.teardown(node);
+        true
+    }
+
+    fn teardown(&self, node: &Node) {
         let players: Vec<_> = lock(&self.players).drain().map(|(_, p)| p).collect();
         for p in players {
             lock(&p).destroy();
@@ -720,15 +744,12 @@ fn run_session(
             break;
         }
         let now = Instant::now();
-        if let Some(deadline) = session.paused_deadline() {
-            if now >= deadline {
-                log::info!(
-                    "session {} was not resumed in time; destroying it",
-                    session.id
-                );
-                session.shutdown(&node);
-                break;
-            }
+        if session.expire(&node, now) {
+            log::info!(
+                "session {} was not resumed in time; destroyed it",
+                session.id
+            );
+            break;
         }
         if now >= next_stats {
             let (players, playing) = node.sessions.player_counts();

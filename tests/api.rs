@@ -1553,3 +1553,30 @@ fn concurrent_requests_and_events_do_not_deadlock() {
     assert!(total > 20, "only {total} requests completed");
     assert_eq!(n.c.get("/v4/stats").status, 200);
 }
+
+/// A resume `timeout` near i64::MAX is accepted and neither panics nor poisons the session:
+/// the session pauses, resumes, and the node keeps answering.
+#[test]
+fn huge_resume_timeout_does_not_overflow() {
+    let n = start();
+    let (ws, sid) = connect(&n);
+    n.c.patch(
+        &format!("/v4/sessions/{sid}"),
+        r#"{"resuming":true,"timeout":9223372036854775807}"#,
+    );
+    play(&n, &sid, json!({"track": {"encoded": RICK_V3}}));
+    ws.close();
+    // The close is handled on the server's side; poll until the session resumes.
+    let t0 = Instant::now();
+    loop {
+        let mut ws = n.c.ws(Some(&sid));
+        if ws.header("Session-Resumed") == Some("true") {
+            assert_eq!(ws.next(3 * SEC).unwrap().unwrap()["resumed"], true);
+            break;
+        }
+        assert!(t0.elapsed() < 5 * SEC, "session never resumed");
+        drop(ws);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(n.c.get("/v4/info").status, 200);
+}

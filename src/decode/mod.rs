@@ -463,7 +463,8 @@ impl OpusDemuxer {
             if packet.track_id != self.demux.track_id || packet.data.is_empty() {
                 continue;
             }
-            let end = packet.pts.get().max(0) as u64 + packet.dur.get();
+            // Crafted files can carry any timestamp: saturate rather than overflow.
+            let end = (packet.pts.get().max(0) as u64).saturating_add(packet.dur.get());
             if end <= self.skip_until {
                 continue;
             }

@@ -4,8 +4,7 @@
 
 use opus2::{Application, Bitrate, Channels};
 
-/// 20 ms at 48 kHz, per channel.
-pub const FRAME: usize = 960;
+pub use crate::audio_format::FRAME;
 /// The 3-byte Opus frame of silence Discord expects after audio stops.
 pub const SILENCE_FRAME: [u8; 3] = [0xF8, 0xFF, 0xFE];
 
@@ -46,9 +45,10 @@ impl OpusEncoder {
     }
 }
 
-/// True for an Opus packet Discord can take as one of our frames: stereo, 20 ms.
+/// True for an Opus packet Discord can take as one of our frames: stereo, 20 ms, within
+/// the packet limit (a valid but larger packet is decoded and re-encoded instead).
 pub fn is_passthrough_packet(packet: &[u8]) -> bool {
-    if packet.is_empty() {
+    if packet.is_empty() || packet.len() > crate::audio_format::MAX_OPUS_PACKET {
         return false;
     }
     matches!(opus2::packet::get_nb_channels(packet), Ok(Channels::Stereo))

@@ -18,11 +18,11 @@ pub(crate) fn dispose(shared: &Shared, g: Garbage) {
 pub(crate) fn run(shared: std::sync::Arc<Shared>, rx: Receiver<Garbage>) {
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(g) => drop(g),
+            Ok(g) => super::fault::drop_isolated(g),
             Err(RecvTimeoutError::Timeout) => {
                 if shared.shutdown.load(Ordering::Relaxed) {
                     while let Ok(g) = rx.try_recv() {
-                        drop(g);
+                        super::fault::drop_isolated(g);
                     }
                     return;
                 }

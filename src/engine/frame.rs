@@ -1,13 +1,7 @@
 //! The unit the encode workers hand to the pacer: one 20 ms Opus packet, tagged so the pacer
 //! can drop frames made obsolete by a seek, a volume or filter change, or a pause.
 
-/// Largest Opus packet for a 20 ms frame (RFC 6716 §3.4: 1275 bytes of payload).
-pub const MAX_OPUS_PACKET: usize = 1276;
-
-/// Frames per 20 ms at 48 kHz, per channel.
-pub const FRAME: usize = 960;
-/// Interleaved stereo samples per frame.
-pub const FRAME_SAMPLES: usize = FRAME * 2;
+pub use crate::audio_format::{FRAME, FRAME_SAMPLES, MAX_OPUS_PACKET};
 
 /// Frame-ring capacity. The encode side keeps at most `TARGET_DEPTH` queued so changes are
 /// heard quickly; the spare slots absorb a late encode worker.

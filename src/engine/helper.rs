@@ -1,19 +1,70 @@
 //! The blocking helper pool: opening a source (HTTP connect, probing) and seeking (range
 //! re-requests) block, so they run here and never on a worker that serves other players.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
+use super::fault::{fault_exception, isolate};
 use super::frame::FRAME_SAMPLES;
 use super::track::{playback_exception, DecodeJob, DecodeSrc, Feed, OpusFeed, Outcome, TrackCtl};
 use super::Shared;
 use crate::decode::{self, Opened, OpusPacket};
 use crate::track::TrackData;
 
+/// Helper threads kept when idle. Opening a slow host blocks its helper for seconds, so the
+/// pool grows whenever every helper is busy (one spare is always waiting), up to
+/// `MAX_HELPERS`; extra threads leave after `IDLE_EXIT` without work.
 pub const HELPER_THREADS: usize = 4;
+pub const MAX_HELPERS: usize = 64;
+const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// Size and load of the helper pool.
+#[derive(Default)]
+pub struct Pool {
+    busy: AtomicUsize,
+    total: AtomicUsize,
+    next_id: AtomicUsize,
+}
+
+impl Pool {
+    /// Threads alive (figures and tests).
+    pub fn threads(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts one helper thread reading `rx`.
+pub(crate) fn spawn_helper(
+    shared: &Arc<Shared>,
+    rx: Receiver<HelperJob>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let pool = &shared.helpers;
+    let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
+    pool.total.fetch_add(1, Ordering::AcqRel);
+    let s = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("basalt-open-{id}"))
+        .spawn(move || run(s, rx))
+        .inspect_err(|_| {
+            pool.total.fetch_sub(1, Ordering::AcqRel);
+        })
+}
+
+/// Called by a helper that just took a job: if that left no helper idle, start one more
+/// (on this helper, never on a worker), within `MAX_HELPERS`.
+fn grow_if_saturated(shared: &Arc<Shared>, rx: &Receiver<HelperJob>) {
+    let pool = &shared.helpers;
+    let busy = pool.busy.load(Ordering::Acquire);
+    let total = pool.total.load(Ordering::Acquire);
+    if busy >= total && total < MAX_HELPERS {
+        if let Err(e) = spawn_helper(shared, rx.clone()) {
+            log::warn!("helper pool cannot grow: {e}");
+        }
+    }
+}
 
 pub enum HelperJob {
     Open {
@@ -25,22 +76,63 @@ pub enum HelperJob {
 }
 
 pub(crate) fn run(shared: Arc<Shared>, rx: Receiver<HelperJob>) {
+    let mut idle_since = Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
+        let got = rx.recv_timeout(Duration::from_millis(100));
+        if got.is_ok() {
+            shared.helpers.busy.fetch_add(1, Ordering::AcqRel);
+            grow_if_saturated(&shared, &rx);
+        }
+        let was_job = got.is_ok();
+        match got {
             Ok(HelperJob::Open {
                 track,
                 ctl,
                 start_ms,
-            }) => open(&shared, &track, ctl, start_ms),
-            Ok(HelperJob::Seek(job, worker)) => seek(&shared, job, worker),
+            }) => {
+                let c = ctl.clone();
+                if let Err(p) = isolate(|| open(&shared, &track, ctl, start_ms)) {
+                    c.fail(fault_exception("opening the source", &*p));
+                }
+            }
+            Ok(HelperJob::Seek(job, worker)) => {
+                let c = job.ctl.clone();
+                if let Err(p) = isolate(|| seek(&shared, job, worker)) {
+                    // The job is gone with the panic: fail the track and settle the seek so
+                    // the encode side plays out what it has and reports the fault.
+                    c.fail(fault_exception("seeking", &*p));
+                    let gen = c.seek_gen.load(Ordering::Acquire);
+                    c.seek_done_gen.store(gen, Ordering::Release);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if shared.shutdown.load(Ordering::Relaxed) {
+                    shared.helpers.total.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+                if idle_since.elapsed() > IDLE_EXIT && leave_if_spare(&shared.helpers) {
                     return;
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => {
+                shared.helpers.total.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        }
+        if was_job {
+            shared.helpers.busy.fetch_sub(1, Ordering::AcqRel);
+            idle_since = Instant::now();
         }
     }
+}
+
+/// An idle helper beyond the kept minimum leaves (true) by taking itself off the count.
+fn leave_if_spare(pool: &Pool) -> bool {
+    pool.total
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+            (t > HELPER_THREADS).then(|| t - 1)
+        })
+        .is_ok()
 }
 
 fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {

@@ -8,6 +8,7 @@
 //! at once (volume, filters, pause).
 
 mod disposal;
+mod fault;
 mod frame;
 mod helper;
 mod pacer;
@@ -74,6 +75,8 @@ pub(crate) struct Shared {
     pub cleanup_ms: AtomicU64,
     /// Fills the read-ahead rings of network sources.
     pub io: Arc<readahead::IoPool>,
+    /// The growing helper pool's counts.
+    pub helpers: helper::Pool,
 }
 
 impl Shared {
@@ -159,6 +162,7 @@ impl Engine {
             next_decode: AtomicU64::new(0),
             cleanup_ms: AtomicU64::new(CLEANUP_MS),
             io: readahead::IoPool::new(),
+            helpers: helper::Pool::default(),
         });
         let mut joins = Vec::new();
 
@@ -168,12 +172,14 @@ impl Engine {
                 disposal::run(s, dispose_rx)
             })?);
         }
-        for i in 0..helper::HELPER_THREADS {
-            let s = shared.clone();
-            let rx = helper_rx.clone();
-            joins.push(spawn(format!("basalt-open-{i}"), move || {
-                helper::run(s, rx)
-            })?);
+        for _ in 0..helper::HELPER_THREADS {
+            let h = helper::spawn_helper(&shared, helper_rx.clone()).map_err(|source| {
+                EngineError::Spawn {
+                    name: "basalt-open".into(),
+                    source,
+                }
+            })?;
+            joins.push(h);
         }
         for (i, rx) in decode_rx.into_iter().enumerate() {
             let s = shared.clone();
@@ -264,6 +270,11 @@ impl Engine {
         self.shared
             .cleanup_ms
             .store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Threads in the helper pool that opens and seeks sources (it grows under slow opens).
+    pub fn helper_threads(&self) -> usize {
+        self.shared.helpers.threads()
     }
 
     /// Pacing lateness and tick counters (perf figures).

@@ -268,7 +268,19 @@ pub(crate) fn run(
             handle_msg(&shared, &mut entries, msg);
         }
         for e in entries.iter_mut() {
-            tick(e);
+            if let Err(p) = super::fault::isolate(|| tick(e)) {
+                // A sink that panics (encryption, a socket) is detached; the player sees no
+                // reader and its track ends by `cleanup`, the others are not touched.
+                log::error!(
+                    "pacer: sink of player {} panicked, detached: {}",
+                    e.id,
+                    super::fault::panic_message(&*p)
+                );
+                e.link.sink_connected.store(false, Ordering::Release);
+                if let Some(old) = e.sink.take() {
+                    super::disposal::dispose(&shared, Box::new(old));
+                }
+            }
         }
         for t in &encoders {
             t.unpark();

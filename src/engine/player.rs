@@ -28,6 +28,8 @@ use crate::track::{TrackData, TrackException};
 /// Look-back slots (frames whose audio can be produced again): the frames queued for the
 /// pacer (at most `TARGET_DEPTH`) plus the one it may be sending while a change lands.
 const LOOKBACK: usize = TARGET_DEPTH + 1;
+/// A track that stays stuck this many stuck thresholds ends with a TrackException.
+const DEAD_AFTER_STUCK: u64 = 3;
 /// Opus decode staging: up to 120 ms decoded plus a partial frame.
 const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
 
@@ -269,16 +271,32 @@ impl Player {
         let being_read = connected && !self.paused;
         let threshold = self.engine.settings.stuck_threshold_ms;
         let mut stuck = None;
+        let mut dead = false;
         if let Some(t) = self.track.as_mut() {
             if !being_read || FRAME_RING - self.frames.slots() > 0 {
                 t.last_audio = now;
-            } else if !t.stuck_sent
-                && now.duration_since(t.last_audio) >= Duration::from_millis(threshold)
-            {
-                t.stuck_sent = true;
-                crate::telemetry::track_stuck();
-                stuck = Some(());
+            } else {
+                let starved = now.duration_since(t.last_audio);
+                if !t.stuck_sent && starved >= Duration::from_millis(threshold) {
+                    t.stuck_sent = true;
+                    crate::telemetry::track_stuck();
+                    stuck = Some(());
+                } else if t.stuck_sent
+                    && starved >= Duration::from_millis(threshold.saturating_mul(DEAD_AFTER_STUCK))
+                {
+                    // Endless junk or a dead source: stop playing "nothing" (and stop
+                    // downloading: the decode side drops the source with the track).
+                    dead = true;
+                }
             }
+        }
+        if dead {
+            let e = playback_exception(&format!(
+                "basalt::engine::NoAudio: no audio for {} ms",
+                threshold.saturating_mul(DEAD_AFTER_STUCK)
+            ));
+            self.fail_track(e);
+            return step;
         }
         if stuck.is_some() {
             if let Some(t) = self.track.as_ref() {
@@ -290,6 +308,35 @@ impl Player {
             }
         }
         step
+    }
+
+    /// Recovers from a panic in this player's step: the current track fails with `e` and
+    /// every piece of per-frame state is reset, so the next track plays normally.
+    pub fn fault(&mut self, e: TrackException) {
+        self.stage.clear();
+        self.stage_pos = 0;
+        self.replay_len = 0;
+        self.last_was_packet = false;
+        self.lb_is_packet = [false; LOOKBACK];
+        if let Some(c) = self.chain.as_mut() {
+            c.reset();
+        }
+        self.encoder.reset();
+        if let Some(t) = self.track.as_ref() {
+            // The decode side stops with the track; its feed may be mid-update.
+            t.ctl.stop.store(true, Ordering::Release);
+            let track = self.live(t);
+            let reason = if t.produced_audio {
+                EndReason::Finished
+            } else {
+                EndReason::LoadFailed
+            };
+            self.emit(PlayerEventKind::TrackException {
+                track,
+                exception: e,
+            });
+            self.end_track(reason, true);
+        }
     }
 
     fn command(&mut self, cmd: PlayerCommand, now: Instant) {

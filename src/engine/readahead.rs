@@ -44,6 +44,8 @@ struct State {
     /// engine can tell how much is buffered without touching the ring.
     pushed: AtomicU64,
     popped: AtomicU64,
+    /// Bytes the largest decode step so far consumed (see `Readiness::observe`).
+    largest_step: AtomicU64,
 }
 
 /// Lets `ReadAhead` be `Sync` (symphonia's `MediaSource` demands it) although the ring end
@@ -130,14 +132,35 @@ pub struct Readiness {
     state: Arc<State>,
 }
 
+/// Bytes that must be buffered before a decode step: twice the largest step seen (a FLAC
+/// frame can be 40 KiB, far over `LOW_WATER`), within what the ring can hold.
+fn low_water(largest_step: u64) -> u64 {
+    (largest_step.saturating_mul(2))
+        .max(LOW_WATER as u64)
+        .min((RING_BYTES - MAX_READ) as u64)
+}
+
 impl Readiness {
+    /// Bytes the reader has handed out so far (before a decode step, for `observe`).
+    pub fn consumed(&self) -> u64 {
+        self.state.popped.load(Ordering::Acquire)
+    }
+
+    /// Learns from one decode step that began at `consumed_before`: later steps wait until
+    /// twice the largest step is buffered, so a large frame on a slow link starves only its
+    /// own track instead of making the decode worker wait inside `read`.
+    pub fn observe(&self, consumed_before: u64) {
+        let step = self.consumed().saturating_sub(consumed_before);
+        self.state.largest_step.fetch_max(step, Ordering::Relaxed);
+    }
+
     pub fn ready(&self) -> bool {
         let s = &self.state;
         let buffered = s
             .pushed
             .load(Ordering::Acquire)
             .saturating_sub(s.popped.load(Ordering::Acquire));
-        buffered >= LOW_WATER as u64
+        buffered >= low_water(s.largest_step.load(Ordering::Relaxed))
             || s.eof.load(Ordering::Acquire)
             || s.failed.load(Ordering::Acquire)
             || s.seek_gen.load(Ordering::Acquire) != s.seek_done_gen.load(Ordering::Acquire)
@@ -450,5 +473,19 @@ impl IoPool {
             }
         }
         self.threads.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn low_water_follows_the_largest_step_within_the_ring() {
+        assert_eq!(low_water(0), LOW_WATER as u64);
+        assert_eq!(low_water(1000), LOW_WATER as u64);
+        assert_eq!(low_water(6000), 12_000);
+        assert_eq!(low_water(40 * 1024), (RING_BYTES - MAX_READ) as u64);
+        assert_eq!(low_water(u64::MAX), (RING_BYTES - MAX_READ) as u64);
     }
 }

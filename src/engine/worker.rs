@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Receiver;
 
 use super::disposal::dispose;
+use super::fault::{fault_exception, isolate};
 use super::helper::HelperJob;
-use super::player::{Player, Scratch};
+use super::player::{Player, Scratch, Step};
 use super::track::{playback_exception, DecodeJob, DecodeSrc};
 use super::Shared;
 
@@ -45,43 +46,14 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
                 let _ = shared.helper_tx.send(HelperJob::Seek(j, me));
                 continue;
             }
-            // Read-ahead sources decode one packet per readiness check, so a packet never
-            // waits for the network on this thread.
-            let (rounds, per_round) = if job.readiness.is_some() {
-                (PACKETS_PER_PASS, 1)
-            } else {
-                (1, PACKETS_PER_PASS)
-            };
-            for _ in 0..rounds {
-                let ready = job.readiness.as_ref().is_none_or(|r| r.ready());
-                if !ready || job.ctl.eof.load(Ordering::Acquire) {
-                    break;
-                }
-                let r = match &mut job.src {
-                    DecodeSrc::Pcm(d, ring) => {
-                        crate::telemetry::timed_decode(|| d.fill(ring, per_round))
-                    }
-                    DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
-                };
-                match r {
-                    Ok(f) => {
-                        job.pushed += f.pushed as u64;
-                        if f.pushed > 0 {
-                            progress = true;
-                        }
-                        if f.eof {
-                            job.ctl.eof.store(true, Ordering::Release);
-                        }
-                        if f.full || f.eof {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        job.ctl.fail(playback_exception(&format!(
-                            "basalt::decode::DecodeError: {e}"
-                        )));
-                        break;
-                    }
+            match isolate(|| decode_pass(job)) {
+                Ok(p) => progress |= p,
+                Err(panic) => {
+                    // The decoder may be half-updated: fail the track and drop the job.
+                    let j = jobs.swap_remove(i);
+                    j.ctl.fail(fault_exception("decode", &*panic));
+                    dispose(&shared, j);
+                    continue;
                 }
             }
             i += 1;
@@ -95,6 +67,53 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
     }
 }
 
+/// Decodes up to one pass of packets for `job`; true if it pushed anything.
+fn decode_pass(job: &mut DecodeJob) -> bool {
+    let mut progress = false;
+    // Read-ahead sources decode one packet per readiness check, so a packet never
+    // waits for the network on this thread.
+    let (rounds, per_round) = if job.readiness.is_some() {
+        (PACKETS_PER_PASS, 1)
+    } else {
+        (1, PACKETS_PER_PASS)
+    };
+    for _ in 0..rounds {
+        let ready = job.readiness.as_ref().is_none_or(|r| r.ready());
+        if !ready || job.ctl.eof.load(Ordering::Acquire) {
+            break;
+        }
+        let before = job.readiness.as_ref().map(|r| r.consumed());
+        let r = match &mut job.src {
+            DecodeSrc::Pcm(d, ring) => crate::telemetry::timed_decode(|| d.fill(ring, per_round)),
+            DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
+        };
+        if let (Some(r), Some(before)) = (job.readiness.as_ref(), before) {
+            r.observe(before);
+        }
+        match r {
+            Ok(f) => {
+                job.pushed += f.pushed as u64;
+                if f.pushed > 0 {
+                    progress = true;
+                }
+                if f.eof {
+                    job.ctl.eof.store(true, Ordering::Release);
+                }
+                if f.full || f.eof {
+                    break;
+                }
+            }
+            Err(e) => {
+                job.ctl.fail(playback_exception(&format!(
+                    "basalt::decode::DecodeError: {e}"
+                )));
+                break;
+            }
+        }
+    }
+    progress
+}
+
 pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Vec<Thread>) {
     let mut players: Vec<Player> = Vec::with_capacity(256);
     let mut scratch = Scratch::new();
@@ -106,7 +125,29 @@ pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Ve
         let mut consumed = false;
         let mut i = 0;
         while i < players.len() {
-            let step = players[i].service(now, &mut scratch);
+            let step = match isolate(|| players[i].service(now, &mut scratch)) {
+                Ok(step) => step,
+                Err(panic) => {
+                    // The scratch may hold half a frame: start it afresh (an allocation,
+                    // only after a panic). The player fails its track and stays usable.
+                    scratch = Scratch::new();
+                    let e = fault_exception("the frame step", &*panic);
+                    match isolate(|| players[i].fault(e)) {
+                        Ok(()) => Step {
+                            consumed: false,
+                            remove: false,
+                        },
+                        Err(_) => {
+                            // Not even its recovery runs: this player is lost, not the rest.
+                            log::error!("engine: player could not recover from a panic; dropped");
+                            Step {
+                                consumed: false,
+                                remove: true,
+                            }
+                        }
+                    }
+                }
+            };
             consumed |= step.consumed;
             if step.remove {
                 let p = players.swap_remove(i);

@@ -328,8 +328,9 @@ impl Read for HttpStream {
             };
             let body = body.get_mut().unwrap_or_else(|p| p.into_inner());
             match body.read(buf) {
-                Ok(0) if self.window_end == Some(self.pos)
-                    && self.len.is_some_and(|l| self.pos < l) =>
+                Ok(0)
+                    if self.window_end == Some(self.pos)
+                        && self.len.is_some_and(|l| self.pos < l) =>
                 {
                     // End of this window: ask for the next one.
                     self.body = None;

@@ -22,8 +22,8 @@ use super::crypto::{
 use crate::player::FrameSink;
 
 pub const DISCOVERY_LEN: usize = 74;
-/// Largest Opus frame (RFC 6716).
-pub const MAX_OPUS: usize = 1275;
+/// Largest Opus packet sent (the shared limit).
+pub use crate::audio_format::MAX_OPUS_PACKET as MAX_OPUS;
 const PACKET_CAP: usize =
     RTP_HEADER_LEN + MAX_OPUS + DAVE_MAX_OVERHEAD + TRANSPORT_TAG_LEN + TRANSPORT_NONCE_SUFFIX_LEN;
 /// Silence frames sent when audio stops (§3.6).
@@ -319,7 +319,7 @@ impl SendCore {
         };
         st.counter = counter.wrapping_add(1);
         st.seq = st.seq.wrapping_add(1);
-        st.timestamp = st.timestamp.wrapping_add(960);
+        st.timestamp = st.timestamp.wrapping_add(crate::audio_format::FRAME as u32);
         match socket.send(&st.packet[..len]) {
             Ok(_) => {
                 core.stats.packets.fetch_add(1, Ordering::Relaxed);

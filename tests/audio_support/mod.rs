@@ -78,6 +78,12 @@ pub fn write_ogg_opus(path: &Path, segments: &[(f32, f32)]) -> Vec<Vec<u8>> {
     for chunk in pcm.chunks_exact(1920) {
         packets.push(enc.encode_vec_float(chunk, 4000).unwrap());
     }
+    write_ogg_opus_packets(path, &packets);
+    packets
+}
+
+/// Ogg Opus (48 kHz stereo) holding exactly `packets`, each taken as 20 ms.
+pub fn write_ogg_opus_packets(path: &Path, packets: &[Vec<u8>]) {
     let mut head = b"OpusHead".to_vec();
     head.push(1);
     head.push(2);
@@ -106,7 +112,6 @@ pub fn write_ogg_opus(path: &Path, segments: &[(f32, f32)]) -> Vec<Vec<u8>> {
         );
     }
     std::fs::write(path, out).unwrap();
-    packets
 }
 
 /// Records every paced frame with the tick it arrived on.

@@ -1,0 +1,42 @@
+//! Fault isolation: a panic in one player's work (decoding, filters, encoding, a source read,
+//! an open or a seek, a sink's send) is caught at that player's step boundary and fails only
+//! its track, with a `fault` TrackExceptionEvent; the thread and every other player on it go on.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::track::TrackException;
+
+/// The panic's message, for the exception's cause.
+pub fn panic_message(p: &(dyn Any + Send)) -> &str {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s
+    } else {
+        "unknown panic"
+    }
+}
+
+/// The exception a caught panic becomes; `stage` names where it happened.
+pub fn fault_exception(stage: &str, p: &(dyn Any + Send)) -> TrackException {
+    let msg = panic_message(p);
+    log::error!("engine: panic in {stage}, failing that track only: {msg}");
+    super::track::playback_exception(&format!("basalt::engine::Fault: panic in {stage}: {msg}"))
+}
+
+/// Runs `f`, turning a panic into `Err(payload)`. The state `f` touches belongs to one
+/// player, and the caller discards or resets it on `Err`, so asserting unwind safety holds.
+pub fn isolate<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Drops `g`, containing a panic in its destructor (a decoder's or a sink's).
+pub fn drop_isolated<T>(g: T) {
+    if let Err(p) = isolate(move || drop(g)) {
+        log::error!(
+            "engine: panic while freeing a player's state: {}",
+            panic_message(&*p)
+        );
+    }
+}
