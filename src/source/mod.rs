@@ -13,6 +13,7 @@ pub mod local;
 pub mod mpegts;
 pub mod playlist;
 pub mod probe;
+pub mod twitch;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
@@ -221,6 +222,9 @@ impl SourceManager {
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
         // Built-in online sources register here, in Lavalink's order:
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
+        if config.sources.twitch {
+            sources.push(Box::new(twitch::TwitchSource::new(config)));
+        }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));
         }
