@@ -14,6 +14,7 @@ pub mod mpegts;
 pub mod playlist;
 pub mod probe;
 pub mod twitch;
+pub mod vimeo;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
@@ -224,6 +225,9 @@ impl SourceManager {
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
         if config.sources.twitch {
             sources.push(Box::new(twitch::TwitchSource::new(config)));
+        }
+        if config.sources.vimeo {
+            sources.push(Box::new(vimeo::VimeoSource::new(config)));
         }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));
