@@ -13,6 +13,8 @@ mod http_client;
 mod mitm;
 #[path = "support/twitch_mock.rs"]
 mod twitch_mock;
+#[path = "support/vimeo_mock.rs"]
+mod vimeo_mock;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -24,6 +26,7 @@ use base64::Engine;
 use basalt::config::ResamplingQuality;
 use basalt::decode::{self, Opened};
 use basalt::source::twitch::TwitchSource;
+use basalt::source::vimeo::VimeoSource;
 use basalt::source::{Answer, LoadRequest, LoadResult, MediaInput, Source, SourceManager};
 use basalt::track::{decode_track, encode_track, Severity, TrackData};
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
@@ -372,6 +375,117 @@ fn twitch_playback_errors() {
     );
     assert_eq!(ex.severity, Severity::Suspicious);
     assert!(ex.cause.contains("404"), "{}", ex.cause);
+}
+
+// ---------------------------------------------------------------------------------------
+// Vimeo
+
+const VIMEO_TITLE: &str = "Ocean Tones \u{2014} a \"study\" in 440 Hz";
+const VIMEO_ART: &str = "https://i.vimeocdn.com/video/1234567-abcdef0123456789-d";
+
+fn vimeo() -> (Mitm, VimeoSource) {
+    let mitm = Mitm::start(vimeo_mock::router());
+    let source = VimeoSource::new(&mitm.config(""));
+    (mitm, source)
+}
+
+#[test]
+fn vimeo_clip_maps_like_lavalink_and_encodes_byte_exact() {
+    let (mitm, source) = vimeo();
+    let t = answer_track(source.load(&load_req("https://vimeo.com/76979871")));
+    assert_eq!(t.info.title, VIMEO_TITLE);
+    assert_eq!(t.info.author, "Basalt Fixtures & Co");
+    assert_eq!(t.info.length, 3000);
+    assert_eq!(t.info.identifier, "76979871");
+    assert!(!t.info.is_stream);
+    assert_eq!(t.info.uri.as_deref(), Some("https://vimeo.com/76979871"));
+    assert_eq!(t.info.artwork_url.as_deref(), Some(VIMEO_ART));
+    assert_eq!(t.info.isrc, None);
+    assert_eq!(t.info.source_name, "vimeo");
+    assert_eq!(
+        encode_track(&t),
+        v3_blob(
+            VIMEO_TITLE,
+            "Basalt Fixtures & Co",
+            3000,
+            "76979871",
+            false,
+            Some("https://vimeo.com/76979871"),
+            Some(VIMEO_ART),
+            "vimeo"
+        )
+    );
+    let api = mitm.requests_to("api.vimeo.com", "/videos/76979871");
+    assert_eq!(api.len(), 1);
+    assert_eq!(
+        api[0].header("accept"),
+        Some("application/vnd.vimeo.*+json;version=3.4.12")
+    );
+    assert!(api[0].param("fields").unwrap().contains("pictures.base_link"));
+    // Other URL forms name the same clip.
+    for url in [
+        "https://player.vimeo.com/video/76979871",
+        "https://www.vimeo.com/76979871?share=copy",
+        "https://vimeo.com/channels/staffpicks/76979871",
+    ] {
+        assert_eq!(answer_track(source.load(&load_req(url))).info.identifier, "76979871");
+    }
+    for url in ["https://vimeo.com/basaltfixtures", "https://vimeo.com/"] {
+        assert!(matches!(source.load(&load_req(url)), Answer::NotMine), "{url}");
+    }
+    assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
+}
+
+#[test]
+fn vimeo_missing_clips_and_the_oembed_fallback() {
+    let (mitm, source) = vimeo();
+    assert!(matches!(
+        source.load(&load_req("https://vimeo.com/999")),
+        Answer::Empty
+    ));
+    // The signed API refuses: metadata from oEmbed.
+    let t = answer_track(source.load(&load_req("https://vimeo.com/300")));
+    assert_eq!(t.info.title, "Embed-only \u{e9}tude");
+    assert_eq!(t.info.author, "Someone Else");
+    assert_eq!(t.info.length, 42_000);
+    assert_eq!(
+        t.info.artwork_url.as_deref(),
+        Some("https://i.vimeocdn.com/video/999-abc-d_640x360?region=us")
+    );
+    assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
+}
+
+#[test]
+fn vimeo_plays_dash_then_hls_then_progressive() {
+    let (mitm, source) = vimeo();
+    let t = answer_track(source.load(&load_req("https://vimeo.com/76979871")));
+    let input = source.open(&t).expect("open DASH");
+    assert_eq!(input.extension.as_deref(), Some("mp4"));
+    let (secs, rms) = decode_all(input);
+    assert!((secs - 3.04).abs() < 0.15, "DASH {secs} s");
+    assert!(rms > 0.03, "rms {rms}");
+    let segs: Vec<_> = mitm
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/parcel/audio/aac/segment-"))
+        .collect();
+    assert_eq!(segs.len(), 4);
+    assert_eq!(segs[0].header("origin"), Some("https://vimeo.com"));
+    let cfg = mitm.requests_to("player.vimeo.com", "/video/76979871/config");
+    assert_eq!(cfg[0].header("referer"), Some("https://vimeo.com/76979871"));
+
+    let hls = answer_track(source.load(&load_req("https://vimeo.com/100")));
+    let (secs, rms) = decode_all(source.open(&hls).expect("open HLS"));
+    assert!((secs - 3.04).abs() < 0.15, "HLS {secs} s");
+    assert!(rms > 0.03);
+
+    // A blob from an older lavaplayer whose identifier is the page URL still plays.
+    let mut legacy = answer_track(source.load(&load_req("https://vimeo.com/200")));
+    legacy.info.identifier = "https://vimeo.com/200".into();
+    let (secs, rms) = decode_all(source.open(&legacy).expect("open progressive"));
+    assert!((secs - 2.0).abs() < 0.15, "progressive {secs} s");
+    assert!(rms > 0.03);
+    assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
 }
 
 // ---------------------------------------------------------------------------------------
