@@ -28,6 +28,7 @@ fn open(name: &str) -> Box<decode::PcmDecoder> {
         extension: path.extension().map(|e| e.to_string_lossy().into_owned()),
         mime: None,
         is_stream: false,
+        segments: None,
     };
     match decode::open(input, ResamplingQuality::Low).expect("open") {
         Opened::Pcm(d) => d,

@@ -68,6 +68,7 @@ fn decoded_frames(bytes: &Arc<Vec<u8>>, config: &Config, frames: usize) -> Vec<f
         extension: Some("mp3".into()),
         mime: None,
         is_stream: false,
+        segments: None,
     };
     let Ok(basalt::decode::Opened::Pcm(mut dec)) =
         basalt::decode::open(input, config.player.resampling_quality)
@@ -241,6 +242,7 @@ fn main() {
             extension: Some(ext_s.clone()),
             mime: None,
             is_stream: false,
+            segments: None,
         })
     });
     let mut config = Config::default();

@@ -23,6 +23,7 @@ pub struct Config {
     /// configuration so sources and the REST routes see the same instance. Not a key.
     #[serde(skip)]
     pub planner: crate::net::routeplanner::PlannerCell,
+    pub soundcloud: crate::source::soundcloud::SoundCloudConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -302,7 +302,12 @@ fn decode_check(input: MediaInput) -> (usize, f64) {
     if let Some(e) = &input.extension {
         hint.with_extension(e);
     }
-    let mss = MediaSourceStream::new(input.reader, Default::default());
+    // As the decoder does: a segmented (HLS VOD) input seeks only by segment jumps.
+    let reader: Box<dyn symphonia::core::io::MediaSource> = match input.segments {
+        Some(_) => Box::new(basalt::source::hls::JumpOnly(input.reader)),
+        None => input.reader,
+    };
+    let mss = MediaSourceStream::new(reader, Default::default());
     let mut fmt = symphonia::default::get_probe()
         .probe(
             &hint,
@@ -624,11 +629,16 @@ fn hls_vod_mpegts_and_master() {
         assert_eq!(t.info.identifier, url);
         assert_eq!(t.info.title, "Unknown title");
         assert_eq!(t.info.author, "Unknown artist");
-        assert!(t.info.is_stream);
-        assert_eq!(t.info.length, UNKNOWN_LENGTH);
+        // VOD (#EXT-X-ENDLIST): a length from the #EXTINF sum, seekable (Lavalink: a stream).
+        assert!(!t.info.is_stream);
+        assert_eq!(t.info.length, 3040);
         let mut input = m.open(&t).unwrap();
         assert_eq!(input.extension.as_deref(), Some("aac"));
-        assert!(input.is_stream);
+        // A VOD playlist (#EXT-X-ENDLIST) opens seekable by segment: 4 segments, ~3 s.
+        assert!(!input.is_stream);
+        let index = input.segments.clone().expect("VOD segment index");
+        assert_eq!(index.len(), 4);
+        assert_eq!(index.total_ms(), 3040);
         let adts = read_all(&mut input);
         assert_valid_adts(&adts);
         // The concatenated segments, demuxed in one go, give the same bytes.
@@ -668,6 +678,51 @@ fn hls_vod_fmp4_with_init_section() {
         packets > 120 && (secs - 3.0).abs() < 0.15,
         "{packets} packets, {secs} s"
     );
+}
+
+/// Decoded seconds of `input` from `seek_ms` on, through the real decoder.
+fn seconds_after_seek(input: MediaInput, seek_ms: i64) -> f64 {
+    use basalt::decode::{self, Opened};
+    let Opened::Pcm(mut dec) =
+        decode::open(input, basalt::config::ResamplingQuality::Low).expect("decodable")
+    else {
+        panic!("PCM expected")
+    };
+    dec.seek(seek_ms).expect("seek");
+    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let mut samples = 0usize;
+    loop {
+        let fill = dec.fill(&mut p, 16).expect("decode");
+        let n = c.slots();
+        if let Ok(ch) = c.read_chunk(n) {
+            ch.commit_all();
+        }
+        samples += n;
+        if fill.eof && fill.pushed == 0 {
+            return samples as f64 / 2.0 / 48_000.0;
+        }
+    }
+}
+
+#[test]
+fn hls_vod_seeks_to_the_segment_holding_the_target() {
+    let s = TestServer::start();
+    let m = manager();
+    for (dir, seg) in [("hls_ts", "ts"), ("hls_fmp4", "m4s")] {
+        let t = track(&m, &s.url(&format!("/hls/{dir}/index.m3u8")));
+        let before = s.recorded(&format!("{dir}/seg1.{seg}")).len();
+        // 2.3 s lies in the third segment (2.019–3.017 s): segment 1 is skipped.
+        let secs = seconds_after_seek(m.open(&t).unwrap(), 2300);
+        assert!((secs - 0.74).abs() < 0.08, "{dir}: {secs} s after the seek");
+        assert_eq!(
+            s.recorded(&format!("{dir}/seg1.{seg}")).len(),
+            before,
+            "{dir}"
+        );
+        assert!(!s.recorded(&format!("{dir}/seg2.{seg}")).is_empty());
+        // Past the end: nothing more.
+        assert_eq!(seconds_after_seek(m.open(&t).unwrap(), 5000), 0.0);
+    }
 }
 
 #[test]

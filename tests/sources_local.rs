@@ -14,6 +14,9 @@ fn fixture(name: &str) -> String {
 fn manager() -> SourceManager {
     let mut c = Config::default();
     c.sources.local = true;
+    // Online sources stay out: these tests never leave the machine.
+    c.sources.soundcloud = false;
+    c.sources.bandcamp = false;
     SourceManager::new(&c)
 }
 
@@ -168,7 +171,7 @@ fn identifiers_that_are_not_files_are_empty() {
 #[test]
 fn local_is_off_by_default_and_registration_order_is_lavalinks() {
     let off = SourceManager::new(&Config::default());
-    assert_eq!(off.source_names(), vec!["http"]);
+    assert_eq!(off.source_names(), vec!["soundcloud", "bandcamp", "http"]);
     assert!(matches!(
         off.load(&fixture("sine440_48k_stereo_1s.flac")),
         LoadResult::Empty

@@ -20,6 +20,7 @@ use crate::source::MediaInput;
 
 mod polyphase;
 mod resample;
+mod segmented;
 pub use resample::Resampler48;
 
 /// Output sample rate of the whole pipeline.
@@ -89,19 +90,35 @@ pub struct Fill {
 }
 
 struct Demux {
-    format: Box<dyn FormatReader>,
+    /// None only after a segment jump failed half-way: the track has ended.
+    format: Option<Box<dyn FormatReader>>,
     track_id: u32,
     time_base: Option<TimeBase>,
+    /// HLS VOD: seeks restart the demuxer at a segment (`segmented.rs`).
+    segments: Option<segmented::Segmented>,
 }
 
 impl Demux {
+    fn next_packet(&mut self) -> Result<Option<symphonia::core::packet::Packet>, SymError> {
+        match self.format.as_mut() {
+            Some(f) => f.next_packet(),
+            None => Ok(None),
+        }
+    }
+
     /// Seeks so the next packets hold `ms`. Returns the source timestamp the caller must
     /// decode up to before output starts, and where the reader actually landed.
     fn seek(&mut self, ms: i64) -> Result<Option<(u64, u64)>, DecodeError> {
+        if self.segments.is_some() {
+            return segmented::seek(self, ms);
+        }
         let Some(time) = Time::try_from_secs_f64(ms.max(0) as f64 / 1000.0) else {
             return Ok(None);
         };
-        match self.format.seek(
+        let Some(format) = self.format.as_mut() else {
+            return Ok(None);
+        };
+        match format.seek(
             SeekMode::Accurate,
             SeekTo::Time {
                 time,
@@ -119,6 +136,32 @@ impl Demux {
     }
 }
 
+/// Finds the container's reader.
+fn probe_format(
+    reader: Box<dyn symphonia::core::io::MediaSource>,
+    hint: &Hint,
+) -> Result<Box<dyn FormatReader>, DecodeError> {
+    let mss = MediaSourceStream::new(reader, MediaSourceStreamOptions::default());
+    probe_stream(mss, hint)
+}
+
+fn probe_stream(
+    mss: MediaSourceStream<'static>,
+    hint: &Hint,
+) -> Result<Box<dyn FormatReader>, DecodeError> {
+    symphonia::default::get_probe()
+        .probe(
+            hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => DecodeError::UnknownFormat,
+            other => sym_err(other),
+        })
+}
+
 /// Probes the container and prepares the decoder for its default audio track.
 pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, DecodeError> {
     let mut hint = Hint::new();
@@ -128,18 +171,8 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
     if let Some(mime) = &input.mime {
         hint.mime_type(mime);
     }
-    let mss = MediaSourceStream::new(input.reader, MediaSourceStreamOptions::default());
-    let format = symphonia::default::get_probe()
-        .probe(
-            &hint,
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .map_err(|e| match e {
-            SymError::Unsupported(_) => DecodeError::UnknownFormat,
-            other => sym_err(other),
-        })?;
+    let (reader, segments) = segmented::wrap(input.reader, input.segments, &hint);
+    let format = probe_format(reader, &hint)?;
     let track = format
         .default_track(TrackType::Audio)
         .or_else(|| format.first_track(TrackType::Audio))
@@ -153,9 +186,10 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
     let track_id = track.id;
     let time_base = track.time_base;
     let demux = Demux {
-        format,
+        format: Some(format),
         track_id,
         time_base,
+        segments,
     };
     if params.codec == CODEC_ID_OPUS {
         let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(2);
@@ -285,7 +319,7 @@ impl PcmDecoder {
 
     /// Decodes one packet (or flushes at the end) into `self.stereo`.
     fn decode_next(&mut self) -> Result<(), DecodeError> {
-        let packet = match self.demux.format.next_packet() {
+        let packet = match self.demux.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => return self.finish(),
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -414,7 +448,7 @@ impl OpusDemuxer {
                 fill.full = true;
                 return Ok(fill);
             }
-            let packet = match self.demux.format.next_packet() {
+            let packet = match self.demux.next_packet() {
                 Ok(Some(p)) => p,
                 Ok(None) | Err(SymError::ResetRequired) => {
                     self.ended = true;

@@ -430,16 +430,22 @@ impl HttpSource {
             text.extend_from_slice(&rest);
             let text = String::from_utf8_lossy(&text);
             return Ok(match playlist::parse(kind, &text)? {
-                Parsed::Hls { .. } => Answer::Track(probed_track(
-                    "http",
-                    ident,
-                    ref_title,
-                    ProbedInfo {
-                        is_stream: Some(true),
-                        ..Default::default()
-                    },
-                    "m3u|hls-outer",
-                )),
+                Parsed::Hls { .. } => {
+                    // A VOD playlist has a length and is seekable (Lavalink calls every
+                    // HLS URL a stream); live ones stay streams.
+                    let vod = hls::vod_duration_ms(self.client.outbound(), &text, url);
+                    Answer::Track(probed_track(
+                        "http",
+                        ident,
+                        ref_title,
+                        ProbedInfo {
+                            is_stream: Some(vod.is_none()),
+                            length_ms: vod.map(|d| d.min(i64::MAX as u64) as i64),
+                            ..Default::default()
+                        },
+                        "m3u|hls-outer",
+                    ))
+                }
                 Parsed::Entries(entries) => entries_answer(url, entries),
             });
         }
@@ -475,7 +481,7 @@ impl HttpSource {
         let kind = ProbeKind::from_name(probe_name)
             .ok_or_else(|| SourceError::UnknownDescriptor(descriptor.to_string()))?;
         if kind == ProbeKind::M3u && matches!(params, "hls-outer" | "hls-inner") {
-            return hls::open(&self.client, &url, params == "hls-inner");
+            return hls::open(self.client.outbound(), &url, params == "hls-inner");
         }
         if !kind.is_media() {
             return Err(SourceError::UnknownDescriptor(descriptor.to_string()));
@@ -492,6 +498,7 @@ impl HttpSource {
             extension: Some(kind.decoder_extension().to_string()),
             mime,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
+            segments: None,
         })
     }
 }

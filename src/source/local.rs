@@ -132,6 +132,7 @@ impl LocalSource {
             extension: Some(kind.decoder_extension().to_string()),
             mime: None,
             is_stream: is_stream || kind == ProbeKind::MpegTs,
+            segments: None,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! bandcamp, twitch, vimeo, niconico, local, plugin sources, http last). A source that is
 //! not registered claims nothing and is not listed in `/v4/info`.
 
+pub mod bandcamp;
 pub mod hls;
 pub mod http;
 pub mod icy;
@@ -13,6 +14,7 @@ pub mod local;
 pub mod mpegts;
 pub mod playlist;
 pub mod probe;
+pub mod soundcloud;
 pub mod twitch;
 pub mod vimeo;
 
@@ -44,6 +46,9 @@ pub struct MediaInput {
     pub mime: Option<String>,
     /// Live or endless: no seeking, no length.
     pub is_stream: bool,
+    /// Segmented VOD (HLS): where segments start in time, so the decoder can seek by
+    /// restarting at a segment (`decode/segmented.rs`). None for ordinary byte streams.
+    pub segments: Option<hls::SegmentIndex>,
 }
 
 /// Why a load or an open failed, carrying Lavalink's friendly message and severity
@@ -223,6 +228,12 @@ impl SourceManager {
         let mut sources: Vec<Box<dyn Source>> = Vec::new();
         // Built-in online sources register here, in Lavalink's order:
         // youtube, soundcloud, bandcamp, twitch, vimeo, niconico.
+        if config.sources.soundcloud {
+            sources.push(Box::new(soundcloud::SoundCloudSource::new(config)));
+        }
+        if config.sources.bandcamp {
+            sources.push(Box::new(bandcamp::BandcampSource::new(config)));
+        }
         if config.sources.twitch {
             sources.push(Box::new(twitch::TwitchSource::new(config)));
         }

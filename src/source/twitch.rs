@@ -225,6 +225,7 @@ impl Source for TwitchSource {
             extension: Some("aac".into()),
             mime: None,
             is_stream: true,
+            segments: None,
         })
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use base64::Engine;
 use serde_json::Value;
 
-use super::http::{HttpClient, HttpStream};
+use super::http::HttpStream;
 use super::{hls, Answer, LoadRequest, MediaInput, Source, SourceError};
 use crate::config::Config;
 use crate::net::{NetError, Outbound, Url};
@@ -542,13 +542,12 @@ impl VimeoSource {
                     extension: Some("mp4".into()),
                     mime: Some("audio/mp4".into()),
                     is_stream: false,
+                    segments: None,
                 })
             }
             Format::Hls(u) => {
                 let url = Url::parse(u).map_err(|e| SourceError::InvalidUrl(e.to_string()))?;
-                let mut input = hls::open(&HttpClient::from_outbound(self.out.clone()), &url, false)?;
-                input.is_stream = false;
-                Ok(input)
+                hls::open(&self.out, &url, false)
             }
             Format::Progressive(u) => {
                 let url = Url::parse(u).map_err(|e| SourceError::InvalidUrl(e.to_string()))?;
@@ -558,6 +557,7 @@ impl VimeoSource {
                     extension: Some("mp4".into()),
                     mime,
                     is_stream: false,
+                    segments: None,
                 })
             }
         }

@@ -155,6 +155,7 @@ pub fn file_opener() -> Opener {
             extension: path.extension().map(|e| e.to_string_lossy().into_owned()),
             mime: None,
             is_stream: false,
+            segments: None,
         })
     })
 }

@@ -1,0 +1,71 @@
+//! Seeking in segmented inputs (HLS VOD, `source::hls`): the demuxers cannot seek in a
+//! stream of concatenated segments, so a seek restarts one: the reader jumps to the segment
+//! holding the target (by summed `#EXTINF` durations), a fresh demuxer is probed on what
+//! follows, and the caller drops decoded audio up to the target. Runs on the helper pool
+//! (network I/O), never on a decode worker.
+
+use std::io::{Seek, SeekFrom};
+
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::TrackType;
+use symphonia::core::io::MediaSource;
+use symphonia::core::units::Time;
+
+use super::{probe_stream, DecodeError, Demux};
+use crate::source::hls::{JumpOnly, SegmentIndex};
+
+/// What a segmented demuxer needs to restart.
+pub(super) struct Segmented {
+    index: SegmentIndex,
+    hint: Hint,
+}
+
+/// Hides a segmented input's seekability from the demuxer (it must not seek on its own)
+/// and keeps what a seek needs.
+pub(super) fn wrap(
+    reader: Box<dyn MediaSource>,
+    index: Option<SegmentIndex>,
+    hint: &Hint,
+) -> (Box<dyn MediaSource>, Option<Segmented>) {
+    match index {
+        Some(index) if !index.is_empty() => (
+            Box::new(JumpOnly(reader)),
+            Some(Segmented {
+                index,
+                hint: hint.clone(),
+            }),
+        ),
+        _ => (reader, None),
+    }
+}
+
+/// `Demux::seek` for segmented inputs: (timestamp to decode up to, where the reader landed),
+/// in the new demuxer's time base; None = past the end.
+pub(super) fn seek(demux: &mut Demux, ms: i64) -> Result<Option<(u64, u64)>, DecodeError> {
+    let Some(seg) = demux.segments.as_ref() else {
+        return Ok(None);
+    };
+    let Some((i, into_ms)) = seg.index.locate(ms.max(0) as u64) else {
+        return Ok(None);
+    };
+    let hint = seg.hint.clone();
+    let Some(format) = demux.format.take() else {
+        return Ok(None);
+    };
+    // The same stream object (and its buffer) carries on; the seek drops what it buffered.
+    let mut mss = format.into_inner();
+    mss.seek(SeekFrom::Start(SegmentIndex::jump_to(i)))
+        .map_err(|e| DecodeError::Io(e.to_string()))?;
+    let format = probe_stream(mss, &hint)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .or_else(|| format.first_track(TrackType::Audio))
+        .ok_or(DecodeError::NoAudioTrack)?;
+    demux.track_id = track.id;
+    demux.time_base = track.time_base.or(demux.time_base);
+    demux.format = Some(format);
+    let skip = Time::try_from_secs_f64(into_ms as f64 / 1000.0)
+        .and_then(|t| demux.time_base.and_then(|tb| tb.calc_timestamp(t)))
+        .map_or(0, |ts| ts.get().max(0) as u64);
+    Ok(Some((skip, 0)))
+}
