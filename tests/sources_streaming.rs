@@ -11,6 +11,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/mitm.rs"]
 mod mitm;
+#[path = "support/nico_mock.rs"]
+mod nico_mock;
 #[path = "support/twitch_mock.rs"]
 mod twitch_mock;
 #[path = "support/vimeo_mock.rs"]
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use basalt::config::ResamplingQuality;
 use basalt::decode::{self, Opened};
+use basalt::source::niconico::NicoSource;
 use basalt::source::twitch::TwitchSource;
 use basalt::source::vimeo::VimeoSource;
 use basalt::source::{Answer, LoadRequest, LoadResult, MediaInput, Source, SourceManager};
@@ -83,6 +86,28 @@ fn decode_all(input: MediaInput) -> (f64, f32) {
     }
     let secs = samples as f64 / 2.0 / 48_000.0;
     (secs, (energy / samples.max(1) as f64).sqrt() as f32)
+}
+
+/// Seconds decoded after a seek to `ms`.
+fn seconds_after_seek(input: MediaInput, ms: i64) -> f64 {
+    let Opened::Pcm(mut dec) = decode::open(input, ResamplingQuality::Low).unwrap() else {
+        panic!("PCM expected")
+    };
+    dec.seek(ms).expect("seek");
+    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let mut samples = 0usize;
+    loop {
+        let fill = dec.fill(&mut p, 16).expect("decode");
+        let n = c.slots();
+        if let Ok(ch) = c.read_chunk(n) {
+            samples += n;
+            ch.commit_all();
+        }
+        if fill.eof && c.slots() == 0 && fill.pushed == 0 {
+            break;
+        }
+    }
+    samples as f64 / 96_000.0
 }
 
 /// Java `writeUTF` for ASCII/BMP test strings.
@@ -471,6 +496,10 @@ fn vimeo_plays_dash_then_hls_then_progressive() {
         .collect();
     assert_eq!(segs.len(), 4);
     assert_eq!(segs[0].header("origin"), Some("https://vimeo.com"));
+    let input = source.open(&t).expect("open DASH again");
+    assert!(input.segments.is_some(), "DASH segments carry their times");
+    let after = seconds_after_seek(input, 2_200);
+    assert!((after - 0.84).abs() < 0.15, "{after} s after the DASH seek");
     let cfg = mitm.requests_to("player.vimeo.com", "/video/76979871/config");
     assert_eq!(cfg[0].header("referer"), Some("https://vimeo.com/76979871"));
 
@@ -486,6 +515,113 @@ fn vimeo_plays_dash_then_hls_then_progressive() {
     assert!((secs - 2.0).abs() < 0.15, "progressive {secs} s");
     assert!(rms > 0.03);
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
+}
+
+// ---------------------------------------------------------------------------------------
+// Niconico
+
+const NICO_TITLE: &str = "\u{3010}\u{30c6}\u{30b9}\u{30c8}\u{3011}440Hz";
+const NICO_AUTHOR: &str = "\u{30d0}\u{30b5}\u{30eb}\u{30c8}";
+const NICO_ART: &str = "https://nicovideo.cdn.nimg.jp/thumbnails/9/9.12345678";
+
+fn nico() -> (Mitm, Arc<nico_mock::NicoCounters>, NicoSource) {
+    let counters = Arc::new(nico_mock::NicoCounters::default());
+    let mitm = Mitm::start(nico_mock::router(counters.clone()));
+    let source = NicoSource::new(&mitm.config(""));
+    (mitm, counters, source)
+}
+
+#[test]
+fn niconico_is_off_by_default_and_on_with_sources_nico() {
+    let (mitm, _, _) = nico();
+    let off = SourceManager::new(&mitm.config(""));
+    assert!(!off.source_names().contains(&"niconico"));
+    let on = SourceManager::new(&mitm.config("[sources]\nnico = true\n"));
+    let names = on.source_names();
+    let pos = |n: &str| names.iter().position(|x| *x == n);
+    assert!(pos("twitch") < pos("vimeo") && pos("vimeo") < pos("niconico"), "{names:?}");
+    let t = track(on.load("https://www.nicovideo.jp/watch/sm9"));
+    assert_eq!(t.info.source_name, "niconico");
+}
+
+#[test]
+fn niconico_video_maps_like_lavalink_and_encodes_byte_exact() {
+    let (mitm, _, source) = nico();
+    let t = answer_track(source.load(&load_req("https://www.nicovideo.jp/watch/sm9")));
+    assert_eq!(t.info.title, NICO_TITLE);
+    assert_eq!(t.info.author, NICO_AUTHOR);
+    assert_eq!(t.info.length, 3000);
+    assert_eq!(t.info.identifier, "sm9");
+    assert!(!t.info.is_stream);
+    assert_eq!(t.info.uri.as_deref(), Some("https://www.nicovideo.jp/watch/sm9"));
+    assert_eq!(t.info.artwork_url.as_deref(), Some(NICO_ART));
+    assert_eq!(t.info.source_name, "niconico");
+    // Japanese text: 3 bytes per character in modified UTF-8, as in UTF-8.
+    assert_eq!(
+        encode_track(&t),
+        v3_blob(
+            NICO_TITLE,
+            NICO_AUTHOR,
+            3000,
+            "sm9",
+            false,
+            Some("https://www.nicovideo.jp/watch/sm9"),
+            Some(NICO_ART),
+            "niconico"
+        )
+    );
+    let w = mitm.requests_to("www.nicovideo.jp", "/watch/sm9");
+    assert_eq!(w[0].header("x-frontend-version"), Some("0"));
+    assert_eq!(w[0].header("x-request-with"), Some("https://www.nicovideo.jp"));
+    assert!(matches!(
+        source.load(&load_req("nicovideo.jp/watch/sm404")),
+        Answer::Empty
+    ));
+    assert!(matches!(
+        source.load(&load_req("https://sp.nicovideo.jp/watch/sm9")),
+        Answer::NotMine
+    ));
+    assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
+}
+
+#[test]
+fn niconico_plays_encrypted_fmp4_with_the_session_cookie_and_seeks() {
+    let (mitm, counters, source) = nico();
+    let t = answer_track(source.load(&load_req("https://www.nicovideo.jp/watch/sm9")));
+    let input = source.open(&t).expect("open");
+    assert_eq!(input.extension.as_deref(), Some("mp4"));
+    assert!(!input.is_stream);
+    assert!(input.segments.is_some(), "VOD HLS is seekable");
+    let (secs, rms) = decode_all(input);
+    assert!((secs - 3.04).abs() < 0.15, "decoded {secs} s");
+    assert!(rms > 0.03, "rms {rms}");
+    assert_eq!(counters.access.load(Ordering::SeqCst), 1);
+    assert_eq!(counters.keys.load(Ordering::SeqCst), 1, "the key is fetched once");
+    // Every delivery and asset request carried the cookie (the mock answers 403 without).
+    let media: Vec<_> = mitm
+        .requests()
+        .into_iter()
+        .filter(|r| r.host.ends_with("domand.nicovideo.jp"))
+        .collect();
+    assert!(media.len() >= 7, "{}", media.len());
+    assert!(media
+        .iter()
+        .all(|r| r.header("cookie").is_some_and(|c| c.contains(nico_mock::BID))));
+
+    // A seek into the third segment decodes only what follows.
+    let after = seconds_after_seek(source.open(&t).expect("open again"), 2_200);
+    assert!((after - 0.84).abs() < 0.15, "{after} s after the seek");
+    assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
+}
+
+#[test]
+fn niconico_without_dms_delivery_fails_clearly() {
+    let (_mitm, _, source) = nico();
+    let t = answer_track(source.load(&load_req("https://www.nicovideo.jp/watch/so77")));
+    let ex = source.open(&t).err().expect("error").to_exception();
+    assert_eq!(ex.message.as_deref(), Some("This video cannot be played."));
+    assert_eq!(ex.severity, Severity::Common);
+    assert!(ex.cause.contains("no DMS delivery"), "{}", ex.cause);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ pub mod http;
 pub mod icy;
 pub mod local;
 pub mod mpegts;
+pub mod niconico;
 pub mod playlist;
 pub mod probe;
 pub mod soundcloud;
@@ -239,6 +240,9 @@ impl SourceManager {
         }
         if config.sources.vimeo {
             sources.push(Box::new(vimeo::VimeoSource::new(config)));
+        }
+        if config.sources.nico {
+            sources.push(Box::new(niconico::NicoSource::new(config)));
         }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));

@@ -244,6 +244,8 @@ pub fn formats(config: &Value) -> Vec<Format> {
 pub struct DashAudio {
     pub init: Vec<u8>,
     pub segments: Vec<Url>,
+    /// Each segment's duration (`end − start`), when every segment states its times.
+    pub durations_ms: Option<Vec<u64>>,
 }
 
 /// Picks the AAC audio track (highest sample rate, then bitrate) of a DASH playlist; its
@@ -292,8 +294,19 @@ pub fn dash_audio(playlist: &Value, playlist_url: &Url) -> Result<DashAudio, Str
         slash(track["base_url"].as_str().unwrap_or(""))
     );
     let mut segments = Vec::new();
+    let mut durations = Some(Vec::new());
     for s in track["segments"].as_array().into_iter().flatten() {
         let Some(u) = s["url"].as_str() else { continue };
+        let span = match (s["start"].as_f64(), s["end"].as_f64()) {
+            (Some(a), Some(b)) if b >= a && b.is_finite() && a.is_finite() => {
+                Some(((b - a) * 1000.0).min(1e9) as u64)
+            }
+            _ => None,
+        };
+        match (span, durations.as_mut()) {
+            (Some(d), Some(list)) => list.push(d),
+            _ => durations = None,
+        }
         let url = if u.starts_with("http://") || u.starts_with("https://") {
             Url::parse(u)
         } else {
@@ -304,7 +317,11 @@ pub fn dash_audio(playlist: &Value, playlist_url: &Url) -> Result<DashAudio, Str
     if segments.is_empty() {
         return Err("the DASH audio track has no segments".into());
     }
-    Ok(DashAudio { init, segments })
+    Ok(DashAudio {
+        init,
+        segments,
+        durations_ms: durations,
+    })
 }
 
 pub struct VimeoSource {
@@ -537,12 +554,17 @@ impl VimeoSource {
                             format!("java.lang.IllegalStateException: {e}"),
                         )
                     })?;
+                let index = audio
+                    .durations_ms
+                    .clone()
+                    .map(hls::SegmentIndex::new)
+                    .filter(|i| !i.is_empty());
                 Ok(MediaInput {
                     reader: Box::new(Segments::new(self.out.clone(), audio)),
                     extension: Some("mp4".into()),
                     mime: Some("audio/mp4".into()),
                     is_stream: false,
-                    segments: None,
+                    segments: index,
                 })
             }
             Format::Hls(u) => {
@@ -626,29 +648,39 @@ impl Source for VimeoSource {
 }
 
 /// The init section then each segment, streamed one after another (fMP4 for the decoder).
+/// A decoder seek jumps to a segment (`hls::SegmentIndex::JUMP`): the init section and
+/// that segment onwards follow.
 struct Segments {
     out: Outbound,
-    init: io::Cursor<Vec<u8>>,
-    urls: std::vec::IntoIter<Url>,
+    init: Vec<u8>,
+    init_pos: usize,
+    urls: Vec<Url>,
+    next: usize,
     /// `Mutex` only for `Sync` (symphonia's `MediaSource`); reached through `get_mut`.
     body: Option<Mutex<Box<dyn Read + Send>>>,
+    /// Bytes handed out since the start or the last jump.
+    pos: u64,
 }
 
 impl Segments {
     fn new(out: Outbound, audio: DashAudio) -> Segments {
         Segments {
             out,
-            init: io::Cursor::new(audio.init),
-            urls: audio.segments.into_iter(),
+            init: audio.init,
+            init_pos: 0,
+            urls: audio.segments,
+            next: 0,
             body: None,
+            pos: 0,
         }
     }
 
     fn next_body(&mut self) -> io::Result<bool> {
         self.body = None;
-        let Some(url) = self.urls.next() else {
+        let Some(url) = self.urls.get(self.next) else {
             return Ok(false);
         };
+        self.next += 1;
         let resp = self
             .out
             .get(url.as_str())
@@ -666,15 +698,12 @@ impl Segments {
         self.body = Some(Mutex::new(Box::new(resp.into_reader().take(MAX_SEGMENT))));
         Ok(true)
     }
-}
 
-impl Read for Segments {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let n = self.init.read(buf)?;
-        if n > 0 {
+    fn read_inner(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.init_pos < self.init.len() {
+            let n = buf.len().min(self.init.len() - self.init_pos);
+            buf[..n].copy_from_slice(&self.init[self.init_pos..self.init_pos + n]);
+            self.init_pos += n;
             return Ok(n);
         }
         loop {
@@ -694,12 +723,49 @@ impl Read for Segments {
     }
 }
 
+impl Read for Segments {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.read_inner(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 impl io::Seek for Segments {
-    fn seek(&mut self, _: io::SeekFrom) -> io::Result<u64> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "Vimeo DASH audio is read in order",
-        ))
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(p) if p & hls::SegmentIndex::JUMP != 0 => {
+                let i = ((p & !hls::SegmentIndex::JUMP) >> 32) as usize;
+                if i >= self.urls.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "no such DASH segment",
+                    ));
+                }
+                self.body = None;
+                self.init_pos = 0;
+                self.next = i;
+                self.pos = 0;
+                return Ok(0);
+            }
+            io::SeekFrom::Start(p) => Some(p),
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            io::SeekFrom::End(_) => None,
+        };
+        match target {
+            Some(t) if t >= self.pos => {
+                let skip = t - self.pos;
+                io::copy(&mut self.by_ref().take(skip), &mut io::sink())?;
+                Ok(self.pos)
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Vimeo DASH audio seeks by segment only",
+            )),
+        }
     }
 }
 
