@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use basalt::config::ResamplingQuality;
 use basalt::decode::{self, Opened};
 use basalt::source::niconico::NicoSource;
@@ -32,6 +31,7 @@ use basalt::source::twitch::TwitchSource;
 use basalt::source::vimeo::VimeoSource;
 use basalt::source::{Answer, LoadRequest, LoadResult, MediaInput, Source, SourceManager};
 use basalt::track::{decode_track, encode_track, Severity, TrackData};
+use base64::Engine;
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
 use http_client::{ws_connect, Client, Ws};
 use mitm::Mitm;
@@ -123,8 +123,7 @@ fn v3_blob(
     length: i64,
     identifier: &str,
     stream: bool,
-    uri: Option<&str>,
-    artwork: Option<&str>,
+    (uri, artwork): (Option<&str>, Option<&str>),
     source: &str,
 ) -> String {
     let mut p = vec![3u8];
@@ -164,10 +163,8 @@ fn twitch() -> TwitchSetup {
     let mitm = Mitm::start(twitch_mock::router(counters.clone()));
     let clock = Arc::new(AtomicI64::new(1_800_000_000_000));
     let c = clock.clone();
-    let source = TwitchSource::with_clock(
-        &mitm.config(""),
-        Arc::new(move || c.load(Ordering::SeqCst)),
-    );
+    let source =
+        TwitchSource::with_clock(&mitm.config(""), Arc::new(move || c.load(Ordering::SeqCst)));
     TwitchSetup {
         mitm,
         counters,
@@ -204,8 +201,10 @@ fn twitch_live_channel_maps_like_lavaplayer_and_encodes_byte_exact() {
             i64::MAX,
             url,
             true,
-            Some(url),
-            Some("https://static-cdn.jtvnw.net/previews-ttv/live_user_livechan-440x248.jpg"),
+            (
+                Some(url),
+                Some("https://static-cdn.jtvnw.net/previews-ttv/live_user_livechan-440x248.jpg")
+            ),
             "twitch"
         )
     );
@@ -304,7 +303,10 @@ fn twitch_main_page_failure_is_lavaplayers_error() {
     match source.load(&load_req("https://twitch.tv/livechan")) {
         Answer::Error(e) => {
             let ex = e.to_exception();
-            assert_eq!(ex.message.as_deref(), Some("Loading Twitch main page failed."));
+            assert_eq!(
+                ex.message.as_deref(),
+                Some("Loading Twitch main page failed.")
+            );
             assert_eq!(ex.severity, Severity::Suspicious);
         }
         _ => panic!("error expected"),
@@ -313,7 +315,10 @@ fn twitch_main_page_failure_is_lavaplayers_error() {
     let m = SourceManager::new(&mitm.config(""));
     match m.load("https://www.twitch.tv/livechan") {
         LoadResult::Error(ex) => {
-            assert_eq!(ex.message.as_deref(), Some("Loading Twitch main page failed."))
+            assert_eq!(
+                ex.message.as_deref(),
+                Some("Loading Twitch main page failed.")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -351,8 +356,12 @@ fn twitch_plays_the_audio_only_variant_renews_the_token_and_ends_with_the_stream
     let playlists = s
         .mitm
         .requests_to("video-weaver.fra05.hls.ttvnw.net", "/v1/playlist/");
-    assert!(playlists.iter().all(|r| r.path.ends_with("audio_only.m3u8")));
-    assert!(playlists.iter().any(|r| r.path.starts_with("/v1/playlist/Cq1")));
+    assert!(playlists
+        .iter()
+        .all(|r| r.path.ends_with("audio_only.m3u8")));
+    assert!(playlists
+        .iter()
+        .any(|r| r.path.starts_with("/v1/playlist/Cq1")));
     let segs: Vec<_> = s
         .mitm
         .requests()
@@ -365,7 +374,9 @@ fn twitch_plays_the_audio_only_variant_renews_the_token_and_ends_with_the_stream
         assert_eq!(r.header("client-id"), Some(twitch_mock::CLIENT_ID));
         assert_eq!(r.header("x-device-id"), Some(twitch_mock::DEVICE_ID));
     }
-    let usher = s.mitm.requests_to("usher.ttvnw.net", "/api/channel/hls/livechan.m3u8");
+    let usher = s
+        .mitm
+        .requests_to("usher.ttvnw.net", "/api/channel/hls/livechan.m3u8");
     assert_eq!(usher[0].param("expgroup"), Some("regular"));
     assert_eq!(usher[0].param("allow_spectre"), Some("true"));
     assert!(s.mitm.unrouted().is_empty(), "{:#?}", s.mitm.unrouted());
@@ -390,7 +401,10 @@ fn twitch_playback_errors() {
     let first = mitm::Router::new().route("GET", "usher.ttvnw.net", "/api/channel/hls/*", |_| {
         mitm::MockResponse::json(json!([{"error":"twirp error not_found: transcode does not exist","error_code":"vod_manifest_restricted","type":"error"}])).with_status(404)
     });
-    let s2 = Mitm::start(twitch_mock::routes(first, Arc::new(TwitchCounters::default())));
+    let s2 = Mitm::start(twitch_mock::routes(
+        first,
+        Arc::new(TwitchCounters::default()),
+    ));
     let source = TwitchSource::new(&s2.config(""));
     let e = source.open(&t).err().expect("error");
     let ex = e.to_exception();
@@ -435,8 +449,7 @@ fn vimeo_clip_maps_like_lavalink_and_encodes_byte_exact() {
             3000,
             "76979871",
             false,
-            Some("https://vimeo.com/76979871"),
-            Some(VIMEO_ART),
+            (Some("https://vimeo.com/76979871"), Some(VIMEO_ART)),
             "vimeo"
         )
     );
@@ -446,17 +459,26 @@ fn vimeo_clip_maps_like_lavalink_and_encodes_byte_exact() {
         api[0].header("accept"),
         Some("application/vnd.vimeo.*+json;version=3.4.12")
     );
-    assert!(api[0].param("fields").unwrap().contains("pictures.base_link"));
+    assert!(api[0]
+        .param("fields")
+        .unwrap()
+        .contains("pictures.base_link"));
     // Other URL forms name the same clip.
     for url in [
         "https://player.vimeo.com/video/76979871",
         "https://www.vimeo.com/76979871?share=copy",
         "https://vimeo.com/channels/staffpicks/76979871",
     ] {
-        assert_eq!(answer_track(source.load(&load_req(url))).info.identifier, "76979871");
+        assert_eq!(
+            answer_track(source.load(&load_req(url))).info.identifier,
+            "76979871"
+        );
     }
     for url in ["https://vimeo.com/basaltfixtures", "https://vimeo.com/"] {
-        assert!(matches!(source.load(&load_req(url)), Answer::NotMine), "{url}");
+        assert!(
+            matches!(source.load(&load_req(url)), Answer::NotMine),
+            "{url}"
+        );
     }
     assert!(mitm.unrouted().is_empty(), "{:#?}", mitm.unrouted());
 }
@@ -539,7 +561,10 @@ fn niconico_is_off_by_default_and_on_with_sources_nico() {
     let on = SourceManager::new(&mitm.config("[sources]\nnico = true\n"));
     let names = on.source_names();
     let pos = |n: &str| names.iter().position(|x| *x == n);
-    assert!(pos("twitch") < pos("vimeo") && pos("vimeo") < pos("niconico"), "{names:?}");
+    assert!(
+        pos("twitch") < pos("vimeo") && pos("vimeo") < pos("niconico"),
+        "{names:?}"
+    );
     let t = track(on.load("https://www.nicovideo.jp/watch/sm9"));
     assert_eq!(t.info.source_name, "niconico");
 }
@@ -553,7 +578,10 @@ fn niconico_video_maps_like_lavalink_and_encodes_byte_exact() {
     assert_eq!(t.info.length, 3000);
     assert_eq!(t.info.identifier, "sm9");
     assert!(!t.info.is_stream);
-    assert_eq!(t.info.uri.as_deref(), Some("https://www.nicovideo.jp/watch/sm9"));
+    assert_eq!(
+        t.info.uri.as_deref(),
+        Some("https://www.nicovideo.jp/watch/sm9")
+    );
     assert_eq!(t.info.artwork_url.as_deref(), Some(NICO_ART));
     assert_eq!(t.info.source_name, "niconico");
     // Japanese text: 3 bytes per character in modified UTF-8, as in UTF-8.
@@ -565,14 +593,16 @@ fn niconico_video_maps_like_lavalink_and_encodes_byte_exact() {
             3000,
             "sm9",
             false,
-            Some("https://www.nicovideo.jp/watch/sm9"),
-            Some(NICO_ART),
+            (Some("https://www.nicovideo.jp/watch/sm9"), Some(NICO_ART)),
             "niconico"
         )
     );
     let w = mitm.requests_to("www.nicovideo.jp", "/watch/sm9");
     assert_eq!(w[0].header("x-frontend-version"), Some("0"));
-    assert_eq!(w[0].header("x-request-with"), Some("https://www.nicovideo.jp"));
+    assert_eq!(
+        w[0].header("x-request-with"),
+        Some("https://www.nicovideo.jp")
+    );
     assert!(matches!(
         source.load(&load_req("nicovideo.jp/watch/sm404")),
         Answer::Empty
@@ -596,7 +626,11 @@ fn niconico_plays_encrypted_fmp4_with_the_session_cookie_and_seeks() {
     assert!((secs - 3.04).abs() < 0.15, "decoded {secs} s");
     assert!(rms > 0.03, "rms {rms}");
     assert_eq!(counters.access.load(Ordering::SeqCst), 1);
-    assert_eq!(counters.keys.load(Ordering::SeqCst), 1, "the key is fetched once");
+    assert_eq!(
+        counters.keys.load(Ordering::SeqCst),
+        1,
+        "the key is fetched once"
+    );
     // Every delivery and asset request carried the cookie (the mock answers 403 without).
     let media: Vec<_> = mitm
         .requests()
@@ -604,9 +638,9 @@ fn niconico_plays_encrypted_fmp4_with_the_session_cookie_and_seeks() {
         .filter(|r| r.host.ends_with("domand.nicovideo.jp"))
         .collect();
     assert!(media.len() >= 7, "{}", media.len());
-    assert!(media
-        .iter()
-        .all(|r| r.header("cookie").is_some_and(|c| c.contains(nico_mock::BID))));
+    assert!(media.iter().all(|r| r
+        .header("cookie")
+        .is_some_and(|c| c.contains(nico_mock::BID))));
 
     // A seek into the third segment decodes only what follows.
     let after = seconds_after_seek(source.open(&t).expect("open again"), 2_200);
@@ -657,10 +691,8 @@ fn start_node(tag: &str, mitm: &Mitm, sources: &str) -> Node {
         .local_addr()
         .unwrap()
         .port();
-    let dir = std::env::temp_dir().join(format!(
-        "basalt-streaming-e2e-{tag}-{}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("basalt-streaming-e2e-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.toml");
     std::fs::write(

@@ -146,10 +146,7 @@ pub fn domand(r: &Value) -> Result<Domand, String> {
             .unwrap_or("")
             .to_string(),
         access_key,
-        outputs: videos
-            .into_iter()
-            .map(|v| [v.0, audio.clone()])
-            .collect(),
+        outputs: videos.into_iter().map(|v| [v.0, audio.clone()]).collect(),
     })
 }
 
@@ -223,7 +220,11 @@ impl NicoSource {
                 format!("java.lang.IllegalStateException: {e}"),
             )
         })?;
-        let watch_id = if d.watch_id.is_empty() { id } else { &d.watch_id };
+        let watch_id = if d.watch_id.is_empty() {
+            id
+        } else {
+            &d.watch_id
+        };
         let body = json!({ "outputs": d.outputs });
         let resp = api_headers(out.post(&format!("{NVAPI}{watch_id}/access-rights/hls")))
             .query(&[("actionTrackId", d.track_id.as_str())])
@@ -284,7 +285,9 @@ impl Source for NicoSource {
                     SourceError::friendly(
                         "Something broke when playing the track.",
                         Severity::Fault,
-                        format!("java.lang.IllegalArgumentException: Not a Niconico video: {ident}"),
+                        format!(
+                            "java.lang.IllegalArgumentException: Not a Niconico video: {ident}"
+                        ),
                     )
                 })?
         };
@@ -307,9 +310,18 @@ mod tests {
 
     #[test]
     fn identifiers() {
-        assert_eq!(video_id("https://www.nicovideo.jp/watch/sm9").as_deref(), Some("sm9"));
-        assert_eq!(video_id("nicovideo.jp/watch/so123?ref=x").as_deref(), Some("so123"));
-        assert_eq!(video_id("http://nicovideo.jp/watch/nm42").as_deref(), Some("nm42"));
+        assert_eq!(
+            video_id("https://www.nicovideo.jp/watch/sm9").as_deref(),
+            Some("sm9")
+        );
+        assert_eq!(
+            video_id("nicovideo.jp/watch/so123?ref=x").as_deref(),
+            Some("so123")
+        );
+        assert_eq!(
+            video_id("http://nicovideo.jp/watch/nm42").as_deref(),
+            Some("nm42")
+        );
         assert_eq!(video_id("https://www.nicovideo.jp/watch/sm"), None);
         assert_eq!(video_id("https://www.nicovideo.jp/watch/sm9x"), None);
         assert_eq!(video_id("https://sp.nicovideo.jp/watch/sm9"), None);
@@ -337,14 +349,23 @@ mod tests {
         assert_eq!(t.info.title, "Title");
         assert_eq!(t.info.author, "Owner");
         assert_eq!(t.info.length, 319_000);
-        assert_eq!(t.info.uri.as_deref(), Some("https://www.nicovideo.jp/watch/sm9"));
+        assert_eq!(
+            t.info.uri.as_deref(),
+            Some("https://www.nicovideo.jp/watch/sm9")
+        );
         let d = domand(&r).unwrap();
         assert_eq!(d.access_key, "key.jwt");
         assert_eq!(
             d.outputs,
             vec![
-                ["video-h264-360p".to_string(), "audio-aac-192kbps".to_string()],
-                ["video-h264-144p".to_string(), "audio-aac-192kbps".to_string()]
+                [
+                    "video-h264-360p".to_string(),
+                    "audio-aac-192kbps".to_string()
+                ],
+                [
+                    "video-h264-144p".to_string(),
+                    "audio-aac-192kbps".to_string()
+                ]
             ]
         );
         assert!(domand(&json!({"media": {"domand": null}})).is_err());

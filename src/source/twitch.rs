@@ -501,8 +501,8 @@ impl Resolver {
             usher.quality,
             usher.variant
         );
-        let renew_at =
-            (self.clock)() + (expires.saturating_mul(1000) - usher.server_time_ms) - EXPIRY_MARGIN_MS;
+        let renew_at = (self.clock)() + (expires.saturating_mul(1000) - usher.server_time_ms)
+            - EXPIRY_MARGIN_MS;
         Ok((usher.variant, renew_at))
     }
 
@@ -656,8 +656,14 @@ mod tests {
             channel_from_url("https://twitch.tv/abc").as_deref(),
             Some("abc")
         );
-        assert_eq!(channel_from_url("https://m.twitch.tv/x").as_deref(), Some("x"));
-        assert_eq!(channel_from_url("https://go.twitch.tv/x").as_deref(), Some("x"));
+        assert_eq!(
+            channel_from_url("https://m.twitch.tv/x").as_deref(),
+            Some("x")
+        );
+        assert_eq!(
+            channel_from_url("https://go.twitch.tv/x").as_deref(),
+            Some("x")
+        );
         assert_eq!(
             channel_from_url("https://www.twitch.tv/abc?ref=x").as_deref(),
             Some("abc")
@@ -671,7 +677,8 @@ mod tests {
 
     #[test]
     fn keys_from_page_and_cookie() {
-        let html = r#"<script>window.__twilightBuildID="x";clientId="abc123def",foo="bar"</script>"#;
+        let html =
+            r#"<script>window.__twilightBuildID="x";clientId="abc123def",foo="bar"</script>"#;
         assert_eq!(client_id_from_page(html).as_deref(), Some("abc123def"));
         assert_eq!(client_id_from_page("<html></html>"), None);
         assert_eq!(
@@ -689,7 +696,8 @@ mod tests {
             parse_metadata(&live),
             Ok(Some(Some("Hi \"there\"".to_string())))
         );
-        let offline = json!({"data":{"user":{"id":"1","stream":null,"lastBroadcast":{"title":"x"}}}});
+        let offline =
+            json!({"data":{"user":{"id":"1","stream":null,"lastBroadcast":{"title":"x"}}}});
         assert_eq!(parse_metadata(&offline), Ok(None));
         let unknown = json!({"data":{"user":null}});
         assert_eq!(parse_metadata(&unknown), Ok(None));

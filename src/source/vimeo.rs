@@ -82,9 +82,7 @@ pub fn parse_clip(s: &str, bare_id: bool) -> Option<ClipRef> {
     };
     let path_hash = match rest {
         [] => None,
-        [h] if h.len() <= 32 && h.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            Some(h.to_string())
-        }
+        [h] if h.len() <= 32 && h.bytes().all(|b| b.is_ascii_alphanumeric()) => Some(h.to_string()),
         _ => return None,
     };
     let query_hash = url
@@ -107,7 +105,13 @@ pub fn track_from_api(clip: &ClipRef, v: &Value) -> Option<TrackData> {
         .unwrap_or("Unknown artist")
         .to_string();
     let artwork = v["pictures"]["base_link"].as_str().map(str::to_string);
-    Some(build_track(clip, title, author, seconds(&v["duration"]), artwork))
+    Some(build_track(
+        clip,
+        title,
+        author,
+        seconds(&v["duration"]),
+        artwork,
+    ))
 }
 
 /// The same from oEmbed (`title`, `author_name`, `duration`, `thumbnail_url`) or the v2
@@ -124,7 +128,13 @@ pub fn track_from_oembed(clip: &ClipRef, v: &Value) -> Option<TrackData> {
         .as_str()
         .or(v["thumbnail_large"].as_str())
         .map(str::to_string);
-    Some(build_track(clip, title, author, seconds(&v["duration"]), artwork))
+    Some(build_track(
+        clip,
+        title,
+        author,
+        seconds(&v["duration"]),
+        artwork,
+    ))
 }
 
 fn seconds(v: &Value) -> Option<i64> {
@@ -273,7 +283,12 @@ pub fn dash_audio(playlist: &Value, playlist_url: &Url) -> Result<DashAudio, Str
             .or(t["audio_sample_rate"].as_i64())
             .unwrap_or(0)
     };
-    let bitrate = |t: &Value| t["avg_bitrate"].as_i64().or(t["bitrate"].as_i64()).unwrap_or(0);
+    let bitrate = |t: &Value| {
+        t["avg_bitrate"]
+            .as_i64()
+            .or(t["bitrate"].as_i64())
+            .unwrap_or(0)
+    };
     tracks.sort_by_key(|t| std::cmp::Reverse((rate(t), bitrate(t))));
     let track = tracks
         .first()
@@ -394,7 +409,10 @@ impl VimeoSource {
         })?;
         let mut req = self
             .out
-            .get(&format!("{SITE}/_next/data/{build}/{locale}/{}.json", clip.id))
+            .get(&format!(
+                "{SITE}/_next/data/{build}/{locale}/{}.json",
+                clip.id
+            ))
             .header("Accept", "application/json")
             .header("x-nextjs-data", "1")
             .header("Referer", &format!("{SITE}/watch"));
@@ -458,7 +476,9 @@ impl VimeoSource {
         for req in [oembed, v2] {
             match req.send() {
                 Ok(r) if r.is_success() => {
-                    let v = r.json().map_err(|e| suspicious(LOAD_FAILED, io_cause(&e)))?;
+                    let v = r
+                        .json()
+                        .map_err(|e| suspicious(LOAD_FAILED, io_cause(&e)))?;
                     if let Some(t) = track_from_oembed(clip, &v) {
                         return Ok(Some(t));
                     }
@@ -528,9 +548,9 @@ impl VimeoSource {
                     .header("Accept", "*/*")
                     .header("Origin", SITE)
                     .header("Referer", &format!("{SITE}/"));
-                let resp = req.send().map_err(|e| {
-                    suspicious("Server responded with an error.", io_cause(&e))
-                })?;
+                let resp = req
+                    .send()
+                    .map_err(|e| suspicious("Server responded with an error.", io_cause(&e)))?;
                 if !resp.is_success() {
                     return Err(suspicious(
                         "Server responded with an error.",
@@ -547,13 +567,20 @@ impl VimeoSource {
                 let v: Value = serde_json::from_slice(&body).map_err(|e| {
                     suspicious(LOAD_FAILED, format!("java.io.IOException: playlist: {e}"))
                 })?;
-                let audio = dash_audio(&v, if base.as_str().is_empty() { &url } else { &base })
-                    .map_err(|e| {
-                        suspicious(
-                            "Failed to find audio playlist URL.",
-                            format!("java.lang.IllegalStateException: {e}"),
-                        )
-                    })?;
+                let audio = dash_audio(
+                    &v,
+                    if base.as_str().is_empty() {
+                        &url
+                    } else {
+                        &base
+                    },
+                )
+                .map_err(|e| {
+                    suspicious(
+                        "Failed to find audio playlist URL.",
+                        format!("java.lang.IllegalStateException: {e}"),
+                    )
+                })?;
                 let index = audio
                     .durations_ms
                     .clone()
@@ -792,9 +819,18 @@ mod tests {
 
     #[test]
     fn identifiers() {
-        assert_eq!(parse_clip("https://vimeo.com/76979871", false), clip("76979871", None));
-        assert_eq!(parse_clip("http://vimeo.com/1?share=copy", false), clip("1", None));
-        assert_eq!(parse_clip("https://www.vimeo.com/22", false), clip("22", None));
+        assert_eq!(
+            parse_clip("https://vimeo.com/76979871", false),
+            clip("76979871", None)
+        );
+        assert_eq!(
+            parse_clip("http://vimeo.com/1?share=copy", false),
+            clip("1", None)
+        );
+        assert_eq!(
+            parse_clip("https://www.vimeo.com/22", false),
+            clip("22", None)
+        );
         assert_eq!(
             parse_clip("https://vimeo.com/22/abc123ef", false),
             clip("22", Some("abc123ef"))

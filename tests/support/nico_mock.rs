@@ -18,7 +18,8 @@ pub const KEY: [u8; 16] = *b"basalt-nico-key!";
 pub const IV: [u8; 16] = [
     0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0,
 ];
-pub const ACCESS_KEY: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJqdGkiOiI2NTQzMjEiLCJleHAiOjE3NjcyMjk0MDB9.YWNjZXNz";
+pub const ACCESS_KEY: &str =
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJqdGkiOiI2NTQzMjEiLCJleHAiOjE3NjcyMjk0MDB9.YWNjZXNz";
 pub const TRACK_ID: &str = "Xz9_Ab3dEf_1767225600123";
 pub const BID: &str = "7a6b5c4d3e2f1a0b_1767229200_0123456789abcdef";
 const ASSET: &str = "asset.domand.nicovideo.jp";
@@ -63,8 +64,10 @@ fn seq_iv(seq: u64) -> [u8; 16] {
 }
 
 fn has_bid(req: &MockRequest) -> bool {
-    req.header("cookie")
-        .is_some_and(|c| c.split(';').any(|p| p.trim() == format!("domand_bid={BID}")))
+    req.header("cookie").is_some_and(|c| {
+        c.split(';')
+            .any(|p| p.trim() == format!("domand_bid={BID}"))
+    })
 }
 
 fn watch_json(id: &str) -> MockResponse {
@@ -144,7 +147,10 @@ fn access_rights(req: &MockRequest, counters: &NicoCounters) -> MockResponse {
     counters.access.fetch_add(1, Ordering::SeqCst);
     let body = req.body_json();
     let outputs_ok = body["outputs"]
-        == json!([["video-h264-360p", "audio-aac-192kbps"], ["video-h264-144p", "audio-aac-192kbps"]]);
+        == json!([
+            ["video-h264-360p", "audio-aac-192kbps"],
+            ["video-h264-144p", "audio-aac-192kbps"]
+        ]);
     let ok = req.header("x-access-right-key") == Some(ACCESS_KEY)
         && req.header("x-frontend-id") == Some("6")
         && req.param("actionTrackId") == Some(TRACK_ID)
@@ -153,8 +159,10 @@ fn access_rights(req: &MockRequest, counters: &NicoCounters) -> MockResponse {
             .is_some_and(|c| c.starts_with("application/json"))
         && outputs_ok;
     if !ok {
-        return MockResponse::json(json!({"meta": {"status": 400, "errorCode": "INVALID_PARAMETER"}}))
-            .with_status(400);
+        return MockResponse::json(
+            json!({"meta": {"status": 400, "errorCode": "INVALID_PARAMETER"}}),
+        )
+        .with_status(400);
     }
     MockResponse::json(json!({
         "meta": {"status": 201},
@@ -214,7 +222,10 @@ fn asset(req: &MockRequest) -> MockResponse {
     if name == "init01.cmfa" {
         return MockResponse::bytes(fixture("hls_fmp4/init.mp4"), "video/mp4");
     }
-    let Some(n) = name.strip_suffix(".cmfa").and_then(|n| n.parse::<u64>().ok()) else {
+    let Some(n) = name
+        .strip_suffix(".cmfa")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
         return MockResponse::status(404);
     };
     if !(1..=4).contains(&n) {

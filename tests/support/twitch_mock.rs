@@ -214,8 +214,7 @@ https://video-edge-c2a1b3.fra05.abs.hls.ttvnw.net/v1/segment/CvAE{i}xYz_seg.ts?d
 }
 
 fn segment(req: &MockRequest) -> MockResponse {
-    if req.header("client-id") != Some(CLIENT_ID) || req.header("x-device-id") != Some(DEVICE_ID)
-    {
+    if req.header("client-id") != Some(CLIENT_ID) || req.header("x-device-id") != Some(DEVICE_ID) {
         return MockResponse::status(403);
     }
     let i: usize = req

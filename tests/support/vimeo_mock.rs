@@ -181,9 +181,7 @@ fn player_config(req: &MockRequest, id: &str) -> MockResponse {
 
 fn dash_playlist() -> MockResponse {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let seg = |i: usize, start: f64, end: f64| {
-        json!({ "start": start, "end": end, "url": format!("segment-{i}.m4s?r=dXM%3D"), "size": 8400 })
-    };
+    let seg = |i: usize, start: f64, end: f64| json!({ "start": start, "end": end, "url": format!("segment-{i}.m4s?r=dXM%3D"), "size": 8400 });
     MockResponse::json(json!({
         "clip_id": "a1b2c3d4-0000-4000-8000-000000000001",
         "base_url": "../../../../../",
