@@ -24,6 +24,9 @@ pub struct Config {
     #[serde(skip)]
     pub planner: crate::net::routeplanner::PlannerCell,
     pub soundcloud: crate::source::soundcloud::SoundCloudConfig,
+    /// `[plugins.<name>]`: checked and parsed by `crate::plugin::config`.
+    #[serde(skip)]
+    pub plugins: crate::plugin::config::PluginsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,6 +90,21 @@ pub struct FiltersConfig {
     pub rotation: bool,
     pub channel_mix: bool,
     pub low_pass: bool,
+    /// Extra filters (plugins.md §7.3). `echo` covers LavaDSPX's `pluginFilters.echo` and
+    /// the top-level `echo`.
+    pub echo: bool,
+    #[serde(rename = "high-pass")]
+    pub lavadspx_high_pass: bool,
+    #[serde(rename = "low-pass")]
+    pub lavadspx_low_pass: bool,
+    pub normalization: bool,
+    pub high_pass: bool,
+    pub chorus: bool,
+    pub flanger: bool,
+    pub phaser: bool,
+    pub compressor: bool,
+    pub spatial: bool,
+    pub reverb: bool,
 }
 
 impl Default for FiltersConfig {
@@ -102,6 +120,17 @@ impl Default for FiltersConfig {
             rotation: true,
             channel_mix: true,
             low_pass: true,
+            echo: true,
+            lavadspx_high_pass: true,
+            lavadspx_low_pass: true,
+            normalization: true,
+            high_pass: true,
+            chorus: true,
+            flanger: true,
+            phaser: true,
+            compressor: true,
+            spatial: true,
+            reverb: true,
         }
     }
 }
@@ -126,7 +155,9 @@ impl FiltersConfig {
             .unwrap_or(true)
     }
 
-    fn all(&self) -> [(&'static str, bool); 10] {
+    /// Every filter by JSON name in `/v4/info` order: the ten built-ins, LavaDSPX's four
+    /// (`echo` also names the top-level echo), then the top-level extras.
+    fn all(&self) -> [(&'static str, bool); 21] {
         [
             ("volume", self.volume),
             ("equalizer", self.equalizer),
@@ -138,6 +169,17 @@ impl FiltersConfig {
             ("rotation", self.rotation),
             ("channelMix", self.channel_mix),
             ("lowPass", self.low_pass),
+            ("echo", self.echo),
+            ("high-pass", self.lavadspx_high_pass),
+            ("low-pass", self.lavadspx_low_pass),
+            ("normalization", self.normalization),
+            ("highPass", self.high_pass),
+            ("chorus", self.chorus),
+            ("flanger", self.flanger),
+            ("phaser", self.phaser),
+            ("compressor", self.compressor),
+            ("spatial", self.spatial),
+            ("reverb", self.reverb),
         ]
     }
 }
@@ -395,6 +437,8 @@ pub fn from_parts(
         Some(t) => parse_toml(t, file)?,
         None => toml::Table::new(),
     };
+    // `[plugins.*]` nests deeper than the core sections: its own module checks it.
+    let plugins = table.remove("plugins");
     // Where each value came from, for error messages.
     let mut origins: std::collections::HashMap<String, String> = Default::default();
 
@@ -486,6 +530,7 @@ pub fn from_parts(
         _ => return Err(ConfigError::MissingPassword { file: file.into() }),
     }
     apply_lavalink_substitutions(&mut config.player);
+    config.plugins = crate::plugin::config::from_toml(plugins, file)?;
     Ok(config)
 }
 

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod player;
+pub mod plugin;
 pub mod server;
 pub mod session;
 pub mod source;

@@ -711,6 +711,7 @@ fn run_session(
     events: Receiver<PlayerEvent>,
     wake: Receiver<()>,
 ) {
+    node.plugins.start(&node);
     let interval = node.options.player_update_interval;
     let stats_every = node.options.stats_interval;
     let mut next_stats = Instant::now();
@@ -749,7 +750,11 @@ fn run_session(
         let timeout = wake_at.saturating_duration_since(Instant::now());
         crossbeam::select! {
             recv(events) -> ev => match ev {
-                Ok(ev) => session.handle_event(ev, interval),
+                Ok(ev) => {
+                    node.plugins.before_event(&node, &session, &ev);
+                    session.handle_event(ev.clone(), interval);
+                    node.plugins.on_event(&node, &session, &ev);
+                }
                 Err(_) => std::thread::sleep(timeout),
             },
             recv(wake) -> _ => {},

@@ -223,10 +223,21 @@ fn info_and_stats() {
             "distortion",
             "rotation",
             "channelMix",
-            "lowPass"
+            "lowPass",
+            "echo",
+            "high-pass",
+            "low-pass",
+            "normalization",
+            "highPass",
+            "chorus",
+            "flanger",
+            "phaser",
+            "compressor",
+            "spatial",
+            "reverb"
         ])
     );
-    assert_eq!(v["plugins"], json!([]));
+    assert_eq!(v["plugins"][0]["name"], "lavadspx-plugin");
     // build.rs stamps the commit the binary was built from (and its time, in ms).
     let head = std::process::Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])

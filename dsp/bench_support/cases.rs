@@ -42,6 +42,63 @@ pub const CASES: &[(&str, &str)] = &[
         "distortion": {"scale": 0.9}, "channelMix": {"leftToLeft": 0.9, "rightToRight": 0.9},
         "lowPass": {"smoothing": 3.0}}"#,
     ),
+    // Extra filters (plugins.md §7.3): LavaDSPX under pluginFilters, NodeLink's top level.
+    (
+        "dspx_echo",
+        r#"{"pluginFilters": {"echo": {"echoLength": 0.3, "decay": 0.5}}}"#,
+    ),
+    (
+        "dspx_hi_pass",
+        r#"{"pluginFilters": {"high-pass": {"cutoffFrequency": 200, "boostFactor": 1.2}}}"#,
+    ),
+    (
+        "dspx_lo_pass",
+        r#"{"pluginFilters": {"low-pass": {"cutoffFrequency": 2000}}}"#,
+    ),
+    (
+        "dspx_normal",
+        r#"{"pluginFilters": {"normalization": {"maxAmplitude": 0.3}}}"#,
+    ),
+    (
+        "echo",
+        r#"{"echo": {"delay": 250.5, "feedback": 0.4, "mix": 0.5}}"#,
+    ),
+    ("highPass", r#"{"highPass": {"smoothing": 20.0}}"#),
+    ("chorus", r#"{"chorus": {"rate": 1.5, "depth": 0.7}}"#),
+    (
+        "flanger",
+        r#"{"flanger": {"rate": 0.3, "depth": 0.8, "feedback": 0.5}}"#,
+    ),
+    ("phaser", r#"{"phaser": {"rate": 0.5, "feedback": 0.5}}"#),
+    ("phaser12", r#"{"phaser": {"rate": 0.5, "stages": 12}}"#),
+    ("compressor", r#"{"compressor": {"threshold": -20.0}}"#),
+    ("spatial", r#"{"spatial": {"depth": 0.6, "rate": 0.5}}"#),
+    ("reverb", r#"{"reverb": {}}"#),
+    (
+        "extended",
+        r#"{"volume": 0.9, "equalizer": [{"band":0,"gain":0.2},{"band":5,"gain":-0.1},{"band":10,"gain":0.1}],
+        "karaoke": {"level": 0.5}, "timescale": {"speed": 1.1, "pitch": 1.05},
+        "tremolo": {"depth": 0.3}, "vibrato": {"depth": 0.3}, "rotation": {"rotationHz": 0.2},
+        "distortion": {"scale": 0.9}, "channelMix": {"leftToLeft": 0.9, "rightToRight": 0.9},
+        "lowPass": {"smoothing": 3.0},
+        "echo": {"delay": 250.5, "feedback": 0.4, "mix": 0.5}, "highPass": {"smoothing": 20.0},
+        "chorus": {"rate": 1.5, "depth": 0.7}, "flanger": {"rate": 0.3, "depth": 0.8},
+        "phaser": {"rate": 0.5}, "compressor": {}, "spatial": {"depth": 0.6, "rate": 0.5},
+        "reverb": {},
+        "pluginFilters": {"echo": {"echoLength": 0.3, "decay": 0.5},
+            "high-pass": {"cutoffFrequency": 100}, "low-pass": {"cutoffFrequency": 8000},
+            "normalization": {"maxAmplitude": 0.8}}}"#,
+    ),
+    (
+        "extras_only",
+        r#"{"echo": {"delay": 250.5, "feedback": 0.4, "mix": 0.5}, "highPass": {"smoothing": 20.0},
+        "chorus": {"rate": 1.5, "depth": 0.7}, "flanger": {"rate": 0.3, "depth": 0.8},
+        "phaser": {"rate": 0.5}, "compressor": {}, "spatial": {"depth": 0.6, "rate": 0.5},
+        "reverb": {},
+        "pluginFilters": {"echo": {"echoLength": 0.3, "decay": 0.5},
+            "high-pass": {"cutoffFrequency": 100}, "low-pass": {"cutoffFrequency": 8000},
+            "normalization": {"maxAmplitude": 0.8}}}"#,
+    ),
 ];
 
 pub fn input() -> Vec<f32> {
@@ -105,7 +162,15 @@ pub fn summary(runs: u32, frames: u32) {
         "\n{:<12} {:>12} {:>12} {:>8} {:>12}",
         "filter", "simd µs", "scalar µs", "ratio", "core/player"
     );
+    // `BASALT_BENCH_CASES=a,b`: only those cases (quick checks while tuning one filter).
+    let only = std::env::var("BASALT_BENCH_CASES").ok();
     for (name, json) in CASES {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.split(',').any(|c| c == *name))
+        {
+            continue;
+        }
         let s = per_frame(json, true, &inp, runs, frames);
         let r = per_frame(json, false, &inp, runs, frames);
         let us = |d: Duration| d.as_secs_f64() * 1e6;

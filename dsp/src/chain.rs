@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::channel_mix::ChannelMixStage;
 use crate::distortion;
 use crate::equalizer::EqualizerStage;
+use crate::extra::stages::{DspxStages, ExtraStages};
 use crate::filters::*;
 use crate::karaoke::KaraokeStage;
 use crate::low_pass::LowPassStage;
@@ -56,6 +57,7 @@ impl Filters {
             || self.rotation.is_some_and(|r| r.rotation_hz != 0.0)
             || self.channel_mix.is_some_and(|c| c != ChannelMix::default())
             || self.low_pass.is_some_and(|l| l.smoothing > 1.0)
+            || self.extras_active()
     }
 
     /// [`Filters::is_active`] including the registered plugins' own enable tests.
@@ -89,6 +91,10 @@ pub struct FilterChain {
     karaoke: KaraokeStage,
     karaoke_wet: Wet,
     equalizer: EqualizerStage,
+    /// LavaDSPX's `pluginFilters` (after any registered plugin) and the top-level extras
+    /// (after the equalizer).
+    dspx: DspxStages,
+    extras: ExtraStages,
     volume: VolumeStage,
     simd: bool,
     /// Planar input: [`TimescaleStage::max_input`] frames (FRAME until timescale is first
@@ -154,6 +160,8 @@ impl FilterChain {
             karaoke: KaraokeStage::new(simd),
             karaoke_wet: Wet::new(0.0),
             equalizer: EqualizerStage::new(simd),
+            dspx: DspxStages::new(simd),
+            extras: ExtraStages::new(simd),
             volume: VolumeStage::new(simd),
             simd,
             in_l: vec![0.0; FRAME],
@@ -254,6 +262,8 @@ impl FilterChain {
         } else {
             None
         });
+        crossfade |= self.dspx.update(f, on);
+        crossfade |= self.extras.update(f, on);
         self.volume.set(f.volume.filter(|_| on));
         self.grow_buffers(crossfade, f.distortion.is_some() && on);
     }
@@ -288,6 +298,8 @@ impl FilterChain {
             || self.timescale.active()
             || !self.karaoke_wet.is(0.0)
             || self.equalizer.active()
+            || self.dspx.active()
+            || self.extras.active()
             || self.volume.active()
     }
 
@@ -328,6 +340,7 @@ impl FilterChain {
             k.process(l, r)
         });
         self.equalizer.process(ol, or);
+        self.extras.process(ol, or, dl, dr);
         self.volume.process(ol, or);
         sanitize(ol, simd);
         sanitize(or, simd);
@@ -346,6 +359,7 @@ impl FilterChain {
                 self.plugins[i].process(l, r);
             }
         }
+        self.dspx.process(l, r, dl, dr);
         let lp = &mut self.low_pass;
         run_wet(&mut self.low_pass_wet, l, r, dl, dr, simd, |l, r| {
             lp.process(l, r)
@@ -398,6 +412,8 @@ impl FilterChain {
         self.timescale.reset();
         self.karaoke.reset();
         self.equalizer.reset();
+        self.dspx.reset();
+        self.extras.reset();
         for p in &mut self.plugins {
             p.reset();
         }
@@ -414,7 +430,7 @@ fn grow(v: &mut Vec<f32>, n: usize) {
 
 /// Run a stage with its dry/wet mix: skipped when off, in place when fully on, crossfaded
 /// against the dry signal while switching (`dl`/`dr` hold at least `l.len()` samples then).
-fn run_wet(
+pub(crate) fn run_wet(
     wet: &mut Wet,
     l: &mut [f32],
     r: &mut [f32],

@@ -16,6 +16,17 @@ pub struct Filters {
     pub low_pass: Option<LowPass>,
     /// Plugin name → arbitrary JSON; echoed only when non-empty.
     pub plugin_filters: serde_json::Map<String, serde_json::Value>,
+    // Top-level extras with NodeLink's names (plugins.md §7.3 B); see `crate::extra`.
+    pub echo: Option<crate::extra::Echo>,
+    pub high_pass: Option<crate::extra::HighPass>,
+    pub chorus: Option<crate::extra::Chorus>,
+    pub flanger: Option<crate::extra::Flanger>,
+    pub phaser: Option<crate::extra::Phaser>,
+    pub compressor: Option<crate::extra::Compressor>,
+    pub spatial: Option<crate::extra::Spatial>,
+    pub reverb: Option<crate::extra::Reverb>,
+    /// LavaDSPX's filters as enabled by `plugin_filters` (read from it by `from_json`).
+    pub dspx: crate::extra::DspxFilters,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

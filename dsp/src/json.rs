@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value};
 use crate::error::FilterError;
 use crate::filters::*;
 
-type Obj = Map<String, Value>;
+pub(crate) type Obj = Map<String, Value>;
 
 impl Filters {
     /// Parse a Lavalink `filters` object.
@@ -102,6 +102,8 @@ impl Filters {
                 _ => return Err(wrong("filters.pluginFilters", "object")),
             }
         }
+        f.dspx = crate::extra::DspxFilters::from_map(&f.plugin_filters);
+        crate::extra::json::parse(root, &mut f)?;
         Ok(f)
     }
 
@@ -192,6 +194,7 @@ impl Filters {
         if let Some(l) = &self.low_pass {
             m.insert("lowPass".into(), obj(&[("smoothing", jf32(l.smoothing))]));
         }
+        crate::extra::json::write(self, &mut m);
         if !self.plugin_filters.is_empty() {
             m.insert(
                 "pluginFilters".into(),
@@ -235,7 +238,7 @@ fn parse_equalizer(v: &Value) -> Result<Vec<Band>, FilterError> {
     Ok(bands)
 }
 
-fn wrong(field: &str, expected: &'static str) -> FilterError {
+pub(crate) fn wrong(field: &str, expected: &'static str) -> FilterError {
     FilterError::WrongType {
         field: field.to_string(),
         expected,
@@ -249,7 +252,7 @@ fn null(field: &str) -> FilterError {
 }
 
 /// A nullable filter object: absent or null → `None` (filter off).
-fn opt_obj<'a>(root: &'a Obj, key: &str) -> Result<Option<&'a Obj>, FilterError> {
+pub(crate) fn opt_obj<'a>(root: &'a Obj, key: &str) -> Result<Option<&'a Obj>, FilterError> {
     match root.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(o)) => Ok(Some(o)),
@@ -280,7 +283,7 @@ fn req_f32(v: &Value, field: &str) -> Result<f32, FilterError> {
     }
 }
 
-fn f32_or(o: &Obj, key: &str, default: f32, parent: &str) -> Result<f32, FilterError> {
+pub(crate) fn f32_or(o: &Obj, key: &str, default: f32, parent: &str) -> Result<f32, FilterError> {
     match o.get(key) {
         None => Ok(default),
         Some(v) => req_f32(v, &format!("{parent}.{key}")),
@@ -308,7 +311,7 @@ fn positive(o: &Obj, key: &str, parent: &str) -> Result<f64, FilterError> {
     }
 }
 
-fn obj(pairs: &[(&str, Value)]) -> Value {
+pub(crate) fn obj(pairs: &[(&str, Value)]) -> Value {
     let mut m = Obj::new();
     for (k, v) in pairs {
         m.insert((*k).to_string(), v.clone());
@@ -318,11 +321,11 @@ fn obj(pairs: &[(&str, Value)]) -> Value {
 
 /// A Kotlin `Float` printed as Kotlin does: the shortest decimal that round-trips in f32
 /// (0.3 stays 0.3, not 0.30000001192…), always with a decimal point.
-fn jf32(x: f32) -> Value {
+pub(crate) fn jf32(x: f32) -> Value {
     let shortest: f64 = format!("{x}").parse().unwrap_or(x as f64);
     jf64(shortest)
 }
 
-fn jf64(x: f64) -> Value {
+pub(crate) fn jf64(x: f64) -> Value {
     Number::from_f64(x).map_or(Value::Null, Value::Number)
 }

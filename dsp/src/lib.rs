@@ -9,6 +9,7 @@ mod channel_mix;
 mod distortion;
 pub mod equalizer;
 pub mod error;
+pub mod extra;
 pub mod filters;
 #[doc(hidden)]
 pub mod fuzzing;

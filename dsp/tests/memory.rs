@@ -80,6 +80,25 @@ const ALL: fn() -> serde_json::Value = || {
     })
 };
 
+const EXTRAS: fn() -> serde_json::Value = || {
+    json!({
+        "echo": {"delay": 250, "feedback": 0.4, "mix": 0.5},
+        "highPass": {"smoothing": 20.0},
+        "chorus": {"rate": 1.5, "depth": 0.7},
+        "flanger": {"rate": 0.3, "depth": 0.8, "feedback": 0.5},
+        "phaser": {"rate": 0.5},
+        "compressor": {},
+        "spatial": {"depth": 0.6, "rate": 0.5},
+        "reverb": {},
+        "pluginFilters": {
+            "echo": {"echoLength": 0.3, "decay": 0.5},
+            "high-pass": {"cutoffFrequency": 100},
+            "low-pass": {"cutoffFrequency": 8000},
+            "normalization": {"maxAmplitude": 0.8}
+        }
+    })
+};
+
 /// Feeds `frames` frames of a test tone, each with `input_needed()` frames or, when
 /// `oversize`, always MAX_INPUT frames (an engine pulling more than asked); returns the
 /// allocation calls `process` made.
@@ -141,7 +160,30 @@ fn only_configured_stages_hold_memory() {
 #[test]
 fn process_never_allocates() {
     let (input, mut out) = (tone(), vec![0.0f32; FRAME * 2]);
-    let sequences: [&[serde_json::Value]; 5] = [
+    let sequences: [&[serde_json::Value]; 7] = [
+        // Every extra filter on, its parameters moved (longer delays grow the lines in
+        // `update`), off, on again, and under timescale.
+        &[
+            EXTRAS(),
+            json!({
+                "echo": {"delay": 1900, "feedback": 0.9, "mix": 0.5},
+                "chorus": {"rate": 3, "depth": 1, "delay": 45, "feedback": 0.9},
+                "flanger": {"rate": 2, "depth": 1, "feedback": 0.9},
+                "phaser": {"rate": 2, "stages": 12, "feedback": 0.9},
+                "compressor": {"threshold": -40, "ratio": 20, "makeupGain": 12},
+                "reverb": {"roomSize": 1, "damping": 0, "width": 0},
+                "spatial": {"depth": 1, "rate": 5},
+                "highPass": {"cutoffFrequency": 500, "boostFactor": 2},
+                "pluginFilters": {"echo": {"echoLength": 2.5, "decay": 0.9},
+                    "high-pass": {"cutoffFrequency": 1000}, "low-pass": {"cutoffFrequency": 300},
+                    "normalization": {"maxAmplitude": 0.1, "adaptive": false}}
+            }),
+            json!({}),
+            EXTRAS(),
+            json!({"timescale": {"speed": 1.5}, "reverb": {}, "pluginFilters": {"echo": {"echoLength": 0.2, "decay": 0.4}}}),
+        ],
+        // Everything at once.
+        &[ALL(), EXTRAS(), json!({"volume": 0.5})],
         // Timescale switched on mid-way, off (drain), on again, then everything, then off.
         &[EQ(), TIMESCALE(), EQ(), TIMESCALE(), ALL(), json!({})],
         &[ALL(), json!({}), ALL()],
@@ -201,7 +243,11 @@ fn process_never_allocates() {
 #[test]
 fn switching_a_filter_back_on_does_not_allocate_again() {
     let (input, mut out) = (tone(), vec![0.0f32; FRAME * 2]);
-    let (on, off) = (filters(ALL()), filters(EQ()));
+    let mut all = ALL();
+    all.as_object_mut()
+        .unwrap()
+        .extend(EXTRAS().as_object().unwrap().clone());
+    let (on, off) = (filters(all), filters(EQ()));
     let mut chain = FilterChain::new();
     chain.update(&on);
     frames(&mut chain, 10, false, &input, &mut out);

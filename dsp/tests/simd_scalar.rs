@@ -67,6 +67,31 @@ fn each_filter_simd_matches_scalar() {
 }
 
 #[test]
+fn extra_filters_simd_match_scalar() {
+    let sets = [
+        json!({"compressor": {"threshold": -30, "ratio": 6, "makeupGain": 4}}),
+        json!({"reverb": {"roomSize": 0.8, "width": 0.5}}),
+        json!({"phaser": {"rate": 0.5, "stages": 6, "feedback": 0.5}}),
+        json!({"echo": {"delay": 30.3, "feedback": 0.5, "mix": 0.5}}),
+        json!({"pluginFilters": {"high-pass": {"cutoffFrequency": 300}, "normalization": {"maxAmplitude": 0.2}}}),
+    ];
+    for s in sets {
+        compare(s, 30, 1e-4);
+    }
+    // Modulated delays: the SIMD LFO (exact every 64 samples) and the scalar one (exact
+    // every block) differ by ~1e-6, i.e. a thousandth of a sample of delay, on a noisy
+    // input that moves up to 0.2 per sample.
+    let modulated = [
+        json!({"chorus": {"rate": 1.5, "depth": 0.7, "feedback": 0.5}}),
+        json!({"flanger": {"rate": 0.7, "depth": 0.8, "feedback": 0.5}}),
+        json!({"spatial": {"depth": 0.8, "rate": 1.0}}),
+    ];
+    for s in modulated {
+        compare(s, 30, 1e-3);
+    }
+}
+
+#[test]
 fn full_chain_simd_matches_scalar() {
     compare(
         json!({
@@ -163,6 +188,51 @@ fn random_filters(rng: &mut Rng) -> serde_json::Value {
     }
     if rng.next().is_multiple_of(2) {
         m.insert("lowPass".into(), json!({"smoothing": wild(rng)}));
+    }
+    // Extra filters with wild values (the stages clamp them).
+    let extras: [(&str, &[&str]); 8] = [
+        ("echo", &["delay", "feedback", "mix"]),
+        ("highPass", &["smoothing"]),
+        ("chorus", &["rate", "depth", "delay", "mix", "feedback"]),
+        ("flanger", &["rate", "depth", "feedback"]),
+        (
+            "phaser",
+            &[
+                "stages",
+                "rate",
+                "depth",
+                "feedback",
+                "mix",
+                "minFrequency",
+                "maxFrequency",
+            ],
+        ),
+        (
+            "compressor",
+            &["threshold", "ratio", "attack", "release", "makeupGain"],
+        ),
+        ("spatial", &["depth", "rate"]),
+        ("reverb", &["mix", "roomSize", "damping", "width"]),
+    ];
+    for (key, fields) in extras {
+        if rng.next().is_multiple_of(4) {
+            let o: serde_json::Map<_, _> = fields
+                .iter()
+                .map(|k| (k.to_string(), json!(wild(rng))))
+                .collect();
+            m.insert(key.into(), serde_json::Value::Object(o));
+        }
+    }
+    if rng.next().is_multiple_of(3) {
+        m.insert(
+            "pluginFilters".into(),
+            json!({
+                "echo": {"echoLength": wild(rng), "decay": wild(rng)},
+                "high-pass": {"cutoffFrequency": wild(rng), "boostFactor": wild(rng)},
+                "low-pass": {"cutoffFrequency": wild(rng), "boostFactor": wild(rng)},
+                "normalization": {"maxAmplitude": wild(rng), "adaptive": rng.next().is_multiple_of(2)}
+            }),
+        );
     }
     serde_json::Value::Object(m)
 }

@@ -34,6 +34,7 @@ pub fn plugin_info(track: &TrackData) -> Value {
             m.insert("probeInfo".into(), Value::String(p));
         }
     }
+    crate::plugin::track_plugin_info(track, &mut m);
     Value::Object(m)
 }
 
@@ -64,6 +65,13 @@ pub fn exception(e: &TrackException) -> Value {
     })
 }
 
+/// `pluginInfo` of a playlist: what the plugins contribute, `{}` otherwise.
+fn playlist_plugin_info(name: &str, tracks: &[TrackData]) -> Value {
+    let mut m = Map::new();
+    crate::plugin::playlist_plugin_info(name, tracks, &mut m);
+    Value::Object(m)
+}
+
 pub fn load_result(r: &LoadResult) -> Value {
     let empty = Map::new();
     let fresh = |t: &TrackData| live_track(t, t.position, &empty);
@@ -77,7 +85,7 @@ pub fn load_result(r: &LoadResult) -> Value {
             "loadType": "playlist",
             "data": {
                 "info": {"name": name, "selectedTrack": selected_track},
-                "pluginInfo": {},
+                "pluginInfo": playlist_plugin_info(name, tracks),
                 "tracks": tracks.iter().map(fresh).collect::<Vec<_>>(),
             }
         }),
@@ -221,7 +229,12 @@ pub fn info(source_names: &[&str], filters: &[&str]) -> Value {
         "lavaplayer": concat!("basalt-", env!("CARGO_PKG_VERSION")),
         "sourceManagers": source_names,
         "filters": filters,
-        "plugins": [],
+        // Filters Basalt implements natively under a plugin's name, listed so clients that
+        // gate on it (lavalink-client, moonlink.js) send them.
+        "plugins": [{
+            "name": basalt_dsp::extra::lavadspx::LAVADSPX_PLUGIN,
+            "version": concat!("basalt-", env!("CARGO_PKG_VERSION")),
+        }],
     })
 }
 

@@ -75,6 +75,8 @@ pub struct Node {
     pub sessions: Sessions,
     pub options: ServerOptions,
     pub planner: Option<std::sync::Arc<routeplanner::RoutePlanner>>,
+    /// Built-in plugins (routes, hooks, `/v4/info.plugins`).
+    pub plugins: crate::plugin::Plugins,
     password: String,
     started: Instant,
     shutting_down: AtomicBool,
@@ -91,6 +93,7 @@ impl Node {
             .ok_or(ServerError::NoPassword)?;
         Ok(Node {
             planner: config.planner.get(&config.ratelimit),
+            plugins: crate::plugin::Plugins::new(&config),
             config,
             backend,
             sessions: Sessions::default(),

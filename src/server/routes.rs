@@ -284,7 +284,10 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
         | ["v4", "sessions", _, "players"]
         | ["v4", "routeplanner", "status"]
         | ["v4", "routeplanner", "free", _] => Err(method_not_allowed(r)),
-        _ => Err(ApiError::not_found("Not Found")),
+        _ => node
+            .plugins
+            .route(node, r)
+            .unwrap_or_else(|| Err(ApiError::not_found("Not Found"))),
     }
 }
 
@@ -297,7 +300,9 @@ fn decode_echo(node: &Node, encoded: &str) -> Result<Value, ApiError> {
 fn info(node: &Node) -> Value {
     let sources = node.backend.loader.source_names();
     let filters = node.config.filters.enabled_names();
-    dto::info(&sources, &filters)
+    let mut v = dto::info(&sources, &filters);
+    v["plugins"] = node.plugins.info();
+    v
 }
 
 fn metrics(node: &Node, r: &Req) -> Result<Reply, ApiError> {

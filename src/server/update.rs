@@ -375,6 +375,7 @@ pub fn apply_update(
                     p.pending_start = Some(pos.max(0));
                 }
                 p.handle.send(PlayerCommand::Seek(pos.max(0)));
+                node.plugins.on_seek(&session.id, guild, pos.max(0));
                 session.send_player_update(&p);
             }
             if let Field::Value(t) = up.end_time {
@@ -383,9 +384,11 @@ pub fn apply_update(
         }
         // 10.
         if let Some(f) = &up.filters {
-            p.filters = f.filters.clone();
-            p.handle
-                .send(PlayerCommand::SetFilters(Box::new(f.filters.clone())));
+            // Lavalink keeps only names a registered plugin filter answers to.
+            let mut filters = f.filters.clone();
+            filters.plugin_filters = node.plugins.keep_plugin_filters(&filters.plugin_filters);
+            p.filters = filters.clone();
+            p.handle.send(PlayerCommand::SetFilters(Box::new(filters)));
             session.send_player_update(&p);
         }
         if !new_track {

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod soundcloud;
 pub mod twitch;
 pub mod vimeo;
+pub mod ytcipher;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
@@ -220,7 +221,7 @@ pub struct SourceManager {
 
 impl SourceManager {
     pub fn new(config: &Config) -> SourceManager {
-        SourceManager::with_plugin_sources(config, Vec::new())
+        SourceManager::with_plugin_sources(config, crate::plugin::lavasrc::sources(config))
     }
 
     /// The built-in sources enabled in `[sources]`, with plugin sources placed where

@@ -1,0 +1,226 @@
+//! LavaSearch (`lavasearch-plugin`): `GET /v4/loadsearch?query=<prefix:query>&types=…`
+//! answering tracks, albums, artists, playlists and texts from the first search provider
+//! that claims the prefix (plugins.md §3.2). Providers are asked only for the types they
+//! support, so `types=text` against Spotify gives empty lists, not a 500.
+
+use serde_json::{json, Map, Value};
+
+use super::lavasrc::{spotify, Clients, PlaylistInfo};
+use super::{json_reply, method_not_allowed, param, Ctx, Plugin};
+use crate::config::Config;
+use crate::server::routes::{Body, Reply, Req};
+use crate::server::ApiError;
+use crate::source::{LoadResult, SourceError};
+use crate::track::TrackData;
+
+pub const NAME: &str = "lavasearch-plugin";
+/// Type names in the order `types` are matched.
+pub const TYPES: [&str; 5] = ["track", "album", "artist", "playlist", "text"];
+
+pub struct LavaSearch {
+    clients: Clients,
+}
+
+/// A provider's answer.
+struct Found {
+    tracks: Vec<TrackData>,
+    albums: Vec<(String, PlaylistInfo)>,
+    artists: Vec<(String, PlaylistInfo)>,
+    playlists: Vec<(String, PlaylistInfo)>,
+}
+
+/// `types` as LavaSearch parses it: comma-separated, exact names, unknown ones dropped.
+pub fn parse_types(s: Option<&str>) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for item in s.unwrap_or_default().split(',') {
+        let item = item.trim();
+        if let Some(t) = TYPES.iter().find(|t| **t == item) {
+            if !out.contains(t) {
+                out.push(*t);
+            }
+        }
+    }
+    out
+}
+
+impl LavaSearch {
+    pub fn new(config: &Config) -> LavaSearch {
+        LavaSearch {
+            clients: Clients::new(config),
+        }
+    }
+
+    /// Which provider claims `query`; `None` when none does.
+    fn search(
+        &self,
+        ctx: &Ctx,
+        query: &str,
+        types: &[&'static str],
+    ) -> Option<Result<Found, SourceError>> {
+        // Types each provider supports; asked types it does not know are not passed on.
+        const CATALOG: [&str; 4] = ["track", "album", "artist", "playlist"];
+        let asked = |supported: &[&str]| -> Option<Vec<&'static str>> {
+            if types.is_empty() {
+                return Some(Vec::new());
+            }
+            let kept: Vec<&'static str> = types
+                .iter()
+                .copied()
+                .filter(|t| supported.contains(t))
+                .collect();
+            (!kept.is_empty()).then_some(kept)
+        };
+        let hits = |r: Result<spotify::SearchHits, SourceError>| {
+            r.map(|h| Found {
+                tracks: h.tracks,
+                albums: h.albums,
+                artists: h.artists,
+                playlists: h.playlists,
+            })
+        };
+        let empty = || {
+            Ok(Found {
+                tracks: Vec::new(),
+                albums: Vec::new(),
+                artists: Vec::new(),
+                playlists: Vec::new(),
+            })
+        };
+        if let (Some(c), Some(q)) = (
+            &self.clients.spotify,
+            query.strip_prefix(spotify::SEARCH_PREFIX),
+        ) {
+            return Some(match asked(&CATALOG) {
+                Some(t) => hits(c.search_hits(q, &t)),
+                None => empty(),
+            });
+        }
+        if let (Some(c), Some(q)) = (
+            &self.clients.applemusic,
+            query.strip_prefix(super::lavasrc::applemusic::SEARCH_PREFIX),
+        ) {
+            return Some(match asked(&CATALOG) {
+                Some(t) => hits(c.search_hits(q, &t)),
+                None => empty(),
+            });
+        }
+        if let (Some(c), Some(q)) = (
+            &self.clients.deezer,
+            query.strip_prefix(super::lavasrc::deezer::SEARCH_PREFIX),
+        ) {
+            return Some(match asked(&CATALOG) {
+                Some(t) => hits(c.search_hits(q, &t)),
+                None => empty(),
+            });
+        }
+        // YouTube / YouTube Music search through the node's loader (tracks only), once a
+        // YouTube source is registered.
+        let loader = &ctx.node.backend.loader;
+        if (query.starts_with("ytsearch:") || query.starts_with("ytmsearch:"))
+            && loader.source_names().contains(&"youtube")
+        {
+            return Some(match asked(&["track"]) {
+                Some(_) => match loader.load(query) {
+                    LoadResult::Search(tracks) | LoadResult::Playlist { tracks, .. } => Ok(Found {
+                        tracks,
+                        albums: Vec::new(),
+                        artists: Vec::new(),
+                        playlists: Vec::new(),
+                    }),
+                    LoadResult::Track(t) => Ok(Found {
+                        tracks: vec![t],
+                        albums: Vec::new(),
+                        artists: Vec::new(),
+                        playlists: Vec::new(),
+                    }),
+                    LoadResult::Empty => empty(),
+                    LoadResult::Error(e) => Err(SourceError::friendly(
+                        e.message.unwrap_or_default(),
+                        e.severity,
+                        e.cause,
+                    )),
+                },
+                None => empty(),
+            });
+        }
+        None
+    }
+
+    fn has_providers(&self) -> bool {
+        let c = &self.clients;
+        c.spotify.is_some() || c.applemusic.is_some() || c.deezer.is_some()
+    }
+}
+
+fn playlist_json((name, info): &(String, PlaylistInfo)) -> Value {
+    let mut pi = Map::new();
+    info.to_map(&mut pi);
+    json!({
+        "info": {"name": name, "selectedTrack": -1},
+        "pluginInfo": pi,
+        "tracks": [],
+    })
+}
+
+/// The response body: all six keys, always.
+fn result_json(f: &Found) -> Value {
+    let empty = Map::new();
+    json!({
+        "tracks": f.tracks.iter().map(|t| crate::server::dto::live_track(t, t.position, &empty)).collect::<Vec<_>>(),
+        "albums": f.albums.iter().map(playlist_json).collect::<Vec<_>>(),
+        "artists": f.artists.iter().map(playlist_json).collect::<Vec<_>>(),
+        "playlists": f.playlists.iter().map(playlist_json).collect::<Vec<_>>(),
+        "texts": [],
+        "plugin": {},
+    })
+}
+
+impl Plugin for LavaSearch {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn route(&self, ctx: &Ctx, req: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
+        if segs != ["v4", "loadsearch"] {
+            return None;
+        }
+        if *req.method != tiny_http::Method::Get {
+            return Some(Err(method_not_allowed(req)));
+        }
+        Some((|| {
+            let query = param(req, "query").ok_or_else(|| {
+                ApiError::bad_request(
+                    "Required request parameter 'query' for method parameter type String is not present",
+                )
+            })?;
+            let types = parse_types(param(req, "types"));
+            let has_yt = ctx.node.backend.loader.source_names().contains(&"youtube");
+            if !self.has_providers() && !has_yt {
+                return Err(ApiError::internal("No search providers registered"));
+            }
+            match self.search(ctx, query, &types) {
+                None => Ok(Reply {
+                    status: 204,
+                    body: Body::Empty,
+                }),
+                Some(Ok(found)) => Ok(json_reply(result_json(&found))),
+                Some(Err(e)) => Err(ApiError::internal(e.to_string())),
+            }
+        })())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_parsing() {
+        assert_eq!(
+            parse_types(Some("track, album,artist ,bogus,Track,text")),
+            vec!["track", "album", "artist", "text"]
+        );
+        assert!(parse_types(None).is_empty());
+        assert!(parse_types(Some("")).is_empty());
+    }
+}

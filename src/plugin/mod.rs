@@ -1,0 +1,300 @@
+//! Basalt's plugin API (compile-time tier, plugins.md §7.1) and the built-in plugins that
+//! stand in for the Lavalink plugins bots expect: LavaSrc, LavaSearch, LavaLyrics and
+//! SponsorBlock, each listed in `/v4/info.plugins` under its Lavalink name.
+//!
+//! A plugin has a name, a version and its own `[plugins.<name>]` section (`config`); it may
+//! register sources (LavaSrc's go into `SourceManager` through `lavasrc::sources`), REST
+//! routes (asked by the router before it answers 404), player hooks (engine events and
+//! seeks, on the session thread), a periodic tick for position cues (its own cue list per
+//! plugin, so features never clobber each other), `pluginInfo` contributions and plugin
+//! filter names. Plugin events go through `Session::send`, so they are queued while a
+//! session is paused and replayed on resume like core events.
+//!
+//! Blocking work (HTTP lookups) never runs on the session thread: hooks hand it to a small
+//! job pool.
+
+pub mod config;
+pub mod lavalyrics;
+pub mod lavasearch;
+pub mod lavasrc;
+pub mod sponsorblock;
+
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use crossbeam::channel::{self, Sender};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::player::{GuildId, PlayerEvent};
+use crate::server::routes::{Body, Reply, Req};
+use crate::server::{ApiError, Node};
+use crate::session::Session;
+use crate::track::TrackData;
+
+/// The version each built-in plugin reports: Basalt's own.
+pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How often cue lists (lyric lines, SponsorBlock segments) are checked.
+const TICK: Duration = Duration::from_millis(25);
+
+/// Everything a plugin sees of the node in a hook or route.
+pub struct Ctx<'a> {
+    pub node: &'a Node,
+    pub jobs: &'a Jobs,
+}
+
+/// One plugin.
+pub trait Plugin: Send + Sync {
+    /// The Lavalink name clients check (`lavasrc-plugin`, …).
+    fn name(&self) -> &'static str;
+    fn version(&self) -> &'static str {
+        PLUGIN_VERSION
+    }
+    /// Answers a REST request it owns (`None` = not this plugin's path).
+    fn route(&self, _ctx: &Ctx, _req: &Req, _segs: &[&str]) -> Option<Result<Reply, ApiError>> {
+        None
+    }
+    /// An engine event of one of `session`'s players (after the core handled it).
+    fn on_event(&self, _ctx: &Ctx, _session: &Arc<Session>, _ev: &PlayerEvent) {}
+    /// An engine event about to be forwarded to the client: state of an ending track is
+    /// flushed here, so its last plugin events precede the core `TrackEndEvent`.
+    fn before_event(&self, _ctx: &Ctx, _session: &Arc<Session>, _ev: &PlayerEvent) {}
+    /// A client (or another plugin) moved the player's position.
+    fn on_seek(&self, _session: &str, _guild: GuildId, _position: i64) {}
+    /// Called every `TICK` on the plugin thread: cue lists against positions.
+    fn tick(&self, _ctx: &Ctx) {}
+    /// Names this plugin answers to under `filters.pluginFilters`.
+    fn filter_names(&self) -> &[&'static str] {
+        &[]
+    }
+}
+
+/// A tiny pool for plugin work that blocks (lookups after a track starts).
+pub struct Jobs {
+    tx: Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl Jobs {
+    fn new(threads: usize) -> Jobs {
+        let (tx, rx) = channel::bounded::<Box<dyn FnOnce() + Send>>(1024);
+        for i in 0..threads {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("plugin-jobs-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start a plugin job thread: {e}");
+            }
+        }
+        Jobs { tx }
+    }
+
+    /// Queues `job`; a full queue drops it with a warning (the lookup is lost, nothing else).
+    pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        if self.tx.try_send(Box::new(job)).is_err() {
+            log::warn!("plugin job queue full; a lookup was dropped");
+        }
+    }
+}
+
+/// The registry: the enabled plugins in registration order.
+pub struct Plugins {
+    list: Vec<Arc<dyn Plugin>>,
+    jobs: Jobs,
+    ticker: OnceLock<()>,
+}
+
+/// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed
+/// and contributes `pluginInfo` (see `lavasrc`).
+struct LavaSrcPlugin;
+
+impl Plugin for LavaSrcPlugin {
+    fn name(&self) -> &'static str {
+        lavasrc::NAME
+    }
+}
+
+impl Plugins {
+    pub fn new(config: &Config) -> Plugins {
+        let p = &config.plugins;
+        let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
+        if p.lavasrc.any_enabled() {
+            list.push(Arc::new(LavaSrcPlugin));
+        }
+        if p.lavasearch.enabled {
+            list.push(Arc::new(lavasearch::LavaSearch::new(config)));
+        }
+        if p.lavalyrics.enabled {
+            list.push(Arc::new(lavalyrics::LavaLyrics::new(config)));
+        }
+        if p.sponsorblock.enabled {
+            list.push(Arc::new(sponsorblock::SponsorBlock::new(config)));
+        }
+        Plugins {
+            list,
+            jobs: Jobs::new(2),
+            ticker: OnceLock::new(),
+        }
+    }
+
+    /// `/v4/info.plugins`.
+    pub fn info(&self) -> Value {
+        Value::Array(
+            self.list
+                .iter()
+                .map(|p| json!({"name": p.name(), "version": p.version()}))
+                .collect(),
+        )
+    }
+
+    /// Registered plugin filter names, in registration order.
+    pub fn filter_names(&self) -> Vec<&'static str> {
+        self.list
+            .iter()
+            .flat_map(|p| p.filter_names().iter().copied())
+            .collect()
+    }
+
+    /// `pluginFilters` as Lavalink keeps them: registered names only, in registration order.
+    pub fn keep_plugin_filters(&self, received: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for name in self.filter_names() {
+            if let Some(v) = received.get(name) {
+                out.insert(name.to_string(), v.clone());
+            }
+        }
+        out
+    }
+
+    /// Starts the cue thread once (called from each new session thread).
+    pub fn start(&self, node: &Arc<Node>) {
+        self.ticker.get_or_init(|| {
+            let weak: Weak<Node> = Arc::downgrade(node);
+            let spawned = std::thread::Builder::new()
+                .name("plugin-cues".into())
+                .spawn(move || loop {
+                    std::thread::sleep(TICK);
+                    let Some(node) = weak.upgrade() else { break };
+                    if node.is_shutting_down() {
+                        break;
+                    }
+                    let plugins = &node.plugins;
+                    let ctx = Ctx {
+                        node: &node,
+                        jobs: &plugins.jobs,
+                    };
+                    for p in &plugins.list {
+                        p.tick(&ctx);
+                    }
+                });
+            if let Err(e) = spawned {
+                log::error!("cannot start the plugin cue thread: {e}");
+            }
+        });
+    }
+
+    /// Asks each plugin for a request the core router does not know.
+    pub fn route(&self, node: &Node, req: &Req) -> Option<Result<Reply, ApiError>> {
+        let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+        let ctx = Ctx {
+            node,
+            jobs: &self.jobs,
+        };
+        self.list.iter().find_map(|p| p.route(&ctx, req, &segs))
+    }
+
+    pub fn on_event(&self, node: &Node, session: &Arc<Session>, ev: &PlayerEvent) {
+        let ctx = Ctx {
+            node,
+            jobs: &self.jobs,
+        };
+        for p in &self.list {
+            p.on_event(&ctx, session, ev);
+        }
+    }
+
+    pub fn before_event(&self, node: &Node, session: &Arc<Session>, ev: &PlayerEvent) {
+        let ctx = Ctx {
+            node,
+            jobs: &self.jobs,
+        };
+        for p in &self.list {
+            p.before_event(&ctx, session, ev);
+        }
+    }
+
+    pub fn on_seek(&self, session: &str, guild: GuildId, position: i64) {
+        for p in &self.list {
+            p.on_seek(session, guild, position);
+        }
+    }
+}
+
+/// Every plugin's `pluginInfo` for a track, merged into `out` (later plugin wins).
+pub fn track_plugin_info(track: &TrackData, out: &mut Map<String, Value>) {
+    lavasrc::track_plugin_info(track, out);
+}
+
+/// Every plugin's `pluginInfo` for a playlist load result.
+pub fn playlist_plugin_info(name: &str, tracks: &[TrackData], out: &mut Map<String, Value>) {
+    lavasrc::playlist_plugin_info(name, tracks, out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers shared by the plugins' routes and events.
+
+/// A JSON reply.
+pub(crate) fn json_reply(v: Value) -> Reply {
+    Reply {
+        status: 200,
+        body: Body::Json(v),
+    }
+}
+
+/// A reply without a body (`200` for Spring void handlers, `204` for no content).
+pub(crate) fn empty_reply(status: u16) -> Reply {
+    Reply {
+        status,
+        body: Body::Empty,
+    }
+}
+
+/// The query parameter `name`.
+pub(crate) fn param<'a>(req: &'a Req, name: &str) -> Option<&'a str> {
+    req.query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A boolean query parameter as Spring converts it (absent = false).
+pub(crate) fn bool_param(req: &Req, name: &str) -> Result<bool, ApiError> {
+    match param(req, name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => Err(ApiError::bad_request(format!(
+                "Failed to convert value of type 'java.lang.String' to required type 'boolean'; Invalid boolean value [{v}]"
+            ))),
+        },
+    }
+}
+
+/// A guild id path segment as Spring converts it.
+pub(crate) fn guild_param(s: &str) -> Result<GuildId, ApiError> {
+    s.parse::<u64>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Failed to convert value of type 'java.lang.String' to required type 'long'; For input string: \"{s}\""
+        ))
+    })
+}
+
+pub(crate) fn method_not_allowed(req: &Req) -> ApiError {
+    ApiError::MethodNotAllowed(format!("Request method '{}' is not supported", req.method))
+}
