@@ -225,7 +225,17 @@ fn info_lists_plugins_and_sources_per_config() {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert_eq!(sources, ["spotify", "http"]);
+    assert_eq!(
+        sources,
+        [
+            "soundcloud",
+            "bandcamp",
+            "twitch",
+            "vimeo",
+            "spotify",
+            "http"
+        ]
+    );
     drop(node);
 
     let node = start(
@@ -235,7 +245,10 @@ fn info_lists_plugins_and_sources_per_config() {
     );
     let v = client(&node).get("/v4/info").json();
     assert_eq!(v["plugins"], json!([]));
-    assert_eq!(v["sourceManagers"], json!(["http"]));
+    assert_eq!(
+        v["sourceManagers"],
+        json!(["soundcloud", "bandcamp", "twitch", "vimeo", "http"])
+    );
 }
 
 #[test]

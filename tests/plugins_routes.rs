@@ -197,7 +197,18 @@ fn deezer_loads_and_isrc() {
         .json();
     assert_eq!(v["loadType"], "search");
     let info = c.get("/v4/info").json();
-    assert_eq!(info["sourceManagers"], json!(["spotify", "deezer", "http"]));
+    assert_eq!(
+        info["sourceManagers"],
+        json!([
+            "soundcloud",
+            "bandcamp",
+            "twitch",
+            "vimeo",
+            "spotify",
+            "deezer",
+            "http"
+        ])
+    );
 }
 
 #[test]

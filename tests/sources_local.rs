@@ -17,6 +17,8 @@ fn manager() -> SourceManager {
     // Online sources stay out: these tests never leave the machine.
     c.sources.soundcloud = false;
     c.sources.bandcamp = false;
+    c.sources.twitch = false;
+    c.sources.vimeo = false;
     SourceManager::new(&c)
 }
 
@@ -171,7 +173,10 @@ fn identifiers_that_are_not_files_are_empty() {
 #[test]
 fn local_is_off_by_default_and_registration_order_is_lavalinks() {
     let off = SourceManager::new(&Config::default());
-    assert_eq!(off.source_names(), vec!["soundcloud", "bandcamp", "http"]);
+    assert_eq!(
+        off.source_names(),
+        vec!["soundcloud", "bandcamp", "twitch", "vimeo", "http"]
+    );
     assert!(matches!(
         off.load(&fixture("sine440_48k_stereo_1s.flac")),
         LoadResult::Empty
