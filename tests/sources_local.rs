@@ -18,6 +18,8 @@ fn manager() -> SourceManager {
     c.sources.youtube = false;
     c.sources.soundcloud = false;
     c.sources.bandcamp = false;
+    c.sources.twitch = false;
+    c.sources.vimeo = false;
     SourceManager::new(&c)
 }
 
@@ -174,7 +176,14 @@ fn local_is_off_by_default_and_registration_order_is_lavalinks() {
     let off = SourceManager::new(&Config::default());
     assert_eq!(
         off.source_names(),
-        vec!["youtube", "soundcloud", "bandcamp", "http"]
+        vec![
+            "youtube",
+            "soundcloud",
+            "bandcamp",
+            "twitch",
+            "vimeo",
+            "http"
+        ]
     );
     assert!(matches!(
         off.load(&fixture("sine440_48k_stereo_1s.flac")),

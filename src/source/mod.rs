@@ -12,9 +12,12 @@ pub mod http;
 pub mod icy;
 pub mod local;
 pub mod mpegts;
+pub mod niconico;
 pub mod playlist;
 pub mod probe;
 pub mod soundcloud;
+pub mod twitch;
+pub mod vimeo;
 pub mod youtube;
 pub mod ytcipher;
 
@@ -236,6 +239,15 @@ impl SourceManager {
         }
         if config.sources.bandcamp {
             sources.push(Box::new(bandcamp::BandcampSource::new(config)));
+        }
+        if config.sources.twitch {
+            sources.push(Box::new(twitch::TwitchSource::new(config)));
+        }
+        if config.sources.vimeo {
+            sources.push(Box::new(vimeo::VimeoSource::new(config)));
+        }
+        if config.sources.nico {
+            sources.push(Box::new(niconico::NicoSource::new(config)));
         }
         if config.sources.local {
             sources.push(Box::new(local::LocalSource::new()));
