@@ -1,14 +1,20 @@
 //! The control plane: Lavalink v4 REST and the client WebSocket on one port.
 //!
-//! tiny_http accepts connections; a small pool of blocking worker threads routes requests
-//! (`routes`); WebSocket upgrades get a thread per socket (`websocket`) and a thread per
-//! session (`crate::session`). The audio engine, sources and voice sit behind `backend`.
+//! Our own acceptor (`acceptor`, one mio thread) reads requests under the limits and
+//! deadlines of `[server]` and refuses floods (`limits`); a fixed pool of blocking worker
+//! threads routes complete requests (`routes`); WebSocket upgrades get a thread per socket
+//! (`websocket`) and a thread per session (`crate::session`). The audio engine, sources and
+//! voice sit behind `backend`.
 
+mod acceptor;
 pub mod auth;
 pub mod backend;
 pub mod dto;
 pub mod error;
 mod http;
+pub mod limits;
+pub mod method;
+mod request;
 pub mod routeplanner;
 pub mod routes;
 pub mod update;
@@ -52,8 +58,8 @@ impl ServerOptions {
                 config.player.player_update_interval_s.max(1),
             ),
             stats_interval: Duration::from_secs(60),
-            max_body_bytes: 1 << 20,
-            workers: 16,
+            max_body_bytes: config.server.max_body_bytes as usize,
+            workers: config.server.workers as usize,
         }
     }
 }
