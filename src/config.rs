@@ -58,6 +58,10 @@ pub struct ServerConfig {
     pub auth_failures_per_min_per_ip: u32,
     /// Addresses no rate or connection limit applies to.
     pub rate_limit_allow: Vec<String>,
+    /// Threads running track loads; at most this many REST workers wait on loads.
+    pub loaders: u32,
+    /// A load not done within this answers a load error (the REST worker is freed).
+    pub load_timeout_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +85,8 @@ impl Default for ServerConfig {
             request_burst_per_ip: 100,
             auth_failures_per_min_per_ip: 10,
             rate_limit_allow: vec!["127.0.0.1".into(), "::1".into()],
+            loaders: 4,
+            load_timeout_ms: 20_000,
         }
     }
 }
@@ -688,7 +694,8 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "player.youtube_playlist_load_limit" => range(0, U32),
         "player.decode_workers" | "player.encode_workers" => range(0, 256),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
-        "server.workers" => range(1, 256),
+        "server.workers" | "server.loaders" => range(1, 256),
+        "server.load_timeout_ms" => range(100, 3_600_000),
         "server.max_connections" | "server.max_connections_per_ip" => range(1, 1_000_000),
         "server.max_header_bytes" => range(1024, 1 << 20),
         "server.max_body_bytes" => range(1024, 256 << 20),

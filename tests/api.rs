@@ -323,8 +323,8 @@ fn decodetrack_and_decodetracks() {
         let enc = item["encoded"].as_str().unwrap();
         let r =
             n.c.get(&format!("/v4/decodetrack?encodedTrack={}", urlencode(enc)));
-        assert_eq!(r.status, 500, "{}", item["why"]);
-        assert_eq!(r.json()["error"], "Internal Server Error");
+        assert_eq!(r.status, 400, "{}", item["why"]);
+        assert_eq!(r.json()["error"], "Bad Request");
     }
     // an unencoded '+' arrives as a space: the Java decoder's message
     let spaced = examples()["invalidEncodedTracks"]["items"][2]["encoded"]
@@ -335,7 +335,7 @@ fn decodetrack_and_decodetracks() {
         "/v4/decodetrack?encodedTrack={}",
         urlencode(&spaced)
     ));
-    assert_eq!(r.status, 500);
+    assert_eq!(r.status, 400);
     assert_eq!(r.json()["message"], "Illegal base64 character 20");
     // a source we do not have
     let unknown = examples()["formatEdgeCases"]["items"][1]["encoded"]
@@ -346,7 +346,7 @@ fn decodetrack_and_decodetracks() {
         "/v4/decodetrack?encodedTrack={}",
         urlencode(&unknown)
     ));
-    assert_eq!(r.status, 500);
+    assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["message"],
         "Failed to decode track due to a mismatching version or missing source manager"
@@ -369,7 +369,7 @@ fn decodetrack_and_decodetracks() {
     }
     let r =
         n.c.post("/v4/decodetracks", &json!([RICK_V3, "broken"]).to_string());
-    assert_eq!(r.status, 500, "one failure fails all");
+    assert_eq!(r.status, 400, "one failure fails all");
     let r = request(
         n.c.addr,
         "POST",
@@ -621,7 +621,7 @@ fn voice_json(endpoint: &str) -> Value {
 #[test]
 fn patch_voice() {
     let n = start();
-    let (_ws, sid) = connect(&n);
+    let (mut ws, sid) = connect(&n);
     let path = player_path(&sid);
     let missing = "token, endpoint, sessionId and channelId must be provided in voice state";
     for bad in [
@@ -652,8 +652,17 @@ fn patch_voice() {
         missing
     );
     let v = voice_json("c-fra-1a2b3c4d.discord.media:443");
+    // The handshake runs off the request: the PATCH answers at once, the state follows.
     let p = n.c.patch(&path, &json!({ "voice": v }).to_string()).json();
     assert_eq!(p["voice"], v);
+    let deadline = Instant::now() + 5 * SEC;
+    let p = loop {
+        let p = n.c.get(&path).json();
+        if p["state"]["connected"] == true || Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(p["state"]["connected"], true);
     assert_eq!(p["state"]["ping"], 42);
     assert_eq!(
@@ -667,12 +676,18 @@ fn patch_voice() {
     );
     assert_eq!(commands(&n, 1), vec!["attach"]);
 
+    // A failed handshake: 200 now, a WebSocketClosedEvent later (as Lavalink).
     let r = n.c.patch(
         &path,
         &json!({ "voice": voice_json("fail.discord.media:443") }).to_string(),
     );
-    assert_eq!(r.status, 500);
-    assert_eq!(r.json()["message"], "Failed to connect to voice server");
+    assert_eq!(r.status, 200);
+    let ev = ws.expect("event", Some("WebSocketClosedEvent"), 5 * SEC);
+    assert_eq!(ev["byRemote"], false);
+    assert!(ev["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Failed to connect to voice server"));
     let p = n.c.get(&path).json();
     assert_eq!(
         p["voice"]["channelId"],
@@ -863,7 +878,7 @@ fn patch_tracks_and_events() {
             400,
             Some("This video is not available in your country."),
         ),
-        (json!({"track": {"encoded": "QUJD"}}), 500, None),
+        (json!({"track": {"encoded": "QUJD"}}), 400, None),
         (
             json!({"track": {"encoded": RICK_V3, "identifier": "x"}}),
             400,

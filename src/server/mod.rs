@@ -18,6 +18,8 @@ mod request;
 pub mod routeplanner;
 pub mod routes;
 pub mod update;
+mod load_pool;
+mod voice_pool;
 pub mod websocket;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -86,6 +88,10 @@ pub struct Node {
     shutting_down: AtomicBool,
     /// Client sockets still open (shutdown waits for their close frames).
     open_sockets: AtomicUsize,
+    /// Voice handshakes, off the REST workers.
+    pub(crate) voice_pool: voice_pool::VoicePool,
+    /// Track loads, bounded in time and in REST workers held.
+    pub(crate) load_pool: load_pool::LoadPool,
 }
 
 impl Node {
@@ -95,6 +101,11 @@ impl Node {
             .password
             .clone()
             .ok_or(ServerError::NoPassword)?;
+        // Fewer loaders than workers, so loads never hold every worker.
+        let load_pool = load_pool::LoadPool::new(
+            (config.server.loaders as usize).min((options.workers / 2).max(1)),
+            Duration::from_millis(u64::from(config.server.load_timeout_ms)),
+        );
         Ok(Node {
             planner: routeplanner::RoutePlanner::from_config(&config.ratelimit),
             config,
@@ -105,6 +116,8 @@ impl Node {
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             open_sockets: AtomicUsize::new(0),
+            voice_pool: voice_pool::VoicePool::new(),
+            load_pool,
         })
     }
 
@@ -153,6 +166,8 @@ impl Node {
         while self.open_sockets.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.voice_pool.shutdown();
+        self.load_pool.shutdown();
         self.backend.voice.shutdown();
         self.backend.players.shutdown();
     }

@@ -175,7 +175,9 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
             let id = r.param("identifier").ok_or_else(|| {
                 ApiError::bad_request("Required request parameter 'identifier' for method parameter type String is not present")
             })?;
-            Ok(Reply::json(dto::load_result(&node.backend.loader.load(id))))
+            Ok(Reply::json(dto::load_result(
+                &node.load_pool.load(&node.backend.loader, id),
+            )))
         }
         ["v4", "decodetrack"] if get => {
             let enc = r
