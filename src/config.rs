@@ -758,10 +758,11 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
     match key {
         "server.rate_limit_allow" => {
             let items = val.as_array().cloned().unwrap_or_default();
-            if let Some(bad) = items
-                .iter()
-                .find(|v| v.as_str().and_then(|s| s.trim().parse::<std::net::IpAddr>().ok()).is_none())
-            {
+            if let Some(bad) = items.iter().find(|v| {
+                v.as_str()
+                    .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
+                    .is_none()
+            }) {
                 return Err(invalid(bad, "expected IP addresses".into()));
             }
         }

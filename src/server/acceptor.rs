@@ -109,7 +109,11 @@ enum Phase {
     /// Reading a head (header deadline from its first byte).
     Head,
     /// Reading `need` more body bytes.
-    Body { head: Head, body: Vec<u8>, need: usize },
+    Body {
+        head: Head,
+        body: Vec<u8>,
+        need: usize,
+    },
     /// An error answer was sent; discarding input until EOF or the linger deadline.
     Closing { discarded: usize },
 }

@@ -89,7 +89,10 @@ impl Server {
                 Box::new(move || worker(n, rx, hb)),
             )?);
         }
-        threads.push(spawn("http-accept".into(), Box::new(move || acceptor.run()))?);
+        threads.push(spawn(
+            "http-accept".into(),
+            Box::new(move || acceptor.run()),
+        )?);
         log::info!("listening on {local}");
         Ok(Server {
             node,

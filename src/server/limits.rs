@@ -223,8 +223,8 @@ impl Limiter {
         self.table().retain(|_, e| {
             let full = e.tokens + now.duration_since(e.refilled).as_secs_f64() * rate >= burst;
             let blocked = e.blocked_until.is_some_and(|u| u > now);
-            let recent_auth = e.auth_failures > 0
-                && now.duration_since(e.auth_window) <= Duration::from_secs(60);
+            let recent_auth =
+                e.auth_failures > 0 && now.duration_since(e.auth_window) <= Duration::from_secs(60);
             e.conns > 0 || !full || blocked || recent_auth
         });
     }
@@ -284,7 +284,9 @@ mod tests {
         drop(a);
         assert!(l.admit_connection(ip).is_ok());
         let local: IpAddr = "127.0.0.1".parse().unwrap();
-        let many: Vec<_> = (0..10).filter_map(|_| l.admit_connection(local).ok()).collect();
+        let many: Vec<_> = (0..10)
+            .filter_map(|_| l.admit_connection(local).ok())
+            .collect();
         assert_eq!(many.len(), 10);
     }
 
@@ -311,7 +313,10 @@ mod tests {
         for _ in 0..3 {
             l.auth_failed(ip);
         }
-        assert!(matches!(l.admit_request(ip), Err(Refusal::AuthThrottled(_))));
+        assert!(matches!(
+            l.admit_request(ip),
+            Err(Refusal::AuthThrottled(_))
+        ));
         l.prune();
         assert_eq!(l.tracked(), 1);
         let other: IpAddr = "10.0.0.4".parse().unwrap();

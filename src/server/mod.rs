@@ -13,12 +13,12 @@ pub mod dto;
 pub mod error;
 mod http;
 pub mod limits;
+mod load_pool;
 pub mod method;
 mod request;
 pub mod routeplanner;
 pub mod routes;
 pub mod update;
-mod load_pool;
 mod voice_pool;
 pub mod websocket;
 

@@ -74,7 +74,9 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
         Err(httparse::Error::Token) => {
-            return Err(HeadError::Bad("Malformed request line (or a non-UTF-8 path)"))
+            return Err(HeadError::Bad(
+                "Malformed request line (or a non-UTF-8 path)",
+            ))
         }
         Err(httparse::Error::Version) => return Err(HeadError::Bad("Unsupported HTTP version")),
         Err(_) => return Err(HeadError::Bad("Malformed request")),
@@ -223,7 +225,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(h.content_length, 2);
-        assert_eq!(parse(b"GET /\xff\xfe HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
+        assert_eq!(
+            parse(b"GET /\xff\xfe HTTP/1.1\r\n\r\n")
+                .unwrap_err()
+                .status(),
+            400
+        );
         assert_eq!(
             parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
                 .unwrap_err()

@@ -1,7 +1,7 @@
 //! REST routing and handlers (spec §4, §9, §11).
 
-use serde_json::{Map, Value};
 use super::method::Method;
+use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::update::{

@@ -37,12 +37,14 @@ fn refuse(mut stream: TcpStream, status: u16) {
 /// Handle an authenticated upgrade request (auth was checked by the acceptor: 401 there
 /// for missing and wrong passwords alike on this path). `rest` is what the client sent
 /// after the request (frames may follow the handshake at once).
-pub fn accept(node: &Arc<Node>, head: Head, mut stream: TcpStream, rest: Vec<u8>, guard: ConnGuard) {
-    let user_id = match head
-        .header("User-Id")
-        .map(str::trim)
-        .map(str::parse::<u64>)
-    {
+pub fn accept(
+    node: &Arc<Node>,
+    head: Head,
+    mut stream: TcpStream,
+    rest: Vec<u8>,
+    guard: ConnGuard,
+) {
+    let user_id = match head.header("User-Id").map(str::trim).map(str::parse::<u64>) {
         Some(Ok(id)) if id != 0 => id,
         _ => return refuse(stream, 400),
     };
