@@ -421,6 +421,17 @@ fn http_parsing_corners() {
     let third = read_answer(&mut s);
     assert_eq!(status_of(&third), 200, "{third}");
     assert!(third.to_ascii_lowercase().contains("connection: close"));
+    // Expect: 100-continue gets its interim answer before the body is sent.
+    let mut s = TcpStream::connect(r.addr()).unwrap();
+    let interim = raw_on(
+        &mut s,
+        b"POST /v4/decodetracks HTTP/1.1\r\nAuthorization: pw\r\nContent-Type: application/json\r\n\
+          Expect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    );
+    assert_eq!(status_of(&interim), 100, "{interim}");
+    let a = raw_on(&mut s, b"[]");
+    assert_eq!(status_of(&a), 400, "{a}");
+    assert!(a.contains("No tracks to decode provided"), "{a}");
     // A kept-alive connection serves later requests too.
     let mut s = TcpStream::connect(r.addr()).unwrap();
     for _ in 0..3 {

@@ -537,6 +537,17 @@ impl Acceptor {
             need: need - take,
         };
         c.deadline = Instant::now() + self.settings.body_timeout;
+        if need > take {
+            if let Phase::Body { head, .. } = &c.phase {
+                // curl and others wait (1 s) for this before sending a larger body.
+                if head
+                    .header("Expect")
+                    .is_some_and(|e| e.eq_ignore_ascii_case("100-continue"))
+                {
+                    let _ = c.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+            }
+        }
         if need == take {
             self.dispatch_body(token);
             return Step::Done;
