@@ -703,6 +703,10 @@ fn an_allowed_client_keeps_its_latency_while_others_flood() {
         a.join().unwrap();
     }
     times.sort();
+    eprintln!(
+        "PATCH under flood: median {:?}, p90 {:?}, max {:?}",
+        times[10], times[17], times[19]
+    );
     // p90 within 50 ms (the median is far below; a loaded 2-core CI box gets one slack).
     assert!(times[17] < Duration::from_millis(50), "{times:?}");
 }
