@@ -5,8 +5,9 @@
 //! can never take every worker, and a stuck load never holds shutdown (the threads are
 //! detached; the process exits around them).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::Sender;
 
@@ -19,6 +20,8 @@ type Job = Box<dyn FnOnce() + Send>;
 pub struct LoadPool {
     tx: Mutex<Option<Sender<Job>>>,
     timeout: Duration,
+    /// Set by `shutdown`: waiting requests give up at once, so shutdown never waits on a load.
+    stopped: AtomicBool,
 }
 
 fn error(message: String) -> LoadResult {
@@ -52,6 +55,7 @@ impl LoadPool {
         LoadPool {
             tx: Mutex::new(Some(tx)),
             timeout,
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -78,17 +82,32 @@ impl LoadPool {
                 return error("Every track loader is busy; try again".into());
             }
         }
-        match rrx.recv_timeout(self.timeout) {
-            Ok(r) => r,
-            Err(_) => error(format!(
-                "Loading the track took longer than {} ms",
-                self.timeout.as_millis()
-            )),
+        let deadline = Instant::now() + self.timeout;
+        while !self.stopped.load(Ordering::Relaxed) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rrx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(r) => return r,
+                Err(crossbeam::channel::RecvTimeoutError::Disconnected) => {
+                    return error("The track load failed".into())
+                }
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+            }
         }
+        if self.stopped.load(Ordering::Relaxed) {
+            return error("The node is shutting down".into());
+        }
+        error(format!(
+            "Loading the track took longer than {} ms",
+            self.timeout.as_millis()
+        ))
     }
 
     /// Idle loaders end; busy ones end after their load.
     pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 }
