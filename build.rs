@@ -32,9 +32,13 @@ fn main() {
     // Re-stamp when HEAD moves: HEAD itself (branch switch) and the branch's ref (commit).
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
         let dir = Path::new(&dir);
-        let mut watch = vec![dir.join("HEAD"), dir.join("packed-refs")];
+        // In a linked worktree refs live in the common directory, HEAD in the worktree's.
+        let common = git(&["rev-parse", "--git-common-dir"]).map(std::path::PathBuf::from);
+        let common = common.as_deref().unwrap_or(dir);
+        let mut watch = vec![dir.join("HEAD"), common.join("packed-refs")];
         if let Some(r) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]) {
-            watch.push(dir.join(r));
+            watch.push(dir.join(&r));
+            watch.push(common.join(r));
         }
         for p in watch.iter().filter(|p| p.exists()) {
             println!("cargo:rerun-if-changed={}", p.display());

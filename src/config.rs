@@ -38,6 +38,40 @@ pub struct ServerConfig {
     pub port: u16,
     /// Required: start-up refuses to run without one.
     pub password: Option<String>,
+    /// Threads running REST handlers (requests reach them fully read).
+    pub workers: u32,
+    /// Open client connections in all (above: 503 and close).
+    pub max_connections: u32,
+    /// Open connections from one address not in `rate_limit_allow` (above: 429).
+    pub max_connections_per_ip: u32,
+    /// Request line plus headers (above: 431).
+    pub max_header_bytes: u32,
+    /// Request body (above: 413, never read).
+    pub max_body_bytes: u32,
+    /// Time for a whole request line + headers once the first byte came.
+    pub header_timeout_ms: u32,
+    /// Time for a whole request body once the headers came.
+    pub body_timeout_ms: u32,
+    /// An idle keep-alive connection is closed after this.
+    pub idle_timeout_ms: u32,
+    /// A client that does not take a response or WebSocket message within this is dropped.
+    pub write_timeout_ms: u32,
+    /// Largest WebSocket message and frame a client may send (v4 clients send almost nothing).
+    pub ws_max_message_bytes: u32,
+    /// WebSocket messages (pings included) a client may send per second before it is closed.
+    pub ws_max_messages_per_s: u32,
+    /// Sustained requests per second per address not in `rate_limit_allow` (above: 429).
+    pub requests_per_s_per_ip: u32,
+    /// Requests an address may send at once before `requests_per_s_per_ip` applies.
+    pub request_burst_per_ip: u32,
+    /// Failed authentications per minute per address before it gets 429 for a while.
+    pub auth_failures_per_min_per_ip: u32,
+    /// Addresses no rate or connection limit applies to.
+    pub rate_limit_allow: Vec<String>,
+    /// Threads running track loads; at most this many REST workers wait on loads.
+    pub loaders: u32,
+    /// A load not done within this answers a load error (the REST worker is freed).
+    pub load_timeout_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +80,23 @@ impl Default for ServerConfig {
             address: "0.0.0.0".into(),
             port: 2333,
             password: None,
+            workers: 16,
+            max_connections: 4096,
+            max_connections_per_ip: 64,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 1 << 20,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            idle_timeout_ms: 60_000,
+            write_timeout_ms: 10_000,
+            ws_max_message_bytes: 64 * 1024,
+            ws_max_messages_per_s: 50,
+            requests_per_s_per_ip: 20,
+            request_burst_per_ip: 100,
+            auth_failures_per_min_per_ip: 10,
+            rate_limit_allow: vec!["127.0.0.1".into(), "::1".into()],
+            loaders: 4,
+            load_timeout_ms: 20_000,
         }
     }
 }
@@ -720,6 +771,20 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "youtube.media_chunk_bytes" => range(1024, I32),
         "player.decode_workers" | "player.encode_workers" => range(0, 256),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
+        "server.workers" | "server.loaders" => range(1, 256),
+        "server.load_timeout_ms" => range(100, 3_600_000),
+        "server.max_connections" | "server.max_connections_per_ip" => range(1, 1_000_000),
+        "server.max_header_bytes" => range(1024, 1 << 20),
+        "server.max_body_bytes" => range(1024, 256 << 20),
+        "server.ws_max_message_bytes" => range(1024, 16 << 20),
+        "server.header_timeout_ms"
+        | "server.body_timeout_ms"
+        | "server.idle_timeout_ms"
+        | "server.write_timeout_ms" => range(100, 3_600_000),
+        "server.ws_max_messages_per_s"
+        | "server.requests_per_s_per_ip"
+        | "server.request_burst_per_ip"
+        | "server.auth_failures_per_min_per_ip" => range(1, 1_000_000),
         "timeouts.connect_timeout_ms"
         | "timeouts.connection_request_timeout_ms"
         | "timeouts.socket_timeout_ms" => range(0, I32),
@@ -768,6 +833,16 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         };
     }
     match key {
+        "server.rate_limit_allow" => {
+            let items = val.as_array().cloned().unwrap_or_default();
+            if let Some(bad) = items.iter().find(|v| {
+                v.as_str()
+                    .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
+                    .is_none()
+            }) {
+                return Err(invalid(bad, "expected IP addresses".into()));
+            }
+        }
         "server.address" => {
             let s = val.as_str().unwrap_or_default();
             if s.is_empty() || s.chars().any(char::is_whitespace) {

@@ -584,7 +584,7 @@ pub fn render_into(out: &mut String, f: &ScrapeFigures, wanted: &dyn Fn(&str) ->
         let _ = writeln!(
             out,
             "basalt_ratelimit_rejections_total {}",
-            RATELIMIT_REJECTIONS.get()
+            RATELIMIT_REJECTIONS.get() + crate::server::limits::rejections().total()
         );
     }
     if let Some(n) = f.failing_addresses {

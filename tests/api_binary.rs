@@ -139,7 +139,7 @@ fn serves_and_shuts_down_on_sigterm() {
     assert_eq!(request(c.addr, "GET", "/v4/info", &[], None).status, 401);
 
     // decodetrack through the real sources: an http blob with a known probe decodes, one
-    // naming a probe that does not exist is a 500 as in Lavalink
+    // naming a probe that does not exist is a client error (400; Java answers 500)
     let http_mp3 = "QAAAjQMAC0RlYXRoIG9mIE1lAApTQUlOVCBQSE5YAAAAAAAAdVgAKGh0dHBzOi8vd3d3Lm1ib3hkcml2ZS5jb20vc3RhcnRtdXNpYy5tcDMAAQAoaHR0cHM6Ly93d3cubWJveGRyaXZlLmNvbS9zdGFydG11c2ljLm1wMwAAAARodHRwAANtcDMAAAAAAAAAAA==";
     let heck = "QAAAggIACXRyYWNrLm1wMwAUPG5vIGF1dGhvciBwcm92aWRlZD4AAAAAAAAACgAYPG5vIGlkZW50aWZpZXIgcHJvdmlkZWQ+AAEAImh0dHA6Ly9zb21ld2Vic2l0ZS5ncmVlbi90cmFjay5tcDMABGh0dHAACGhlY2t8bWFuAAAAAAAAAAA=";
     let enc = |s: &str| {
@@ -151,7 +151,7 @@ fn serves_and_shuts_down_on_sigterm() {
     assert_eq!(d.status, 200, "{}", d.text());
     assert_eq!(d.json()["pluginInfo"]["probeInfo"], "mp3");
     let d = c.get(&format!("/v4/decodetrack?encodedTrack={}", enc(heck)));
-    assert_eq!(d.status, 500);
+    assert_eq!(d.status, 400);
     assert_eq!(
         d.json()["message"],
         "Failed to decode track due to a mismatching version or missing source manager"

@@ -130,7 +130,15 @@ fn play_and_check(dave: bool) {
     let body = json!({"track": {"identifier": fixture("sine440_48k_stereo_1s.flac")}, "voice": voice_body(&f)});
     let r = c.patch(&path, &body.to_string());
     assert_eq!(r.status, 200, "PATCH: {}", r.text());
-    assert_eq!(r.json()["state"]["connected"], json!(true));
+    // The handshake runs off the request (issue 14): the state turns connected shortly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.get(&path).json()["state"]["connected"] != json!(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "voice never connected"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));

@@ -381,7 +381,7 @@ impl Plugin for LavaLyrics {
     }
 
     fn route(&self, ctx: &Ctx, req: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
-        use tiny_http::Method;
+        use crate::server::method::Method;
         match segs {
             ["v4", "lyrics"] => Some(if *req.method == Method::Get {
                 (|| {

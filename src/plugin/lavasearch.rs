@@ -184,7 +184,7 @@ impl Plugin for LavaSearch {
         if segs != ["v4", "loadsearch"] {
             return None;
         }
-        if *req.method != tiny_http::Method::Get {
+        if *req.method != crate::server::method::Method::Get {
             return Some(Err(method_not_allowed(req)));
         }
         Some((|| {

@@ -125,7 +125,7 @@ impl Plugin for LavaSrcPlugin {
         if segs != ["v4", "lavasrc", "config"] {
             return None;
         }
-        if *req.method != tiny_http::Method::Patch {
+        if *req.method != crate::server::method::Method::Patch {
             return Some(Err(method_not_allowed(req)));
         }
         Some((|| {

@@ -359,7 +359,7 @@ impl Plugin for SponsorBlock {
     }
 
     fn route(&self, ctx: &Ctx, req: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
-        use tiny_http::Method;
+        use crate::server::method::Method;
         let ["v4", "sessions", sid, "players", gid, "sponsorblock", "categories"] = segs else {
             return None;
         };

@@ -78,6 +78,10 @@ pub trait VoiceConnector: Send + Sync {
         voice: &VoiceData,
         events: Sender<PlayerEvent>,
     ) -> Result<Box<dyn VoiceLink>, VoiceConnectError>;
+    /// Checks the voice data without connecting (a bad endpoint or channel id → 400).
+    fn check(&self, _voice: &VoiceData) -> Result<(), VoiceConnectError> {
+        Ok(())
+    }
     fn shutdown(&self) {}
 }
 
@@ -159,6 +163,10 @@ impl VoiceConnector for crate::voice::VoiceManager {
             }
             Err(e) => Err(VoiceConnectError::Failed(e.to_string())),
         }
+    }
+    fn check(&self, voice: &VoiceData) -> Result<(), VoiceConnectError> {
+        crate::voice::VoiceManager::check(self, &voice.endpoint, &voice.channel_id)
+            .map_err(|e| VoiceConnectError::Rejected(e.to_string()))
     }
     fn shutdown(&self) {
         crate::voice::VoiceManager::shutdown(self)

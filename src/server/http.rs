@@ -1,13 +1,18 @@
-//! The tiny_http side: listening, the worker pool, body limits, panics → 500, headers.
+//! The server: the listening socket, the acceptor thread (`acceptor`), the fixed worker
+//! pool that runs handlers on complete requests, panics → 500, and response writing.
 
-use std::io::Read;
-use std::net::SocketAddr;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use crossbeam::channel::Receiver;
 
+use super::acceptor::{Acceptor, Gate, Handback, Ready, Returned, Settings, StopHandle};
+use super::limits::Limiter;
+use super::method::Method;
+use super::request::{self, Head};
 use super::routes::{self, Body, Reply, Req};
 use super::{websocket, ApiError, Backend, Node, ServerError, ServerOptions};
 use crate::config::Config;
@@ -15,46 +20,84 @@ use crate::config::Config;
 /// A running control plane. `shutdown` (or drop) stops it.
 pub struct Server {
     node: Arc<Node>,
-    http: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
+    stop: StopHandle,
+    threads: Vec<JoinHandle<()>>,
     addr: SocketAddr,
 }
 
+/// Authentication as the acceptor applies it (before any body is read).
+struct NodeGate(Arc<Node>);
+
+impl Gate for NodeGate {
+    fn authorize(&self, head: &Head) -> Option<u16> {
+        let path = head.path();
+        if is_metrics(&self.0, path) {
+            return None;
+        }
+        match super::auth::check(head.header("Authorization"), self.0.password()) {
+            super::auth::Auth::Ok => None,
+            super::auth::Auth::Missing => Some(401),
+            // The WebSocket handshake refuses both with 401 (§2).
+            super::auth::Auth::Wrong if path == "/v4/websocket" => Some(401),
+            super::auth::Auth::Wrong => Some(403),
+        }
+    }
+}
+
+fn is_metrics(node: &Node, path: &str) -> bool {
+    node.config.metrics.prometheus
+        && !node.config.metrics.prometheus_endpoint.is_empty()
+        && path == node.config.metrics.prometheus_endpoint
+}
+
 impl Server {
-    /// Bind `[server] address:port` (port 0 = any free port) and start the workers.
+    /// Bind `[server] address:port` (port 0 = any free port) and start the threads.
     pub fn start(
         config: Config,
         backend: Backend,
         options: ServerOptions,
     ) -> Result<Server, ServerError> {
         let addr = format!("{}:{}", config.server.address, config.server.port);
-        let node = Arc::new(Node::new(config, backend, options)?);
-        let http = tiny_http::Server::http(&addr).map_err(|e| ServerError::Bind {
+        let bind_err = |reason: String| ServerError::Bind {
             addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
-        let local = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| ServerError::Bind {
-                addr: addr.clone(),
-                reason: "not an IP socket".into(),
-            })?;
-        let http = Arc::new(http);
-        let mut workers = Vec::new();
-        for i in 0..node.options.workers.max(1) {
-            let (n, h) = (node.clone(), http.clone());
-            let w = std::thread::Builder::new()
-                .name(format!("http-{i}"))
-                .spawn(move || worker(n, h, local.port()))
-                .map_err(|e| ServerError::Thread(e.to_string()))?;
-            workers.push(w);
+            reason,
+        };
+        let listener = TcpListener::bind(&addr).map_err(|e| bind_err(e.to_string()))?;
+        let local = listener.local_addr().map_err(|e| bind_err(e.to_string()))?;
+        let mut settings = Settings::from_config(&config.server);
+        settings.max_body_bytes = options.max_body_bytes;
+        let limiter = Limiter::new(&config.server);
+        let node = Arc::new(Node::new(config, backend, options)?);
+        let workers = node.options.workers.max(1);
+        // A short queue: requests wait here only while every worker is busy.
+        let (jobs_tx, jobs_rx) = crossbeam::channel::bounded::<Ready>(workers * 4);
+        let gate = Arc::new(NodeGate(node.clone()));
+        let (acceptor, handback, stop) =
+            Acceptor::new(listener, settings, limiter, gate, jobs_tx, workers)
+                .map_err(|e| bind_err(e.to_string()))?;
+        let mut threads = Vec::new();
+        let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(f)
+                .map_err(|e| ServerError::Thread(e.to_string()))
+        };
+        for i in 0..workers {
+            let (n, rx, hb) = (node.clone(), jobs_rx.clone(), handback.clone());
+            threads.push(spawn(
+                format!("http-{i}"),
+                Box::new(move || worker(n, rx, hb)),
+            )?);
         }
+        threads.push(spawn(
+            "http-accept".into(),
+            Box::new(move || acceptor.run()),
+        )?);
         log::info!("listening on {local}");
         Ok(Server {
             node,
-            http,
-            workers,
+            stop,
+            threads,
             addr: local,
         })
     }
@@ -67,21 +110,19 @@ impl Server {
         &self.node
     }
 
-    /// Clean shutdown: sessions closed (1001), players stopped, workers joined.
+    /// Clean shutdown: sessions closed (1001), players stopped, threads joined.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        if self.workers.is_empty() {
+        if self.threads.is_empty() {
             return;
         }
         self.node.shutdown();
-        for _ in 0..self.workers.len() {
-            self.http.unblock();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        self.stop.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
 }
@@ -92,142 +133,96 @@ impl Drop for Server {
     }
 }
 
-fn worker(node: Arc<Node>, http: Arc<tiny_http::Server>, port: u16) {
-    loop {
-        let req = match http.recv() {
-            Ok(r) => r,
-            Err(_) => break,
-        };
-        if node.is_shutting_down() {
-            let _ = req.respond(Response::empty(StatusCode(503)).with_header(api_header()));
-            break;
-        }
-        let result = catch_unwind(AssertUnwindSafe(|| handle(&node, req, port)));
+fn worker(node: Arc<Node>, jobs: Receiver<Ready>, handback: Handback) {
+    while let Ok(ready) = jobs.recv() {
+        let result = catch_unwind(AssertUnwindSafe(|| handle(&node, ready, &handback)));
         if result.is_err() {
             log::error!("a request handler panicked");
         }
     }
 }
 
-fn header<'a>(req: &'a Request, name: &'static str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
-}
-
-fn api_header() -> Header {
-    Header::from_bytes(&b"Lavalink-Api-Version"[..], &b"4"[..]).expect("static header")
-}
-
-fn handle(node: &Arc<Node>, mut req: Request, port: u16) {
-    let url = req.url().to_string();
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (url.clone(), String::new()),
+fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
+    let Ready {
+        mut stream,
+        peer,
+        guard,
+        head,
+        body,
+        rest,
+    } = r;
+    let target = head.target.clone();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (target.as_str(), ""),
     };
-    let method = req.method().clone();
-    let is_metrics = node.config.metrics.prometheus
-        && !node.config.metrics.prometheus_endpoint.is_empty()
-        && path == node.config.metrics.prometheus_endpoint;
-
-    if !is_metrics {
-        match super::auth::check(header(&req, "Authorization"), node.password()) {
-            super::auth::Auth::Ok => {}
-            super::auth::Auth::Missing => return empty(req, 401),
-            // The WebSocket handshake refuses both with 401 (§2).
-            super::auth::Auth::Wrong if path == "/v4/websocket" => return empty(req, 401),
-            super::auth::Auth::Wrong => return empty(req, 403),
-        }
+    if node.is_shutting_down() {
+        let _ = stream.write_all(&request::response(503, None, b"", false, &[]));
+        return;
     }
-    if path == "/v4/websocket" && method == Method::Get {
-        if header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-            return websocket::accept(node, req, port);
+    let query_params = routes::parse_query(query);
+    let with_trace = routes::wants_trace(&query_params);
+    if path == "/v4/websocket" && head.method == Method::Get {
+        if head.is_upgrade() {
+            return websocket::accept(node, head, stream, rest, guard);
         }
         let e = ApiError::bad_request("Can \"Upgrade\" only to \"WebSocket\".");
-        return send(req, error_reply(&e, &path, &query), &path);
+        let reply = error_reply(&e, path, with_trace);
+        let _ = stream.write_all(&encode(reply, false));
+        return;
     }
-
-    let query_params = routes::parse_query(&query);
-    let with_trace = routes::wants_trace(&query_params);
-    let max = node.options.max_body_bytes;
-    if req.body_length().is_some_and(|l| l > max) {
-        let e = ApiError::PayloadTooLarge(format!("Request body exceeds {max} bytes"));
-        return send(req, error_reply_t(&e, &path, with_trace), &path);
-    }
-    let mut body = Vec::new();
-    if let Err(e) = req.as_reader().take(max as u64 + 1).read_to_end(&mut body) {
-        let e = ApiError::bad_request(format!("Cannot read the request body: {e}"));
-        return send(req, error_reply_t(&e, &path, with_trace), &path);
-    }
-    if body.len() > max {
-        let e = ApiError::PayloadTooLarge(format!("Request body exceeds {max} bytes"));
-        return send(req, error_reply_t(&e, &path, with_trace), &path);
-    }
-    let content_type = header(&req, "Content-Type").map(str::to_string);
     let r = Req {
-        method: &method,
-        path: &path,
+        method: &head.method,
+        path,
         query: &query_params,
         body: &body,
-        content_type: content_type.as_deref(),
-        is_metrics,
+        content_type: head.header("Content-Type"),
+        is_metrics: is_metrics(node, path),
     };
     let reply = match catch_unwind(AssertUnwindSafe(|| routes::dispatch(node, &r))) {
         Ok(Ok(reply)) => reply,
-        Ok(Err(e)) => error_reply_t(&e, &path, with_trace),
+        Ok(Err(e)) => error_reply(&e, path, with_trace),
         Err(_) => {
-            log::error!("handler for {method} {path} panicked");
-            error_reply_t(
+            log::error!("handler for {} {path} panicked", head.method);
+            error_reply(
                 &ApiError::internal("Internal Server Error"),
-                &path,
+                path,
                 with_trace,
             )
         }
     };
     if node.config.logging.request_logging {
-        log::info!("{method} {url} -> {}", reply.status);
+        log::info!("{} {target} -> {}", head.method, reply.status);
     }
-    crate::telemetry::http_request(Some(&path), is_metrics, reply.status);
-    send(req, reply, &path)
+    crate::telemetry::http_request(Some(path), is_metrics(node, path), reply.status);
+    let keep_alive = head.keep_alive;
+    if let Err(e) = stream.write_all(&encode(reply, keep_alive)) {
+        log::debug!("writing the response to {path} for {peer} failed: {e}");
+        return;
+    }
+    if keep_alive {
+        handback.give(Returned {
+            stream,
+            peer,
+            guard,
+            rest,
+        });
+    }
 }
 
-fn error_reply(e: &ApiError, path: &str, query: &str) -> Reply {
-    error_reply_t(e, path, routes::wants_trace(&routes::parse_query(query)))
-}
-
-fn error_reply_t(e: &ApiError, path: &str, with_trace: bool) -> Reply {
+fn error_reply(e: &ApiError, path: &str, with_trace: bool) -> Reply {
     Reply {
         status: e.status(),
         body: Body::Json(e.to_json(path, with_trace)),
     }
 }
 
-fn empty(req: Request, status: u16) {
-    crate::telemetry::http_request(
-        Some(req.url().split('?').next().unwrap_or("")),
-        false,
-        status,
-    );
-    let resp = Response::empty(StatusCode(status)).with_header(api_header());
-    let _ = req.respond(resp);
-}
-
-fn send(req: Request, reply: Reply, path: &str) {
+fn encode(reply: Reply, keep_alive: bool) -> Vec<u8> {
     let (bytes, ctype): (Vec<u8>, Option<&str>) = match reply.body {
         Body::Empty => (Vec::new(), None),
         Body::Json(v) => (v.to_string().into_bytes(), Some("application/json")),
         Body::Text(t) => (t.into_bytes(), Some("text/plain;charset=UTF-8")),
         Body::Raw(b, ct) => (b, Some(ct)),
     };
-    let mut resp = Response::from_data(bytes).with_status_code(StatusCode(reply.status));
-    resp.add_header(api_header());
-    if let Some(ct) = ctype {
-        if let Ok(h) = Header::from_bytes(&b"Content-Type"[..], ct.as_bytes()) {
-            resp.add_header(h);
-        }
-    }
-    if let Err(e) = req.respond(resp) {
-        log::debug!("writing the response to {path} failed: {e}");
-    }
+    request::response(reply.status, ctype, &bytes, keep_alive, &[])
 }

@@ -1,17 +1,25 @@
 //! The control plane: Lavalink v4 REST and the client WebSocket on one port.
 //!
-//! tiny_http accepts connections; a small pool of blocking worker threads routes requests
-//! (`routes`); WebSocket upgrades get a thread per socket (`websocket`) and a thread per
-//! session (`crate::session`). The audio engine, sources and voice sit behind `backend`.
+//! Our own acceptor (`acceptor`, one mio thread) reads requests under the limits and
+//! deadlines of `[server]` and refuses floods (`limits`); a fixed pool of blocking worker
+//! threads routes complete requests (`routes`); WebSocket upgrades get a thread per socket
+//! (`websocket`) and a thread per session (`crate::session`). The audio engine, sources and
+//! voice sit behind `backend`.
 
+mod acceptor;
 pub mod auth;
 pub mod backend;
 pub mod dto;
 pub mod error;
 mod http;
+pub mod limits;
+mod load_pool;
+pub mod method;
+mod request;
 pub mod routeplanner;
 pub mod routes;
 pub mod update;
+mod voice_pool;
 pub mod websocket;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -52,8 +60,8 @@ impl ServerOptions {
                 config.player.player_update_interval_s.max(1),
             ),
             stats_interval: Duration::from_secs(60),
-            max_body_bytes: 1 << 20,
-            workers: 16,
+            max_body_bytes: config.server.max_body_bytes as usize,
+            workers: config.server.workers as usize,
         }
     }
 }
@@ -82,6 +90,10 @@ pub struct Node {
     shutting_down: AtomicBool,
     /// Client sockets still open (shutdown waits for their close frames).
     open_sockets: AtomicUsize,
+    /// Voice handshakes, off the REST workers.
+    pub(crate) voice_pool: voice_pool::VoicePool,
+    /// Track loads, bounded in time and in REST workers held.
+    pub(crate) load_pool: load_pool::LoadPool,
 }
 
 impl Node {
@@ -91,6 +103,11 @@ impl Node {
             .password
             .clone()
             .ok_or(ServerError::NoPassword)?;
+        // Fewer loaders than workers, so loads never hold every worker.
+        let load_pool = load_pool::LoadPool::new(
+            (config.server.loaders as usize).min((options.workers / 2).max(1)),
+            Duration::from_millis(u64::from(config.server.load_timeout_ms)),
+        );
         Ok(Node {
             planner: config.planner.get(&config.ratelimit),
             plugins: crate::plugin::Plugins::new(&config),
@@ -102,6 +119,8 @@ impl Node {
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             open_sockets: AtomicUsize::new(0),
+            voice_pool: voice_pool::VoicePool::new(),
+            load_pool,
         })
     }
 
@@ -150,6 +169,8 @@ impl Node {
         while self.open_sockets.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
+        self.voice_pool.shutdown();
+        self.load_pool.shutdown();
         self.backend.voice.shutdown();
         self.backend.players.shutdown();
     }

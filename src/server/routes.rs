@@ -1,7 +1,7 @@
 //! REST routing and handlers (spec §4, §9, §11).
 
+use super::method::Method;
 use serde_json::{Map, Value};
-use tiny_http::Method;
 
 use super::error::ApiError;
 use super::update::{
@@ -176,7 +176,7 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
                 ApiError::bad_request("Required request parameter 'identifier' for method parameter type String is not present")
             })?;
             let started = std::time::Instant::now();
-            let result = node.backend.loader.load(id);
+            let result = node.load_pool.load(&node.backend.loader, id);
             crate::telemetry::load_done(id, &result, started.elapsed());
             Ok(Reply::json(dto::load_result(&result)))
         }

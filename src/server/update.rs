@@ -304,7 +304,7 @@ fn opt_nullable_string(
 
 use std::sync::{Arc, Mutex};
 
-use crate::player::{GuildId, PlayRequest, PlayerCommand};
+use crate::player::{GuildId, PlayRequest, PlayerCommand, PlayerEvent, PlayerEventKind};
 use crate::session::{lock, CurrentTrack, Player, Session};
 use crate::source::LoadResult;
 use crate::track::TrackData;
@@ -338,6 +338,13 @@ pub fn apply_update(
     }
     // 3.
     let voice = up.voice.as_ref().map(VoiceUpdate::validate).transpose()?;
+    if let Some(v) = &voice {
+        node.backend.voice.check(v).map_err(|e| match e {
+            VoiceConnectError::Rejected(m) | VoiceConnectError::Failed(m) => {
+                ApiError::bad_request(m)
+            }
+        })?;
+    }
     // 4.
     if let Field::Value(t) = up.end_time {
         if t <= 0 {
@@ -449,18 +456,25 @@ const DECODE_MISMATCH: &str =
 /// Decode a client's `encoded` string as Lavalink's player manager would: undecodable
 /// → 500 with the decoder's message, a source we do not have → 500.
 pub fn decode_for_play(node: &Node, encoded: &str) -> Result<TrackData, ApiError> {
+    // A client error (issue 14): 400 with the decoder's message, where Java answers 500.
     let decoded =
-        crate::track::decode_track(encoded).map_err(|e| ApiError::internal(e.to_string()))?;
+        crate::track::decode_track(encoded).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let data = decoded.data;
     if !node.backend.loader.can_decode(&data) {
-        return Err(ApiError::internal(DECODE_MISMATCH));
+        // An http/local descriptor naming no probe is a corrupt blob (the client's input,
+        // 400); a source Basalt does not know, with trailing bytes it cannot read, keeps
+        // Lavalink's 500 (issue 9).
+        return Err(match data.info.source_name.as_str() {
+            "http" | "local" => ApiError::bad_request(DECODE_MISMATCH),
+            _ => ApiError::internal(DECODE_MISMATCH),
+        });
     }
     Ok(data)
 }
 
 /// `track.identifier`: must resolve to exactly one track (§6 step 11).
 fn load_single(node: &Node, identifier: &str) -> Result<TrackData, ApiError> {
-    match node.backend.loader.load(identifier) {
+    match node.load_pool.load(&node.backend.loader, identifier) {
         LoadResult::Track(t) => Ok(t),
         LoadResult::Empty => Err(ApiError::bad_request("No matches found for identifier")),
         LoadResult::Playlist { .. } | LoadResult::Search(_) => Err(ApiError::bad_request(
@@ -474,7 +488,9 @@ fn load_single(node: &Node, identifier: &str) -> Result<TrackData, ApiError> {
     }
 }
 
-/// §6 step 6: reconnect unless the same data is already connected; the request waits.
+/// §6 step 6: reconnect unless the same data is already connected. The handshake runs on
+/// the voice pool (`voice_pool`), so the request answers at once (as Lavalink's does); a
+/// failed handshake reaches the client as a WebSocketClosedEvent.
 fn connect_voice(
     node: &Node,
     session: &Session,
@@ -484,34 +500,64 @@ fn connect_voice(
     let guild = {
         let mut p = lock(player);
         let alive = p.link.as_ref().is_some_and(|l| l.is_connected());
-        if alive && p.voice.as_ref() == Some(v) {
+        if p.voice.as_ref() == Some(v) && (alive || p.link.is_none()) {
+            // Connected, or this very handshake is still under way.
             return Ok(());
         }
         if let Some(old) = p.link.take() {
             p.handle.send(PlayerCommand::DetachSink);
             old.close();
         }
-        p.voice = None;
+        // Marks the handshake under way; a newer voice update replaces it and the older
+        // handshake's result is then dropped.
+        p.voice = Some(v.clone());
         p.guild_id
     };
-    match node
-        .backend
-        .voice
-        .connect(session.user_id, guild, v, session.events())
-    {
-        Ok(link) => {
-            let mut p = lock(player);
-            p.handle.send(PlayerCommand::AttachSink(link.sink()));
-            p.link = Some(link);
-            p.voice = Some(v.clone());
-            Ok(())
+    let weak = Arc::downgrade(player);
+    let connector = node.backend.voice.clone();
+    let (user_id, events, data) = (session.user_id, session.events(), v.clone());
+    let queued = node.voice_pool.submit(move || {
+        let result = connector.connect(user_id, guild, &data, events.clone());
+        let Some(player) = weak.upgrade() else {
+            // Destroyed meanwhile.
+            if let Ok(link) = result {
+                link.close();
+            }
+            return;
+        };
+        let mut p = lock(&player);
+        if p.voice.as_ref() != Some(&data) || p.link.is_some() {
+            if let Ok(link) = result {
+                link.close();
+            }
+            return;
         }
-        Err(VoiceConnectError::Rejected(m)) => Err(ApiError::bad_request(m)),
-        Err(VoiceConnectError::Failed(m)) => {
-            log::warn!("voice connect for guild {guild} failed: {m}");
-            Err(ApiError::internal("Failed to connect to voice server"))
+        match result {
+            Ok(link) => {
+                p.handle.send(PlayerCommand::AttachSink(link.sink()));
+                p.link = Some(link);
+            }
+            Err(VoiceConnectError::Rejected(m)) | Err(VoiceConnectError::Failed(m)) => {
+                log::warn!("voice connect for guild {guild} failed: {m}");
+                p.voice = None;
+                let _ = events.try_send(PlayerEvent {
+                    guild_id: guild,
+                    kind: PlayerEventKind::VoiceClosed {
+                        code: 1006,
+                        reason: format!("Failed to connect to voice server: {m}"),
+                        by_remote: false,
+                    },
+                });
+            }
         }
+    });
+    if !queued {
+        lock(player).voice = None;
+        return Err(ApiError::internal(
+            "Too many voice connections are being set up; try again",
+        ));
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
-//! `GET /v4/websocket`: the handshake checks of §2/§5.1, the 101 answer, and one thread
-//! per socket that writes the session's messages and notices when the client goes away.
+//! `GET /v4/websocket`: the handshake checks of §2/§5.1, the 101 answer written on the
+//! connection's own socket, and one thread per socket that writes the session's messages
+//! and notices when the client goes away.
 //!
-//! tiny_http hands over the upgraded stream as an opaque reader/writer without timeouts.
-//! To interleave reading (close detection) and writing on one thread, the socket is found
-//! again by its addresses and duplicated, and the WebSocket runs on that duplicate with a
-//! short read timeout; tiny_http's stream is kept alive (dropping it shuts the socket down).
+//! Clients send almost nothing in v4, so messages and frames are capped small
+//! (`[server] ws_max_message_bytes`), a client sending more than `ws_max_messages_per_s`
+//! (pings included) is closed with 1008, and one that does not take our messages within
+//! `write_timeout_ms` is dropped.
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -15,11 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, TryRecvError};
-use tiny_http::{Header, Request, Response, StatusCode};
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role, WebSocket};
+use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tungstenite::Message;
 
+use super::limits::ConnGuard;
+use super::request::{self, Head};
 use super::Node;
 use crate::session::{next_generation, OutTx, Outgoing, Session, Sessions};
 
@@ -28,46 +30,35 @@ const POLL: Duration = Duration::from_millis(20);
 /// Longest sleep in poll without any wake-up.
 const IDLE_POLL_MS: i32 = 250;
 
-fn header<'a>(req: &'a Request, name: &'static str) -> Option<&'a str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
+fn refuse(mut stream: TcpStream, status: u16) {
+    let _ = stream.write_all(&request::response(status, None, b"", false, &[]));
 }
 
-fn refuse(req: Request, status: u16) {
-    let h = Header::from_bytes(&b"Lavalink-Api-Version"[..], &b"4"[..]).expect("static header");
-    let _ = req.respond(Response::empty(StatusCode(status)).with_header(h));
-}
-
-/// Handle an authenticated upgrade request (auth was checked by the HTTP layer: 401 there
-/// for missing and wrong passwords alike on this path).
-pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
-    let user_id = match header(&req, "User-Id")
-        .map(str::trim)
-        .map(str::parse::<u64>)
-    {
+/// Handle an authenticated upgrade request (auth was checked by the acceptor: 401 there
+/// for missing and wrong passwords alike on this path). `rest` is what the client sent
+/// after the request (frames may follow the handshake at once).
+pub fn accept(
+    node: &Arc<Node>,
+    head: Head,
+    mut stream: TcpStream,
+    rest: Vec<u8>,
+    guard: ConnGuard,
+) {
+    let user_id = match head.header("User-Id").map(str::trim).map(str::parse::<u64>) {
         Some(Ok(id)) if id != 0 => id,
-        _ => return refuse(req, 400),
+        _ => return refuse(stream, 400),
     };
-    let Some(key) = header(&req, "Sec-WebSocket-Key").map(str::to_string) else {
-        return refuse(req, 400);
+    let Some(key) = head.header("Sec-WebSocket-Key").map(str::to_string) else {
+        return refuse(stream, 400);
     };
-    match header(&req, "Client-Name") {
+    match head.header("Client-Name") {
         Some(name) => log::info!("connection from {name} (user {user_id})"),
         None => log::warn!("a client without Client-Name connected (user {user_id})"),
     }
-    let resume_id = header(&req, "Session-Id").map(str::to_string);
-    let Some(peer) = req.remote_addr().copied() else {
-        return refuse(req, 500);
-    };
-    let Some(stream) = find_socket(peer, port) else {
-        log::error!("cannot find the socket of {peer} for the WebSocket upgrade");
-        return refuse(req, 500);
-    };
+    let resume_id = head.header("Session-Id").map(str::to_string);
     let (tx, rx) = channel::unbounded();
     let Ok((wake_tx, wake_rx)) = std::os::unix::net::UnixStream::pair() else {
-        return refuse(req, 500);
+        return refuse(stream, 500);
     };
     let tx = OutTx::new(tx, wake_tx);
     let generation = next_generation();
@@ -79,20 +70,16 @@ pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
         Some(s) => s,
         None => Sessions::create(node, user_id, tx, generation),
     };
-    let mut resp = Response::new(StatusCode(101), Vec::new(), std::io::empty(), Some(0), None);
-    for (k, v) in [
-        (
-            "Sec-WebSocket-Accept",
-            tungstenite::handshake::derive_accept_key(key.as_bytes()),
-        ),
-        ("Session-Resumed", is_resumed.to_string()),
-        ("Lavalink-Api-Version", "4".to_string()),
-    ] {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
-        }
+    let accept_key = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {accept_key}\r\nSession-Resumed: {is_resumed}\r\n\
+         Lavalink-Api-Version: 4\r\n\r\n"
+    );
+    if stream.write_all(answer.as_bytes()).is_err() {
+        session.socket_closed(node, generation);
+        return;
     }
-    let keep_alive = req.upgrade("websocket", resp);
     node.open_sockets.fetch_add(1, Ordering::Relaxed);
     let n = node.clone();
     let spawned = std::thread::Builder::new()
@@ -100,8 +87,8 @@ pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
         .spawn({
             let session = session.clone();
             move || {
-                serve(&n, stream, wake_rx, &session, rx, generation);
-                drop(keep_alive);
+                serve(&n, stream, rest, wake_rx, &session, rx, generation);
+                drop(guard);
                 n.open_sockets.fetch_sub(1, Ordering::Relaxed);
             }
         });
@@ -111,38 +98,16 @@ pub fn accept(node: &Arc<Node>, req: Request, port: u16) {
     }
 }
 
-/// A duplicate of the connection's socket, found by its peer address and local port.
-fn find_socket(peer: SocketAddr, port: u16) -> Option<TcpStream> {
-    use std::os::fd::FromRawFd;
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    for entry in dir.flatten() {
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // SAFETY: dup() on any descriptor number is harmless; a failed dup returns −1 and
-        // a successful one gives us a descriptor we own exclusively.
-        let dup = unsafe { libc::dup(fd) };
-        if dup < 0 {
-            continue;
-        }
-        // SAFETY: `dup` is a fresh descriptor owned by nobody else; TcpStream closes it.
-        let s = unsafe { TcpStream::from_raw_fd(dup) };
-        let same_peer = s.peer_addr().ok() == Some(peer);
-        let same_port = s.local_addr().ok().map(|a| a.port()) == Some(port);
-        if same_peer && same_port {
-            return Some(s);
-        }
-    }
-    None
+/// Messages per second a client sent, over a one-second window.
+struct Rate {
+    window: Instant,
+    count: u32,
 }
 
 fn serve(
     node: &Node,
     stream: TcpStream,
+    rest: Vec<u8>,
     wake: UnixStream,
     session: &Arc<Session>,
     rx: Receiver<Outgoing>,
@@ -150,10 +115,23 @@ fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(POLL));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let server = &node.config.server;
+    let write_timeout = Duration::from_millis(u64::from(server.write_timeout_ms).max(1));
+    let _ = stream.set_write_timeout(Some(write_timeout));
     let _ = wake.set_nonblocking(true);
     let sock_fd = stream.as_raw_fd();
-    let mut ws = WebSocket::from_raw_socket(stream, Role::Server, None);
+    let cap = server.ws_max_message_bytes as usize;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(cap))
+        .max_frame_size(Some(cap))
+        .max_write_buffer_size(1 << 20)
+        .read_buffer_size(4096);
+    let mut ws = WebSocket::from_partially_read(stream, rest, Role::Server, Some(config));
+    let max_rate = server.ws_max_messages_per_s;
+    let mut rate = Rate {
+        window: Instant::now(),
+        count: 0,
+    };
     'outer: loop {
         loop {
             match rx.try_recv() {
@@ -181,7 +159,23 @@ fn serve(
         if !readable {
             continue;
         }
-        match ws.read() {
+        let msg = ws.read();
+        if msg.is_ok() {
+            if rate.window.elapsed() >= Duration::from_secs(1) {
+                rate = Rate {
+                    window: Instant::now(),
+                    count: 0,
+                };
+            }
+            rate.count += 1;
+            if rate.count > max_rate {
+                log::warn!("session {}: client floods messages; closing", session.id);
+                crate::server::limits::count(&crate::server::limits::rejections().rate_limited);
+                close_with(&mut ws, 1008);
+                break;
+            }
+        }
+        match msg {
             Ok(Message::Close(_)) => {
                 let _ = ws.flush();
                 break;
@@ -198,6 +192,12 @@ fn serve(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
+            Err(tungstenite::Error::Capacity(e)) => {
+                log::warn!("session {}: {e}; closing", session.id);
+                crate::server::limits::count(&crate::server::limits::rejections().malformed);
+                close_with(&mut ws, 1009);
+                break;
+            }
             Err(_) => break,
         }
     }

@@ -136,6 +136,23 @@ impl VoiceManager {
         Ok(VoiceConnection { shared, info })
     }
 
+    /// The checks `connect` starts with, without connecting: the endpoint's form and a
+    /// numeric channel id (so the control plane can answer 400 before queueing a handshake).
+    pub fn check(&self, endpoint: &str, channel_id: &str) -> Result<(), VoiceError> {
+        let url = gateway::gateway_url(endpoint, self.allow_insecure)?;
+        let uri: tungstenite::http::Uri = url
+            .parse()
+            .map_err(|_| VoiceError::BadEndpoint(endpoint.to_string()))?;
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(VoiceError::BadEndpoint(endpoint.to_string()));
+        }
+        channel_id
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| VoiceError::BadChannelId(channel_id.to_string()))?;
+        Ok(())
+    }
+
     pub fn shutdown(&self) {
         self.shut.store(true, Ordering::Release);
         self.io.shutdown();

@@ -239,6 +239,15 @@ impl VoiceConnector for FakeVoice {
         }
         Ok(Box::new(FakeLink { connected: true }))
     }
+    fn check(&self, voice: &VoiceData) -> Result<(), VoiceConnectError> {
+        if voice.endpoint.starts_with("ws://") {
+            return Err(VoiceConnectError::Rejected(format!(
+                "voice endpoint {:?} has a scheme",
+                voice.endpoint
+            )));
+        }
+        Ok(())
+    }
 }
 
 pub struct Fakes {
