@@ -85,6 +85,7 @@ fn faulty_opener() -> Opener {
                 extension: Some("wav".into()),
                 mime: None,
                 is_stream: false,
+                segments: None,
             });
         }
         files(t)
@@ -102,6 +103,7 @@ fn trickling_opener(trickle: Arc<Mutex<Option<Trickle>>>) -> Opener {
                 extension: Some("wav".into()),
                 mime: None,
                 is_stream: true,
+                segments: None,
             });
         }
         files(t)
