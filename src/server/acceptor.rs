@@ -502,12 +502,14 @@ impl Acceptor {
             };
             let secs = secs.to_string();
             let r = request::error_response(429, msg, &path, &[("Retry-After", &secs)]);
+            crate::telemetry::http_request(Some(&path), false, 429);
             self.refuse(token, &r);
             return Step::Done;
         }
         if let Some(status) = self.gate.authorize(&head) {
             self.limiter.auth_failed(ip);
             let r = request::response(status, None, b"", false, &[]);
+            crate::telemetry::http_request(Some(&path), false, status);
             self.refuse(token, &r);
             return Step::Done;
         }
@@ -518,6 +520,7 @@ impl Acceptor {
                 self.settings.max_body_bytes
             );
             let r = request::error_response(413, &msg, &path, &[]);
+            crate::telemetry::http_request(Some(&path), false, 413);
             self.refuse(token, &r);
             return Step::Done;
         }
@@ -586,6 +589,7 @@ impl Acceptor {
             Ok(()) => {}
             Err(TrySendError::Full(mut r)) => {
                 count(&rejections().rate_limited);
+                crate::telemetry::http_request(Some(r.head.path()), false, 503);
                 let _ = r.stream.write_all(&request::error_response(
                     503,
                     "All workers are busy",
