@@ -12,7 +12,8 @@ use crate::track::{TrackData, TrackException, TrackInfo};
 pub fn track_info(info: &TrackInfo, position: i64) -> Value {
     json!({
         "identifier": info.identifier,
-        "isSeekable": !info.is_stream,
+        // youtube-source reports every YouTube track seekable, live included (sources.md §0.3).
+        "isSeekable": !info.is_stream || info.source_name == "youtube",
         "author": info.author,
         "length": info.length,
         "isStream": info.is_stream,
@@ -297,5 +298,28 @@ mod tests {
         };
         assert_eq!(stats(Some(Some(fs)), 1, 1, &f), ex["statsOp"]["payload"]);
         assert_eq!(stats(None, 1, 1, &f), ex["restStats"]["payload"]);
+    }
+}
+
+#[cfg(test)]
+mod seekable_tests {
+    use super::*;
+
+    #[test]
+    fn youtube_tracks_are_seekable_even_live() {
+        let mut info = TrackInfo {
+            title: "t".into(),
+            author: "a".into(),
+            length: crate::track::UNKNOWN_LENGTH,
+            identifier: "jfKfPfyJRdk".into(),
+            is_stream: true,
+            uri: None,
+            artwork_url: None,
+            isrc: None,
+            source_name: "youtube".into(),
+        };
+        assert_eq!(track_info(&info, 0)["isSeekable"], true);
+        info.source_name = "twitch".into();
+        assert_eq!(track_info(&info, 0)["isSeekable"], false);
     }
 }
