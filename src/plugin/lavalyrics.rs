@@ -192,9 +192,7 @@ pub struct LavaLyrics {
     subs: Arc<Mutex<HashMap<(String, GuildId), Sub>>>,
 }
 
-fn identity(t: &TrackData) -> (String, String) {
-    (t.info.source_name.clone(), t.info.identifier.clone())
-}
+use super::track_identity as identity;
 
 impl LavaLyrics {
     pub fn new(config: &Config) -> LavaLyrics {
@@ -534,51 +532,15 @@ impl Plugin for LavaLyrics {
     }
 
     fn tick(&self, ctx: &Ctx) {
-        let keys: Vec<(String, GuildId)> = {
-            let mut map = lock(&self.subs);
-            if map.is_empty() {
-                return;
-            }
-            // Sessions that ended take their subscriptions with them.
-            let live: Vec<String> = ctx
-                .node
-                .sessions
-                .all()
-                .iter()
-                .map(|s| s.id.clone())
-                .collect();
-            map.retain(|(sid, _), _| live.contains(sid));
-            map.iter()
-                .filter(|(_, s)| s.cues.is_some())
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        if keys.is_empty() {
-            return;
-        }
-        let sessions = ctx.node.sessions.all();
-        for (sid, guild) in keys {
-            let Some(session) = sessions.iter().find(|s| s.id == sid) else {
-                continue;
-            };
-            let Some(player) = session.player(guild) else {
-                continue;
-            };
-            let (track, pos) = {
-                let p = lock(&player);
-                // Between the engine ending a track and the session hearing of it, the
-                // position reads 0: not a seek.
-                if p.pending_start.is_none()
-                    && !p
-                        .handle
-                        .shared
-                        .has_track
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    continue;
-                }
-                (p.current.as_ref().map(|c| identity(&c.track)), p.position())
-            };
+        for target in super::cue_targets(ctx, &self.subs, |s| s.cues.is_some()) {
+            let super::CueTarget {
+                sid,
+                guild,
+                session,
+                player: _,
+                track,
+                pos,
+            } = target;
             let mut out = Vec::new();
             {
                 let mut map = lock(&self.subs);

@@ -352,3 +352,87 @@ pub(crate) fn guild_param(s: &str) -> Result<GuildId, ApiError> {
 pub(crate) fn method_not_allowed(req: &Req) -> ApiError {
     ApiError::MethodNotAllowed(format!("Request method '{}' is not supported", req.method))
 }
+
+/// What a cue-following plugin (lyric lines, SponsorBlock segments) keys a track by.
+pub(crate) fn track_identity(t: &TrackData) -> (String, String) {
+    (t.info.source_name.clone(), t.info.identifier.clone())
+}
+
+/// One player a plugin follows with cues, as the cue tick sees it.
+pub(crate) struct CueTarget {
+    pub sid: String,
+    pub guild: GuildId,
+    pub session: Arc<Session>,
+    pub player: Arc<std::sync::Mutex<crate::session::Player>>,
+    /// The playing track's identity (`track_identity`), if any.
+    pub track: Option<(String, String)>,
+    pub pos: i64,
+}
+
+/// The players `map` follows with cues (`has_cues`), dropping entries of sessions that
+/// ended, each with its track and position now. Players between tracks (the engine ended
+/// one and the session has not heard yet, so the position reads 0) are left out: that is
+/// not a seek.
+pub(crate) fn cue_targets<V>(
+    ctx: &Ctx,
+    map: &std::sync::Mutex<std::collections::HashMap<(String, GuildId), V>>,
+    has_cues: impl Fn(&V) -> bool,
+) -> Vec<CueTarget> {
+    use crate::session::lock;
+    let keys: Vec<(String, GuildId)> = {
+        let mut map = lock(map);
+        if map.is_empty() {
+            return Vec::new();
+        }
+        let live: Vec<String> = ctx
+            .node
+            .sessions
+            .all()
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        map.retain(|(sid, _), _| live.contains(sid));
+        map.iter()
+            .filter(|(_, v)| has_cues(v))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let sessions = ctx.node.sessions.all();
+    let mut out = Vec::with_capacity(keys.len());
+    for (sid, guild) in keys {
+        let Some(session) = sessions.iter().find(|s| s.id == sid) else {
+            continue;
+        };
+        let Some(player) = session.player(guild) else {
+            continue;
+        };
+        let (track, pos) = {
+            let p = lock(&player);
+            if p.pending_start.is_none()
+                && !p
+                    .handle
+                    .shared
+                    .has_track
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                continue;
+            }
+            (
+                p.current.as_ref().map(|c| track_identity(&c.track)),
+                p.position(),
+            )
+        };
+        out.push(CueTarget {
+            sid,
+            guild,
+            session: session.clone(),
+            player,
+            track,
+            pos,
+        });
+    }
+    out
+}

@@ -72,9 +72,7 @@ pub struct SponsorBlock {
     state: Arc<Mutex<HashMap<(String, GuildId), State>>>,
 }
 
-fn identity(t: &TrackData) -> (String, String) {
-    (t.info.source_name.clone(), t.info.identifier.clone())
-}
+use super::track_identity as identity;
 
 /// The YouTube video a track plays: a `youtube` track's identifier, or the video of a
 /// YouTube watch / youtu.be URI (whatever source delivered it).
@@ -430,50 +428,15 @@ impl Plugin for SponsorBlock {
     }
 
     fn tick(&self, ctx: &Ctx) {
-        let keys: Vec<(String, GuildId)> = {
-            let mut map = lock(&self.state);
-            if map.is_empty() {
-                return;
-            }
-            let live: Vec<String> = ctx
-                .node
-                .sessions
-                .all()
-                .iter()
-                .map(|s| s.id.clone())
-                .collect();
-            map.retain(|(sid, _), _| live.contains(sid));
-            map.iter()
-                .filter(|(_, s)| s.cues.is_some())
-                .map(|(k, _)| k.clone())
-                .collect()
-        };
-        if keys.is_empty() {
-            return;
-        }
-        let sessions = ctx.node.sessions.all();
-        for (sid, guild) in keys {
-            let Some(session) = sessions.iter().find(|s| s.id == sid) else {
-                continue;
-            };
-            let Some(player) = session.player(guild) else {
-                continue;
-            };
-            let (track, pos) = {
-                let p = lock(&player);
-                // Between the engine ending a track and the session hearing of it, the
-                // position reads 0: not a seek.
-                if p.pending_start.is_none()
-                    && !p
-                        .handle
-                        .shared
-                        .has_track
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    continue;
-                }
-                (p.current.as_ref().map(|c| identity(&c.track)), p.position())
-            };
+        for target in super::cue_targets(ctx, &self.state, |s| s.cues.is_some()) {
+            let super::CueTarget {
+                sid,
+                guild,
+                session,
+                player,
+                track,
+                pos,
+            } = target;
             let (skip, chapter) = {
                 let mut map = lock(&self.state);
                 let Some(State { cues: Some(c), .. }) = map.get_mut(&(sid.clone(), guild)) else {
