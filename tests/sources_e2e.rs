@@ -11,94 +11,20 @@ mod fake_voice;
 mod http_client;
 #[path = "support/mitm.rs"]
 mod mitm;
+#[path = "support/proxied_node.rs"]
+mod proxied_node;
 #[path = "support/sc_mock.rs"]
 mod sc_mock;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
-use http_client::{ws_connect, Client, Ws};
+use http_client::Client;
 use mitm::Mitm;
+use proxied_node::*;
 use sc_mock::*;
 use serde_json::{json, Value};
-
-const PW: &str = "e2e-pass";
-const USER: u64 = 170_939_974_227_541_168;
-const GUILD: u64 = 817_327_181_659_111_455;
-
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(tag: &str, mitm: &Mitm) -> Node {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("basalt-sources-e2e-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"{PW}\"\n\n\
-             [sources]\nhttp = false\n\n[voice]\nallow_insecure_endpoints = true\n\n\
-             [logging]\nlevel = \"warn\"\nrequest_logging = false\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .arg("--config")
-        .arg(&cfg)
-        .envs(mitm.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn basalt");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Node { child, addr }
-}
-
-fn client_ws(addr: SocketAddr) -> (Ws, String) {
-    let user = USER.to_string();
-    let mut ws = ws_connect(
-        addr,
-        &[
-            ("Authorization", PW),
-            ("User-Id", &user),
-            ("Client-Name", "basalt-sources-e2e/1.0"),
-        ],
-    )
-    .expect("websocket");
-    let ready = ws.expect("ready", None, Duration::from_secs(5));
-    let sid = ready["sessionId"].as_str().expect("session id").to_string();
-    (ws, sid)
-}
 
 fn voice_body(f: &FakeVoice) -> Value {
     json!({
@@ -126,7 +52,7 @@ fn setup(tag: &str) -> (Mitm, Node) {
         counters: Arc::new(Counters::default()),
     };
     let mitm = Mitm::start(mock.router());
-    let node = start_node(tag, &mitm);
+    let node = start_node(tag, &mitm, "");
     (mitm, node)
 }
 
@@ -165,7 +91,7 @@ fn audio(f: &FakeVoice) -> Vec<fake_voice::Packet> {
 fn a_soundcloud_track_loads_and_plays_to_discord() {
     let (mitm, node) = setup("play");
     let f = fake();
-    let (mut ws, sid) = client_ws(node.addr);
+    let (mut ws, sid) = client_ws(node.addr, "basalt-sources-e2e/1.0");
     let c = Client::new(node.addr, PW);
     let res = load(&c, "https://soundcloud.com/basalt-fixtures/hls-mp3");
     assert_eq!(res["loadType"], json!("track"), "{res}");
@@ -214,7 +140,7 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
 fn seeking_inside_an_hls_vod_track() {
     let (mitm, node) = setup("seek");
     let f = fake();
-    let (mut ws, sid) = client_ws(node.addr);
+    let (mut ws, sid) = client_ws(node.addr, "basalt-sources-e2e/1.0");
     let c = Client::new(node.addr, PW);
     let res = load(&c, "https://soundcloud.com/basalt-fixtures/hls-aac");
     assert_eq!(res["loadType"], json!("track"), "{res}");

@@ -13,13 +13,13 @@ mod http_client;
 mod mitm;
 #[path = "support/nico_mock.rs"]
 mod nico_mock;
+#[path = "support/proxied_node.rs"]
+mod proxied_node;
 #[path = "support/twitch_mock.rs"]
 mod twitch_mock;
 #[path = "support/vimeo_mock.rs"]
 mod vimeo_mock;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,8 +33,9 @@ use basalt::source::{Answer, LoadRequest, LoadResult, MediaInput, Source, Source
 use basalt::track::{decode_track, encode_track, Severity, TrackData};
 use base64::Engine;
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
-use http_client::{ws_connect, Client, Ws};
+use http_client::Client;
 use mitm::Mitm;
+use proxied_node::*;
 use serde_json::{json, Value};
 use twitch_mock::TwitchCounters;
 
@@ -661,82 +662,6 @@ fn niconico_without_dms_delivery_fails_clearly() {
 // ---------------------------------------------------------------------------------------
 // End to end through the binary (Twitch)
 
-const PW: &str = "e2e-pass";
-const USER: u64 = 170_939_974_227_541_168;
-const GUILD: u64 = 817_327_181_659_111_455;
-
-struct Node {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(tag: &str, mitm: &Mitm, sources: &str) -> Node {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir =
-        std::env::temp_dir().join(format!("basalt-streaming-e2e-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"{PW}\"\n\n\
-             [sources]\nhttp = false\n{sources}\n\n[voice]\nallow_insecure_endpoints = true\n\n\
-             [logging]\nlevel = \"warn\"\nrequest_logging = false\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-        .arg("--config")
-        .arg(&cfg)
-        .envs(mitm.env())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn basalt");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Node { child, addr }
-}
-
-fn client_ws(addr: SocketAddr) -> (Ws, String) {
-    let user = USER.to_string();
-    let mut ws = ws_connect(
-        addr,
-        &[
-            ("Authorization", PW),
-            ("User-Id", &user),
-            ("Client-Name", "basalt-streaming-e2e/1.0"),
-        ],
-    )
-    .expect("websocket");
-    let ready = ws.expect("ready", None, Duration::from_secs(5));
-    let sid = ready["sessionId"].as_str().expect("session id").to_string();
-    (ws, sid)
-}
-
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -758,7 +683,7 @@ fn twitch_live_channel_plays_to_discord_through_the_binary() {
         user_id: USER,
         ..FakeConfig::default()
     });
-    let (mut ws, sid) = client_ws(node.addr);
+    let (mut ws, sid) = client_ws(node.addr, "basalt-streaming-e2e/1.0");
     let c = Client::new(node.addr, PW);
     let r = c.get(&format!(
         "/v4/loadtracks?identifier={}",

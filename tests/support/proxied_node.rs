@@ -1,0 +1,89 @@
+//! The real `basalt` binary for online-source tests: outbound HTTP through the MITM proxy
+//! (`BASALT_HTTP_*`, as an operator configures it), insecure voice endpoints allowed for the
+//! fake Discord voice server, and a client WebSocket.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http_client::{ws_connect, Ws};
+use crate::mitm::Mitm;
+
+pub const PW: &str = "e2e-pass";
+pub const USER: u64 = 170_939_974_227_541_168;
+pub const GUILD: u64 = 817_327_181_659_111_455;
+
+pub struct Node {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real binary on a free loopback port, its outbound HTTP through `mitm`, the http
+/// source off and `sources` (extra `[sources]` lines) appended.
+pub fn start_node(tag: &str, mitm: &Mitm, sources: &str) -> Node {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("basalt-proxied-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"{PW}\"\n\n\
+             [sources]\nhttp = false\n{sources}\n\n[voice]\nallow_insecure_endpoints = true\n\n\
+             [logging]\nlevel = \"warn\"\nrequest_logging = false\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .arg("--config")
+        .arg(&cfg)
+        .envs(mitm.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn basalt");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let end = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < end, "basalt did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Node { child, addr }
+}
+
+/// A client WebSocket and its session id.
+pub fn client_ws(addr: SocketAddr, client_name: &str) -> (Ws, String) {
+    let user = USER.to_string();
+    let mut ws = ws_connect(
+        addr,
+        &[
+            ("Authorization", PW),
+            ("User-Id", &user),
+            ("Client-Name", client_name),
+        ],
+    )
+    .expect("websocket");
+    let ready = ws.expect("ready", None, Duration::from_secs(5));
+    let sid = ready["sessionId"].as_str().expect("session id").to_string();
+    (ws, sid)
+}
