@@ -6,7 +6,10 @@
 //! through or decodes them with libopus when filters need PCM.
 
 use rtrb::Producer;
-use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+use symphonia::core::codecs::audio::well_known::{
+    CODEC_ID_AAC, CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_MP3, CODEC_ID_OPUS,
+};
+use symphonia::core::codecs::audio::AudioCodecId;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
@@ -221,9 +224,10 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
     // Sized for the codec's largest packet when the container says (MP3 1,152 frames, AAC
     // 1,024): most players never need the 8,192-frame guess, and reserved-but-unused heap
     // fragments the memory every player shares.
-    let max_frames = params
-        .max_frames_per_packet
-        .map_or(8192, |n| n.clamp(1, 65_536) as usize);
+    let max_frames = params.max_frames_per_packet.map_or_else(
+        || typical_frames(params.codec),
+        |n| n.clamp(1, 65_536) as usize,
+    );
     let out_frames =
         (max_frames as u64 * u64::from(OUT_RATE)).div_ceil(u64::from(rate.max(1))) as usize;
     Ok(Opened::Pcm(Box::new(PcmDecoder {
@@ -238,6 +242,19 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
         skip_src_frames: 0,
         ended: false,
     })))
+}
+
+/// Frames per packet to reserve for when the container does not say: the codec's fixed
+/// packet size where it has one (an MP3 stream read over HTTP never states it, and the
+/// 8,192-frame guess cost every such player ~130 KiB); the buffers still grow if a packet
+/// is larger.
+fn typical_frames(codec: AudioCodecId) -> usize {
+    match codec {
+        CODEC_ID_MP1 => 384,
+        CODEC_ID_MP2 | CODEC_ID_MP3 => 1152,
+        CODEC_ID_AAC => 2048,
+        _ => 8192,
+    }
 }
 
 /// A PCM codec track: decode → stereo → 48 kHz.

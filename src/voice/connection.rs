@@ -849,7 +849,12 @@ impl Gateway {
                         }
                         Err(_) => return Drive::Failed(None),
                     }
-                    tungstenite::client_tls_with_config(self.p.url.as_str(), s, None, None)
+                    tungstenite::client_tls_with_config(
+                        self.p.url.as_str(),
+                        s,
+                        Some(gateway::ws_config()),
+                        None,
+                    )
                 }
                 Some(Resuming::Handshake(mid)) => (*mid).handshake(),
                 Some(Resuming::AwaitResumed) => return self.await_resumed(),

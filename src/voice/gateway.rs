@@ -114,9 +114,21 @@ pub fn connect(url: &str, timeout: Duration) -> Result<(Socket, TcpStream), Voic
     let handle = stream.try_clone().map_err(VoiceError::Io)?;
     // Still blocking (with the timeouts above): mio's stream only wraps the fd.
     let stream = mio::net::TcpStream::from_std(stream);
-    let (ws, _resp) = tungstenite::client_tls_with_config(url, stream, None, None)
+    let (ws, _resp) = tungstenite::client_tls_with_config(url, stream, Some(ws_config()), None)
         .map_err(|e| VoiceError::Handshake(e.to_string()))?;
     Ok((ws, handle))
+}
+
+/// The voice gateway's socket settings. tungstenite's default 128 KiB read buffer is
+/// allocated per connection — half a player's memory budget for messages that are a few
+/// hundred bytes (DAVE's MLS commits and welcomes reach a few KiB; they still fit the
+/// message cap, and a longer message only grows the buffer while it is read).
+pub fn ws_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(1 << 20))
+        .max_frame_size(Some(1 << 20))
 }
 
 /// A server message, decoded enough for the client to act on.
