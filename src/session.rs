@@ -37,20 +37,42 @@ pub enum Outgoing {
 pub struct OutTx {
     tx: Sender<Outgoing>,
     wake: Arc<std::os::unix::net::UnixStream>,
+    /// Set once a message was dropped (logged once per socket).
+    overflowed: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Messages one client socket may have waiting (a resume pushes the paused queue plus one
+/// playerUpdate per player at once, so this is generous). It fills only while the socket
+/// thread is stuck writing to a client that does not read; that write times out
+/// (`[server] write_timeout_ms`) and the socket closes, so dropping beyond it loses
+/// nothing a reading client would have received.
+pub const OUT_QUEUE: usize = 16_384;
+/// Messages a paused (resumable) session keeps for its client; the oldest go first.
+pub const RESUME_QUEUE: usize = 16_384;
+
 impl OutTx {
-    pub fn new(tx: Sender<Outgoing>, wake: std::os::unix::net::UnixStream) -> OutTx {
+    /// A queue of [`OUT_QUEUE`] messages and the sender side of it.
+    pub fn channel(wake: std::os::unix::net::UnixStream) -> (OutTx, Receiver<Outgoing>) {
+        let (tx, rx) = channel::bounded(OUT_QUEUE);
         let _ = wake.set_nonblocking(true);
-        OutTx {
+        let out = OutTx {
             tx,
             wake: Arc::new(wake),
-        }
+            overflowed: Default::default(),
+        };
+        (out, rx)
     }
 
-    pub fn send(&self, m: Outgoing) -> Result<(), channel::SendError<Outgoing>> {
+    pub fn send(&self, m: Outgoing) -> Result<(), channel::TrySendError<Outgoing>> {
         use std::io::Write;
-        self.tx.send(m)?;
+        if let Err(e) = self.tx.try_send(m) {
+            if matches!(e, channel::TrySendError::Full(_))
+                && !self.overflowed.swap(true, Ordering::Relaxed)
+            {
+                log::warn!("a client socket does not read its messages; dropping them");
+            }
+            return Err(e);
+        }
         // A full wake buffer already means "wake up"; nothing else can go wrong here.
         let _ = (&*self.wake).write(&[1]);
         Ok(())
@@ -217,7 +239,7 @@ enum Link {
         generation: u64,
     },
     Paused {
-        queue: Vec<String>,
+        queue: std::collections::VecDeque<String>,
         deadline: Instant,
     },
     Closed,
@@ -257,7 +279,14 @@ impl Session {
             }
             Link::Paused { queue, .. } => {
                 if !is_player_update {
-                    queue.push(text);
+                    if queue.len() >= RESUME_QUEUE {
+                        queue.pop_front();
+                        log::warn!(
+                            "session {}: resume queue full; dropping its oldest event",
+                            self.id
+                        );
+                    }
+                    queue.push_back(text);
                 }
             }
             Link::Closed => {}
@@ -369,7 +398,7 @@ impl Session {
                             .checked_add(Duration::from_secs(secs))
                             .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400));
                         st.link = Link::Paused {
-                            queue: Vec::new(),
+                            queue: Default::default(),
                             deadline,
                         };
                         log::info!(
@@ -787,6 +816,25 @@ fn run_session(
 #[cfg(test)]
 mod tests {
     use super::FrameTracker;
+    use super::{OutTx, Outgoing, OUT_QUEUE};
+
+    /// A client that never reads costs at most OUT_QUEUE queued messages: later sends are
+    /// refused (the socket thread's write deadline then closes the socket).
+    #[test]
+    fn a_socket_that_is_not_read_has_a_bounded_queue() {
+        let (wake, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (tx, rx) = OutTx::channel(wake);
+        for i in 0..OUT_QUEUE {
+            assert!(tx.send(Outgoing::Text(i.to_string())).is_ok());
+        }
+        for _ in 0..100 {
+            assert!(tx.send(Outgoing::Text("more".into())).is_err());
+        }
+        assert_eq!(rx.len(), OUT_QUEUE);
+        // Read again: it accepts again, in order.
+        assert!(matches!(rx.recv(), Ok(Outgoing::Text(t)) if t == "0"));
+        assert!(tx.send(Outgoing::Text("after".into())).is_ok());
+    }
 
     const M: i64 = 60_000;
 

@@ -432,6 +432,32 @@ fn http_parsing_corners() {
     let a = raw_on(&mut s, b"[]");
     assert_eq!(status_of(&a), 400, "{a}");
     assert!(a.contains("No tracks to decode provided"), "{a}");
+    // HEAD: GET's status and headers (Content-Length of the body it would send), no body.
+    let mut s = TcpStream::connect(r.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(
+        b"HEAD /version HTTP/1.1\r\nAuthorization: pw\r\n\r\n\
+          GET /version HTTP/1.1\r\nAuthorization: pw\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let all = String::from_utf8_lossy(&all).into_owned();
+    let (head, rest) = all.split_once("\r\n\r\n").expect("a HEAD answer");
+    assert_eq!(status_of(head), 200, "{all}");
+    let body_len: usize = head
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("Content-Length on HEAD");
+    assert!(body_len > 0, "{all}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200"),
+        "no body after HEAD: {all}"
+    );
     // A kept-alive connection serves later requests too.
     let mut s = TcpStream::connect(r.addr()).unwrap();
     for _ in 0..3 {

@@ -222,28 +222,42 @@ impl Acceptor {
             }
             for ev in events.iter() {
                 match ev.token() {
-                    LISTENER => self.accept_all(),
+                    LISTENER => {
+                        self.guarded("accept", |a| a.accept_all());
+                    }
                     WAKER => {}
                     Token(t) => self.on_readable(t),
                 }
             }
-            self.take_back();
-            let now = Instant::now();
-            if self.accept_paused_until.is_some_and(|u| now >= u) {
-                self.accept_paused_until = None;
-                self.accept_all();
-            }
-            if now >= next_sweep {
-                self.sweep(now);
-                next_sweep = now + TICK;
-            }
-            if now >= next_prune {
-                self.limiter.prune();
-                next_prune = now + Duration::from_secs(10);
-            }
+            self.guarded("housekeeping", |a| {
+                a.take_back();
+                let now = Instant::now();
+                if a.accept_paused_until.is_some_and(|u| now >= u) {
+                    a.accept_paused_until = None;
+                    a.accept_all();
+                }
+                if now >= next_sweep {
+                    a.sweep(now);
+                    next_sweep = now + TICK;
+                }
+                if now >= next_prune {
+                    a.limiter.prune();
+                    next_prune = now + Duration::from_secs(10);
+                }
+            });
         }
         // Dropping `self` closes every idle connection and the listener; the job queue's
         // sender goes too, so idle workers end.
+    }
+
+    /// Runs one step of the loop; a panic in it is logged and counted instead of ending
+    /// the thread that every REST and WebSocket client needs. False if it panicked.
+    fn guarded(&mut self, what: &str, f: impl FnOnce(&mut Acceptor)) -> bool {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))).is_ok();
+        if !ok {
+            log::error!("the acceptor panicked in {what}; it goes on");
+        }
+        ok
     }
 
     fn accept_all(&mut self) {
@@ -407,7 +421,14 @@ impl Acceptor {
         self.on_readable(token);
     }
 
+    /// Serves one connection; a panic while doing so drops that connection only.
     fn on_readable(&mut self, token: usize) {
+        if !self.guarded("a connection", |a| a.read_conn(token)) {
+            self.conns.remove(&token);
+        }
+    }
+
+    fn read_conn(&mut self, token: usize) {
         let mut chunk = [0u8; CHUNK];
         loop {
             let Some(c) = self.conns.get_mut(&token) else {
@@ -605,4 +626,64 @@ impl Acceptor {
 enum Step {
     Continue,
     Done,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Panics on one path, as a bug in request handling would.
+    struct PanickyGate;
+
+    impl Gate for PanickyGate {
+        fn authorize(&self, head: &Head) -> Option<u16> {
+            assert!(head.path() != "/boom", "a bug in the gate");
+            None
+        }
+    }
+
+    fn get(addr: SocketAddr, path: &str) -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_panic_in_the_acceptor_costs_one_connection_not_the_thread() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = crate::config::Config::default();
+        let (jobs_tx, jobs_rx) = crossbeam::channel::bounded::<Ready>(4);
+        let (acceptor, _handback, stop) = Acceptor::new(
+            listener,
+            Settings::from_config(&config.server),
+            Limiter::new(&config.server),
+            Arc::new(PanickyGate),
+            jobs_tx,
+            1,
+        )
+        .unwrap();
+        let thread = std::thread::spawn(move || acceptor.run());
+        // A worker stand-in: answers every complete request with 200.
+        let worker = std::thread::spawn(move || {
+            while let Ok(mut r) = jobs_rx.recv() {
+                let _ = r
+                    .stream
+                    .write_all(&request::response(200, None, b"ok", false, &[]));
+            }
+        });
+        for _ in 0..3 {
+            let answer = get(addr, "/boom").unwrap_or_default();
+            assert!(answer.is_empty(), "the panicking request gets no answer");
+            let answer = get(addr, "/fine").expect("the acceptor still serves");
+            assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        }
+        assert!(!thread.is_finished());
+        stop.stop();
+        thread.join().unwrap();
+        worker.join().unwrap();
+    }
 }

@@ -171,8 +171,10 @@ fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
         let _ = stream.write_all(&encode(reply, false));
         return;
     }
+    // HEAD is answered as GET without the body (as Spring does for every GET route).
+    let is_head = head.method == Method::Head;
     let r = Req {
-        method: &head.method,
+        method: if is_head { &Method::Get } else { &head.method },
         path,
         query: &query_params,
         body: &body,
@@ -196,7 +198,11 @@ fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
     }
     crate::telemetry::http_request(Some(path), is_metrics(node, path), reply.status);
     let keep_alive = head.keep_alive;
-    if let Err(e) = stream.write_all(&encode(reply, keep_alive)) {
+    let mut bytes = encode(reply, keep_alive);
+    if is_head {
+        bytes.truncate(head_len(&bytes));
+    }
+    if let Err(e) = stream.write_all(&bytes) {
         log::debug!("writing the response to {path} for {peer} failed: {e}");
         return;
     }
@@ -215,6 +221,14 @@ fn error_reply(e: &ApiError, path: &str, with_trace: bool) -> Reply {
         status: e.status(),
         body: Body::Json(e.to_json(path, with_trace)),
     }
+}
+
+/// Length of an encoded response's head (through the blank line).
+fn head_len(response: &[u8]) -> usize {
+    response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4)
 }
 
 fn encode(reply: Reply, keep_alive: bool) -> Vec<u8> {

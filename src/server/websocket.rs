@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, TryRecvError};
+use crossbeam::channel::{Receiver, TryRecvError};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocket, WebSocketConfig};
 use tungstenite::Message;
@@ -56,11 +56,10 @@ pub fn accept(
         None => log::warn!("a client without Client-Name connected (user {user_id})"),
     }
     let resume_id = head.header("Session-Id").map(str::to_string);
-    let (tx, rx) = channel::unbounded();
     let Ok((wake_tx, wake_rx)) = std::os::unix::net::UnixStream::pair() else {
         return refuse(stream, 500);
     };
-    let tx = OutTx::new(tx, wake_tx);
+    let (tx, rx) = OutTx::channel(wake_tx);
     let generation = next_generation();
     let resumed = resume_id
         .as_deref()
