@@ -19,7 +19,7 @@ fn wav_44k_mono_plays_at_the_right_pitch_and_length() {
     rig.expect_start();
     let (reason, _) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(120));
+    rig.settle();
     let frames = rig.frames();
     // 2 s = 100 frames (the last may be padded).
     assert!(
@@ -68,7 +68,7 @@ fn seek_lands_on_the_target() {
     assert!((f - 1760.0).abs() < 20.0, "frequency after seek {f}");
     let (reason, _) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(120));
+    rig.settle();
     // Played: `before` frames, then 2 s from the target (100 frames), ± a couple.
     let total = rig.frame_count();
     assert!(
@@ -107,7 +107,7 @@ fn pause_stops_frames_and_resume_continues() {
     rig.expect_start();
     rig.wait_frames(20, 5);
     rig.player.send(PlayerCommand::SetPaused(true));
-    std::thread::sleep(Duration::from_millis(60));
+    rig.settle();
     let n1 = rig.frame_count();
     let pos1 = rig.player.shared.position();
     std::thread::sleep(Duration::from_millis(400));
@@ -122,7 +122,7 @@ fn pause_stops_frames_and_resume_continues() {
     rig.player.send(PlayerCommand::SetPaused(false));
     let (reason, _) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(120));
+    rig.settle();
     // Nothing lost or repeated across the pause: exactly the file's 150 frames.
     let total = rig.frame_count();
     assert!((149..=151).contains(&total), "total {total}");
@@ -189,7 +189,7 @@ fn end_time_finishes_the_track() {
     let (reason, pos) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
     assert!((960..=1060).contains(&pos), "end position {pos}");
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let n = rig.frame_count();
     assert!((49..=51).contains(&n), "{n} frames");
 }
@@ -283,7 +283,7 @@ fn truncated_header_gives_load_failed_and_truncated_data_finishes() {
     rig.expect_start();
     let (reason, _) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let n = rig.frame_count() - n0;
     assert!((48..=52).contains(&n), "{n} frames from half a 2 s file");
 }
@@ -353,7 +353,7 @@ fn disconnected_sink_is_not_read() {
     assert_eq!(rig.player.shared.position(), 500);
     rig.sink.connected.store(true, Ordering::Relaxed);
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let n = rig.frame_count();
     assert!((74..=76).contains(&n), "{n} frames for 1.5 s");
 }
@@ -396,7 +396,10 @@ fn paused_start_and_seek_while_paused() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rig.frame_count(), 0);
     rig.player.send(PlayerCommand::Seek(1500));
-    std::thread::sleep(Duration::from_millis(50));
+    let t0 = Instant::now();
+    while rig.player.shared.position() != 1500 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(rig.player.shared.position(), 1500);
     rig.player.send(PlayerCommand::SetPaused(false));
     rig.wait_frames(20, 5);
@@ -404,7 +407,7 @@ fn paused_start_and_seek_while_paused() {
     let f = frequency(frames_range(&pcm, 2, 20));
     assert!((f - 1760.0).abs() < 20.0, "{f}");
     assert_eq!(rig.expect_end(5).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let n = rig.frame_count();
     assert!(
         (74..=76).contains(&n),
@@ -465,7 +468,7 @@ fn timescale_speed_shortens_the_track_and_rate_shifts_pitch() {
     rig.expect_start();
     let (reason, pos) = rig.expect_end(10);
     assert_eq!(reason, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     // 3 s at speed 1.5 = 2 s of output; the position counts output time (Lavalink quirk).
     assert!(
@@ -491,7 +494,7 @@ fn timescale_speed_shortens_the_track_and_rate_shifts_pitch() {
     rig.play(track(&path, 3000), 0, None);
     rig.expect_start();
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     let n = frames.len() - n0;
     assert!((70..=80).contains(&n), "{n} frames at rate 2");
@@ -522,7 +525,7 @@ fn timescale_asking_for_more_than_the_pcm_ring_still_plays() {
     rig.play(track(&path, 6000), 0, None);
     rig.expect_start();
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     // 6 s at speed 4 = 1.5 s of output.
     assert!((70..=80).contains(&frames.len()), "{} frames", frames.len());

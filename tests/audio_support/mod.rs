@@ -251,6 +251,22 @@ impl Rig {
         self.sink.frames.lock().unwrap().clone()
     }
 
+    /// Waits (deadline poll, not a fixed sleep) until no frame has arrived for 100 ms:
+    /// after a track ends, its last frames may still be in the pacer's ring.
+    pub fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = (self.frame_count(), Instant::now());
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            let n = self.frame_count();
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() >= Duration::from_millis(100) {
+                return;
+            }
+        }
+    }
+
     pub fn wait_frames(&self, n: usize, secs: u64) {
         let t0 = Instant::now();
         while self.frame_count() < n {
