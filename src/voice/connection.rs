@@ -534,9 +534,17 @@ impl Gateway {
             SPEAK_ON if self.speaking == 0 && self.ssrc != 0 => {
                 self.speaking = 1;
                 self.send(gateway::speaking(1, self.ssrc))?;
+                self.shared
+                    .core
+                    .speaking_sent
+                    .store(true, Ordering::Release);
             }
             SPEAK_OFF if self.speaking != 0 && self.ssrc != 0 => {
                 self.speaking = 0;
+                self.shared
+                    .core
+                    .speaking_sent
+                    .store(false, Ordering::Release);
                 self.send(gateway::speaking(0, self.ssrc))?;
             }
             _ => {}

@@ -172,6 +172,11 @@ struct SendState {
     counter: u32,
     silence_left: u8,
     speaking: bool,
+    /// The first frame after a speaking change, held for one tick so the gateway side can
+    /// send Speaking first (receivers map the SSRC to the user from it; DAVE receivers
+    /// cannot decrypt before). Sent with the next frame, so nothing is lost.
+    held: [u8; MAX_OPUS],
+    held_len: usize,
     packet: [u8; PACKET_CAP],
 }
 
@@ -194,6 +199,8 @@ pub struct SendCore {
     ready: AtomicBool,
     closed: AtomicBool,
     pub speak_request: AtomicU8,
+    /// The gateway side has sent Speaking with a non-zero flag (op 5) and not cleared it.
+    pub speaking_sent: AtomicBool,
     /// Wakes the gateway side for a speaking change (an eventfd write, only on changes).
     waker: Option<Arc<mio::Waker>>,
     pub stats: SendStats,
@@ -222,6 +229,8 @@ impl SendCore {
             counter: rand::random(),
             silence_left: 0,
             speaking: false,
+            held: [0u8; MAX_OPUS],
+            held_len: 0,
             packet: [0u8; PACKET_CAP],
         };
         let core = SendCore {
@@ -230,6 +239,7 @@ impl SendCore {
             ready: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             speak_request: AtomicU8::new(SPEAK_NONE),
+            speaking_sent: AtomicBool::new(false),
             waker,
             stats: SendStats::default(),
         };
@@ -337,14 +347,30 @@ impl SendCore {
         }
         self.with_state(|st, core| {
             Self::apply_updates(st);
+            st.silence_left = SILENCE_FRAMES;
             if !st.speaking {
                 st.speaking = true;
                 core.speak_request.store(SPEAK_ON, Ordering::Release);
                 core.wake();
+                if !core.speaking_sent.load(Ordering::Acquire) {
+                    st.held[..opus.len()].copy_from_slice(opus);
+                    st.held_len = opus.len();
+                    return;
+                }
             }
-            st.silence_left = SILENCE_FRAMES;
+            Self::send_held(st, core);
             Self::send_payload(st, core, opus, opus != OPUS_SILENCE);
         });
+    }
+
+    /// Sends the frame held back for Speaking, if any (one tick later, before the next).
+    fn send_held(st: &mut SendState, core: &SendCore) {
+        if st.held_len == 0 {
+            return;
+        }
+        let (held, n) = (st.held, st.held_len);
+        st.held_len = 0;
+        Self::send_payload(st, core, &held[..n], held[..n] != OPUS_SILENCE);
     }
 
     pub fn no_frame(&self) {
@@ -353,6 +379,7 @@ impl SendCore {
         }
         self.with_state(|st, core| {
             Self::apply_updates(st);
+            Self::send_held(st, core);
             if st.silence_left == 0 {
                 return;
             }
