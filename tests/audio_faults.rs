@@ -293,6 +293,78 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
     engine.shutdown();
 }
 
+/// A panic in the frame step (filters + encoder, on the encode worker the canary shares)
+/// fails only the victim's track; the victim then plays normally and the canary never
+/// misses a frame. The panic is injected through a debug-build-only hook.
+#[cfg(debug_assertions)]
+#[test]
+fn an_encode_worker_panic_fails_only_its_player() {
+    let dir = tmpdir("encode-panic");
+    let canary_file = dir.join("canary.wav");
+    write_wav(&canary_file, 48_000, 2, &[(440.0, 12.0)]);
+    let victim_file = dir.join("victim.wav");
+    write_wav(&victim_file, 48_000, 2, &[(660.0, 3.0)]);
+    let mut cfg = test_config();
+    cfg.player.decode_workers = 1;
+    cfg.player.encode_workers = 1;
+    let engine = Engine::start_with_opener(&cfg, faulty_opener()).unwrap();
+    let canary_log = Arc::new(Timed::default());
+    let canary = P::new(&engine, 11, Box::new(TimedSink(canary_log.clone())));
+    canary.play(track(&canary_file, 12_000));
+    assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
+    wait_for("canary audio", 10, || {
+        canary_log.at.lock().unwrap().len() >= 10
+    });
+    let from = canary_log.at.lock().unwrap().len();
+    let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
+
+    // The default hook symbolises a backtrace when RUST_BACKTRACE is set, stalling the
+    // encode worker for longer than the canary's buffering: keep the injected one quiet.
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    std::panic::set_hook({
+        let previous = previous.clone();
+        Box::new(move |info| {
+            let injected = info
+                .payload()
+                .downcast_ref::<&str>()
+                .is_some_and(|m| m.starts_with("test: injected"));
+            if !injected {
+                previous(info);
+            }
+        })
+    });
+    const VICTIM: u64 = 12;
+    let victim_log = Arc::new(Timed::default());
+    let victim = P::new(&engine, VICTIM, Box::new(TimedSink(victim_log.clone())));
+    basalt::engine::inject_frame_panic(VICTIM);
+    victim.play(track(&victim_file, 3000));
+    victim.expect_fault("the frame step");
+    basalt::engine::inject_frame_panic(0);
+    victim.play(track(&victim_file, 3000));
+    assert!(matches!(victim.next(), PlayerEventKind::TrackStart { .. }));
+    wait_for("the victim plays again", 10, || {
+        victim_log.at.lock().unwrap().len() >= 25
+    });
+    let at = canary_log.at.lock().unwrap().clone();
+    let window = &at[from..];
+    let max_gap = window
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    assert!(window.len() >= 25, "canary sent {} frames", window.len());
+    assert!(
+        max_gap < Duration::from_millis(100),
+        "canary gap {max_gap:?}"
+    );
+    assert_eq!(
+        canary_log.nulls.load(Ordering::Relaxed),
+        nulls_before,
+        "the canary never underran"
+    );
+    engine.shutdown();
+}
+
 /// Turns a 20 ms code-0 packet into a code-3 packet (one frame) with `pad` padding bytes:
 /// still a valid 20 ms stereo packet, now over the 1276-byte limit.
 fn pad_packet(p: &[u8], pad: usize) -> Vec<u8> {

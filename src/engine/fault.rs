@@ -40,3 +40,23 @@ pub fn drop_isolated<T>(g: T) {
         );
     }
 }
+
+/// Test-only fault injection (debug builds only; release builds have no such check): the
+/// frame step of the player of this guild panics while it has a track, as a bug in a
+/// filter or the encoder would. 0 = none.
+#[cfg(debug_assertions)]
+static PANIC_FRAME_STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes the frame step of `guild`'s player panic (0 turns it off). Debug builds only.
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub fn inject_frame_panic(guild: u64) {
+    PANIC_FRAME_STEP.store(guild, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(debug_assertions)]
+pub(crate) fn injected_frame_panic(guild: u64) {
+    if guild != 0 && PANIC_FRAME_STEP.load(std::sync::atomic::Ordering::Relaxed) == guild {
+        panic!("test: injected panic in the frame step");
+    }
+}

@@ -9,6 +9,9 @@
 
 mod disposal;
 mod fault;
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub use fault::inject_frame_panic;
 mod frame;
 mod helper;
 mod pacer;

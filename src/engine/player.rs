@@ -233,6 +233,8 @@ impl Player {
         if self.track.is_none() {
             return step;
         }
+        #[cfg(debug_assertions)]
+        super::fault::injected_frame_panic(self.guild_id);
         let connected = self.link.sink_connected.load(Ordering::Acquire);
         if connected {
             self.unread_since = None;
