@@ -126,17 +126,20 @@ fn serve(
     drain_timeout: std::time::Duration,
 ) {
     let node = server.node();
+    // A drain `POST /v4/drain` started still waits for the supervisor's first SIGTERM.
+    let mut sigterm_seen = false;
     loop {
         match next_signal(set, std::time::Duration::from_millis(100)) {
             Some(libc::SIGINT) => {
                 log::info!("SIGINT received; shutting down");
                 return;
             }
-            Some(libc::SIGTERM) if node.drain.is_draining() => {
+            Some(libc::SIGTERM) if sigterm_seen => {
                 log::warn!("second SIGTERM received; exiting without waiting for the drain");
                 std::process::exit(0);
             }
             Some(libc::SIGTERM) => {
+                sigterm_seen = true;
                 node.drain.start();
                 let (players, playing) = node.sessions.player_counts();
                 log::info!(

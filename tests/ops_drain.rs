@@ -157,6 +157,9 @@ fn post_drain_is_authenticated_and_the_timeout_cuts_long_tracks() {
 fn a_second_sigterm_exits_at_once() {
     let mut node = start("twice", 30);
     let (_ws, _sid, _f) = playing(&node, 30.0);
+    // a drain started over REST: the first SIGTERM is still a first one
+    assert_eq!(node.client(PW).post("/v4/drain", "").status, 204);
+    std::thread::sleep(Duration::from_millis(300));
     node.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(node.wait_exit(Duration::ZERO), None, "still draining");
