@@ -18,6 +18,11 @@ use serde_json::{json, Value};
 
 const GUILD: u64 = 817_327_181_659_111_454;
 
+/// Whether a `/v4/info` list (of names, or of objects with a `name`) holds `name`.
+fn has(v: &Value, name: &str) -> bool {
+    names(v).iter().any(|n| n == name)
+}
+
 fn names(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap()
@@ -59,18 +64,9 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
     let node = Node::start("reload", port, &first);
     let one = node.client("pw-one");
     let info = one.get("/v4/info").json();
-    assert!(
-        names(&info["filters"]).contains(&"timescale".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["sourceManagers"]).contains(&"http".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["plugins"]).contains(&"sponsorblock-plugin".to_string()),
-        "{info}"
-    );
+    assert!(has(&info["filters"], "timescale"), "{info}");
+    assert!(has(&info["sourceManagers"], "http"), "{info}");
+    assert!(has(&info["plugins"], "sponsorblock-plugin"), "{info}");
 
     // a player plays a 4 s track through the reload
     let (mut ws, sid) = session(&node, "pw-one");
@@ -92,7 +88,7 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
         "pw-two",
         "workers = 9",
         "[filters]\ntimescale = false\n\n[logging]\nlevel = \"warn\"\n\n\
-         [plugins.sponsorblock]\nenabled = false\n",
+         [plugins.sponsorblock]\nenabled = false\n\n[plugins.lavasrc.sources]\ndeezer = true\n",
     )
     .replace("vimeo = false\n", "vimeo = false\nhttp = false\n");
     node.rewrite_config(&second);
@@ -105,26 +101,15 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
     assert_eq!(one.get("/v4/info").status, 403);
     let two = node.client("pw-two");
     let info = two.get("/v4/info").json();
-    assert!(
-        !names(&info["filters"]).contains(&"timescale".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["filters"]).contains(&"volume".to_string()),
-        "{info}"
-    );
-    assert!(
-        !names(&info["sourceManagers"]).contains(&"http".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["sourceManagers"]).contains(&"local".to_string()),
-        "{info}"
-    );
-    assert!(
-        !names(&info["plugins"]).contains(&"sponsorblock-plugin".to_string()),
-        "{info}"
-    );
+    assert!(!has(&info["filters"], "timescale"), "{info}");
+    assert!(has(&info["filters"], "volume"), "{info}");
+    assert!(!has(&info["sourceManagers"], "http"), "{info}");
+    assert!(has(&info["sourceManagers"], "local"), "{info}");
+    assert!(!has(&info["plugins"], "sponsorblock-plugin"), "{info}");
+    // LavaSrc's Deezer source switched on: the source, LavaSrc and LavaSearch appear
+    assert!(has(&info["sourceManagers"], "deezer"), "{info}");
+    assert!(has(&info["plugins"], "lavasrc-plugin"), "{info}");
+    assert!(has(&info["plugins"], "lavasearch-plugin"), "{info}");
     // the disabled plugin's routes and the disabled source stop claiming
     let r = two.get(&categories);
     assert_eq!(r.status, 404);
@@ -177,18 +162,14 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
     node.rewrite_config(&third);
     sighup(&node, 1, "configuration reloaded");
     let info = two.get("/v4/info").json();
-    assert!(
-        names(&info["plugins"]).contains(&"sponsorblock-plugin".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["filters"]).contains(&"timescale".to_string()),
-        "{info}"
-    );
-    assert!(
-        names(&info["sourceManagers"]).contains(&"http".to_string()),
-        "{info}"
-    );
+    assert!(has(&info["plugins"], "sponsorblock-plugin"), "{info}");
+    assert!(has(&info["filters"], "timescale"), "{info}");
+    assert!(has(&info["sourceManagers"], "http"), "{info}");
+    // Deezer off again: its source, LavaSrc and LavaSearch are gone
+    assert!(!has(&info["sourceManagers"], "deezer"), "{info}");
+    assert!(!has(&info["plugins"], "lavasrc-plugin"), "{info}");
+    assert!(!has(&info["plugins"], "lavasearch-plugin"), "{info}");
+    assert_eq!(two.get("/v4/loadsearch?query=dzsearch%3Aabc").status, 404);
     // the plugin came back as it was: the categories set before are still there
     assert_eq!(two.get(&categories).json(), json!(["sponsor"]));
     let statuses: Vec<u16> = (0..6).map(|_| two.get("/version").status).collect();

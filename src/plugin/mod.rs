@@ -109,7 +109,7 @@ pub struct Plugins {
     list: std::sync::RwLock<Arc<Vec<Arc<dyn Plugin>>>>,
     /// Every plugin built so far by its config name (`lavasrc`…): one switched off and
     /// on again by reloads comes back as it was (its state, clients and cues kept).
-    built: std::sync::Mutex<Vec<(&'static str, Arc<dyn Plugin>)>>,
+    built: std::sync::Mutex<Vec<(String, Arc<dyn Plugin>)>>,
     jobs: Jobs,
     ticker: OnceLock<()>,
 }
@@ -162,15 +162,28 @@ impl Plugins {
     /// one switched on joins. Players keep playing either way.
     pub fn reload(&self, config: &Config) {
         let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
-        let mut get = |kind: &'static str, make: &dyn Fn() -> Arc<dyn Plugin>| {
-            if let Some((_, p)) = built.iter().find(|(k, _)| *k == kind) {
+        let p = &config.plugins;
+        // A plugin is built again when the keys it is built from change. LavaSrc and
+        // LavaSearch hold the API clients LavaSrc's sources use: a reload changing which
+        // of those sources are on rebuilds both (as `SourceManager::reload` does the
+        // sources), so all share one set of clients. LavaLyrics is built from its
+        // provider switches and order.
+        let clients_key = format!("{:?}", p.lavasrc.sources);
+        let lyrics_key = format!("{:?} {:?}", p.lavasrc.lyrics_sources, p.lavalyrics.sources);
+        let mut get = |kind: &str, make: &dyn Fn() -> Arc<dyn Plugin>| {
+            let key = match kind {
+                "lavasrc" | "lavasearch" => format!("{kind} {clients_key}"),
+                "lavalyrics" => format!("{kind} {lyrics_key}"),
+                _ => kind.to_string(),
+            };
+            if let Some((_, p)) = built.iter().find(|(k, _)| *k == key) {
                 return p.clone();
             }
             let p = make();
-            built.push((kind, p.clone()));
+            built.retain(|(k, _)| k.split(' ').next() != Some(kind));
+            built.push((key, p.clone()));
             p
         };
-        let p = &config.plugins;
         let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
         for (name, feature_on, wanted) in [
             (

@@ -4,7 +4,8 @@
 //! the loader's error (file and key named) and the running configuration stays.
 //!
 //! Live: `server.password`, `[filters]`, `[sources]`, `[logging]`, the rate limits of
-//! `[server]`, and which plugins and LavaSrc sources are enabled.
+//! `[server]`, which plugins are enabled, LavaSrc's sources and lyrics sources, and
+//! LavaLyrics' provider order.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub fn is_live(key: &str) -> bool {
             "sources.",
             "logging.",
             "plugins.lavasrc.sources.",
+            "plugins.lavasrc.lyrics_sources.",
         ]
         .iter()
         .any(|p| key.starts_with(p))
@@ -39,6 +41,7 @@ pub fn is_live(key: &str) -> bool {
             key,
             "plugins.lavasearch.enabled"
                 | "plugins.lavalyrics.enabled"
+                | "plugins.lavalyrics.sources"
                 | "plugins.sponsorblock.enabled"
         )
 }

@@ -1,8 +1,11 @@
 //! Sources switched on and off by a config reload (SIGHUP), without a restart.
 //!
 //! The active list is swapped whole, so a load under way finishes on the list it started
-//! with, and players keep the media they opened. A source switched off is kept aside and
-//! comes back as it was; one that was never built is built from the new config.
+//! with, and players keep the media they opened. A core source switched off is kept aside
+//! and comes back as it was; one that was never built is built from the new config.
+//! LavaSrc's sources share their API clients with the LavaSrc and LavaSearch plugins, so
+//! when their set changes they are all built again from the new config (as the plugin
+//! registry rebuilds those two), keeping one set of clients.
 
 use std::sync::Arc;
 
@@ -86,18 +89,19 @@ impl SourceManager {
                 .map(|(n, _)| *n)
                 .collect()
         };
-        let (core, plugin) = (missing(false), missing(true));
+        let core = missing(false);
+        let lavasrc_changed = ORDER
+            .iter()
+            .any(|(n, plugin)| *plugin && active(n) != wanted(config, n));
         let mut built: Vec<Arc<dyn Source>> = Vec::new();
         if !core.is_empty() {
             let fresh = SourceManager::with_plugin_sources(&only(config, &core), Vec::new());
             built.extend(fresh.list().iter().cloned());
         }
-        if !plugin.is_empty() {
-            // LavaSrc mirrors through the core sources of the config as it is.
-            let mut c = only(config, &plugin);
-            c.sources = config.sources.clone();
+        if lavasrc_changed {
+            pool.retain(|s| !ORDER.iter().any(|(n, p)| *p && *n == s.name()));
             built.extend(
-                crate::plugin::lavasrc::sources(&c)
+                crate::plugin::lavasrc::sources(config)
                     .into_iter()
                     .map(Arc::<dyn Source>::from),
             );
