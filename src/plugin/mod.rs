@@ -165,10 +165,10 @@ impl Plugins {
         let p = &config.plugins;
         // A plugin is built again when the keys it is built from change. LavaSrc and
         // LavaSearch hold the API clients LavaSrc's sources use: a reload changing which
-        // of those sources are on rebuilds both (as `SourceManager::reload` does the
-        // sources), so all share one set of clients. LavaLyrics is built from its
+        // of those (or of the core sources they mirror through) are on rebuilds both (as
+        // `SourceManager::reload` does the sources), so all share one set of clients. LavaLyrics is built from its
         // provider switches and order.
-        let clients_key = format!("{:?}", p.lavasrc.sources);
+        let clients_key = format!("{:?} {:?}", p.lavasrc.sources, config.sources);
         let lyrics_key = format!("{:?} {:?}", p.lavasrc.lyrics_sources, p.lavalyrics.sources);
         let mut get = |kind: &str, make: &dyn Fn() -> Arc<dyn Plugin>| {
             let key = match kind {

@@ -3,9 +3,10 @@
 //! The active list is swapped whole, so a load under way finishes on the list it started
 //! with, and players keep the media they opened. A core source switched off is kept aside
 //! and comes back as it was; one that was never built is built from the new config.
-//! LavaSrc's sources share their API clients with the LavaSrc and LavaSearch plugins, so
-//! when their set changes they are all built again from the new config (as the plugin
-//! registry rebuilds those two), keeping one set of clients.
+//! LavaSrc's sources share their API clients with the LavaSrc and LavaSearch plugins and
+//! mirror through the core sources, so when either set changes they are all built again
+//! from the new config (as the plugin registry rebuilds those two), keeping one set of
+//! clients.
 
 use std::sync::Arc;
 
@@ -90,9 +91,15 @@ impl SourceManager {
                 .collect()
         };
         let core = missing(false);
-        let lavasrc_changed = ORDER
-            .iter()
-            .any(|(n, plugin)| *plugin && active(n) != wanted(config, n));
+        let changed = |plugin: bool| {
+            ORDER
+                .iter()
+                .any(|(n, p)| *p == plugin && active(n) != wanted(config, n))
+        };
+        // LavaSrc mirrors through the core sources: when they change, its sources are
+        // built again too, so mirroring follows the node's sources as Lavalink's does.
+        let lavasrc_on = ORDER.iter().any(|(n, p)| *p && wanted(config, n));
+        let lavasrc_changed = changed(true) || (lavasrc_on && changed(false));
         let mut built: Vec<Arc<dyn Source>> = Vec::new();
         if !core.is_empty() {
             let fresh = SourceManager::with_plugin_sources(&only(config, &core), Vec::new());
@@ -133,5 +140,63 @@ impl SourceManager {
         *self.sources.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         log::info!("sources after the reload: {}", names.join(", "));
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(local: bool, http: bool, deezer: bool) -> Config {
+        let mut c = Config::default();
+        c.sources = crate::config::SourcesConfig {
+            youtube: false,
+            soundcloud: false,
+            bandcamp: false,
+            twitch: false,
+            vimeo: false,
+            nico: false,
+            local,
+            http,
+        };
+        c.plugins.lavasrc.sources.deezer = deezer;
+        c
+    }
+
+    fn by_name(m: &SourceManager, name: &str) -> Arc<dyn Source> {
+        m.source(name).unwrap()
+    }
+
+    #[test]
+    fn switches_sources_in_lavalink_order_and_keeps_instances() {
+        let m = SourceManager::new(&config(false, true, false));
+        assert_eq!(m.source_names(), ["http"]);
+        let http = by_name(&m, "http");
+        assert_eq!(m.reload(&config(true, true, false)), ["local", "http"]);
+        assert!(
+            Arc::ptr_eq(&http, &by_name(&m, "http")),
+            "kept, not rebuilt"
+        );
+        let local = by_name(&m, "local");
+        assert_eq!(m.reload(&config(false, true, false)), ["http"]);
+        assert!(m.source("local").is_none());
+        assert_eq!(m.reload(&config(true, true, false)), ["local", "http"]);
+        assert!(Arc::ptr_eq(&local, &by_name(&m, "local")), "back as it was");
+        if cfg!(feature = "plugin-lavasrc") {
+            // plugin sources sit after `local`, before `http`
+            assert_eq!(
+                m.reload(&config(true, true, true)),
+                ["local", "deezer", "http"]
+            );
+            let deezer = by_name(&m, "deezer");
+            // a core change rebuilds LavaSrc's sources (they mirror through the core ones)
+            assert_eq!(m.reload(&config(false, true, true)), ["deezer", "http"]);
+            assert!(!Arc::ptr_eq(&deezer, &by_name(&m, "deezer")));
+            assert_eq!(m.reload(&config(false, true, false)), ["http"]);
+        }
+        // no change: nothing rebuilt
+        let before = by_name(&m, "http");
+        assert_eq!(m.reload(&config(false, true, false)), ["http"]);
+        assert!(Arc::ptr_eq(&before, &by_name(&m, "http")));
     }
 }
