@@ -148,16 +148,18 @@ mod tests {
     use super::*;
 
     fn config(local: bool, http: bool, deezer: bool) -> Config {
-        let mut c = Config::default();
-        c.sources = crate::config::SourcesConfig {
-            youtube: false,
-            soundcloud: false,
-            bandcamp: false,
-            twitch: false,
-            vimeo: false,
-            nico: false,
-            local,
-            http,
+        let mut c = Config {
+            sources: crate::config::SourcesConfig {
+                youtube: false,
+                soundcloud: false,
+                bandcamp: false,
+                twitch: false,
+                vimeo: false,
+                nico: false,
+                local,
+                http,
+            },
+            ..Config::default()
         };
         c.plugins.lavasrc.sources.deezer = deezer;
         c
