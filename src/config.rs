@@ -72,6 +72,8 @@ pub struct ServerConfig {
     pub loaders: u32,
     /// A load not done within this answers a load error (the REST worker is freed).
     pub load_timeout_ms: u32,
+    /// Longest a graceful drain (SIGTERM, `POST /v4/drain`) waits for playing tracks.
+    pub drain_timeout_s: u32,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +99,7 @@ impl Default for ServerConfig {
             rate_limit_allow: vec!["127.0.0.1".into(), "::1".into()],
             loaders: 4,
             load_timeout_ms: 20_000,
+            drain_timeout_s: 30,
         }
     }
 }
@@ -773,6 +776,7 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
         "server.workers" | "server.loaders" => range(1, 256),
         "server.load_timeout_ms" => range(100, 3_600_000),
+        "server.drain_timeout_s" => range(0, 86_400),
         "server.max_connections" | "server.max_connections_per_ip" => range(1, 1_000_000),
         "server.max_header_bytes" => range(1024, 1 << 20),
         "server.max_body_bytes" => range(1024, 256 << 20),

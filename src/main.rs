@@ -1,5 +1,6 @@
 //! `basalt --config PATH`: load the configuration, start sources, engine, voice and the
-//! control plane, then wait for SIGINT/SIGTERM and shut down cleanly (exit 0).
+//! control plane, then wait for signals: SIGTERM drains then shuts down (exit 0), a second
+//! SIGTERM exits at once, SIGINT shuts down without draining, SIGHUP reloads the config.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,8 +89,9 @@ fn check_config(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// Block SIGINT/SIGTERM in this thread (and so in every thread spawned after), so that
-/// only `sigwait` below receives them.
+/// Block SIGINT/SIGTERM/SIGHUP in this thread (and so in every thread spawned after), so
+/// that only `next_signal` below receives them: the main thread takes them synchronously,
+/// with no handler, self-pipe or async runtime.
 fn block_signals() -> libc::sigset_t {
     // SAFETY: plain libc signal-set calls on a local, zero-initialised sigset_t.
     unsafe {
@@ -97,18 +99,71 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
 }
 
-fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+/// The next pending signal of `set`, waiting at most `timeout` (None: none came).
+fn next_signal(set: &libc::sigset_t, timeout: std::time::Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` is a valid, initialised signal set; `ts` a valid timespec; the info
+    // pointer may be null.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
+/// Serves until SIGINT, a finished drain, or a second SIGTERM (exits at once). A drain
+/// (SIGTERM or `POST /v4/drain`) ends once no track plays or `drain_timeout_s` passed.
+fn serve(
+    server: &Server,
+    path: &std::path::Path,
+    set: &libc::sigset_t,
+    drain_timeout: std::time::Duration,
+) {
+    let node = server.node();
+    // A drain `POST /v4/drain` started still waits for the supervisor's first SIGTERM.
+    let mut sigterm_seen = false;
     loop {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: `set` is a valid, initialised signal set; `sig` is a valid out pointer.
-        let rc = unsafe { libc::sigwait(set, &mut sig) };
-        if rc == 0 {
-            return sig;
+        match next_signal(set, std::time::Duration::from_millis(100)) {
+            Some(libc::SIGINT) => {
+                log::info!("SIGINT received; shutting down");
+                return;
+            }
+            Some(libc::SIGTERM) if sigterm_seen => {
+                log::warn!("second SIGTERM received; exiting without waiting for the drain");
+                std::process::exit(0);
+            }
+            Some(libc::SIGTERM) => {
+                sigterm_seen = true;
+                node.drain.start();
+                let (players, playing) = node.sessions.player_counts();
+                log::info!(
+                    "SIGTERM received: draining ({players} players, {playing} playing; \
+                     at most {} s); a second SIGTERM exits at once",
+                    drain_timeout.as_secs()
+                );
+            }
+            Some(libc::SIGHUP) => {
+                log::info!("SIGHUP received; reloading {}", path.display());
+                server.reload(path);
+            }
+            _ => {}
+        }
+        if let Some(since) = node.drain.since() {
+            let (_, playing) = node.sessions.player_counts();
+            if playing == 0 {
+                log::info!("drain done: no track plays; shutting down");
+                return;
+            }
+            if since.elapsed() >= drain_timeout {
+                log::info!("drain timeout passed with {playing} tracks playing; shutting down");
+                return;
+            }
         }
     }
 }
@@ -211,6 +266,7 @@ fn main() -> ExitCode {
         }
     };
     let options = ServerOptions::from_config(&config);
+    let drain_timeout = std::time::Duration::from_secs(u64::from(config.server.drain_timeout_s));
     let server = match Server::start(
         config,
         Backend::real(engine.clone(), sources, voice.clone()),
@@ -229,8 +285,7 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         server.local_addr()
     );
-    let sig = wait_for_signal(&signals);
-    log::info!("signal {sig} received; shutting down");
+    serve(&server, &path, &signals, drain_timeout);
     server.shutdown();
     log::info!("bye");
     ExitCode::SUCCESS

@@ -179,11 +179,12 @@ pub const ROUTES: &[&str] = &[
     "/v4/routeplanner/status",
     "/v4/routeplanner/free/address",
     "/v4/routeplanner/free/all",
+    "/v4/drain",
     "/v4/websocket",
     "metrics",
     "other",
 ];
-const N_ROUTES: usize = 15;
+const N_ROUTES: usize = 16;
 /// Status codes the node answers with; anything else is `other`.
 const STATUSES: &[u16] = &[
     101, 200, 204, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503,
@@ -379,6 +380,7 @@ fn route_index(path: &str) -> usize {
         ["v4", "routeplanner", "free", "address"] => "/v4/routeplanner/free/address",
         ["v4", "routeplanner", "free", "all"] => "/v4/routeplanner/free/all",
         ["v4", "websocket"] => "/v4/websocket",
+        ["v4", "drain"] => "/v4/drain",
         _ => "other",
     };
     ROUTES

@@ -31,7 +31,13 @@ fn start() -> Node {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = std::env::temp_dir().join(format!("basalt-ops-metrics-{}.toml", std::process::id()));
+    // One file per node: the tests of this file run in parallel.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cfg = std::env::temp_dir().join(format!(
+        "basalt-ops-metrics-{}-{n}.toml",
+        std::process::id()
+    ));
     std::fs::write(
         &cfg,
         format!(
@@ -262,4 +268,47 @@ fn basalt_families_beside_lavalinks() {
             "basalt_track_stuck_total".to_string()
         ]
     );
+}
+
+/// The value of one series in a scrape (0 when absent).
+fn series(c: &Client, name: &str) -> f64 {
+    let (_, s) = parse(&request(c.addr, "GET", "/metrics", &[], None).text());
+    s.get(name).copied().unwrap_or(0.0)
+}
+
+#[test]
+fn websocket_upgrades_are_counted() {
+    let node = start();
+    let c = &node.client;
+    let ok = "basalt_http_requests_total{route=\"/v4/websocket\",status=\"101\"}";
+    let bad = "basalt_http_requests_total{route=\"/v4/websocket\",status=\"400\"}";
+    let unauth = "basalt_http_requests_total{route=\"/v4/websocket\",status=\"401\"}";
+    assert_eq!(series(c, ok), 0.0);
+
+    let mut a = c.ws(None);
+    let mut b = c.ws(None);
+    // a handshake without User-Id is refused (400), a wrong password too (401)
+    assert_eq!(
+        ws_connect(c.addr, &[("Authorization", "pw")]).err(),
+        Some(400)
+    );
+    assert_eq!(
+        ws_connect(c.addr, &[("Authorization", "nope"), ("User-Id", "1")]).err(),
+        Some(401)
+    );
+    // a plain GET of the socket path (no Upgrade) is a 400 of the same route
+    assert_eq!(c.get("/v4/websocket").status, 400);
+
+    assert_eq!(series(c, ok), 2.0);
+    assert_eq!(series(c, bad), 2.0);
+    assert_eq!(series(c, unauth), 1.0);
+    let _ = a.ws.close(None);
+    let _ = b.ws.close(None);
+
+    // a resume is an upgrade too; the route label stays the template (no session ids)
+    let mut r = c.ws(Some("not-a-session"));
+    assert_eq!(series(c, ok), 3.0);
+    let _ = r.ws.close(None);
+    let text = request(c.addr, "GET", "/metrics", &[], None).text();
+    assert!(!text.contains("not-a-session"), "{text}");
 }

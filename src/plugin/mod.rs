@@ -105,7 +105,11 @@ impl Jobs {
 
 /// The registry: the enabled plugins in registration order.
 pub struct Plugins {
-    list: Vec<Arc<dyn Plugin>>,
+    /// Swapped whole by a config reload (`reload`); readers take a snapshot.
+    list: std::sync::RwLock<Arc<Vec<Arc<dyn Plugin>>>>,
+    /// Every plugin built so far by its config name (`lavasrc`…): one switched off and
+    /// on again by reloads comes back as it was (its state, clients and cues kept).
+    built: std::sync::Mutex<Vec<(String, Arc<dyn Plugin>)>>,
     jobs: Jobs,
     ticker: OnceLock<()>,
 }
@@ -138,7 +142,48 @@ impl Plugin for LavaSrcPlugin {
 
 impl Plugins {
     pub fn new(config: &Config) -> Plugins {
+        let plugins = Plugins {
+            list: Default::default(),
+            built: Default::default(),
+            jobs: Jobs::new(2),
+            ticker: OnceLock::new(),
+        };
+        plugins.reload(config);
+        plugins
+    }
+
+    /// The enabled plugins now, in registration order.
+    fn active(&self) -> Arc<Vec<Arc<dyn Plugin>>> {
+        self.list.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// (Re)applies which plugins `config` enables: at start and on a config reload. A
+    /// plugin switched off leaves `/v4/info.plugins` and stops answering routes and hooks;
+    /// one switched on joins. Players keep playing either way.
+    pub fn reload(&self, config: &Config) {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
         let p = &config.plugins;
+        // A plugin is built again when the keys it is built from change. LavaSrc and
+        // LavaSearch hold the API clients LavaSrc's sources use: a reload changing which
+        // of those (or of the core sources they mirror through) are on rebuilds both (as
+        // `SourceManager::reload` does the sources), so all share one set of clients. LavaLyrics is built from its
+        // provider switches and order.
+        let clients_key = format!("{:?} {:?}", p.lavasrc.sources, config.sources);
+        let lyrics_key = format!("{:?} {:?}", p.lavasrc.lyrics_sources, p.lavalyrics.sources);
+        let mut get = |kind: &str, make: &dyn Fn() -> Arc<dyn Plugin>| {
+            let key = match kind {
+                "lavasrc" | "lavasearch" => format!("{kind} {clients_key}"),
+                "lavalyrics" => format!("{kind} {lyrics_key}"),
+                _ => kind.to_string(),
+            };
+            if let Some((_, p)) = built.iter().find(|(k, _)| *k == key) {
+                return p.clone();
+            }
+            let p = make();
+            built.retain(|(k, _)| k.split(' ').next() != Some(kind));
+            built.push((key, p.clone()));
+            p
+        };
         let mut list: Vec<Arc<dyn Plugin>> = Vec::new();
         for (name, feature_on, wanted) in [
             (
@@ -167,8 +212,10 @@ impl Plugins {
             }
         }
         if cfg!(feature = "plugin-lavasrc") && p.lavasrc.any_enabled() {
-            list.push(Arc::new(LavaSrcPlugin {
-                clients: lavasrc::Clients::shared(config),
+            list.push(get("lavasrc", &|| {
+                Arc::new(LavaSrcPlugin {
+                    clients: lavasrc::Clients::shared(config),
+                }) as Arc<dyn Plugin>
             }));
         }
         // Listed only while one of its parts is active (plugins.md §7.1): LavaSearch needs a
@@ -177,25 +224,27 @@ impl Plugins {
         let search_providers = src.spotify || src.applemusic || src.deezer;
         let lyrics_providers = p.lavasrc.lyrics_sources.lrc_lib;
         if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled && search_providers {
-            list.push(Arc::new(lavasearch::LavaSearch::new(config)));
+            list.push(get("lavasearch", &|| {
+                Arc::new(lavasearch::LavaSearch::new(config)) as Arc<dyn Plugin>
+            }));
         }
         if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled && lyrics_providers {
-            list.push(Arc::new(lavalyrics::LavaLyrics::new(config)));
+            list.push(get("lavalyrics", &|| {
+                Arc::new(lavalyrics::LavaLyrics::new(config)) as Arc<dyn Plugin>
+            }));
         }
         if cfg!(feature = "plugin-sponsorblock") && p.sponsorblock.enabled {
-            list.push(Arc::new(sponsorblock::SponsorBlock::new(config)));
+            list.push(get("sponsorblock", &|| {
+                Arc::new(sponsorblock::SponsorBlock::new(config)) as Arc<dyn Plugin>
+            }));
         }
-        Plugins {
-            list,
-            jobs: Jobs::new(2),
-            ticker: OnceLock::new(),
-        }
+        *self.list.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
     }
 
     /// `/v4/info.plugins`.
     pub fn info(&self) -> Value {
         Value::Array(
-            self.list
+            self.active()
                 .iter()
                 .map(|p| json!({"name": p.name(), "version": p.version()}))
                 .collect(),
@@ -204,7 +253,7 @@ impl Plugins {
 
     /// Registered plugin filter names, in registration order.
     pub fn filter_names(&self) -> Vec<&'static str> {
-        self.list
+        self.active()
             .iter()
             .flat_map(|p| p.filter_names().iter().copied())
             .collect()
@@ -242,7 +291,7 @@ impl Plugins {
                         node: &node,
                         jobs: &plugins.jobs,
                     };
-                    for p in &plugins.list {
+                    for p in plugins.active().iter() {
                         p.tick(&ctx);
                     }
                 });
@@ -259,7 +308,7 @@ impl Plugins {
             node,
             jobs: &self.jobs,
         };
-        self.list.iter().find_map(|p| p.route(&ctx, req, &segs))
+        self.active().iter().find_map(|p| p.route(&ctx, req, &segs))
     }
 
     pub fn on_event(&self, node: &Node, session: &Arc<Session>, ev: &PlayerEvent) {
@@ -267,7 +316,7 @@ impl Plugins {
             node,
             jobs: &self.jobs,
         };
-        for p in &self.list {
+        for p in self.active().iter() {
             p.on_event(&ctx, session, ev);
         }
     }
@@ -277,13 +326,13 @@ impl Plugins {
             node,
             jobs: &self.jobs,
         };
-        for p in &self.list {
+        for p in self.active().iter() {
             p.before_event(&ctx, session, ev);
         }
     }
 
     pub fn on_seek(&self, session: &str, guild: GuildId, position: i64) {
-        for p in &self.list {
+        for p in self.active().iter() {
             p.on_seek(session, guild, position);
         }
     }

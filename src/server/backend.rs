@@ -24,6 +24,8 @@ pub trait TrackLoader: Send + Sync {
     fn source_names(&self) -> Vec<&'static str>;
     /// Blocking; may take seconds for network sources.
     fn load(&self, identifier: &str) -> LoadResult;
+    /// A config reload: switch sources on and off as `config` says (SIGHUP).
+    fn reload(&self, _config: &crate::config::Config) {}
     /// Whether a decoded blob belongs here (Lavalink answers `decodetrack` and PATCH with
     /// 500 otherwise): its source is registered (and, for http/local, its probe known).
     /// Any layout Basalt knows decodes, registered source or not (issue 9 departs from
@@ -111,6 +113,9 @@ impl TrackLoader for crate::source::SourceManager {
     }
     fn load(&self, identifier: &str) -> LoadResult {
         crate::source::SourceManager::load(self, identifier)
+    }
+    fn reload(&self, config: &crate::config::Config) {
+        crate::source::SourceManager::reload(self, config);
     }
     /// Any blob whose layout Basalt knows decodes, enabled source or not (playing one of
     /// a disabled source then fails that track with an exception, not the request); a

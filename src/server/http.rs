@@ -20,6 +20,8 @@ use crate::config::Config;
 /// A running control plane. `shutdown` (or drop) stops it.
 pub struct Server {
     node: Arc<Node>,
+    /// The acceptor's limiter (a config reload applies new rate limits to it).
+    pub(crate) limiter: Arc<Limiter>,
     stop: StopHandle,
     threads: Vec<JoinHandle<()>>,
     addr: SocketAddr,
@@ -34,7 +36,7 @@ impl Gate for NodeGate {
         if is_metrics(&self.0, path) {
             return None;
         }
-        match super::auth::check(head.header("Authorization"), self.0.password()) {
+        match super::auth::check(head.header("Authorization"), &self.0.password()) {
             super::auth::Auth::Ok => None,
             super::auth::Auth::Missing => Some(401),
             // The WebSocket handshake refuses both with 401 (§2).
@@ -73,7 +75,7 @@ impl Server {
         let (jobs_tx, jobs_rx) = crossbeam::channel::bounded::<Ready>(workers * 4);
         let gate = Arc::new(NodeGate(node.clone()));
         let (acceptor, handback, stop) =
-            Acceptor::new(listener, settings, limiter, gate, jobs_tx, workers)
+            Acceptor::new(listener, settings, limiter.clone(), gate, jobs_tx, workers)
                 .map_err(|e| bind_err(e.to_string()))?;
         let mut threads = Vec::new();
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
@@ -96,6 +98,7 @@ impl Server {
         log::info!("listening on {local}");
         Ok(Server {
             node,
+            limiter,
             stop,
             threads,
             addr: local,
@@ -157,6 +160,7 @@ fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
         None => (target.as_str(), ""),
     };
     if node.is_shutting_down() {
+        crate::telemetry::http_request(Some(path), is_metrics(node, path), 503);
         let _ = stream.write_all(&request::response(503, None, b"", false, &[]));
         return;
     }
@@ -164,10 +168,15 @@ fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
     let with_trace = routes::wants_trace(&query_params);
     if path == "/v4/websocket" && head.method == Method::Get {
         if head.is_upgrade() {
+            if node.drain.is_draining() {
+                // Clients open their sessions on another node.
+                return websocket::refuse(stream, 503);
+            }
             return websocket::accept(node, head, stream, rest, guard);
         }
         let e = ApiError::bad_request("Can \"Upgrade\" only to \"WebSocket\".");
         let reply = error_reply(&e, path, with_trace);
+        crate::telemetry::http_request(Some(path), false, reply.status);
         let _ = stream.write_all(&encode(reply, false));
         return;
     }
@@ -193,7 +202,7 @@ fn handle(node: &Arc<Node>, r: Ready, handback: &Handback) {
             )
         }
     };
-    if node.config.logging.request_logging {
+    if node.live().logging.request_logging {
         log::info!("{} {target} -> {}", head.method, reply.status);
     }
     crate::telemetry::http_request(Some(path), is_metrics(node, path), reply.status);

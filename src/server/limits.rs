@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
@@ -80,13 +80,44 @@ struct Entry {
 pub struct Limiter {
     /// Connections open now (all addresses).
     open: std::sync::atomic::AtomicUsize,
+    /// The `[server]` limits; replaced by a config reload (`reconfigure`).
+    params: RwLock<Params>,
+    table: Mutex<HashMap<IpAddr, Entry>>,
+}
+
+/// The limits of `[server]` the limiter applies.
+struct Params {
     max_total: usize,
     allow: Vec<IpAddr>,
     per_ip_conns: u32,
     rate: f64,
     burst: f64,
     auth_per_min: u32,
-    table: Mutex<HashMap<IpAddr, Entry>>,
+}
+
+impl Params {
+    fn from_config(cfg: &ServerConfig) -> Params {
+        Params {
+            max_total: cfg.max_connections as usize,
+            allow: cfg
+                .rate_limit_allow
+                .iter()
+                .filter_map(|s| s.trim().parse().ok())
+                .collect(),
+            per_ip_conns: cfg.max_connections_per_ip,
+            rate: f64::from(cfg.requests_per_s_per_ip.max(1)),
+            burst: f64::from(cfg.request_burst_per_ip.max(1)),
+            auth_per_min: cfg.auth_failures_per_min_per_ip.max(1),
+        }
+    }
+
+    fn is_allowed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.contains(&ip)
+    }
 }
 
 /// Why a request is refused, with the seconds to put in `Retry-After`.
@@ -100,26 +131,23 @@ impl Limiter {
     pub fn new(cfg: &ServerConfig) -> Arc<Limiter> {
         Arc::new(Limiter {
             open: std::sync::atomic::AtomicUsize::new(0),
-            max_total: cfg.max_connections as usize,
-            allow: cfg
-                .rate_limit_allow
-                .iter()
-                .filter_map(|s| s.trim().parse().ok())
-                .collect(),
-            per_ip_conns: cfg.max_connections_per_ip,
-            rate: f64::from(cfg.requests_per_s_per_ip.max(1)),
-            burst: f64::from(cfg.request_burst_per_ip.max(1)),
-            auth_per_min: cfg.auth_failures_per_min_per_ip.max(1),
+            params: RwLock::new(Params::from_config(cfg)),
             table: Mutex::new(HashMap::new()),
         })
     }
 
+    /// Applies new limits (config reload). Open connections keep their slots; buckets
+    /// refill at the new rate up to the new burst.
+    pub fn reconfigure(&self, cfg: &ServerConfig) {
+        *self.params.write().unwrap_or_else(|p| p.into_inner()) = Params::from_config(cfg);
+    }
+
+    fn params(&self) -> std::sync::RwLockReadGuard<'_, Params> {
+        self.params.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn is_allowed(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.allow.contains(&ip)
+        self.params().is_allowed(ip)
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
@@ -132,9 +160,10 @@ impl Limiter {
         ip: IpAddr,
         now: Instant,
     ) -> &'a mut Entry {
+        let burst = self.params().burst;
         t.entry(ip).or_insert_with(|| Entry {
             conns: 0,
-            tokens: self.burst,
+            tokens: burst,
             refilled: now,
             auth_failures: 0,
             auth_window: now,
@@ -150,14 +179,18 @@ impl Limiter {
     /// A new connection from `ip`: a guard that gives the slot back on drop, or the status
     /// to refuse it with (503: the node is full; 429: the address has its share open).
     pub fn admit_connection(self: &Arc<Self>, ip: IpAddr) -> Result<ConnGuard, u16> {
-        if self.open() >= self.max_total {
+        let (max_total, per_ip_conns, allowed) = {
+            let p = self.params();
+            (p.max_total, p.per_ip_conns, p.is_allowed(ip))
+        };
+        if self.open() >= max_total {
             count(&REJECTIONS.connections_total);
             return Err(503);
         }
-        if !self.is_allowed(ip) {
+        if !allowed {
             let mut t = self.table();
             let e = self.entry(&mut t, ip, Instant::now());
-            if e.conns >= self.per_ip_conns {
+            if e.conns >= per_ip_conns {
                 count(&REJECTIONS.connections_per_ip);
                 return Err(429);
             }
@@ -167,6 +200,7 @@ impl Limiter {
         Ok(ConnGuard {
             limiter: self.clone(),
             ip,
+            counted: !allowed,
         })
     }
 
@@ -185,15 +219,19 @@ impl Limiter {
             }
             e.blocked_until = None;
         }
+        let (rate, burst) = {
+            let p = self.params();
+            (p.rate, p.burst)
+        };
         let dt = now.duration_since(e.refilled).as_secs_f64();
-        e.tokens = (e.tokens + dt * self.rate).min(self.burst);
+        e.tokens = (e.tokens + dt * rate).min(burst);
         e.refilled = now;
         if e.tokens >= 1.0 {
             e.tokens -= 1.0;
             Ok(())
         } else {
             count(&REJECTIONS.rate_limited);
-            let wait = ((1.0 - e.tokens) / self.rate).ceil().max(1.0) as u64;
+            let wait = ((1.0 - e.tokens) / rate).ceil().max(1.0) as u64;
             Err(Refusal::TooManyRequests(wait))
         }
     }
@@ -211,7 +249,7 @@ impl Limiter {
             e.auth_failures = 0;
         }
         e.auth_failures += 1;
-        if e.auth_failures >= self.auth_per_min {
+        if e.auth_failures >= self.params().auth_per_min {
             e.blocked_until = Some(now + AUTH_BLOCK);
         }
     }
@@ -219,7 +257,10 @@ impl Limiter {
     /// Drop entries of addresses with nothing open and nothing to remember.
     pub fn prune(&self) {
         let now = Instant::now();
-        let (rate, burst) = (self.rate, self.burst);
+        let (rate, burst) = {
+            let p = self.params();
+            (p.rate, p.burst)
+        };
         self.table().retain(|_, e| {
             let full = e.tokens + now.duration_since(e.refilled).as_secs_f64() * rate >= burst;
             let blocked = e.blocked_until.is_some_and(|u| u > now);
@@ -239,6 +280,9 @@ impl Limiter {
 pub struct ConnGuard {
     limiter: Arc<Limiter>,
     ip: IpAddr,
+    /// Counted in its address's share (not in `rate_limit_allow` when admitted), so a
+    /// reload changing the allow list gives back exactly what was taken.
+    counted: bool,
 }
 
 impl ConnGuard {
@@ -250,7 +294,7 @@ impl ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.limiter.open.fetch_sub(1, Ordering::Relaxed);
-        if self.limiter.is_allowed(self.ip) {
+        if !self.counted {
             return;
         }
         if let Some(e) = self.limiter.table().get_mut(&self.ip) {

@@ -9,12 +9,14 @@
 mod acceptor;
 pub mod auth;
 pub mod backend;
+pub mod drain;
 pub mod dto;
 pub mod error;
 mod http;
 pub mod limits;
 mod load_pool;
 pub mod method;
+pub mod reload;
 mod request;
 pub mod routeplanner;
 pub mod routes;
@@ -85,7 +87,9 @@ pub struct Node {
     pub planner: Option<std::sync::Arc<routeplanner::RoutePlanner>>,
     /// Built-in plugins (routes, hooks, `/v4/info.plugins`).
     pub plugins: crate::plugin::Plugins,
-    password: String,
+    /// The configuration as last (re)loaded: the keys a reload applies live (password,
+    /// filters, logging, rate limits) are read from here, the rest from `config`.
+    live: std::sync::RwLock<std::sync::Arc<Config>>,
     started: Instant,
     shutting_down: AtomicBool,
     /// Client sockets still open (shutdown waits for their close frames).
@@ -94,15 +98,15 @@ pub struct Node {
     pub(crate) voice_pool: voice_pool::VoicePool,
     /// Track loads, bounded in time and in REST workers held.
     pub(crate) load_pool: load_pool::LoadPool,
+    /// Graceful drain (SIGTERM, `POST /v4/drain`).
+    pub drain: drain::Drain,
 }
 
 impl Node {
     fn new(config: Config, backend: Backend, options: ServerOptions) -> Result<Node, ServerError> {
-        let password = config
-            .server
-            .password
-            .clone()
-            .ok_or(ServerError::NoPassword)?;
+        if config.server.password.is_none() {
+            return Err(ServerError::NoPassword);
+        }
         // Fewer loaders than workers, so loads never hold every worker.
         let load_pool = load_pool::LoadPool::new(
             (config.server.loaders as usize).min((options.workers / 2).max(1)),
@@ -111,21 +115,28 @@ impl Node {
         Ok(Node {
             planner: config.planner.get(&config.ratelimit),
             plugins: crate::plugin::Plugins::new(&config),
+            live: std::sync::RwLock::new(std::sync::Arc::new(config.clone())),
             config,
             backend,
             sessions: Sessions::default(),
             options,
-            password,
             started: Instant::now(),
             shutting_down: AtomicBool::new(false),
             open_sockets: AtomicUsize::new(0),
             voice_pool: voice_pool::VoicePool::new(),
             load_pool,
+            drain: drain::Drain::default(),
         })
     }
 
-    pub fn password(&self) -> &str {
-        &self.password
+    /// The password now (a reload may change it).
+    pub fn password(&self) -> String {
+        self.live().server.password.clone().unwrap_or_default()
+    }
+
+    /// The configuration as last (re)loaded (see `live`).
+    pub fn live(&self) -> std::sync::Arc<Config> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -229,6 +229,7 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
                         None => false,
                     };
                     let up = parse_update_player(r.body)?;
+                    node.drain.check_update(&s, guild, &up)?;
                     Ok(Reply::json(apply_update(node, &s, guild, up, no_replace)?))
                 }
                 Method::Delete => {
@@ -279,8 +280,18 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
                 _ => Err(ApiError::not_found("Not Found")),
             }
         }
+        ["v4", "drain"] if *r.method == Method::Post => {
+            if node.drain.start() {
+                let (players, playing) = node.sessions.player_counts();
+                log::info!(
+                    "drain started by POST /v4/drain ({players} players, {playing} playing)"
+                );
+            }
+            Ok(Reply::no_content())
+        }
         ["version"]
         | [""]
+        | ["v4", "drain"]
         | ["v3", "websocket"]
         | ["v4", "info" | "stats" | "loadtracks" | "decodetrack"]
         | ["v4", "decodetracks"]
@@ -302,7 +313,7 @@ fn decode_echo(node: &Node, encoded: &str) -> Result<Value, ApiError> {
 
 fn info(node: &Node) -> Value {
     let sources = node.backend.loader.source_names();
-    let filters = node.config.filters.enabled_names();
+    let filters = node.live().filters.enabled_names();
     let mut v = dto::info(&sources, &filters);
     // The native LavaDSPX entry from `dto::info`, then the built-in plugins.
     let mut plugins = v["plugins"].as_array().cloned().unwrap_or_default();

@@ -323,10 +323,11 @@ pub fn apply_update(
 ) -> Result<Value, ApiError> {
     // 2. disabled filters (any key present, even null, plugin filter names included)
     if let Some(f) = &up.filters {
+        let live = node.live();
         let disabled: Vec<&str> = f
             .keys
             .iter()
-            .filter(|k| !node.config.filters.is_enabled(k))
+            .filter(|k| !live.filters.is_enabled(k))
             .map(String::as_str)
             .collect();
         if !disabled.is_empty() {

@@ -30,9 +30,14 @@ const POLL: Duration = Duration::from_millis(20);
 /// Longest sleep in poll without any wake-up.
 const IDLE_POLL_MS: i32 = 250;
 
-fn refuse(mut stream: TcpStream, status: u16) {
+/// Refuses the handshake with `status` (counted like any other response).
+pub(crate) fn refuse(mut stream: TcpStream, status: u16) {
+    crate::telemetry::http_request(Some(PATH), false, status);
     let _ = stream.write_all(&request::response(status, None, b"", false, &[]));
 }
+
+/// The route label of every handshake (bounded: no session ids).
+const PATH: &str = "/v4/websocket";
 
 /// Handle an authenticated upgrade request (auth was checked by the acceptor: 401 there
 /// for missing and wrong passwords alike on this path). `rest` is what the client sent
@@ -79,6 +84,8 @@ pub fn accept(
         session.socket_closed(node, generation);
         return;
     }
+    // Upgrades are requests too: counted as 101 beside the REST answers.
+    crate::telemetry::http_request(Some(PATH), false, 101);
     node.open_sockets.fetch_add(1, Ordering::Relaxed);
     let n = node.clone();
     let spawned = std::thread::Builder::new()

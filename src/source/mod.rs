@@ -15,11 +15,14 @@ pub mod mpegts;
 pub mod niconico;
 pub mod playlist;
 pub mod probe;
+mod reload;
 pub mod soundcloud;
 pub mod twitch;
 pub mod vimeo;
 pub mod youtube;
 pub mod ytcipher;
+
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::track::{Severity, TrackData, TrackException, TrackInfo};
@@ -215,9 +218,11 @@ const MAX_PLAYLIST_ENTRIES: usize = 50;
 const MAX_HOPS: usize = 5;
 
 /// All registered sources, in registration order. Send + Sync; loads may run
-/// concurrently from many threads.
+/// concurrently from many threads. A config reload (`reload`) swaps the active list.
 pub struct SourceManager {
-    sources: Vec<Box<dyn Source>>,
+    sources: std::sync::RwLock<Arc<Vec<Arc<dyn Source>>>>,
+    /// Sources a reload switched off, kept to come back without being rebuilt.
+    retired: std::sync::Mutex<Vec<Arc<dyn Source>>>,
 }
 
 impl SourceManager {
@@ -256,20 +261,28 @@ impl SourceManager {
         if config.sources.http {
             sources.push(Box::new(http::HttpSource::new(config)));
         }
-        SourceManager { sources }
+        SourceManager {
+            sources: std::sync::RwLock::new(Arc::new(sources.into_iter().map(Arc::from).collect())),
+            retired: Default::default(),
+        }
+    }
+
+    /// The active sources now (a snapshot: a reload does not disturb a load under way).
+    fn list(&self) -> Arc<Vec<Arc<dyn Source>>> {
+        self.sources
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A registered source by its name.
-    pub fn source(&self, name: &str) -> Option<&dyn Source> {
-        self.sources
-            .iter()
-            .find(|s| s.name() == name)
-            .map(|s| s.as_ref())
+    pub fn source(&self, name: &str) -> Option<Arc<dyn Source>> {
+        self.list().iter().find(|s| s.name() == name).cloned()
     }
 
     /// Registration order, for `/v4/info` (Lavalink: …, local, plugins, http last).
     pub fn source_names(&self) -> Vec<&'static str> {
-        self.sources.iter().map(|s| s.name()).collect()
+        self.list().iter().map(|s| s.name()).collect()
     }
 
     /// Resolves an identifier (blocking; network and disk I/O happen here).
@@ -390,7 +403,7 @@ impl SourceManager {
     /// Asks each source in registration order; the first that claims the identifier
     /// answers. A reference carrying a container descriptor goes to probing sources only.
     fn ask_all(&self, req: &LoadRequest<'_>) -> Answer {
-        for source in &self.sources {
+        for source in self.list().iter() {
             if req.descriptor.is_some() && !source.probes() {
                 continue;
             }
