@@ -38,6 +38,8 @@ struct State {
     seek_failed: AtomicBool,
     eof: AtomicBool,
     failed: AtomicBool,
+    /// The failure was a panic in the source (reported as such, severity `fault`).
+    panicked: AtomicBool,
     /// The reader is gone: the filler drops the source.
     closed: AtomicBool,
     /// Bytes pushed by the filler and consumed by the reader (incl. discarded), so the
@@ -185,6 +187,9 @@ impl Read for ReadAhead {
                 self.count_popped(n);
                 return Ok(n);
             }
+            if self.state.panicked.load(Ordering::Acquire) {
+                return Err(io::Error::other("panic in a source read"));
+            }
             if self.state.failed.load(Ordering::Acquire) {
                 return Err(io::Error::other("reading the source failed"));
             }
@@ -235,6 +240,9 @@ impl Seek for ReadAhead {
         self.state.seek_gen.store(gen, Ordering::Release);
         let start = Instant::now();
         while !self.discard_pre_seek(gen) {
+            if self.state.panicked.load(Ordering::Acquire) {
+                return Err(io::Error::other("panic in a source read"));
+            }
             if start.elapsed() > READ_TIMEOUT {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "seek stalled"));
             }
@@ -442,7 +450,22 @@ impl IoPool {
                 Ok(mut f) => {
                     idle_since = Instant::now();
                     self.busy.fetch_add(1, Ordering::AcqRel);
-                    let step = f.step(&mut buf);
+                    // A panic in a source's read or seek fails that track's reader only;
+                    // this thread and every other track it fills go on.
+                    let step = match super::fault::isolate(|| f.step(&mut buf)) {
+                        Ok(step) => step,
+                        Err(p) => {
+                            log::error!(
+                                "engine: panic in a source read, failing that track only: {}",
+                                super::fault::panic_message(&*p)
+                            );
+                            f.state.panicked.store(true, Ordering::Release);
+                            f.state.failed.store(true, Ordering::Release);
+                            super::fault::drop_isolated(f);
+                            self.busy.fetch_sub(1, Ordering::AcqRel);
+                            continue;
+                        }
+                    };
                     self.busy.fetch_sub(1, Ordering::AcqRel);
                     match step {
                         Step::Again => {
@@ -479,6 +502,67 @@ impl IoPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads `good` bytes, then panics.
+    struct PanicsAfter {
+        good: usize,
+    }
+
+    impl Read for PanicsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good == 0 {
+                panic!("test: source read panics");
+            }
+            let n = buf.len().min(self.good);
+            buf[..n].fill(7);
+            self.good -= n;
+            Ok(n)
+        }
+    }
+
+    impl Seek for PanicsAfter {
+        fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+            Err(io::Error::other("not seekable"))
+        }
+    }
+
+    impl MediaSource for PanicsAfter {
+        fn is_seekable(&self) -> bool {
+            false
+        }
+        fn byte_len(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    /// A panicking source read fails that reader with an error naming the panic; the I/O
+    /// thread survives and fills the next reader.
+    #[test]
+    fn a_panicking_source_fails_its_reader_and_the_pool_goes_on() {
+        let pool = IoPool::new();
+        let mut bad = ReadAhead::new(Box::new(PanicsAfter { good: 1000 }), &pool);
+        let mut got = 0;
+        let mut buf = [0u8; 512];
+        let err = loop {
+            match bad.read(&mut buf) {
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(got, 1000);
+        assert!(err.to_string().contains("panic"), "{err}");
+        let data = vec![5u8; 100_000];
+        let mut good = ReadAhead::new(
+            Box::new(symphonia::core::io::ReadOnlySource::new(
+                std::io::Cursor::new(data),
+            )),
+            &pool,
+        );
+        let mut all = Vec::new();
+        good.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), 100_000);
+        pool.shutdown();
+    }
 
     #[test]
     fn low_water_follows_the_largest_step_within_the_ring() {
