@@ -216,28 +216,85 @@ fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
-    let dir = tmpdir("faults");
-    let canary_file = dir.join("canary.wav");
-    write_wav(&canary_file, 48_000, 2, &[(440.0, 12.0)]);
-    let victim_file = dir.join("victim.wav");
-    write_wav(&victim_file, 44_100, 2, &[(660.0, 3.0)]);
+/// A player on the same (single) decode and encode worker as the victims, whose cadence
+/// is checked across the faults.
+struct Canary {
+    _player: P,
+    log: Arc<Timed>,
+    from: usize,
+    nulls_before: u64,
+}
 
+impl Canary {
+    /// Plays a 12 s tone from `dir` and waits for its audio.
+    fn start(engine: &Engine, dir: &std::path::Path, guild: u64) -> Canary {
+        let file = dir.join("canary.wav");
+        write_wav(&file, 48_000, 2, &[(440.0, 12.0)]);
+        let log = Arc::new(Timed::default());
+        let player = P::new(engine, guild, Box::new(TimedSink(log.clone())));
+        player.play(track(&file, 12_000));
+        assert!(matches!(player.next(), PlayerEventKind::TrackStart { .. }));
+        wait_for("canary audio", 10, || log.at.lock().unwrap().len() >= 10);
+        let from = log.at.lock().unwrap().len();
+        let nulls_before = log.nulls.load(Ordering::Relaxed);
+        Canary {
+            _player: player,
+            log,
+            from,
+            nulls_before,
+        }
+    }
+
+    fn frames_since_start(&self) -> usize {
+        self.log.at.lock().unwrap().len() - self.from
+    }
+
+    /// At least `min_frames` since `start`, never a gap of 100 ms, never an underrun.
+    fn assert_cadence(&self, min_frames: usize) {
+        let at = self.log.at.lock().unwrap().clone();
+        let window = &at[self.from..];
+        assert!(
+            window.len() >= min_frames,
+            "canary sent {} frames",
+            window.len()
+        );
+        let max_gap = window
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default();
+        eprintln!(
+            "canary: {} frames through the faults, max gap {:?}",
+            window.len(),
+            max_gap
+        );
+        assert!(
+            max_gap < Duration::from_millis(100),
+            "canary gap {max_gap:?}"
+        );
+        assert_eq!(
+            self.log.nulls.load(Ordering::Relaxed),
+            self.nulls_before,
+            "the canary never underran"
+        );
+    }
+}
+
+/// An engine with one decode and one encode worker, so every player shares them.
+fn one_worker_engine(opener: Opener) -> Engine {
     let mut cfg = test_config();
     cfg.player.decode_workers = 1;
     cfg.player.encode_workers = 1;
-    let engine = Engine::start_with_opener(&cfg, faulty_opener()).unwrap();
+    Engine::start_with_opener(&cfg, opener).unwrap()
+}
 
-    let canary_log = Arc::new(Timed::default());
-    let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
-    canary.play(track(&canary_file, 12_000));
-    assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("canary audio", 10, || {
-        canary_log.at.lock().unwrap().len() >= 10
-    });
-    let from = canary_log.at.lock().unwrap().len();
-    let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
+#[test]
+fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
+    let dir = tmpdir("faults");
+    let victim_file = dir.join("victim.wav");
+    write_wav(&victim_file, 44_100, 2, &[(660.0, 3.0)]);
+    let engine = one_worker_engine(faulty_opener());
+    let canary = Canary::start(&engine, &dir, 1);
 
     let victim_log = Arc::new(Timed::default());
     let victim = P::new(&engine, 2, Box::new(TimedSink(victim_log.clone())));
@@ -265,31 +322,9 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
     // Let the pacer send (and catch) a few times.
     let t0 = Instant::now();
     wait_for("pacer survives", 10, || {
-        t0.elapsed() > Duration::from_millis(500) && canary_log.at.lock().unwrap().len() > from + 40
+        t0.elapsed() > Duration::from_millis(500) && canary.frames_since_start() > 40
     });
-
-    let at = canary_log.at.lock().unwrap().clone();
-    let window = &at[from..];
-    assert!(window.len() >= 40, "canary sent {} frames", window.len());
-    let max_gap = window
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
-    eprintln!(
-        "canary: {} frames through the faults, max gap {:?}",
-        window.len(),
-        max_gap
-    );
-    assert!(
-        max_gap < Duration::from_millis(100),
-        "canary gap {max_gap:?}"
-    );
-    assert_eq!(
-        canary_log.nulls.load(Ordering::Relaxed),
-        nulls_before,
-        "the canary never underran"
-    );
+    canary.assert_cadence(40);
     engine.shutdown();
 }
 
@@ -300,23 +335,10 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
 #[test]
 fn an_encode_worker_panic_fails_only_its_player() {
     let dir = tmpdir("encode-panic");
-    let canary_file = dir.join("canary.wav");
-    write_wav(&canary_file, 48_000, 2, &[(440.0, 12.0)]);
     let victim_file = dir.join("victim.wav");
     write_wav(&victim_file, 48_000, 2, &[(660.0, 3.0)]);
-    let mut cfg = test_config();
-    cfg.player.decode_workers = 1;
-    cfg.player.encode_workers = 1;
-    let engine = Engine::start_with_opener(&cfg, faulty_opener()).unwrap();
-    let canary_log = Arc::new(Timed::default());
-    let canary = P::new(&engine, 11, Box::new(TimedSink(canary_log.clone())));
-    canary.play(track(&canary_file, 12_000));
-    assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("canary audio", 10, || {
-        canary_log.at.lock().unwrap().len() >= 10
-    });
-    let from = canary_log.at.lock().unwrap().len();
-    let nulls_before = canary_log.nulls.load(Ordering::Relaxed);
+    let engine = one_worker_engine(faulty_opener());
+    let canary = Canary::start(&engine, &dir, 11);
 
     // The default hook symbolises a backtrace when RUST_BACKTRACE is set, stalling the
     // encode worker for longer than the canary's buffering: keep the injected one quiet.
@@ -345,23 +367,7 @@ fn an_encode_worker_panic_fails_only_its_player() {
     wait_for("the victim plays again", 10, || {
         victim_log.at.lock().unwrap().len() >= 25
     });
-    let at = canary_log.at.lock().unwrap().clone();
-    let window = &at[from..];
-    let max_gap = window
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
-    assert!(window.len() >= 25, "canary sent {} frames", window.len());
-    assert!(
-        max_gap < Duration::from_millis(100),
-        "canary gap {max_gap:?}"
-    );
-    assert_eq!(
-        canary_log.nulls.load(Ordering::Relaxed),
-        nulls_before,
-        "the canary never underran"
-    );
+    canary.assert_cadence(25);
     engine.shutdown();
 }
 
