@@ -211,7 +211,10 @@ pub fn transcodings(track: &Value) -> Vec<Transcoding> {
             let url = safe_text(&t["url"]);
             let protocol = safe_text(&t["format"]["protocol"]);
             let mime = safe_text(&t["format"]["mime_type"]);
-            (!url.is_empty() && !protocol.is_empty() && !mime.is_empty()).then(|| Transcoding {
+            // A URL that is not http(s) can be neither fetched nor written into an
+            // identifier the source reads back (found by fuzzing).
+            let fetchable = url.starts_with("http://") || url.starts_with("https://");
+            (fetchable && !protocol.is_empty() && !mime.is_empty()).then(|| Transcoding {
                 url,
                 protocol,
                 mime,
@@ -462,6 +465,20 @@ pub fn liked_user(html: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Found by fuzzing: a transcoding whose URL is not http(s) made an identifier the
+    /// source could not read back; such transcodings are ignored.
+    #[test]
+    fn transcodings_that_are_not_http_are_ignored() {
+        let t = json!({"media": {"transcodings": [
+            {"url": "httkindle}i-v2.soundcloud.com/x", "format": {"protocol": "hls", "mime_type": "audio/mpeg"}},
+            {"url": "https://api-v2.soundcloud.com/y", "format": {"protocol": "progressive", "mime_type": "audio/mpeg"}},
+        ]}});
+        let id = identifier(&t).unwrap();
+        assert_eq!(id, "M:https://api-v2.soundcloud.com/y");
+        assert!(Kind::split_identifier(&id).is_some());
+        assert_eq!(playback_choices(&t).len(), 1);
+    }
 
     #[test]
     fn classifies_like_lavaplayer() {
