@@ -292,7 +292,6 @@ impl Bench<'_> {
 
     /// One run at `n` players.
     fn measure(&mut self, n: usize) -> Result<RunFigures, String> {
-        self.progress.set_stage(&format!("{} @ {n} players", self.node.url));
         self.set_players(n)?;
         self.sleep_with_progress(self.settings.warmup, &format!("{n} players: warm-up"));
         for rec in self.voice.lock().players.values_mut() {
