@@ -38,6 +38,8 @@ pub struct Target {
 pub struct PlayerFigures {
     pub guild: u64,
     pub delivered: u64,
+    /// Packets without audio (Opus silence) in the window: the node had nothing to send.
+    pub silence: u64,
     pub expected: u64,
     pub lateness: Option<Spread>,
 }
@@ -51,6 +53,7 @@ pub struct RunFigures {
     pub rss_mib_per_player: Option<f64>,
     pub lateness: Option<Spread>,
     pub delivered: u64,
+    pub silence: u64,
     pub expected: u64,
     /// Change latency in ms per change kind, one entry per watched player (None: not seen).
     pub changes: Vec<(Change, Vec<Option<f64>>)>,
@@ -250,7 +253,8 @@ impl Bench<'_> {
                 &format!("{n} players: creating"),
             );
         }
-        let deadline = Instant::now() + Duration::from_secs(20) + Duration::from_millis(50 * n as u64);
+        let deadline =
+            Instant::now() + Duration::from_secs(20) + Duration::from_millis(50 * n as u64);
         loop {
             let waiting = {
                 let v = self.voice.lock();
@@ -321,11 +325,13 @@ impl Bench<'_> {
                     .map(|p| std::mem::take(&mut p.window))
                     .unwrap_or_default();
                 let delivered = window.iter().filter(|a| a.audio).count() as u64;
+                let silence = window.len() as u64 - delivered;
                 let late = measure::lateness_ms(&window);
                 all_lateness.extend_from_slice(&late);
                 per_player.push(PlayerFigures {
                     guild: g,
                     delivered: delivered.min(expected),
+                    silence,
                     expected,
                     lateness: measure::spread(&late),
                 });
@@ -349,15 +355,14 @@ impl Bench<'_> {
         }
         Ok(RunFigures {
             players: n,
-            cpu_percent: cpu0
-                .zip(cpu1)
-                .map(|(a, b)| (b - a) / wall * 100.0),
+            cpu_percent: cpu0.zip(cpu1).map(|(a, b)| (b - a) / wall * 100.0),
             rss_mib: rss,
             rss_mib_per_player: rss
                 .zip(self.idle_rss)
                 .map(|(r, idle)| (r - idle).max(0.0) / n.max(1) as f64),
             lateness: measure::spread(&all_lateness),
             delivered: per_player.iter().map(|p| p.delivered).sum(),
+            silence: per_player.iter().map(|p| p.silence).sum(),
             expected: expected * n as u64,
             changes,
             bench_cpu_percent: (self1 - self0) / wall * 100.0,

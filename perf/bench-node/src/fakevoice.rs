@@ -98,13 +98,14 @@ impl FakeVoice {
                 .spawn(move || {
                     for stream in listener.incoming().flatten() {
                         let shared = shared.clone();
-                        let _ = std::thread::Builder::new()
-                            .name("voice-gw".into())
-                            .spawn(move || {
-                                if let Err(e) = serve(stream, udp_port, &shared) {
-                                    lock(&shared).errors.push(format!("voice gateway: {e}"));
-                                }
-                            });
+                        let _ =
+                            std::thread::Builder::new()
+                                .name("voice-gw".into())
+                                .spawn(move || {
+                                    if let Err(e) = serve(stream, udp_port, &shared) {
+                                        lock(&shared).errors.push(format!("voice gateway: {e}"));
+                                    }
+                                });
                     }
                 })?;
         }
@@ -125,7 +126,8 @@ fn lock(s: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 
 /// A key that differs per session; not secret (loopback benchmark).
 fn session_key(ssrc: u32) -> [u8; 32] {
-    let mut x = crate::sysproc::realtime_ns() as u64 ^ (ssrc as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut x =
+        crate::sysproc::realtime_ns() as u64 ^ (ssrc as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut key = [0u8; 32];
     for b in key.iter_mut() {
         // xorshift64*

@@ -146,8 +146,7 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("--out {}: {e}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("--out {}: {e}", args.out.display()))?;
     let media = media::MediaServer::start().map_err(|e| format!("media server: {e}"))?;
     let voice = fakevoice::FakeVoice::start().map_err(|e| format!("fake voice server: {e}"))?;
     let mut progress = progress::Progress::new();
@@ -155,11 +154,7 @@ fn run(args: Args) -> Result<(), String> {
     for (i, url) in args.nodes.iter().enumerate() {
         let target = Target {
             url: url.trim_end_matches('/').to_string(),
-            password: args
-                .passwords
-                .get(i)
-                .unwrap_or(&args.passwords[0])
-                .clone(),
+            password: args.passwords.get(i).unwrap_or(&args.passwords[0]).clone(),
             pid: args.pids.get(i).copied(),
         };
         progress.set_stage(&target.url);
@@ -184,11 +179,7 @@ fn run(args: Args) -> Result<(), String> {
     std::fs::write(&svg_path, report::to_svg(&reports))
         .map_err(|e| format!("{}: {e}", svg_path.display()))?;
     print!("{}", report::table(&reports));
-    println!(
-        "wrote {} and {}",
-        json_path.display(),
-        svg_path.display()
-    );
+    println!("wrote {} and {}", json_path.display(), svg_path.display());
     let failed: Vec<String> = reports
         .iter()
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.url)))
@@ -210,12 +201,16 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let a = args("--node http://127.0.0.1:2333 --password pw --players 4 --out /tmp/x").unwrap();
+        let a =
+            args("--node http://127.0.0.1:2333 --password pw --players 4 --out /tmp/x").unwrap();
         assert_eq!(a.settings.players, 4);
         assert!(!a.settings.ramp);
         assert!(args("--node http://127.0.0.1:2333 --password pw --ramp --players 3").is_err());
         assert!(args("--password pw").is_err());
-        assert!(args("--node http://127.0.0.1:1 --node http://127.0.0.1:2 --password a --password b --pid 1").is_err());
+        assert!(args(
+            "--node http://127.0.0.1:1 --node http://127.0.0.1:2 --password a --password b --pid 1"
+        )
+        .is_err());
         assert!(args("--node http://127.0.0.1:1 --password pw --players x").is_err());
         assert!(args("--node http://127.0.0.1:1 --password pw --frobnicate").is_err());
         assert_eq!(args("--help").err().as_deref(), Some(""));

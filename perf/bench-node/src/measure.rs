@@ -31,7 +31,11 @@ pub fn lateness_ms(packets: &[Arrival]) -> Vec<f64> {
     let mut out = Vec::with_capacity(offsets.len());
     for i in 0..offsets.len() {
         let from = i.saturating_sub(ANCHOR_PACKETS);
-        let anchor = offsets[from..=i].iter().copied().min().unwrap_or(offsets[i]);
+        let anchor = offsets[from..=i]
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(offsets[i]);
         out.push((offsets[i] - anchor) as f64 / 1e6);
     }
     out

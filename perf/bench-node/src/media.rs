@@ -112,11 +112,12 @@ impl MediaServer {
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let tables = tables.clone();
-                    let _ = std::thread::Builder::new()
-                        .name("media-conn".into())
-                        .spawn(move || {
-                            let _ = serve(stream, &tables);
-                        });
+                    let _ =
+                        std::thread::Builder::new()
+                            .name("media-conn".into())
+                            .spawn(move || {
+                                let _ = serve(stream, &tables);
+                            });
                 }
             })?;
         Ok(MediaServer { addr })
@@ -201,7 +202,9 @@ fn serve(stream: TcpStream, tables: &Tables) -> std::io::Result<()> {
             "HTTP/1.1 {status}\r\nContent-Type: audio/wav\r\nAccept-Ranges: bytes\r\nContent-Length: {len}\r\n"
         );
         if range.is_some() {
-            head.push_str(&format!("Content-Range: bytes {start}-{end}/{FILE_LEN}\r\n"));
+            head.push_str(&format!(
+                "Content-Range: bytes {start}-{end}/{FILE_LEN}\r\n"
+            ));
         }
         head.push_str("\r\n");
         out.write_all(head.as_bytes())?;

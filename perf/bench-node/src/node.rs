@@ -67,7 +67,9 @@ fn read_body(head: &str, mut rest: Vec<u8>, s: &mut TcpStream) -> Result<Vec<u8>
     let header = |name: &str| {
         head.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     };
     let mut tmp = [0u8; 16 * 1024];
@@ -220,7 +222,9 @@ impl Node {
             }
             let n = s.read(&mut tmp).map_err(|e| e.to_string())?;
             if n == 0 {
-                return Err(format!("{method} {path}: connection closed before a response"));
+                return Err(format!(
+                    "{method} {path}: connection closed before a response"
+                ));
             }
             raw.extend_from_slice(&tmp[..n]);
         };
@@ -302,7 +306,10 @@ mod tests {
 
     #[test]
     fn chunked_bodies_join() {
-        assert_eq!(dechunk(b"3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n").unwrap(), b"abcde");
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n").unwrap(),
+            b"abcde"
+        );
         assert!(dechunk(b"9\r\nab").is_err());
     }
 }

@@ -53,7 +53,13 @@ impl Progress {
                 .collect();
             let key = format!("{}|{head}|{words}", self.stage);
             if key != self.last_plain {
-                let _ = writeln!(err, "[{:>3}:{:02}] {} {note}", elapsed / 60, elapsed % 60, self.stage);
+                let _ = writeln!(
+                    err,
+                    "[{:>3}:{:02}] {} {note}",
+                    elapsed / 60,
+                    elapsed % 60,
+                    self.stage
+                );
                 self.last_plain = key;
             }
         }

@@ -10,9 +10,10 @@ use crate::bench::{NodeReport, RunFigures, Settings, MAX_P99_MS, MIN_DELIVERY};
 use crate::measure::{self, Spread};
 
 fn spread_json(s: Option<Spread>) -> Value {
-    s.map_or(Value::Null, |s| {
-        json!({"p50": round(s.p50), "p99": round(s.p99), "max": round(s.max)})
-    })
+    s.map_or(
+        Value::Null,
+        |s| json!({"p50": round(s.p50), "p99": round(s.p99), "max": round(s.max)}),
+    )
 }
 
 fn round(x: f64) -> f64 {
@@ -47,7 +48,7 @@ fn run_json(node: &NodeReport, r: &RunFigures) -> Value {
         "rss_mib": opt(r.rss_mib),
         "rss_mib_per_player": opt(r.rss_mib_per_player),
         "lateness_ms": spread_json(r.lateness),
-        "frames": {"delivered": r.delivered, "expected": r.expected},
+        "frames": {"delivered": r.delivered, "silence": r.silence, "expected": r.expected},
         "delivery": round(r.delivery()),
         "pass": r.pass(),
         "change_latency_ms": changes_json(r),
@@ -55,7 +56,7 @@ fn run_json(node: &NodeReport, r: &RunFigures) -> Value {
         "errors": r.errors,
         "players_detail": r.per_player.iter().map(|p| json!({
             "guild": p.guild.to_string(),
-            "frames": {"delivered": p.delivered, "expected": p.expected},
+            "frames": {"delivered": p.delivered, "silence": p.silence, "expected": p.expected},
             "lateness_ms": spread_json(p.lateness),
         })).collect::<Vec<_>>(),
     })
@@ -125,8 +126,20 @@ fn change_cell(r: &RunFigures, i: usize) -> String {
 /// The terminal table: one row per node and run.
 pub fn table(nodes: &[NodeReport]) -> String {
     let header = [
-        "node", "players", "CPU %", "CPU/pl", "RSS MiB", "MiB/pl", "p50 ms", "p99 ms", "max ms",
-        "delivered", "vol ms", "filt ms", "seek ms", "pass",
+        "node",
+        "players",
+        "CPU %",
+        "CPU/pl",
+        "RSS MiB",
+        "MiB/pl",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "delivered",
+        "vol ms",
+        "filt ms",
+        "seek ms",
+        "pass",
     ];
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for n in nodes {
