@@ -44,6 +44,9 @@ pub struct PlayerFigures {
     pub lateness: Option<Spread>,
 }
 
+/// Latency in ms of one change kind, one entry per watched player (None: not heard in time).
+pub type ChangeLatency = (Change, Vec<Option<f64>>);
+
 #[derive(Clone, Debug)]
 pub struct RunFigures {
     pub players: usize,
@@ -56,7 +59,7 @@ pub struct RunFigures {
     pub silence: u64,
     pub expected: u64,
     /// Change latency in ms per change kind, one entry per watched player (None: not seen).
-    pub changes: Vec<(Change, Vec<Option<f64>>)>,
+    pub changes: Vec<ChangeLatency>,
     pub bench_cpu_percent: f64,
     pub per_player: Vec<PlayerFigures>,
     pub errors: Vec<String>,
@@ -373,7 +376,7 @@ impl Bench<'_> {
 
     /// Volume, filter and seek on the first few players, each PATCH timed to the first
     /// packet whose decoded audio shows it; then the players are put back as they were.
-    fn change_tests(&mut self, n: usize) -> Result<Vec<(Change, Vec<Option<f64>>)>, String> {
+    fn change_tests(&mut self, n: usize) -> Result<Vec<ChangeLatency>, String> {
         let k = self.settings.change_players.min(n);
         let guilds: Vec<u64> = (0..k).map(|i| guild(self.node_index, i)).collect();
         let mut out = Vec::new();
