@@ -252,11 +252,11 @@ const METRICS: [Metric; 3] = [
 
 /// Players (x) against each metric (rows), one column per node, axes shared across nodes.
 pub fn to_svg(nodes: &[NodeReport]) -> String {
-    const COL_W: f64 = 340.0;
+    const COL_W: f64 = 400.0;
     const PANEL_H: f64 = 170.0;
     const LEFT: f64 = 56.0;
     const RIGHT: f64 = 16.0;
-    const TOP: f64 = 64.0;
+    const TOP: f64 = 100.0;
     const GAP: f64 = 46.0;
     let cols = nodes.len().max(1);
     let width = COL_W * cols as f64;
@@ -274,7 +274,7 @@ pub fn to_svg(nodes: &[NodeReport]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="18" font-size="14" font-weight="bold">basalt-perf: players vs CPU, RSS and p99 lateness (green: ≥ {:.0}% delivered and p99 &lt; {MAX_P99_MS} ms)</text>"#,
+        r#"<rect width="100%" height="100%" fill="white"/><text x="10" y="18" font-size="14" font-weight="bold">basalt-perf</text><text x="10" y="33">players vs CPU, RSS and p99 lateness; green: ≥ {:.0}% delivered and p99 &lt; {MAX_P99_MS} ms</text>"#,
         MIN_DELIVERY * 100.0
     );
     for (mi, m) in METRICS.iter().enumerate() {
@@ -298,7 +298,7 @@ pub fn to_svg(nodes: &[NodeReport]) -> String {
                     .map_or("none passed".to_string(), |b| format!("max {b} players"));
                 let _ = writeln!(
                     s,
-                    r#"<text class="node" x="{x0}" y="40" font-weight="bold">{}</text><text x="{x0}" y="54">{} · {best}</text>"#,
+                    r#"<text class="node" x="{x0}" y="56" font-weight="bold">{}</text><text x="{x0}" y="70">{} · {best}</text>"#,
                     esc(&n.url),
                     esc(&n.version)
                 );
