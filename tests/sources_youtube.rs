@@ -1028,3 +1028,278 @@ fn oauth_device_flow_polls_until_granted() {
         "http://oauth.net/grant_type/device/1.0"
     );
 }
+
+/// `/player` answers whose body the connection cuts short for the first `cut` calls.
+fn flaky_player(cut: usize) -> (Router, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let r = base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+        let resp = MockResponse::json(player_ok(VID, "ok"));
+        if c.fetch_add(1, Ordering::SeqCst) < cut {
+            resp.cut_after(40)
+        } else {
+            resp
+        }
+    });
+    (r, calls)
+}
+
+#[test]
+fn a_network_error_on_the_last_client_retries_the_whole_load_once() {
+    let (r, _) = flaky_player(1);
+    let m = Mitm::start(r);
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let t = expect_track(sm.load(VID));
+    assert_eq!(t.info.identifier, VID);
+    let names: Vec<String> = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .iter()
+        .map(client_name)
+        .collect();
+    assert_eq!(names, ["WEB", "WEB"], "the whole load ran again");
+
+    // Only once: a second cut ends the load with the client named.
+    let (r, calls) = flaky_player(2);
+    let m = Mitm::start(r);
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let msg = expect_error(sm.load(VID)).message.unwrap();
+    assert!(
+        msg.contains("Client [WEB] failed: Invalid JSON for player:"),
+        "{msg}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_network_error_of_one_client_falls_to_the_next_client() {
+    let (r, _) = flaky_player(1);
+    let m = Mitm::start(r);
+    expect_track(manager(&m, "").load(VID));
+    let names: Vec<String> = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .iter()
+        .map(client_name)
+        .collect();
+    assert_eq!(names, ["WEB", "VISIONOS"], "no whole-load retry once one answered");
+}
+
+#[test]
+fn an_http_error_is_not_retried_as_a_network_error() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        MockResponse::json(json!({"error": {"code": 500}})).with_status(500)
+    }));
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let msg = expect_error(sm.load(VID)).message.unwrap();
+    assert!(msg.ends_with("Client [WEB] failed: Invalid status code for player: 500"));
+    assert_eq!(m.requests_to(IT, "/youtubei/v1/player").len(), 1);
+}
+
+#[test]
+fn ban_on_bot_wall_false_keeps_lavalinks_429_only_bans() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let m = Mitm::start(
+        base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+            match c.fetch_add(1, Ordering::SeqCst) {
+                0 => MockResponse::json(status(
+                    "LOGIN_REQUIRED",
+                    "Sign in to confirm you’re not a bot",
+                )),
+                1 => MockResponse::status(429),
+                _ => MockResponse::json(player_ok(VID, "ok")),
+            }
+        }),
+    );
+    let sm = manager(
+        &m,
+        "[ratelimit]\nip_blocks = [\"127.0.0.0/29\"]\nstrategy = \"RotateOnBan\"\n\
+         [youtube]\nban_on_bot_wall = false\nvideo_clients = [\"WEB\", \"MWEB\"]\n",
+    );
+    expect_track(sm.load(VID));
+    let players = m.requests_to(IT, "/youtubei/v1/player");
+    let names: Vec<String> = players.iter().map(client_name).collect();
+    // The bot wall is an ordinary client failure (no retry from another address); the
+    // 429 that follows bans the address and the planner retries from another one.
+    assert_eq!(names, ["WEB", "MWEB", "MWEB"]);
+    assert_eq!(players[0].peer, players[1].peer, "the bot wall banned nothing");
+    assert_ne!(players[1].peer, players[2].peer, "429 moved to another address");
+}
+
+/// ANDROID's playlist header: the title sits deep in a `pageHeaderViewModel` wrapped in
+/// an element renderer; videos sit directly under `sectionListRenderer.contents[0]`.
+fn android_playlist_page(videos: Vec<Value>, next: Option<&str>) -> Value {
+    let mut list = json!({"contents": videos, "playlistId": "PLandroid", "isEditable": false,
+        "canReorder": false, "trackingParams": "CAEQ"});
+    if let Some(t) = next {
+        list["continuations"] = json!([{"nextContinuationData": {"continuation": t, "clickTrackingParams": "CAA="}}]);
+    }
+    json!({
+        "responseContext": {"visitorData": "Cgt2", "serviceTrackingParams": [{"service": "GFEEDBACK", "params": []}]},
+        "header": {"pageHeaderRenderer": {"pageTitle": null, "content": {"elementRenderer": {"newElement": {"type": {"componentType": {"model": {"youtubeModel": {"viewModel": {"pageHeaderViewModel": {
+            "title": {"dynamicTextViewModel": {"text": {"content": "Android \"Quoted\" List – ✓", "styleRuns": []}, "rendererContext": {}}},
+            "metadata": {"contentMetadataViewModel": {"metadataRows": [{"metadataParts": [{"text": {"content": "by Someone"}}]}]}},
+            "image": {"contentPreviewImageViewModel": {"image": {"sources": []}}}
+        }}}}}}, "properties": {"identifierProperties": {"identifier": "playlist_header"}}}}, "loggingDirectives": {}}}},
+        "contents": {"singleColumnBrowseResultsRenderer": {"tabs": [{"tabRenderer": {"selected": true, "content": {"sectionListRenderer": {"contents": [
+            {"playlistVideoListRenderer": list}
+        ], "trackingParams": "CAQ"}}}}]}},
+        "trackingParams": "CAAQhGciEwi"
+    })
+}
+
+#[test]
+fn android_playlists_take_the_name_from_the_page_header_view_model() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/browse", |r| {
+        let b = r.body_json();
+        assert_eq!(client_name(r), "ANDROID");
+        match b["continuation"].as_str() {
+            None => MockResponse::json(android_playlist_page(
+                vec![pl_video("a0000000000"), pl_video(VID)],
+                Some("ANDTOKEN"),
+            )),
+            Some("ANDTOKEN") => MockResponse::json(json!({
+                "responseContext": {},
+                "continuationContents": {"playlistVideoListContinuation": {"contents": [pl_video("a1111111111")], "trackingParams": "x"}}
+            })),
+            Some(t) => panic!("unexpected token {t}"),
+        }
+    }));
+    let sm = manager(&m, "[youtube]\nplaylist_clients = [\"ANDROID\"]\n");
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = sm.load("https://m.youtube.com/watch?v=dQw4w9WgXcQ&list=PLandroid")
+    else {
+        panic!("not a playlist")
+    };
+    assert_eq!(name, "Android \"Quoted\" List – ✓");
+    let ids: Vec<&str> = tracks.iter().map(|t| t.info.identifier.as_str()).collect();
+    assert_eq!(ids, ["a0000000000", VID, "a1111111111"]);
+    assert_eq!(selected_track, 1);
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
+
+#[test]
+fn android_music_mixes_come_from_the_up_next_tab() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/next", |r| {
+        assert_eq!(client_name(r), "ANDROID_MUSIC");
+        let item = |id: &str, len: &str| json!({"playlistPanelVideoRenderer": {
+            "title": {"runs": [{"text": format!("Song {id}")}]},
+            "longBylineText": {"runs": [{"text": "Artist", "navigationEndpoint": {"browseEndpoint": {"browseId": "UCa"}}}, {"text": " • "}, {"text": "Album"}]},
+            "thumbnail": {"thumbnails": [{"url": format!("https://i.ytimg.com/vi/{id}/sddefault.jpg"), "width": 640}]},
+            "lengthText": {"runs": [{"text": len}], "accessibility": {"accessibilityData": {"label": "3 minutes"}}},
+            "selected": false, "videoId": id, "playlistSetVideoId": "abc",
+            "navigationEndpoint": {"watchEndpoint": {"videoId": id, "playlistId": "RDAMVMdQw4w9WgXcQ"}}
+        }});
+        MockResponse::json(json!({
+            "responseContext": {"visitorData": "Cgt2"},
+            "contents": {"singleColumnMusicWatchNextResultsRenderer": {"tabbedRenderer": {"watchNextTabbedResultsRenderer": {"tabs": [
+                {"tabRenderer": {"title": "Up next", "content": {"musicQueueRenderer": {"content": {"playlistPanelRenderer": {
+                    "title": "Mix – Rick Astley", "playlistId": "RDAMVMdQw4w9WgXcQ", "isInfinite": true,
+                    "contents": [item(VID, "3:33"), {"automixPreviewVideoRenderer": {"content": {}}}, item("m0000000000", "4:05")]
+                }}, "hack": true}}, "trackingParams": "a"}},
+                {"tabRenderer": {"title": "Lyrics", "endpoint": {"browseEndpoint": {"browseId": "MPLY"}}, "unselectable": true}},
+                {"tabRenderer": {"title": "Related", "endpoint": {"browseEndpoint": {"browseId": "MPTR"}}}}
+            ]}}}},
+            "currentVideoEndpoint": {"watchEndpoint": {"videoId": VID}}
+        }))
+    }));
+    let sm = manager(&m, "[youtube]\nplaylist_clients = [\"ANDROID_MUSIC\"]\n");
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = sm.load("https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVMdQw4w9WgXcQ")
+    else {
+        panic!("not a mix")
+    };
+    assert_eq!(name, "Mix – Rick Astley");
+    let ids: Vec<&str> = tracks.iter().map(|t| t.info.identifier.as_str()).collect();
+    assert_eq!(ids, [VID, "m0000000000"]);
+    assert_eq!(selected_track, 0);
+    assert_eq!(tracks[1].info.length, 245_000);
+    assert_eq!(tracks[1].info.author, "Artist");
+}
+
+/// youtube.com's home page in its real shape: several `ytcfg.set` calls, escaped
+/// strings, the big configuration object last.
+fn home_page(version: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html style="font-size: 10px;font-family: Roboto, Arial, sans-serif;" lang="en" system-icons typography><head><script data-id="_gd" nonce="n1">window.WIZ_global_data = {{"MuJWjd":false}};</script><script nonce="n2">var ytcfg={{d:function(){{return window.yt&&yt.config_||ytcfg.data_||(ytcfg.data_={{}})}},set:function(){{}}}};
+ytcfg.set({{"CSI_SERVICE_NAME": 'youtube', "TIMING_INFO": {{}}}});window.ytcfg.set('EMERGENCY_BASE_URL', '\/error_204?t\x3djserror');</script>
+<script nonce="n3">(function() {{window.ytplayer={{}};
+ytcfg.set({{"CLIENT_CANARY_STATE":"none","DEVICE":"cbr\u003dChrome\u0026cbrver\u003d131.0","HL":"en","INNERTUBE_API_KEY":"AIzaTest","INNERTUBE_CLIENT_NAME":"WEB","INNERTUBE_CLIENT_VERSION":"{version}","INNERTUBE_CONTEXT":{{"client":{{"hl":"en","gl":"US","remoteHost":"192.0.2.1","visitorData":"CgtWaXNpdG9y","userAgent":"Mozilla/5.0,gzip(gfe)","clientName":"WEB","clientVersion":"{version}","osName":"X11","platform":"DESKTOP","clientFormFactor":"UNKNOWN_FORM_FACTOR","originalUrl":"https://www.youtube.com/"}},"user":{{"lockedSafetyMode":false}},"request":{{"useSsl":true}}}},"LATEST_ECATCHER_SERVICE_TRACKING_PARAMS":{{"client.name":"WEB"}},"XSRF_FIELD_NAME":"session_token"}}); window.ytcfg.obfuscatedData_ = [];}})();</script></head><body></body></html>"#
+    )
+}
+
+#[test]
+fn web_takes_its_client_version_from_the_page_ytcfg_once() {
+    let m = Mitm::start(
+        base_router()
+            .route("GET", "www.youtube.com", "/", |_| {
+                MockResponse::text(&home_page("2.20260902.01.00"), "text/html; charset=utf-8")
+            })
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                MockResponse::json(player_ok(VID, "ok"))
+            }),
+    );
+    let sm = manager(
+        &m,
+        "[youtube]\nweb_version_from_page = true\nvideo_clients = [\"WEB\", \"MWEB\"]\n",
+    );
+    expect_track(sm.load(VID));
+    expect_track(sm.load("https://youtu.be/dQw4w9WgXcQ"));
+    let players = m.requests_to(IT, "/youtubei/v1/player");
+    assert_eq!(players.len(), 2);
+    for p in &players {
+        assert_eq!(
+            p.body_json()["context"]["client"]["clientVersion"],
+            "2.20260902.01.00"
+        );
+        assert_eq!(
+            p.header("x-youtube-client-version"),
+            Some("2.20260902.01.00")
+        );
+    }
+    let pages = m.requests_to("www.youtube.com", "/");
+    assert_eq!(pages.len(), 1, "the page is fetched once per process");
+    assert!(pages[0]
+        .header("cookie")
+        .is_some_and(|c| c.contains("CONSENT=YES")));
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+
+    // Off (the default): no page fetch, the built-in version.
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        MockResponse::json(player_ok(VID, "ok"))
+    }));
+    expect_track(manager(&m, "").load(VID));
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/player")[0].body_json()["context"]["client"]
+            ["clientVersion"],
+        "2.20250403.01.00"
+    );
+}
+
+#[test]
+fn a_page_without_ytcfg_keeps_the_built_in_web_version() {
+    let m = Mitm::start(
+        base_router()
+            .route("GET", "www.youtube.com", "/", |_| {
+                MockResponse::text(
+                    "<html><body>Before you continue to YouTube</body></html>",
+                    "text/html",
+                )
+            })
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                MockResponse::json(player_ok(VID, "ok"))
+            }),
+    );
+    let sm = manager(&m, "[youtube]\nweb_version_from_page = true\n");
+    expect_track(sm.load(VID));
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/player")[0].body_json()["context"]["client"]
+            ["clientVersion"],
+        "2.20250403.01.00"
+    );
+}
