@@ -1303,3 +1303,147 @@ fn a_page_without_ytcfg_keeps_the_built_in_web_version() {
         "2.20250403.01.00"
     );
 }
+
+const LIVE_HOST: &str = "rr3---sn-live.googlevideo.com";
+const LIVE_HOST2: &str = "rr4---sn-live2.googlevideo.com";
+
+/// One YouTube live segment: self-initialising fragmented MP4 (`ftyp`, `moov`), an
+/// `emsg` carrying the sequence lines, then the fragment (`styp`, `sidx`, `moof`, `mdat`).
+fn live_segment(i: usize, sequence: u64) -> Vec<u8> {
+    let mut emsg_payload = vec![0u8; 4]; // version 0, flags
+    emsg_payload.extend_from_slice(b"urn:mpeg:dash:event:2012\0\0");
+    emsg_payload.extend_from_slice(&[0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    emsg_payload.extend_from_slice(
+        format!(
+            "Sequence-Number: {sequence}\r\nIngestion-Walltime-Us: 1764892800000000\r\n\
+             Ingestion-Uncertainty-Us: 85\r\nTarget-Duration-Us: 1000000\r\n\
+             Stream-Duration-Us: {}\r\nMax-Dvr-Duration-Us: 14400000000\r\n",
+            sequence * 1_000_000
+        )
+        .as_bytes(),
+    );
+    let mut emsg = ((emsg_payload.len() + 8) as u32).to_be_bytes().to_vec();
+    emsg.extend_from_slice(b"emsg");
+    emsg.extend_from_slice(&emsg_payload);
+    [
+        fixture("hls_fmp4/init.mp4"),
+        emsg,
+        fixture(&format!("hls_fmp4/seg{i}.m4s")),
+    ]
+    .concat()
+}
+
+/// googlevideo's live format: no `sq` → the newest segment (sequence 7000) after a
+/// redirect to another host; `sq` 7001..7003 the following ones; later ones 204.
+fn live_media(r: &MockRequest) -> MockResponse {
+    assert_eq!(r.param("rbuf"), Some("0"));
+    assert!(r.param("rn").is_some());
+    match r.param("sq").map(|s| s.parse::<u64>().unwrap()) {
+        None if r.host == LIVE_HOST => MockResponse::redirect(
+            302,
+            &format!("https://{LIVE_HOST2}/videoplayback?itag=140&source=yt_live_broadcast&rn=0&rbuf=0"),
+        ),
+        None => MockResponse::bytes(live_segment(0, 7000), "audio/mp4"),
+        Some(sq @ 7001..=7003) => {
+            MockResponse::bytes(live_segment((sq - 7000) as usize, sq), "audio/mp4")
+        }
+        Some(_) => MockResponse::status(204),
+    }
+}
+
+#[test]
+fn live_without_a_manifest_plays_sq_segments_until_the_stream_ends() {
+    let m = Mitm::start(
+        base_router()
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                let mut d = details(VID);
+                d["isLive"] = json!(true);
+                d["isLiveContent"] = json!(true);
+                d["lengthSeconds"] = json!("0");
+                MockResponse::json(json!({
+                    "playabilityStatus": {"status": "OK", "playableInEmbed": true, "liveStreamability": {"liveStreamabilityRenderer": {"videoId": VID, "pollDelayMs": "5000"}}},
+                    "streamingData": {
+                        "expiresInSeconds": "21540",
+                        "adaptiveFormats": [
+                            {"itag": 137, "url": format!("https://{LIVE_HOST}/videoplayback?itag=137&source=yt_live_broadcast"), "mimeType": "video/mp4; codecs=\"avc1.640028\"", "bitrate": 4000000, "targetDurationSec": 1, "maxDvrDurationSec": 14400},
+                            {"itag": 140, "url": format!("https://{LIVE_HOST}/videoplayback?itag=140&source=yt_live_broadcast"), "mimeType": "audio/mp4; codecs=\"mp4a.40.2\"", "bitrate": 144000, "audioQuality": "AUDIO_QUALITY_MEDIUM", "audioSampleRate": "44100", "audioChannels": 2, "targetDurationSec": 1, "maxDvrDurationSec": 14400}
+                        ]
+                    },
+                    "videoDetails": d
+                }))
+            })
+            .route("GET", LIVE_HOST, "/videoplayback", live_media)
+            .route("GET", LIVE_HOST2, "/videoplayback", live_media),
+    );
+    let sm = manager(&m, "");
+    let t = expect_track(sm.load(VID));
+    assert!(t.info.is_stream);
+    let input = sm.open(&t).unwrap_or_else(|e| panic!("{e}"));
+    assert!(input.is_stream && !input.reader.is_seekable());
+
+    // The decoder reads one fragmented MP4 holding every segment's audio (3 s at 44.1 kHz)
+    // straight from the live reader, as the engine does.
+    let samples = decode_mp4_frames(input.reader);
+    assert!(
+        (128_000..=136_000).contains(&samples),
+        "{samples} frames decoded"
+    );
+    let seg = m.requests_to(LIVE_HOST2, "/videoplayback");
+    let sqs: Vec<Option<&str>> = seg.iter().map(|r| r.param("sq")).collect();
+    assert_eq!(&sqs[..4], [None, Some("7001"), Some("7002"), Some("7003")]);
+    // Ended after empty answers retried for ~400 ms (50 ms apart), all on the final host.
+    assert!(sqs[4..].iter().all(|s| *s == Some("7004")) && sqs.len() >= 6);
+    assert_eq!(m.requests_to(LIVE_HOST, "/videoplayback").len(), 1);
+    let rns: Vec<&str> = seg.iter().map(|r| r.param("rn").unwrap()).collect();
+    assert_eq!(&rns[1..4], ["1", "2", "3"]);
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
+
+#[test]
+fn a_live_webm_format_is_refused_with_youtube_sources_message() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        let mut d = details(VID);
+        d["isLive"] = json!(true);
+        MockResponse::json(json!({
+            "playabilityStatus": {"status": "OK"},
+            "streamingData": {"adaptiveFormats": [
+                {"itag": 251, "url": format!("https://{LIVE_HOST}/videoplayback?itag=251"), "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 160000}
+            ]},
+            "videoDetails": d
+        }))
+    }));
+    let sm = manager(&m, "[youtube]\nplayback_clients = [\"VISIONOS\"]\n");
+    let t = expect_track(sm.load(VID));
+    let msg = sm.open(&t).err().expect("refused").to_string();
+    assert!(
+        msg.contains("Client [VISIONOS] failed: YouTube WebM streams are currently not supported."),
+        "{msg}"
+    );
+}
+
+/// Decodes an MP4/AAC byte stream and counts its frames.
+fn decode_mp4_frames(reader: Box<dyn symphonia::core::io::MediaSource>) -> u64 {
+    use symphonia::core::codecs::audio::AudioDecoderOptions;
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::{FormatOptions, TrackType};
+    use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+    use symphonia::core::meta::MetadataOptions;
+    let mss = MediaSourceStream::new(reader, MediaSourceStreamOptions::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp4");
+    let mut format = symphonia::default::get_probe()
+        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .unwrap();
+    let track = format.default_track(TrackType::Audio).unwrap();
+    let params = track.codec_params.as_ref().unwrap().audio().unwrap().clone();
+    let mut dec = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .unwrap();
+    let mut frames = 0u64;
+    while let Ok(Some(p)) = format.next_packet() {
+        if let Ok(b) = dec.decode(&p) {
+            frames += b.frames() as u64;
+        }
+    }
+    frames
+}
