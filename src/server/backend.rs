@@ -24,6 +24,10 @@ pub trait TrackLoader: Send + Sync {
     fn source_names(&self) -> Vec<&'static str>;
     /// Blocking; may take seconds for network sources.
     fn load(&self, identifier: &str) -> LoadResult;
+    /// The built-in YouTube source, for youtube-source's `/youtube…` routes.
+    fn youtube(&self) -> Option<&crate::source::youtube::YoutubeSource> {
+        None
+    }
     /// Whether a decoded blob belongs here (Lavalink answers `decodetrack` and PATCH with
     /// 500 otherwise): its source is registered (and, for http/local, its probe known).
     /// Any layout Basalt knows decodes, registered source or not (issue 9 departs from
@@ -111,6 +115,9 @@ impl TrackLoader for crate::source::SourceManager {
     }
     fn load(&self, identifier: &str) -> LoadResult {
         crate::source::SourceManager::load(self, identifier)
+    }
+    fn youtube(&self) -> Option<&crate::source::youtube::YoutubeSource> {
+        self.source("youtube")?.as_any()?.downcast_ref()
     }
     /// Any blob whose layout Basalt knows decodes, enabled source or not (playing one of
     /// a disabled source then fails that track with an exception, not the request); a

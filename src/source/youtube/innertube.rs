@@ -2,7 +2,7 @@
 //! headers, visitor data for app clients, and the response check. Every failure names the
 //! client that produced it (the chain in `mod.rs` prefixes `Client [<NAME>]`).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -33,7 +33,7 @@ pub struct Innertube {
     base: String,
     music_base: String,
     /// Static visitor data from config (paired with a static PO token), else fetched.
-    static_visitor: Option<String>,
+    static_visitor: RwLock<Option<String>>,
     visitor: Mutex<Option<(String, Instant)>>,
     /// `[youtube] ban_on_bot_wall`: the bot wall marks the planner address failing (off
     /// keeps Lavalink's behaviour, where only HTTP 429 does).
@@ -48,8 +48,9 @@ impl Innertube {
             out,
             base: base.trim_end_matches('/').to_string(),
             music_base: music_base.trim_end_matches('/').to_string(),
-            static_visitor: (!static_visitor.trim().is_empty())
-                .then(|| static_visitor.trim().into()),
+            static_visitor: RwLock::new(
+                (!static_visitor.trim().is_empty()).then(|| static_visitor.trim().into()),
+            ),
             visitor: Mutex::new(None),
             ban_on_bot_wall: true,
             web_version: None,
@@ -110,10 +111,22 @@ impl Innertube {
         Value::Object(ctx)
     }
 
+    fn static_visitor(&self) -> Option<String> {
+        self.static_visitor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces (or with None clears) the visitor data paired with a static PO token.
+    pub fn set_static_visitor(&self, v: Option<&str>) {
+        *self.static_visitor.write().unwrap_or_else(|e| e.into_inner()) = v.map(str::to_string);
+    }
+
     /// Visitor data for app clients: the configured one, else `/visitor_id` (cached 10 min).
     fn visitor_data(&self) -> Option<String> {
-        if let Some(v) = &self.static_visitor {
-            return Some(v.clone());
+        if let Some(v) = self.static_visitor() {
+            return Some(v);
         }
         let mut cell = self.visitor.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((v, at)) = cell.as_ref() {
@@ -173,7 +186,7 @@ impl Innertube {
         let visitor = if app {
             self.visitor_data()
         } else {
-            self.static_visitor.clone()
+            self.static_visitor()
         };
         body.insert("context".into(), self.context(c, embed, visitor.as_deref()));
         for (k, v) in &c.root_fields {

@@ -11,6 +11,7 @@ pub mod live;
 pub mod mapping;
 pub mod oauth;
 pub mod potoken;
+pub mod rest;
 pub mod settings;
 pub mod stream;
 pub mod webcfg;
@@ -87,7 +88,7 @@ struct Inner {
     playlist_pages: u32,
     solver: Option<Arc<dyn Solver>>,
     po: potoken::PoTokens,
-    oauth: Option<oauth::OAuth>,
+    oauth: oauth::OAuth,
 }
 
 /// The source. Cheap to share; loads run concurrently on loader threads.
@@ -124,18 +125,17 @@ impl YoutubeSource {
         .with_bot_wall_ban(cfg.ban_on_bot_wall)
         .with_web_version_from_page(cfg.web_version_from_page);
         let po = potoken::PoTokens::new(out.clone(), &cfg.po_token, &cfg.po_token_mint_url);
-        let oauth = (cfg.oauth_enabled || !cfg.oauth_refresh_token.trim().is_empty()).then(|| {
-            let o = oauth::OAuth::new(
-                out,
-                &cfg.oauth_client_id,
-                &cfg.oauth_client_secret,
-                &cfg.oauth_refresh_token,
-            );
-            if !o.has_refresh_token() {
-                o.start_device_flow();
-            }
-            o
-        });
+        // Always present so `POST /youtube` can set a refresh token at run time; without
+        // one it authorizes nothing. The device flow starts only when enabled in config.
+        let oauth = oauth::OAuth::new(
+            out,
+            &cfg.oauth_client_id,
+            &cfg.oauth_client_secret,
+            &cfg.oauth_refresh_token,
+        );
+        if cfg.oauth_enabled && !oauth.has_refresh_token() {
+            oauth.start_device_flow();
+        }
         YoutubeSource {
             inner: Arc::new(Inner {
                 it,
@@ -166,6 +166,10 @@ impl Source for YoutubeSource {
             None => Answer::NotMine,
             Some(route) => self.inner.load(route),
         }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     /// A saved YouTube track replays from its video id (no source bytes).
@@ -360,7 +364,7 @@ impl Inner {
             o.po_token = self.po.player_token();
         }
         if c.oauth {
-            o.authorization = self.oauth.as_ref().and_then(oauth::OAuth::authorization);
+            o.authorization = self.oauth.authorization();
         }
         let mut attempt = 0;
         loop {
