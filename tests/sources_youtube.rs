@@ -1080,7 +1080,11 @@ fn a_network_error_of_one_client_falls_to_the_next_client() {
         .iter()
         .map(client_name)
         .collect();
-    assert_eq!(names, ["WEB", "VISIONOS"], "no whole-load retry once one answered");
+    assert_eq!(
+        names,
+        ["WEB", "VISIONOS"],
+        "no whole-load retry once one answered"
+    );
 }
 
 #[test]
@@ -1121,8 +1125,14 @@ fn ban_on_bot_wall_false_keeps_lavalinks_429_only_bans() {
     // The bot wall is an ordinary client failure (no retry from another address); the
     // 429 that follows bans the address and the planner retries from another one.
     assert_eq!(names, ["WEB", "MWEB", "MWEB"]);
-    assert_eq!(players[0].peer, players[1].peer, "the bot wall banned nothing");
-    assert_ne!(players[1].peer, players[2].peer, "429 moved to another address");
+    assert_eq!(
+        players[0].peer, players[1].peer,
+        "the bot wall banned nothing"
+    );
+    assert_ne!(
+        players[1].peer, players[2].peer,
+        "429 moved to another address"
+    );
 }
 
 /// ANDROID's playlist header: the title sits deep in a `pageHeaderViewModel` wrapped in
@@ -1131,7 +1141,8 @@ fn android_playlist_page(videos: Vec<Value>, next: Option<&str>) -> Value {
     let mut list = json!({"contents": videos, "playlistId": "PLandroid", "isEditable": false,
         "canReorder": false, "trackingParams": "CAEQ"});
     if let Some(t) = next {
-        list["continuations"] = json!([{"nextContinuationData": {"continuation": t, "clickTrackingParams": "CAA="}}]);
+        list["continuations"] =
+            json!([{"nextContinuationData": {"continuation": t, "clickTrackingParams": "CAA="}}]);
     }
     json!({
         "responseContext": {"visitorData": "Cgt2", "serviceTrackingParams": [{"service": "GFEEDBACK", "params": []}]},
@@ -1341,7 +1352,9 @@ fn live_media(r: &MockRequest) -> MockResponse {
     match r.param("sq").map(|s| s.parse::<u64>().unwrap()) {
         None if r.host == LIVE_HOST => MockResponse::redirect(
             302,
-            &format!("https://{LIVE_HOST2}/videoplayback?itag=140&source=yt_live_broadcast&rn=0&rbuf=0"),
+            &format!(
+                "https://{LIVE_HOST2}/videoplayback?itag=140&source=yt_live_broadcast&rn=0&rbuf=0"
+            ),
         ),
         None => MockResponse::bytes(live_segment(0, 7000), "audio/mp4"),
         Some(sq @ 7001..=7003) => {
@@ -1432,10 +1445,21 @@ fn decode_mp4_frames(reader: Box<dyn symphonia::core::io::MediaSource>) -> u64 {
     let mut hint = Hint::new();
     hint.with_extension("mp4");
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .unwrap();
     let track = format.default_track(TrackType::Audio).unwrap();
-    let params = track.codec_params.as_ref().unwrap().audio().unwrap().clone();
+    let params = track
+        .codec_params
+        .as_ref()
+        .unwrap()
+        .audio()
+        .unwrap()
+        .clone();
     let mut dec = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .unwrap();

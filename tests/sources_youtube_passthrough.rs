@@ -175,7 +175,11 @@ fn generated_youtube_style_webm_passes_every_packet_through() {
         })
         .collect();
     let bytes = webm::webm_opus(&packets, 100);
-    assert_eq!(webm_packets(bytes.clone()), packets, "the demuxer reads them all");
+    assert_eq!(
+        webm_packets(bytes.clone()),
+        packets,
+        "the demuxer reads them all"
+    );
     let path = std::env::temp_dir().join(format!("basalt-yt-webm-{}.webm", std::process::id()));
     std::fs::write(&path, &bytes).unwrap();
     let rig = Rig::new();

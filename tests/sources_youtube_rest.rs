@@ -20,7 +20,11 @@ const IT: &str = "youtubei.googleapis.com";
 const MEDIA_HOST: &str = "rr2---sn-rest.googlevideo.com";
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn player(_: &MockRequest) -> MockResponse {
@@ -67,8 +71,10 @@ fn token(r: &MockRequest) -> MockResponse {
             "access_token": "ya29.fresh", "expires_in": 3599,
             "scope": "https://www.googleapis.com/auth/youtube", "token_type": "Bearer"
         })),
-        _ => MockResponse::json(json!({"error": "invalid_grant", "error_description": "Bad Request"}))
-            .with_status(400),
+        _ => MockResponse::json(
+            json!({"error": "invalid_grant", "error_description": "Bad Request"}),
+        )
+        .with_status(400),
     }
 }
 
@@ -95,7 +101,14 @@ fn youtube_routes_answer_with_youtube_sources_shapes() {
     // Authenticated like every other route.
     assert_eq!(request(node.addr, "GET", "/youtube", &[], None).status, 401);
     assert_eq!(
-        request(node.addr, "GET", "/youtube", &[("Authorization", "nope")], None).status,
+        request(
+            node.addr,
+            "GET",
+            "/youtube",
+            &[("Authorization", "nope")],
+            None
+        )
+        .status,
         403
     );
 
@@ -108,7 +121,10 @@ fn youtube_routes_answer_with_youtube_sources_shapes() {
         r#"{"refreshToken": "1//good-rt", "skipInitialization": true}"#,
     );
     assert_eq!(r.status, 204, "{}", r.text());
-    assert_eq!(c.get("/youtube").json(), json!({"refreshToken": "1//good-rt"}));
+    assert_eq!(
+        c.get("/youtube").json(),
+        json!({"refreshToken": "1//good-rt"})
+    );
     assert_eq!(c.post("/youtube", r#"{"refreshToken": "x"}"#).status, 204);
     assert_eq!(c.get("/youtube").json()["refreshToken"], "1//good-rt");
     let bad = c.post("/youtube", r#"{"poToken": 5}"#);
@@ -116,7 +132,10 @@ fn youtube_routes_answer_with_youtube_sources_shapes() {
     assert_eq!(bad.json()["path"], "/youtube");
 
     // PO token + visitor data set together, then sent by WEB's /player.
-    let r = c.post("/youtube", r#"{"poToken": "PO-REST", "visitorData": "VD-REST"}"#);
+    let r = c.post(
+        "/youtube",
+        r#"{"poToken": "PO-REST", "visitorData": "VD-REST"}"#,
+    );
     assert_eq!(r.status, 204);
     let loaded = c.get(&format!("/v4/loadtracks?identifier={VID}")).json();
     assert_eq!(loaded["loadType"], "track", "{loaded}");
@@ -139,13 +158,18 @@ fn youtube_routes_answer_with_youtube_sources_shapes() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("audio/webm"));
     assert_eq!(r.body, fixture("sine440_48k_stereo_2s.webm"));
-    let r = c.get(&format!("/youtube/stream/{VID}?itag=140&withClient=visionos"));
+    let r = c.get(&format!(
+        "/youtube/stream/{VID}?itag=140&withClient=visionos"
+    ));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("audio/mp4"));
     assert_eq!(r.body, fixture("sine440_44k_stereo_2s_aac.m4a"));
     let r = c.get(&format!("/youtube/stream/{VID}?itag=999"));
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["message"], "No formats found with the requested itag.");
+    assert_eq!(
+        r.json()["message"],
+        "No formats found with the requested itag."
+    );
     let r = c.get("/youtube/stream/not-an-id");
     assert_eq!(r.status, 400);
     assert_eq!(

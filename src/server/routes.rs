@@ -287,8 +287,9 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
         | ["v4", "sessions", _, "players"]
         | ["v4", "routeplanner", "status"]
         | ["v4", "routeplanner", "free", _] => Err(method_not_allowed(r)),
-        ["youtube", ..] => youtube_routes(node, r, &segs)
-            .unwrap_or_else(|| Err(ApiError::not_found("Not Found"))),
+        ["youtube", ..] => {
+            youtube_routes(node, r, &segs).unwrap_or_else(|| Err(ApiError::not_found("Not Found")))
+        }
         _ => node
             .plugins
             .route(node, r)

@@ -66,7 +66,11 @@ pub fn webm_opus(packets: &[Vec<u8>], per_cluster: usize) -> Vec<u8> {
     ]
     .concat();
     let tracks = bytes(&[0xAE], &entry);
-    let mut segment = [bytes(&[0x15, 0x49, 0xA9, 0x66], &info), bytes(&[0x16, 0x54, 0xAE, 0x6B], &tracks)].concat();
+    let mut segment = [
+        bytes(&[0x15, 0x49, 0xA9, 0x66], &info),
+        bytes(&[0x16, 0x54, 0xAE, 0x6B], &tracks),
+    ]
+    .concat();
     for (c, chunk) in packets.chunks(per_cluster.max(1)).enumerate() {
         let start_ms = (c * per_cluster * 20) as u64;
         let mut cluster = uint(&[0xE7], start_ms);

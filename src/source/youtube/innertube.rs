@@ -120,7 +120,10 @@ impl Innertube {
 
     /// Replaces (or with None clears) the visitor data paired with a static PO token.
     pub fn set_static_visitor(&self, v: Option<&str>) {
-        *self.static_visitor.write().unwrap_or_else(|e| e.into_inner()) = v.map(str::to_string);
+        *self
+            .static_visitor
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = v.map(str::to_string);
     }
 
     /// Visitor data for app clients: the configured one, else `/visitor_id` (cached 10 min).

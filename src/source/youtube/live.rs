@@ -55,7 +55,10 @@ pub fn split_segment(data: &[u8]) -> SplitSegment {
                 }
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&data[pos + 8..pos + 16]);
-                (usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX), 16)
+                (
+                    usize::try_from(u64::from_be_bytes(b)).unwrap_or(usize::MAX),
+                    16,
+                )
             }
             n => (n as usize, 8),
         };
@@ -251,7 +254,9 @@ mod tests {
     fn splits_init_media_and_reads_the_sequence() {
         let mut emsg = vec![0u8; 4];
         emsg.extend_from_slice(b"urn:mpeg:dash:event:2012\0\0");
-        emsg.extend_from_slice(b"Sequence-Number: 4821\r\nIngestion-Walltime-Us: 1\r\nTarget-Duration-Us: 2000000\r\n");
+        emsg.extend_from_slice(
+            b"Sequence-Number: 4821\r\nIngestion-Walltime-Us: 1\r\nTarget-Duration-Us: 2000000\r\n",
+        );
         let data = [
             bx(b"ftyp", b"dash"),
             bx(b"moov", b"M"),

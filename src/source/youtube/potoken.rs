@@ -43,8 +43,7 @@ impl PoTokens {
 
     /// Replaces (or with None clears) the static token.
     pub fn set_static(&self, token: Option<&str>) {
-        *self.static_token.write().unwrap_or_else(|e| e.into_inner()) =
-            token.map(str::to_string);
+        *self.static_token.write().unwrap_or_else(|e| e.into_inner()) = token.map(str::to_string);
     }
 
     /// The streaming token appended as `pot=` to a media URL: static, else minted for the

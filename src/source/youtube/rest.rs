@@ -82,8 +82,8 @@ enum Route<'a> {
 
 /// `POST /youtube` (youtube-source's `MinimalConfigRequest`).
 fn update(yt: &YoutubeSource, body: &[u8]) -> Result<RestReply, RestError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| (400, format!("Invalid request body: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| (400, format!("Invalid request body: {e}")))?;
     let obj = v
         .as_object()
         .ok_or((400, "Request body must be a JSON object".to_string()))?;

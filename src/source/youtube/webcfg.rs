@@ -117,7 +117,8 @@ ytcfg.set({"CSI_SERVICE_NAME": "youtube", "TIMING_INFO": {}});window.ytcfg.set('
 
     #[test]
     fn falls_back_to_innertube_client_version() {
-        let page = r#"<script>ytcfg.set({"INNERTUBE_CLIENT_VERSION":"2.20260901.00.00"});</script>"#;
+        let page =
+            r#"<script>ytcfg.set({"INNERTUBE_CLIENT_VERSION":"2.20260901.00.00"});</script>"#;
         assert_eq!(
             client_version_from_page(page).as_deref(),
             Some("2.20260901.00.00")
