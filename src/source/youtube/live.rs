@@ -69,11 +69,7 @@ pub fn split_segment(data: &[u8]) -> SplitSegment {
         match kind {
             b"ftyp" | b"moov" => out.init.extend_from_slice(bx),
             b"moof" | b"mdat" => out.media.extend_from_slice(bx),
-            b"emsg" => {
-                if out.info.is_none() {
-                    out.info = sequence_info(&bx[header..]);
-                }
-            }
+            b"emsg" if out.info.is_none() => out.info = sequence_info(&bx[header..]),
             _ => {}
         }
         pos += size;
