@@ -2,10 +2,15 @@
 //! filters → Opus → pacer) into counting sinks, for a fixed time. Prints CPU per
 //! player-second, pacing lateness (p50/p99/max), delivered/expected frames and RSS.
 //!
-//! cargo run --release --example players -- <players> [plain|filters|passthrough] [seconds]
+//! cargo run --release --example players -- <players> [plain|filters|passthrough|passthrough-webm|webm-vs-ogg] [seconds]
 //!
 //! Inputs are generated in memory: MP3 44.1 kHz stereo (the fixture looped) for plain and
-//! filters (so resampling runs), Ogg Opus 48 kHz stereo 20 ms for passthrough.
+//! filters (so resampling runs), Ogg Opus 48 kHz stereo 20 ms for passthrough, the same
+//! Opus packets in WebM (laid out as YouTube's itag 251) for passthrough-webm.
+//! `webm-vs-ogg [seconds] [rounds]` runs both passthrough inputs in one process,
+//! alternating (Ogg, WebM, Ogg, WebM…, each for `seconds`, 4 rounds by default), and prints
+//! CPU per player of each and their ratio: a YouTube Opus track must cost no more than an
+//! Ogg Opus file.
 //!
 //! The encode-only ceiling is measured in the same run, under the same load: every 20 ms a
 //! probe thread encodes one frame for each of 16 bare libopus encoders (the players'
@@ -41,6 +46,8 @@ impl FrameSink for CountingSink {
 #[path = "../tests/audio_support/ogg.rs"]
 mod ogg;
 use ogg::ogg_page;
+#[path = "../tests/audio_support/webm.rs"]
+mod webm;
 
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct it is given.
@@ -156,10 +163,33 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn make_opus(secs: usize) -> Vec<u8> {
+/// `secs` of a 440 Hz tone as 20 ms stereo Opus packets at 96 kbit/s.
+fn opus_packets(secs: usize) -> Vec<Vec<u8>> {
     let mut enc =
         opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio).unwrap();
     enc.set_bitrate(opus2::Bitrate::Bits(96_000)).unwrap();
+    let mut pcm = [0f32; 1920];
+    let mut phase = 0f32;
+    (0..secs * 50)
+        .map(|_| {
+            for s in pcm.chunks_exact_mut(2) {
+                let v = phase.sin() * 0.4;
+                phase = (phase + 440.0 * std::f32::consts::TAU / 48_000.0) % std::f32::consts::TAU;
+                s[0] = v;
+                s[1] = v;
+            }
+            enc.encode_vec_float(&pcm, 1500).unwrap()
+        })
+        .collect()
+}
+
+/// The same packets in WebM, 5 s clusters (YouTube's files use a few seconds each).
+fn make_webm(secs: usize) -> Vec<u8> {
+    webm::webm_opus(&opus_packets(secs), 250)
+}
+
+fn make_opus(secs: usize) -> Vec<u8> {
+    let packets = opus_packets(secs);
     let mut head = b"OpusHead".to_vec();
     head.extend_from_slice(&[1, 2, 0, 0]);
     head.extend_from_slice(&48_000u32.to_le_bytes());
@@ -170,20 +200,12 @@ fn make_opus(secs: usize) -> Vec<u8> {
     let mut out = Vec::new();
     ogg_page(&mut out, 2, 0, 0, &[&head]);
     ogg_page(&mut out, 0, 0, 1, &[&tags]);
-    let mut pcm = [0f32; 1920];
-    let mut phase = 0f32;
     let mut granule = 0;
     let mut seq = 2;
-    let frames = secs * 50;
+    let frames = packets.len();
     let mut group: Vec<Vec<u8>> = Vec::new();
-    for i in 0..frames {
-        for s in pcm.chunks_exact_mut(2) {
-            let v = phase.sin() * 0.4;
-            phase = (phase + 440.0 * std::f32::consts::TAU / 48_000.0) % std::f32::consts::TAU;
-            s[0] = v;
-            s[1] = v;
-        }
-        group.push(enc.encode_vec_float(&pcm, 1500).unwrap());
+    for (i, p) in packets.into_iter().enumerate() {
+        group.push(p);
         if group.len() == 25 || i + 1 == frames {
             granule += 960 * group.len() as u64;
             let refs: Vec<&[u8]> = group.iter().map(|p| p.as_slice()).collect();
@@ -229,8 +251,40 @@ fn main() {
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let mode = args.get(2).cloned().unwrap_or_else(|| "plain".into());
     let secs: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(30);
+    if mode != "webm-vs-ogg" {
+        run(&mode, n, secs);
+        return;
+    }
+    // Alternating rounds, so a change in the shared machine's load hits both inputs; the
+    // least disturbed round of each (its minimum) is the comparison, the means are shown.
+    let rounds: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(4).max(1);
+    let (mut ogg, mut webm) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ogg.push(run("passthrough", n, secs));
+        webm.push(run("passthrough-webm", n, secs));
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "webm-vs-ogg players={n} rounds={rounds} cpu_per_player_second: \
+         ogg min={:.4}ms mean={:.4}ms, webm min={:.4}ms mean={:.4}ms; \
+         ratio webm/ogg min={:.3} mean={:.3}",
+        min(&ogg),
+        mean(&ogg),
+        min(&webm),
+        mean(&webm),
+        min(&webm) / min(&ogg).max(f64::MIN_POSITIVE),
+        mean(&webm) / mean(&ogg).max(f64::MIN_POSITIVE)
+    );
+}
+
+/// One measured run of `n` players in `mode`; prints its line and returns the CPU per
+/// player-second in milliseconds.
+fn run(mode: &str, n: usize, secs: u64) -> f64 {
+    let mode = mode.to_string();
     let (bytes, ext): (Arc<Vec<u8>>, &str) = match mode.as_str() {
         "passthrough" => (Arc::new(make_opus(secs as usize + 10)), "opus"),
+        "passthrough-webm" => (Arc::new(make_webm(secs as usize + 10)), "webm"),
         "plain" | "filters" => (Arc::new(make_mp3(secs as usize + 10)), "mp3"),
         other => panic!("unknown mode {other}"),
     };
@@ -248,7 +302,7 @@ fn main() {
     let mut config = Config::default();
     config.player.opus_encoding_quality = 10;
     let probe_go = Arc::new(AtomicBool::new(false));
-    let probe = (mode != "passthrough").then(|| {
+    let probe = (!mode.starts_with("passthrough")).then(|| {
         let pcm = decoded_frames(&bytes, &config, 500);
         start_probe(pcm, 10, probe_go.clone())
     });
@@ -368,6 +422,7 @@ fn main() {
         h.send(PlayerCommand::Destroy);
     }
     engine.shutdown();
+    cpu / (n as f64 * wall) * 1000.0
 }
 
 /// Shared in-memory file, so N players do not hold N copies.

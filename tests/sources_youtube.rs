@@ -1028,3 +1028,446 @@ fn oauth_device_flow_polls_until_granted() {
         "http://oauth.net/grant_type/device/1.0"
     );
 }
+
+/// `/player` answers whose body the connection cuts short for the first `cut` calls.
+fn flaky_player(cut: usize) -> (Router, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let r = base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+        let resp = MockResponse::json(player_ok(VID, "ok"));
+        if c.fetch_add(1, Ordering::SeqCst) < cut {
+            resp.cut_after(40)
+        } else {
+            resp
+        }
+    });
+    (r, calls)
+}
+
+#[test]
+fn a_network_error_on_the_last_client_retries_the_whole_load_once() {
+    let (r, _) = flaky_player(1);
+    let m = Mitm::start(r);
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let t = expect_track(sm.load(VID));
+    assert_eq!(t.info.identifier, VID);
+    let names: Vec<String> = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .iter()
+        .map(client_name)
+        .collect();
+    assert_eq!(names, ["WEB", "WEB"], "the whole load ran again");
+
+    // Only once: a second cut ends the load with the client named.
+    let (r, calls) = flaky_player(2);
+    let m = Mitm::start(r);
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let msg = expect_error(sm.load(VID)).message.unwrap();
+    assert!(
+        msg.contains("Client [WEB] failed: Invalid JSON for player:"),
+        "{msg}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_network_error_of_one_client_falls_to_the_next_client() {
+    let (r, _) = flaky_player(1);
+    let m = Mitm::start(r);
+    expect_track(manager(&m, "").load(VID));
+    let names: Vec<String> = m
+        .requests_to(IT, "/youtubei/v1/player")
+        .iter()
+        .map(client_name)
+        .collect();
+    assert_eq!(
+        names,
+        ["WEB", "VISIONOS"],
+        "no whole-load retry once one answered"
+    );
+}
+
+#[test]
+fn an_http_error_is_not_retried_as_a_network_error() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        MockResponse::json(json!({"error": {"code": 500}})).with_status(500)
+    }));
+    let sm = manager(&m, "[youtube]\nvideo_clients = [\"WEB\"]\n");
+    let msg = expect_error(sm.load(VID)).message.unwrap();
+    assert!(msg.ends_with("Client [WEB] failed: Invalid status code for player: 500"));
+    assert_eq!(m.requests_to(IT, "/youtubei/v1/player").len(), 1);
+}
+
+#[test]
+fn ban_on_bot_wall_false_keeps_lavalinks_429_only_bans() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let m = Mitm::start(
+        base_router().route("POST", IT, "/youtubei/v1/player", move |_| {
+            match c.fetch_add(1, Ordering::SeqCst) {
+                0 => MockResponse::json(status(
+                    "LOGIN_REQUIRED",
+                    "Sign in to confirm you’re not a bot",
+                )),
+                1 => MockResponse::status(429),
+                _ => MockResponse::json(player_ok(VID, "ok")),
+            }
+        }),
+    );
+    let sm = manager(
+        &m,
+        "[ratelimit]\nip_blocks = [\"127.0.0.0/29\"]\nstrategy = \"RotateOnBan\"\n\
+         [youtube]\nban_on_bot_wall = false\nvideo_clients = [\"WEB\", \"MWEB\"]\n",
+    );
+    expect_track(sm.load(VID));
+    let players = m.requests_to(IT, "/youtubei/v1/player");
+    let names: Vec<String> = players.iter().map(client_name).collect();
+    // The bot wall is an ordinary client failure (no retry from another address); the
+    // 429 that follows bans the address and the planner retries from another one.
+    assert_eq!(names, ["WEB", "MWEB", "MWEB"]);
+    assert_eq!(
+        players[0].peer, players[1].peer,
+        "the bot wall banned nothing"
+    );
+    assert_ne!(
+        players[1].peer, players[2].peer,
+        "429 moved to another address"
+    );
+}
+
+/// ANDROID's playlist header: the title sits deep in a `pageHeaderViewModel` wrapped in
+/// an element renderer; videos sit directly under `sectionListRenderer.contents[0]`.
+fn android_playlist_page(videos: Vec<Value>, next: Option<&str>) -> Value {
+    let mut list = json!({"contents": videos, "playlistId": "PLandroid", "isEditable": false,
+        "canReorder": false, "trackingParams": "CAEQ"});
+    if let Some(t) = next {
+        list["continuations"] =
+            json!([{"nextContinuationData": {"continuation": t, "clickTrackingParams": "CAA="}}]);
+    }
+    json!({
+        "responseContext": {"visitorData": "Cgt2", "serviceTrackingParams": [{"service": "GFEEDBACK", "params": []}]},
+        "header": {"pageHeaderRenderer": {"pageTitle": null, "content": {"elementRenderer": {"newElement": {"type": {"componentType": {"model": {"youtubeModel": {"viewModel": {"pageHeaderViewModel": {
+            "title": {"dynamicTextViewModel": {"text": {"content": "Android \"Quoted\" List – ✓", "styleRuns": []}, "rendererContext": {}}},
+            "metadata": {"contentMetadataViewModel": {"metadataRows": [{"metadataParts": [{"text": {"content": "by Someone"}}]}]}},
+            "image": {"contentPreviewImageViewModel": {"image": {"sources": []}}}
+        }}}}}}, "properties": {"identifierProperties": {"identifier": "playlist_header"}}}}, "loggingDirectives": {}}}},
+        "contents": {"singleColumnBrowseResultsRenderer": {"tabs": [{"tabRenderer": {"selected": true, "content": {"sectionListRenderer": {"contents": [
+            {"playlistVideoListRenderer": list}
+        ], "trackingParams": "CAQ"}}}}]}},
+        "trackingParams": "CAAQhGciEwi"
+    })
+}
+
+#[test]
+fn android_playlists_take_the_name_from_the_page_header_view_model() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/browse", |r| {
+        let b = r.body_json();
+        assert_eq!(client_name(r), "ANDROID");
+        match b["continuation"].as_str() {
+            None => MockResponse::json(android_playlist_page(
+                vec![pl_video("a0000000000"), pl_video(VID)],
+                Some("ANDTOKEN"),
+            )),
+            Some("ANDTOKEN") => MockResponse::json(json!({
+                "responseContext": {},
+                "continuationContents": {"playlistVideoListContinuation": {"contents": [pl_video("a1111111111")], "trackingParams": "x"}}
+            })),
+            Some(t) => panic!("unexpected token {t}"),
+        }
+    }));
+    let sm = manager(&m, "[youtube]\nplaylist_clients = [\"ANDROID\"]\n");
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = sm.load("https://m.youtube.com/watch?v=dQw4w9WgXcQ&list=PLandroid")
+    else {
+        panic!("not a playlist")
+    };
+    assert_eq!(name, "Android \"Quoted\" List – ✓");
+    let ids: Vec<&str> = tracks.iter().map(|t| t.info.identifier.as_str()).collect();
+    assert_eq!(ids, ["a0000000000", VID, "a1111111111"]);
+    assert_eq!(selected_track, 1);
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
+
+#[test]
+fn android_music_mixes_come_from_the_up_next_tab() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/next", |r| {
+        assert_eq!(client_name(r), "ANDROID_MUSIC");
+        let item = |id: &str, len: &str| json!({"playlistPanelVideoRenderer": {
+            "title": {"runs": [{"text": format!("Song {id}")}]},
+            "longBylineText": {"runs": [{"text": "Artist", "navigationEndpoint": {"browseEndpoint": {"browseId": "UCa"}}}, {"text": " • "}, {"text": "Album"}]},
+            "thumbnail": {"thumbnails": [{"url": format!("https://i.ytimg.com/vi/{id}/sddefault.jpg"), "width": 640}]},
+            "lengthText": {"runs": [{"text": len}], "accessibility": {"accessibilityData": {"label": "3 minutes"}}},
+            "selected": false, "videoId": id, "playlistSetVideoId": "abc",
+            "navigationEndpoint": {"watchEndpoint": {"videoId": id, "playlistId": "RDAMVMdQw4w9WgXcQ"}}
+        }});
+        MockResponse::json(json!({
+            "responseContext": {"visitorData": "Cgt2"},
+            "contents": {"singleColumnMusicWatchNextResultsRenderer": {"tabbedRenderer": {"watchNextTabbedResultsRenderer": {"tabs": [
+                {"tabRenderer": {"title": "Up next", "content": {"musicQueueRenderer": {"content": {"playlistPanelRenderer": {
+                    "title": "Mix – Rick Astley", "playlistId": "RDAMVMdQw4w9WgXcQ", "isInfinite": true,
+                    "contents": [item(VID, "3:33"), {"automixPreviewVideoRenderer": {"content": {}}}, item("m0000000000", "4:05")]
+                }}, "hack": true}}, "trackingParams": "a"}},
+                {"tabRenderer": {"title": "Lyrics", "endpoint": {"browseEndpoint": {"browseId": "MPLY"}}, "unselectable": true}},
+                {"tabRenderer": {"title": "Related", "endpoint": {"browseEndpoint": {"browseId": "MPTR"}}}}
+            ]}}}},
+            "currentVideoEndpoint": {"watchEndpoint": {"videoId": VID}}
+        }))
+    }));
+    let sm = manager(&m, "[youtube]\nplaylist_clients = [\"ANDROID_MUSIC\"]\n");
+    let LoadResult::Playlist {
+        name,
+        selected_track,
+        tracks,
+    } = sm.load("https://music.youtube.com/watch?v=dQw4w9WgXcQ&list=RDAMVMdQw4w9WgXcQ")
+    else {
+        panic!("not a mix")
+    };
+    assert_eq!(name, "Mix – Rick Astley");
+    let ids: Vec<&str> = tracks.iter().map(|t| t.info.identifier.as_str()).collect();
+    assert_eq!(ids, [VID, "m0000000000"]);
+    assert_eq!(selected_track, 0);
+    assert_eq!(tracks[1].info.length, 245_000);
+    assert_eq!(tracks[1].info.author, "Artist");
+}
+
+/// youtube.com's home page in its real shape: several `ytcfg.set` calls, escaped
+/// strings, the big configuration object last.
+fn home_page(version: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html style="font-size: 10px;font-family: Roboto, Arial, sans-serif;" lang="en" system-icons typography><head><script data-id="_gd" nonce="n1">window.WIZ_global_data = {{"MuJWjd":false}};</script><script nonce="n2">var ytcfg={{d:function(){{return window.yt&&yt.config_||ytcfg.data_||(ytcfg.data_={{}})}},set:function(){{}}}};
+ytcfg.set({{"CSI_SERVICE_NAME": 'youtube', "TIMING_INFO": {{}}}});window.ytcfg.set('EMERGENCY_BASE_URL', '\/error_204?t\x3djserror');</script>
+<script nonce="n3">(function() {{window.ytplayer={{}};
+ytcfg.set({{"CLIENT_CANARY_STATE":"none","DEVICE":"cbr\u003dChrome\u0026cbrver\u003d131.0","HL":"en","INNERTUBE_API_KEY":"AIzaTest","INNERTUBE_CLIENT_NAME":"WEB","INNERTUBE_CLIENT_VERSION":"{version}","INNERTUBE_CONTEXT":{{"client":{{"hl":"en","gl":"US","remoteHost":"192.0.2.1","visitorData":"CgtWaXNpdG9y","userAgent":"Mozilla/5.0,gzip(gfe)","clientName":"WEB","clientVersion":"{version}","osName":"X11","platform":"DESKTOP","clientFormFactor":"UNKNOWN_FORM_FACTOR","originalUrl":"https://www.youtube.com/"}},"user":{{"lockedSafetyMode":false}},"request":{{"useSsl":true}}}},"LATEST_ECATCHER_SERVICE_TRACKING_PARAMS":{{"client.name":"WEB"}},"XSRF_FIELD_NAME":"session_token"}}); window.ytcfg.obfuscatedData_ = [];}})();</script></head><body></body></html>"#
+    )
+}
+
+#[test]
+fn web_takes_its_client_version_from_the_page_ytcfg_once() {
+    let m = Mitm::start(
+        base_router()
+            .route("GET", "www.youtube.com", "/", |_| {
+                MockResponse::text(&home_page("2.20260902.01.00"), "text/html; charset=utf-8")
+            })
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                MockResponse::json(player_ok(VID, "ok"))
+            }),
+    );
+    let sm = manager(
+        &m,
+        "[youtube]\nweb_version_from_page = true\nvideo_clients = [\"WEB\", \"MWEB\"]\n",
+    );
+    expect_track(sm.load(VID));
+    expect_track(sm.load("https://youtu.be/dQw4w9WgXcQ"));
+    let players = m.requests_to(IT, "/youtubei/v1/player");
+    assert_eq!(players.len(), 2);
+    for p in &players {
+        assert_eq!(
+            p.body_json()["context"]["client"]["clientVersion"],
+            "2.20260902.01.00"
+        );
+        assert_eq!(
+            p.header("x-youtube-client-version"),
+            Some("2.20260902.01.00")
+        );
+    }
+    let pages = m.requests_to("www.youtube.com", "/");
+    assert_eq!(pages.len(), 1, "the page is fetched once per process");
+    assert!(pages[0]
+        .header("cookie")
+        .is_some_and(|c| c.contains("CONSENT=YES")));
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+
+    // Off (the default): no page fetch, the built-in version.
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        MockResponse::json(player_ok(VID, "ok"))
+    }));
+    expect_track(manager(&m, "").load(VID));
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/player")[0].body_json()["context"]["client"]
+            ["clientVersion"],
+        "2.20250403.01.00"
+    );
+}
+
+#[test]
+fn a_page_without_ytcfg_keeps_the_built_in_web_version() {
+    let m = Mitm::start(
+        base_router()
+            .route("GET", "www.youtube.com", "/", |_| {
+                MockResponse::text(
+                    "<html><body>Before you continue to YouTube</body></html>",
+                    "text/html",
+                )
+            })
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                MockResponse::json(player_ok(VID, "ok"))
+            }),
+    );
+    let sm = manager(&m, "[youtube]\nweb_version_from_page = true\n");
+    expect_track(sm.load(VID));
+    assert_eq!(
+        m.requests_to(IT, "/youtubei/v1/player")[0].body_json()["context"]["client"]
+            ["clientVersion"],
+        "2.20250403.01.00"
+    );
+}
+
+const LIVE_HOST: &str = "rr3---sn-live.googlevideo.com";
+const LIVE_HOST2: &str = "rr4---sn-live2.googlevideo.com";
+
+/// One YouTube live segment: self-initialising fragmented MP4 (`ftyp`, `moov`), an
+/// `emsg` carrying the sequence lines, then the fragment (`styp`, `sidx`, `moof`, `mdat`).
+fn live_segment(i: usize, sequence: u64) -> Vec<u8> {
+    let mut emsg_payload = vec![0u8; 4]; // version 0, flags
+    emsg_payload.extend_from_slice(b"urn:mpeg:dash:event:2012\0\0");
+    emsg_payload.extend_from_slice(&[0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    emsg_payload.extend_from_slice(
+        format!(
+            "Sequence-Number: {sequence}\r\nIngestion-Walltime-Us: 1764892800000000\r\n\
+             Ingestion-Uncertainty-Us: 85\r\nTarget-Duration-Us: 1000000\r\n\
+             Stream-Duration-Us: {}\r\nMax-Dvr-Duration-Us: 14400000000\r\n",
+            sequence * 1_000_000
+        )
+        .as_bytes(),
+    );
+    let mut emsg = ((emsg_payload.len() + 8) as u32).to_be_bytes().to_vec();
+    emsg.extend_from_slice(b"emsg");
+    emsg.extend_from_slice(&emsg_payload);
+    [
+        fixture("hls_fmp4/init.mp4"),
+        emsg,
+        fixture(&format!("hls_fmp4/seg{i}.m4s")),
+    ]
+    .concat()
+}
+
+/// googlevideo's live format: no `sq` → the newest segment (sequence 7000) after a
+/// redirect to another host; `sq` 7001..7003 the following ones; later ones 204.
+fn live_media(r: &MockRequest) -> MockResponse {
+    assert_eq!(r.param("rbuf"), Some("0"));
+    assert!(r.param("rn").is_some());
+    match r.param("sq").map(|s| s.parse::<u64>().unwrap()) {
+        None if r.host == LIVE_HOST => MockResponse::redirect(
+            302,
+            &format!(
+                "https://{LIVE_HOST2}/videoplayback?itag=140&source=yt_live_broadcast&rn=0&rbuf=0"
+            ),
+        ),
+        None => MockResponse::bytes(live_segment(0, 7000), "audio/mp4"),
+        Some(sq @ 7001..=7003) => {
+            MockResponse::bytes(live_segment((sq - 7000) as usize, sq), "audio/mp4")
+        }
+        Some(_) => MockResponse::status(204),
+    }
+}
+
+#[test]
+fn live_without_a_manifest_plays_sq_segments_until_the_stream_ends() {
+    let m = Mitm::start(
+        base_router()
+            .route("POST", IT, "/youtubei/v1/player", |_| {
+                let mut d = details(VID);
+                d["isLive"] = json!(true);
+                d["isLiveContent"] = json!(true);
+                d["lengthSeconds"] = json!("0");
+                MockResponse::json(json!({
+                    "playabilityStatus": {"status": "OK", "playableInEmbed": true, "liveStreamability": {"liveStreamabilityRenderer": {"videoId": VID, "pollDelayMs": "5000"}}},
+                    "streamingData": {
+                        "expiresInSeconds": "21540",
+                        "adaptiveFormats": [
+                            {"itag": 137, "url": format!("https://{LIVE_HOST}/videoplayback?itag=137&source=yt_live_broadcast"), "mimeType": "video/mp4; codecs=\"avc1.640028\"", "bitrate": 4000000, "targetDurationSec": 1, "maxDvrDurationSec": 14400},
+                            {"itag": 140, "url": format!("https://{LIVE_HOST}/videoplayback?itag=140&source=yt_live_broadcast"), "mimeType": "audio/mp4; codecs=\"mp4a.40.2\"", "bitrate": 144000, "audioQuality": "AUDIO_QUALITY_MEDIUM", "audioSampleRate": "44100", "audioChannels": 2, "targetDurationSec": 1, "maxDvrDurationSec": 14400}
+                        ]
+                    },
+                    "videoDetails": d
+                }))
+            })
+            .route("GET", LIVE_HOST, "/videoplayback", live_media)
+            .route("GET", LIVE_HOST2, "/videoplayback", live_media),
+    );
+    let sm = manager(&m, "");
+    let t = expect_track(sm.load(VID));
+    assert!(t.info.is_stream);
+    let input = sm.open(&t).unwrap_or_else(|e| panic!("{e}"));
+    assert!(input.is_stream && !input.reader.is_seekable());
+
+    // The decoder reads one fragmented MP4 holding every segment's audio (3 s at 44.1 kHz)
+    // straight from the live reader, as the engine does.
+    let samples = decode_mp4_frames(input.reader);
+    assert!(
+        (128_000..=136_000).contains(&samples),
+        "{samples} frames decoded"
+    );
+    let seg = m.requests_to(LIVE_HOST2, "/videoplayback");
+    let sqs: Vec<Option<&str>> = seg.iter().map(|r| r.param("sq")).collect();
+    assert_eq!(&sqs[..4], [None, Some("7001"), Some("7002"), Some("7003")]);
+    // Ended after empty answers retried for ~400 ms (50 ms apart), all on the final host.
+    assert!(sqs[4..].iter().all(|s| *s == Some("7004")) && sqs.len() >= 6);
+    assert_eq!(m.requests_to(LIVE_HOST, "/videoplayback").len(), 1);
+    let rns: Vec<&str> = seg.iter().map(|r| r.param("rn").unwrap()).collect();
+    assert_eq!(&rns[1..4], ["1", "2", "3"]);
+    assert!(m.unrouted().is_empty(), "{:?}", m.unrouted());
+}
+
+#[test]
+fn a_live_webm_format_is_refused_with_youtube_sources_message() {
+    let m = Mitm::start(base_router().route("POST", IT, "/youtubei/v1/player", |_| {
+        let mut d = details(VID);
+        d["isLive"] = json!(true);
+        MockResponse::json(json!({
+            "playabilityStatus": {"status": "OK"},
+            "streamingData": {"adaptiveFormats": [
+                {"itag": 251, "url": format!("https://{LIVE_HOST}/videoplayback?itag=251"), "mimeType": "audio/webm; codecs=\"opus\"", "bitrate": 160000}
+            ]},
+            "videoDetails": d
+        }))
+    }));
+    let sm = manager(&m, "[youtube]\nplayback_clients = [\"VISIONOS\"]\n");
+    let t = expect_track(sm.load(VID));
+    let msg = sm.open(&t).err().expect("refused").to_string();
+    assert!(
+        msg.contains("Client [VISIONOS] failed: YouTube WebM streams are currently not supported."),
+        "{msg}"
+    );
+}
+
+/// Decodes an MP4/AAC byte stream and counts its frames.
+fn decode_mp4_frames(reader: Box<dyn symphonia::core::io::MediaSource>) -> u64 {
+    use symphonia::core::codecs::audio::AudioDecoderOptions;
+    use symphonia::core::formats::probe::Hint;
+    use symphonia::core::formats::{FormatOptions, TrackType};
+    use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+    use symphonia::core::meta::MetadataOptions;
+    let mss = MediaSourceStream::new(reader, MediaSourceStreamOptions::default());
+    let mut hint = Hint::new();
+    hint.with_extension("mp4");
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .unwrap();
+    let track = format.default_track(TrackType::Audio).unwrap();
+    let params = track
+        .codec_params
+        .as_ref()
+        .unwrap()
+        .audio()
+        .unwrap()
+        .clone();
+    let mut dec = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .unwrap();
+    let mut frames = 0u64;
+    while let Ok(Some(p)) = format.next_packet() {
+        if let Ok(b) = dec.decode(&p) {
+            frames += b.frames() as u64;
+        }
+    }
+    frames
+}

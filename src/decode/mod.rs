@@ -480,9 +480,7 @@ impl OpusDemuxer {
             if packet.track_id != self.demux.track_id || packet.data.is_empty() {
                 continue;
             }
-            // Crafted files can carry any timestamp: saturate rather than overflow.
-            let end = (packet.pts.get().max(0) as u64).saturating_add(packet.dur.get());
-            if end <= self.skip_until {
+            if self.skip_until > 0 && self.ends_before_skip(&packet) {
                 continue;
             }
             if packet.data.len() > MAX_OPUS_SOURCE_PACKET {
@@ -500,6 +498,20 @@ impl OpusDemuxer {
         Ok(fill)
     }
 
+    /// Whether a packet ends at or before `skip_until` (after a seek). Matroska blocks
+    /// without a duration (WebM from YouTube, ffmpeg's SimpleBlocks) report 0: the Opus
+    /// packet's own sample count stands in, so a zero duration never makes a packet look
+    /// as if it ended where it starts (that dropped every WebM file's first packet).
+    fn ends_before_skip(&self, packet: &symphonia::core::packet::Packet) -> bool {
+        // Crafted files can carry any timestamp: saturate rather than overflow.
+        let pts = packet.pts.get().max(0) as u64;
+        let mut dur = packet.dur.get();
+        if dur == 0 {
+            dur = opus_duration_ts(&packet.data, self.demux.time_base);
+        }
+        pts.saturating_add(dur) <= self.skip_until
+    }
+
     pub fn seek(&mut self, ms: i64) -> Result<(), DecodeError> {
         match self.demux.seek(ms)? {
             Some((required, _)) => {
@@ -510,4 +522,17 @@ impl OpusDemuxer {
         }
         Ok(())
     }
+}
+
+/// An Opus packet's length in the track's time base (0 when either is unknown).
+fn opus_duration_ts(packet: &[u8], time_base: Option<TimeBase>) -> u64 {
+    let Ok(samples) = opus2::packet::get_nb_samples(packet, OUT_RATE) else {
+        return 0;
+    };
+    let Some(tb) = time_base else {
+        return samples as u64;
+    };
+    Time::try_from_secs_f64(samples as f64 / f64::from(OUT_RATE))
+        .and_then(|t| tb.calc_timestamp(t))
+        .map_or(0, |ts| ts.get().max(0) as u64)
 }

@@ -26,6 +26,11 @@ pub trait TrackLoader: Send + Sync {
     fn load(&self, identifier: &str) -> LoadResult;
     /// A config reload: switch sources on and off as `config` says (SIGHUP).
     fn reload(&self, _config: &crate::config::Config) {}
+    /// The built-in YouTube source while it is enabled, for youtube-source's `/youtube…`
+    /// routes (the caller downcasts it).
+    fn youtube(&self) -> Option<std::sync::Arc<dyn crate::source::Source>> {
+        None
+    }
     /// Whether a decoded blob belongs here (Lavalink answers `decodetrack` and PATCH with
     /// 500 otherwise): its source is registered (and, for http/local, its probe known).
     /// Any layout Basalt knows decodes, registered source or not (issue 9 departs from
@@ -116,6 +121,9 @@ impl TrackLoader for crate::source::SourceManager {
     }
     fn reload(&self, config: &crate::config::Config) {
         crate::source::SourceManager::reload(self, config);
+    }
+    fn youtube(&self) -> Option<std::sync::Arc<dyn crate::source::Source>> {
+        self.source("youtube")
     }
     /// Any blob whose layout Basalt knows decodes, enabled source or not (playing one of
     /// a disabled source then fails that track with an exception, not the request); a

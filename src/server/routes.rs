@@ -298,11 +298,41 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
         | ["v4", "sessions", _, "players"]
         | ["v4", "routeplanner", "status"]
         | ["v4", "routeplanner", "free", _] => Err(method_not_allowed(r)),
+        ["youtube", ..] => {
+            youtube_routes(node, r, &segs).unwrap_or_else(|| Err(ApiError::not_found("Not Found")))
+        }
         _ => node
             .plugins
             .route(node, r)
             .unwrap_or_else(|| Err(ApiError::not_found("Not Found"))),
     }
+}
+
+/// youtube-source's `/youtube…` routes, answered by the built-in YouTube source.
+fn youtube_routes(node: &Node, r: &Req, segs: &[&str]) -> Option<Result<Reply, ApiError>> {
+    use crate::source::youtube::rest::{handle, RestReply};
+    let method = match *r.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        _ => "OTHER",
+    };
+    let source = node.backend.loader.youtube();
+    let yt = source
+        .as_deref()
+        .and_then(|s| s.as_any())
+        .and_then(|a| a.downcast_ref::<crate::source::youtube::YoutubeSource>());
+    let answer = handle(yt, method, segs, r.query, r.body)?;
+    Some(match answer {
+        Ok(RestReply::Json(v)) => Ok(Reply::json(v)),
+        Ok(RestReply::NoContent) => Ok(Reply::no_content()),
+        Ok(RestReply::Media { bytes, mime }) => Ok(Reply {
+            status: 200,
+            body: Body::Raw(bytes, mime),
+        }),
+        Err((405, _)) => Err(method_not_allowed(r)),
+        Err((400, m)) => Err(ApiError::bad_request(m)),
+        Err((_, m)) => Err(ApiError::internal(m)),
+    })
 }
 
 /// decodetrack: the input echoed as `encoded`, the stored position, `userData` `{}`.

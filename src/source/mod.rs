@@ -174,6 +174,10 @@ pub trait Source: Send + Sync {
     fn probes(&self) -> bool {
         false
     }
+    /// The concrete source, for routes of its own (YouTube's `/youtube…`).
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// What one source answers for an identifier (sources.md §0.1).

@@ -2,7 +2,7 @@
 //! headers, visitor data for app clients, and the response check. Every failure names the
 //! client that produced it (the chain in `mod.rs` prefixes `Client [<NAME>]`).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -33,8 +33,13 @@ pub struct Innertube {
     base: String,
     music_base: String,
     /// Static visitor data from config (paired with a static PO token), else fetched.
-    static_visitor: Option<String>,
+    static_visitor: RwLock<Option<String>>,
     visitor: Mutex<Option<(String, Instant)>>,
+    /// `[youtube] ban_on_bot_wall`: the bot wall marks the planner address failing (off
+    /// keeps Lavalink's behaviour, where only HTTP 429 does).
+    ban_on_bot_wall: bool,
+    /// `[youtube] web_version_from_page`: WEB's version scraped from youtube.com's ytcfg.
+    web_version: Option<super::webcfg::WebVersion>,
 }
 
 impl Innertube {
@@ -43,10 +48,33 @@ impl Innertube {
             out,
             base: base.trim_end_matches('/').to_string(),
             music_base: music_base.trim_end_matches('/').to_string(),
-            static_visitor: (!static_visitor.trim().is_empty())
-                .then(|| static_visitor.trim().into()),
+            static_visitor: RwLock::new(
+                (!static_visitor.trim().is_empty()).then(|| static_visitor.trim().into()),
+            ),
             visitor: Mutex::new(None),
+            ban_on_bot_wall: true,
+            web_version: None,
         }
+    }
+
+    /// WEB's `clientVersion` comes from youtube.com's ytcfg (fetched once, §6.4).
+    pub fn with_web_version_from_page(mut self, on: bool) -> Innertube {
+        self.web_version = on.then(|| super::webcfg::WebVersion::new(self.out.clone()));
+        self
+    }
+
+    /// The version client `c` sends: the scraped one for WEB when enabled and found.
+    fn client_version<'a>(&'a self, c: &'a ClientSpec) -> &'a str {
+        match &self.web_version {
+            Some(w) if c.client_name == "WEB" => w.get().unwrap_or(&c.client_version),
+            _ => &c.client_version,
+        }
+    }
+
+    /// Whether a bot-wall answer marks the route planner's address failing.
+    pub fn with_bot_wall_ban(mut self, on: bool) -> Innertube {
+        self.ban_on_bot_wall = on;
+        self
     }
 
     pub fn outbound(&self) -> &Outbound {
@@ -57,7 +85,7 @@ impl Innertube {
     fn context(&self, c: &ClientSpec, embed: bool, visitor: Option<&str>) -> Value {
         let mut client = Map::new();
         client.insert("clientName".into(), c.client_name.clone().into());
-        client.insert("clientVersion".into(), c.client_version.clone().into());
+        client.insert("clientVersion".into(), self.client_version(c).into());
         client.insert("hl".into(), "en".into());
         client.insert("gl".into(), "US".into());
         for (k, v) in &c.client_fields {
@@ -83,10 +111,25 @@ impl Innertube {
         Value::Object(ctx)
     }
 
+    fn static_visitor(&self) -> Option<String> {
+        self.static_visitor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces (or with None clears) the visitor data paired with a static PO token.
+    pub fn set_static_visitor(&self, v: Option<&str>) {
+        *self
+            .static_visitor
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = v.map(str::to_string);
+    }
+
     /// Visitor data for app clients: the configured one, else `/visitor_id` (cached 10 min).
     fn visitor_data(&self) -> Option<String> {
-        if let Some(v) = &self.static_visitor {
-            return Some(v.clone());
+        if let Some(v) = self.static_visitor() {
+            return Some(v);
         }
         let mut cell = self.visitor.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((v, at)) = cell.as_ref() {
@@ -146,7 +189,7 @@ impl Innertube {
         let visitor = if app {
             self.visitor_data()
         } else {
-            self.static_visitor.clone()
+            self.static_visitor()
         };
         body.insert("context".into(), self.context(c, embed, visitor.as_deref()));
         for (k, v) in &c.root_fields {
@@ -157,7 +200,7 @@ impl Innertube {
             .post(url)
             .header("Cookie", CONSENT_COOKIE)
             .header("X-YouTube-Client-Name", &c.id.to_string())
-            .header("X-YouTube-Client-Version", &c.client_version)
+            .header("X-YouTube-Client-Version", self.client_version(c))
             .json(&Value::Object(body));
         if let Some(a) = authorization {
             req = req.header("Authorization", a);
@@ -172,7 +215,9 @@ impl Innertube {
             }
         }
         let resp = req.send().map_err(|e| {
-            YtError::suspicious(format!("Request for {what} failed: {}", e.detail()))
+            let mut y = YtError::suspicious(format!("Request for {what} failed: {}", e.detail()));
+            y.network = is_retriable(&e);
+            y
         })?;
         let status = resp.status();
         let json_type = resp
@@ -184,10 +229,12 @@ impl Innertube {
             return Err(e);
         }
         let local = resp.local_address();
-        let v = resp
-            .json()
-            .map_err(|e| YtError::suspicious(format!("Invalid JSON for {what}: {}", e.detail())))?;
-        if is_bot_wall(&v) {
+        let v = resp.json().map_err(|e| {
+            let mut y = YtError::suspicious(format!("Invalid JSON for {what}: {}", e.detail()));
+            y.network = is_retriable(&e);
+            y
+        })?;
+        if self.ban_on_bot_wall && is_bot_wall(&v) {
             self.flag_address(local);
         }
         Ok(v)
@@ -203,9 +250,10 @@ impl Innertube {
         }
     }
 
-    /// Whether a planner exists (a bot-wall answer is then worth one retry).
+    /// Whether a bot-wall answer is worth one retry: a planner exists and the bot wall
+    /// moves it to another address.
     pub fn rotates(&self) -> bool {
-        self.out.planner().is_some()
+        self.ban_on_bot_wall && self.out.planner().is_some()
     }
 
     fn endpoint(&self, name: &str) -> String {
@@ -290,6 +338,20 @@ impl Innertube {
         body.insert("videoId".into(), video_id.into());
         body.insert("playlistId".into(), list.into());
         self.post(c, &self.endpoint("next"), body, false, "mix")
+    }
+}
+
+/// lavaplayer's "retriable network exception": a reset or closed connection, a read
+/// timeout, a body cut short. Refused connections and bad URLs are not transient.
+fn is_retriable(e: &crate::net::NetError) -> bool {
+    use crate::net::NetError;
+    match e {
+        NetError::Timeout(_) | NetError::Io(_) => true,
+        NetError::Connect(s) => {
+            let s = s.to_ascii_lowercase();
+            s.contains("reset") || s.contains("closed") || s.contains("timed out")
+        }
+        _ => false,
     }
 }
 

@@ -19,6 +19,9 @@ pub struct YtError {
     pub embed_refused: bool,
     /// An HTTP status that lets playback move to the next client (400 on /player, 403 media).
     pub status: Option<u16>,
+    /// A transient network failure (reset, timeout, body cut short): when the last client
+    /// of a load fails this way, the whole load is tried once more (§6.3).
+    pub network: bool,
 }
 
 impl YtError {
@@ -30,6 +33,7 @@ impl YtError {
             bot_wall: false,
             embed_refused: false,
             status: None,
+            network: false,
         }
     }
     pub fn common(message: impl Into<String>) -> YtError {
@@ -361,6 +365,21 @@ fn playlist_name(resp: &Value) -> Option<String> {
             resp.pointer("/header/playlistHeaderRenderer/title")
                 .and_then(text)
         })
+        .or_else(|| page_header_view_model_title(resp))
+}
+
+/// The playlist title of view-model headers: ANDROID wraps `pageHeaderViewModel` in an
+/// element renderer (youtube-source's Android `extractPlaylistName`); the newer WEB
+/// header puts it directly under `pageHeaderRenderer.content`.
+fn page_header_view_model_title(resp: &Value) -> Option<String> {
+    const ANDROID: &str = "/header/pageHeaderRenderer/content/elementRenderer/newElement/type/componentType/model/youtubeModel/viewModel/pageHeaderViewModel";
+    const WEB: &str = "/header/pageHeaderRenderer/content/pageHeaderViewModel";
+    [ANDROID, WEB].iter().find_map(|p| {
+        resp.pointer(p)?
+            .pointer("/title/dynamicTextViewModel/text/content")?
+            .as_str()
+            .map(str::to_string)
+    })
 }
 
 fn playlist_entry(r: &Value) -> Option<TrackData> {
@@ -461,11 +480,28 @@ pub fn playlist_continuation(resp: &Value) -> PlaylistPage {
     }
 }
 
+/// ANDROID_MUSIC's mix: the "Up next" tab of `singleColumnMusicWatchNextResultsRenderer`,
+/// its `musicQueueRenderer.content.playlistPanelRenderer` (same item shape as the others).
+fn music_up_next(resp: &Value) -> Option<&Value> {
+    array(
+        resp,
+        "/contents/singleColumnMusicWatchNextResultsRenderer/tabbedRenderer/watchNextTabbedResultsRenderer/tabs",
+    )
+    .iter()
+    .find(|t| {
+        t.pointer("/tabRenderer/title")
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case("Up next"))
+    })?
+    .pointer("/tabRenderer/content/musicQueueRenderer/content/playlistPanelRenderer")
+}
+
 /// A mix (`/next` with an `RD…` list): name and tracks.
 pub fn mix(resp: &Value) -> Result<(String, Vec<TrackData>), YtError> {
     let pl = resp
         .pointer("/contents/twoColumnWatchNextResults/playlist/playlist")
-        .or_else(|| resp.pointer("/contents/singleColumnWatchNextResults/playlist/playlist"));
+        .or_else(|| resp.pointer("/contents/singleColumnWatchNextResults/playlist/playlist"))
+        .or_else(|| music_up_next(resp));
     let Some(pl) = pl else {
         return Err(YtError::suspicious("Could not find tracks from mix."));
     };

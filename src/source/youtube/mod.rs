@@ -7,11 +7,14 @@ pub mod clients;
 pub mod formats;
 pub mod ident;
 pub mod innertube;
+pub mod live;
 pub mod mapping;
 pub mod oauth;
 pub mod potoken;
+pub mod rest;
 pub mod settings;
 pub mod stream;
+pub mod webcfg;
 
 use std::sync::Arc;
 
@@ -85,7 +88,7 @@ struct Inner {
     playlist_pages: u32,
     solver: Option<Arc<dyn Solver>>,
     po: potoken::PoTokens,
-    oauth: Option<oauth::OAuth>,
+    oauth: oauth::OAuth,
 }
 
 /// The source. Cheap to share; loads run concurrently on loader threads.
@@ -118,20 +121,21 @@ impl YoutubeSource {
             &cfg.innertube_base,
             &cfg.music_base,
             &cfg.visitor_data,
-        );
+        )
+        .with_bot_wall_ban(cfg.ban_on_bot_wall)
+        .with_web_version_from_page(cfg.web_version_from_page);
         let po = potoken::PoTokens::new(out.clone(), &cfg.po_token, &cfg.po_token_mint_url);
-        let oauth = (cfg.oauth_enabled || !cfg.oauth_refresh_token.trim().is_empty()).then(|| {
-            let o = oauth::OAuth::new(
-                out,
-                &cfg.oauth_client_id,
-                &cfg.oauth_client_secret,
-                &cfg.oauth_refresh_token,
-            );
-            if !o.has_refresh_token() {
-                o.start_device_flow();
-            }
-            o
-        });
+        // Always present so `POST /youtube` can set a refresh token at run time; without
+        // one it authorizes nothing. The device flow starts only when enabled in config.
+        let oauth = oauth::OAuth::new(
+            out,
+            &cfg.oauth_client_id,
+            &cfg.oauth_client_secret,
+            &cfg.oauth_refresh_token,
+        );
+        if cfg.oauth_enabled && !oauth.has_refresh_token() {
+            oauth.start_device_flow();
+        }
         YoutubeSource {
             inner: Arc::new(Inner {
                 it,
@@ -162,6 +166,10 @@ impl Source for YoutubeSource {
             None => Answer::NotMine,
             Some(route) => self.inner.load(route),
         }
+    }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 
     /// A saved YouTube track replays from its video id (no source bytes).
@@ -201,6 +209,23 @@ fn all_failed(errors: &[(String, YtError)]) -> SourceError {
     SourceError::friendly(msg, Severity::Suspicious, "")
 }
 
+/// How one pass over a client chain failed.
+enum ChainFailure {
+    /// A "cannot be loaded" verdict: the chain stopped there.
+    Final(YtError),
+    /// Every client failed, in chain order.
+    All(Vec<(String, YtError)>),
+}
+
+impl ChainFailure {
+    fn into_error(self) -> SourceError {
+        match self {
+            ChainFailure::Final(e) => to_source_error(e),
+            ChainFailure::All(errors) => all_failed(&errors),
+        }
+    }
+}
+
 fn to_source_error(e: YtError) -> SourceError {
     SourceError::friendly(e.message, e.severity, "")
 }
@@ -227,12 +252,29 @@ impl Inner {
             .collect()
     }
 
-    /// Runs `f` with each client of the chain until one succeeds (§6.3).
+    /// Runs `f` with each client of the chain until one succeeds (§6.3). When the last
+    /// client failed on a transient network error, the whole chain runs once more, as
+    /// youtube-source retries a load whose cause is a retriable network exception.
     fn run<T>(
         &self,
         op: Op,
         mut f: impl FnMut(&ClientSpec) -> Result<T, YtError>,
     ) -> Result<T, SourceError> {
+        match self.run_once(op, &mut f) {
+            Err(ChainFailure::All(errors)) if errors.last().is_some_and(|(_, e)| e.network) => {
+                log::info!("youtube: load failed on a network error; trying once more");
+                self.run_once(op, &mut f).map_err(ChainFailure::into_error)
+            }
+            other => other.map_err(ChainFailure::into_error),
+        }
+    }
+
+    /// One pass over the chain.
+    fn run_once<T>(
+        &self,
+        op: Op,
+        f: &mut impl FnMut(&ClientSpec) -> Result<T, YtError>,
+    ) -> Result<T, ChainFailure> {
         let mut errors: Vec<(String, YtError)> = Vec::new();
         for c in self.chain(op) {
             match f(c) {
@@ -246,14 +288,14 @@ impl Inner {
                     }
                     return Ok(v);
                 }
-                Err(e) if e.final_verdict => return Err(to_source_error(e)),
+                Err(e) if e.final_verdict => return Err(ChainFailure::Final(e)),
                 Err(e) => {
                     log::info!("youtube: client {} failed: {}", c.name, e.message);
                     errors.push((c.name.clone(), e));
                 }
             }
         }
-        Err(all_failed(&errors))
+        Err(ChainFailure::All(errors))
     }
 
     fn load(&self, route: Route) -> Answer {
@@ -322,7 +364,7 @@ impl Inner {
             o.po_token = self.po.player_token();
         }
         if c.oauth {
-            o.authorization = self.oauth.as_ref().and_then(oauth::OAuth::authorization);
+            o.authorization = self.oauth.authorization();
         }
         let mut attempt = 0;
         loop {
@@ -436,7 +478,7 @@ impl Inner {
         mapping::playability(&resp)?;
         let live = mapping::is_live(&resp);
         if live {
-            return self.open_live(&resp);
+            return self.open_live(c, id, &resp);
         }
         let all = formats::parse(&resp, false);
         let fmt = formats::best(&all)?.clone();
@@ -468,15 +510,36 @@ impl Inner {
         })
     }
 
-    /// Live: the HLS manifest (iOS/VisionOS answers carry one), through the HLS engine.
-    fn open_live(&self, resp: &serde_json::Value) -> Result<MediaInput, YtError> {
+    /// Live: the HLS manifest (iOS/VisionOS answers carry one), through the HLS engine;
+    /// else the adaptive MP4 format's `sq=` segments (`live.rs`). A live WebM format is
+    /// refused with youtube-source's message.
+    fn open_live(
+        &self,
+        c: &ClientSpec,
+        id: &str,
+        resp: &serde_json::Value,
+    ) -> Result<MediaInput, YtError> {
         let Some(url) = resp
             .pointer("/streamingData/hlsManifestUrl")
             .and_then(serde_json::Value::as_str)
         else {
-            return Err(YtError::common(
-                "YouTube WebM streams are currently not supported.",
-            ));
+            let all = formats::parse(resp, true);
+            let fmt = formats::best(&all)?;
+            if fmt.extension() == "webm" {
+                return Err(YtError::common(
+                    "YouTube WebM streams are currently not supported.",
+                ));
+            }
+            let url = self.prepare_url(c, fmt, id)?;
+            let stream = live::LiveSegments::open(self.it.outbound().clone(), &url)
+                .map_err(YtError::suspicious)?;
+            return Ok(MediaInput {
+                reader: Box::new(symphonia::core::io::ReadOnlySource::new(stream)),
+                extension: Some("mp4".into()),
+                mime: Some(fmt.mime.clone()),
+                is_stream: true,
+                segments: None,
+            });
         };
         let url = reqwest::Url::parse(url)
             .map_err(|e| YtError::suspicious(format!("Bad HLS URL: {e}")))?;

@@ -95,6 +95,42 @@ impl OAuth {
         }
     }
 
+    /// The refresh token in use (configured, set over REST, or granted by the device
+    /// flow): `GET /youtube` returns it, as youtube-source does.
+    pub fn refresh_token(&self) -> Option<String> {
+        self.lock().refresh_token.clone()
+    }
+
+    /// Replaces the refresh token (`POST /youtube`); the access token is fetched again at
+    /// the next use. No token and `skip_initialization` false starts the device flow.
+    pub fn set_refresh_token(&self, token: Option<&str>, skip_initialization: bool) {
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        {
+            let mut st = self.lock();
+            st.refresh_token = token.map(str::to_string);
+            st.access = None;
+            st.failed_at = None;
+        }
+        if token.is_none() && !skip_initialization {
+            self.start_device_flow();
+        }
+    }
+
+    /// A fresh access token for any refresh token (`GET /youtube/oauth/{refreshToken}`):
+    /// the token endpoint's answer as is. Does not touch the source's own token.
+    pub fn new_access_token(&self, refresh_token: &str) -> Result<Value, String> {
+        let v = self.token_request(&json!({
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "refresh_token": refresh_token,
+            "grant_type": "refresh_token",
+        }))?;
+        match v.get("error").and_then(Value::as_str) {
+            Some(e) => Err(format!("Refreshing access token returned error {e}")),
+            None => Ok(v),
+        }
+    }
+
     fn token_request(&self, body: &Value) -> Result<Value, String> {
         let resp = self
             .out

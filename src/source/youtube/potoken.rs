@@ -3,7 +3,7 @@
 //! in process is deliberately not core code.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,7 +16,8 @@ const MAX_CACHED: usize = 256;
 
 pub struct PoTokens {
     out: Outbound,
-    static_token: Option<String>,
+    /// Static token from config, replaceable over REST (`POST /youtube`).
+    static_token: RwLock<Option<String>>,
     mint_url: Option<String>,
     cache: Mutex<HashMap<String, (String, Instant)>>,
 }
@@ -26,7 +27,7 @@ impl PoTokens {
         let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         PoTokens {
             out,
-            static_token: some(token),
+            static_token: RwLock::new(some(token)),
             mint_url: some(mint_url),
             cache: Mutex::new(HashMap::new()),
         }
@@ -34,14 +35,22 @@ impl PoTokens {
 
     /// The token sent in `/player` (`serviceIntegrityDimensions.poToken`): the static one.
     pub fn player_token(&self) -> Option<String> {
-        self.static_token.clone()
+        self.static_token
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces (or with None clears) the static token.
+    pub fn set_static(&self, token: Option<&str>) {
+        *self.static_token.write().unwrap_or_else(|e| e.into_inner()) = token.map(str::to_string);
     }
 
     /// The streaming token appended as `pot=` to a media URL: static, else minted for the
     /// video id by the external service (cached), else none.
     pub fn streaming_token(&self, video_id: &str) -> Option<String> {
-        if let Some(t) = &self.static_token {
-            return Some(t.clone());
+        if let Some(t) = self.player_token() {
+            return Some(t);
         }
         self.mint(video_id)
     }

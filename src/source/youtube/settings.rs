@@ -43,6 +43,13 @@ pub struct YoutubeConfig {
     pub cipher: crate::source::ytcipher::CipherConfig,
     /// Bytes per media request (`range=` chunk); youtube-source uses 11,862,014.
     pub media_chunk_bytes: u64,
+    /// The bot wall (`LOGIN_REQUIRED` "confirm you're not a bot") marks the route
+    /// planner's address failing and the request is retried from another one. `false`
+    /// keeps Lavalink's behaviour: only HTTP 429 marks an address failing.
+    pub ban_on_bot_wall: bool,
+    /// Replace WEB's `clientVersion` with the one youtube.com's page sends in its
+    /// `ytcfg` (fetched once, at the first WEB call), as youtube-source does.
+    pub web_version_from_page: bool,
     /// Base URL of InnerTube (tests and staging may point elsewhere).
     pub innertube_base: String,
     /// Base URL of YouTube Music's InnerTube.
@@ -73,6 +80,8 @@ impl Default for YoutubeConfig {
             oauth_client_secret: String::new(),
             cipher: Default::default(),
             media_chunk_bytes: super::stream::CHUNK,
+            ban_on_bot_wall: true,
+            web_version_from_page: false,
             innertube_base: "https://youtubei.googleapis.com".into(),
             music_base: "https://music.youtube.com".into(),
         }
