@@ -3,14 +3,17 @@
 //! `#EXT-X-MAP` init section, packed audio, Ogg) streamed one after another into one byte
 //! stream for the decoder, AES-128 segments decrypted on the way.
 //!
-//! Memory: segments are streamed, never held whole: a playing HLS track keeps only a small
-//! head buffer, the init section and (MPEG-TS) one batch of demuxed packets besides the
-//! engine's read-ahead ring.
+//! Memory: segments are streamed in range windows (`http::HttpStream`, `SEGMENT_WINDOW`),
+//! never held whole: a playing HLS track keeps one window in the HTTP stack, a small head
+//! buffer, the init section and (MPEG-TS) one batch of demuxed packets besides the engine's
+//! read-ahead ring.
 //!
 //! Seeking (VOD, `#EXT-X-ENDLIST`): the decoder gets a [`SegmentIndex`] with the input; to
 //! seek it finds the segment by summed `#EXTINF` durations, sends the reader a *jump*
 //! (`SeekFrom::Start(JUMP | index)`), builds a fresh demuxer on what follows (init section +
 //! that segment onwards) and drops decoded audio up to the target.
+//! Ogg segments form one stream whose codec headers only the first segment carries: a
+//! jump replays those header pages (read once from the first segment) before the segment.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::net::Url;
 
+use super::http::{HttpClient, HttpStream};
 use super::probe;
 use super::{mpegts, MediaInput, SourceError};
 use crate::net::Outbound;
@@ -32,6 +36,9 @@ const MAX_MASTER_HOPS: usize = 3;
 const MAX_LIVE_SKIPS: usize = 3;
 /// Bytes of the first segment looked at to tell its payload.
 const SNIFF_LEN: usize = 1024;
+/// Bytes per range request of a segment: what the HTTP stack may buffer per playing track
+/// (its read buffer grows to about twice the largest response it reads in one go).
+pub const SEGMENT_WINDOW: u64 = 24 * 1024;
 /// Live segments already played that are kept to match the next poll against.
 const LIVE_HISTORY: usize = 16;
 
@@ -444,7 +451,7 @@ pub fn open_media(
     let index = SegmentIndex::new(pl.segments.iter().map(|s| s.duration_ms));
     let mut reader = HlsReader::new(net.clone(), url, pl, options);
     let payload = reader.start().map_err(|e| SourceError::Io(e.to_string()))?;
-    let seekable = vod && !index.is_empty() && payload != Payload::Raw("ogg");
+    let seekable = vod && !index.is_empty();
     reader.seekable = seekable;
     let ext = match payload {
         Payload::Ts => "aac",
@@ -613,6 +620,8 @@ fn decrypt(
 /// The segments of a media playlist as one byte stream (see the module docs for seeking).
 pub struct HlsReader {
     net: Outbound,
+    /// Segment requests (range windows through `net`; live: `Outbound::live_segments`).
+    seg_client: HttpClient,
     url: Url,
     live: bool,
     /// VOD: the whole list. Live: recent history plus what is still to play.
@@ -635,6 +644,8 @@ pub struct HlsReader {
     ts_out: Vec<u8>,
     ts_pos: usize,
     keys: Vec<(Url, [u8; 16])>,
+    /// Ogg VOD: the header pages of the first segment, once a jump needed them.
+    ogg_head: Option<Vec<u8>>,
     /// Logical position: bytes handed out since the start or the last jump.
     pos: u64,
     ended: bool,
@@ -648,6 +659,12 @@ impl HlsReader {
         let wait =
             Duration::from_millis(pl.segments.first().map_or(1000, |s| s.duration_ms).max(200));
         HlsReader {
+            seg_client: HttpClient::from_outbound(if pl.end_list {
+                net.clone()
+            } else {
+                net.live_segments()
+            })
+            .with_window(SEGMENT_WINDOW),
             net,
             url,
             live: !pl.end_list,
@@ -665,6 +682,7 @@ impl HlsReader {
             ts_out: Vec::new(),
             ts_pos: 0,
             keys: Vec::new(),
+            ogg_head: None,
             pos: 0,
             ended: false,
             seekable: false,
@@ -731,18 +749,7 @@ impl HlsReader {
                 self.segments.drain(..drop);
                 self.next -= drop;
             }
-            let opened = get(&self.net, &seg.uri).and_then(|r| {
-                let body: Box<dyn Read + Send> = Box::new(Resuming::new(
-                    self.net.clone(),
-                    seg.uri.clone(),
-                    r.into_reader(),
-                ));
-                match &seg.key {
-                    Some(k) => decrypt(&self.net, &mut self.keys, k, seg.seq, body),
-                    None => Ok(body),
-                }
-            });
-            match opened {
+            match self.open_body(&seg) {
                 Ok(b) => return Ok(Some((seg, b))),
                 Err(e) if !self.live || failures >= MAX_LIVE_SKIPS => return Err(e),
                 Err(e) => {
@@ -751,6 +758,28 @@ impl HlsReader {
                 }
             }
         }
+    }
+
+    /// A segment's (decrypted) body.
+    fn open_body(&mut self, seg: &Segment) -> io::Result<Box<dyn Read + Send>> {
+        let body = self.open_segment(&seg.uri)?;
+        match &seg.key {
+            Some(k) => decrypt(&self.net, &mut self.keys, k, seg.seq, body),
+            None => Ok(body),
+        }
+    }
+
+    /// A segment body read in bounded range windows (`HttpStream`), so the HTTP stack never
+    /// buffers more than one window per track; a server that ignores ranges is read as one
+    /// body. One reconnect on a broken body, resuming where it broke.
+    fn open_segment(&self, uri: &Url) -> io::Result<Box<dyn Read + Send>> {
+        let (stream, _) = HttpStream::open(&self.seg_client, uri).map_err(|e| match e {
+            SourceError::NotPlayable { status } => {
+                io::Error::other(format!("Status code {status}"))
+            }
+            e => io::Error::other(e.to_string()),
+        })?;
+        Ok(Box::new(stream))
     }
 
     /// Re-reads a live playlist until a segment after the last one appears.
@@ -873,13 +902,86 @@ impl HlsReader {
         self.ts_out.clear();
         self.ts_pos = 0;
         self.init = None;
+        let ogg_head = match (self.payload, i) {
+            (Payload::Raw("ogg"), 1..) => Some(self.ogg_head()?),
+            _ => None,
+        };
         self.next = i;
         self.pos = 0;
         self.ended = false;
         if !self.advance()? {
             self.ended = true;
         }
+        if let Some(mut head) = ogg_head {
+            head.extend_from_slice(&self.prefix);
+            self.prefix = head;
+        }
         Ok(())
+    }
+
+    /// The Ogg stream's header pages, read once from the first segment: only it carries
+    /// them (sources.md §1.6), and a demuxer restarted at a later segment needs them first.
+    fn ogg_head(&mut self) -> io::Result<Vec<u8>> {
+        if let Some(h) = &self.ogg_head {
+            return Ok(h.clone());
+        }
+        let first = self
+            .segments
+            .first()
+            .cloned()
+            .ok_or_else(|| io::Error::other("no first HLS segment"))?;
+        let mut body = self.open_body(&first)?;
+        let mut tag = [0u8; 10];
+        let n = read_some(&mut body, &mut tag)?;
+        let mut rest: Box<dyn Read + Send> = match id3_len(&tag[..n]) {
+            Some(len) => {
+                io::copy(&mut (&mut body).take((len - n) as u64), &mut io::sink())?;
+                body
+            }
+            None => Box::new(io::Cursor::new(tag[..n].to_vec()).chain(body)),
+        };
+        let head = ogg_header_pages(&mut rest)?;
+        self.ogg_head = Some(head.clone());
+        Ok(head)
+    }
+}
+
+/// The leading pages of an Ogg stream that carry its codec headers: two packets for Opus
+/// (OpusHead, OpusTags), three for Vorbis. Audio starts on a fresh page (RFC 7845 §3), so
+/// the pages up to the last header packet are exactly the header.
+fn ogg_header_pages<R: Read + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("Ogg header: {m}"));
+    let mut out = Vec::new();
+    let mut packets = 0usize;
+    let mut needed = 2usize;
+    loop {
+        let mut h = [0u8; 27];
+        if read_some(r, &mut h)? < 27 || &h[..4] != b"OggS" {
+            return Err(bad("not an Ogg page"));
+        }
+        let mut table = vec![0u8; h[26] as usize];
+        if read_some(r, &mut table)? < table.len() {
+            return Err(bad("truncated page"));
+        }
+        let body_len: usize = table.iter().map(|&l| l as usize).sum();
+        if out.len() + 27 + table.len() + body_len > MAX_INIT {
+            return Err(bad("headers too large"));
+        }
+        let start = out.len();
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&table);
+        let body_at = out.len();
+        out.resize(body_at + body_len, 0);
+        if read_some(r, &mut out[body_at..])? < body_len {
+            return Err(bad("truncated page"));
+        }
+        if start == 0 && out[body_at..].starts_with(b"\x01vorbis") {
+            needed = 3;
+        }
+        packets += table.iter().filter(|&&l| l < 255).count();
+        if packets >= needed {
+            return Ok(out);
+        }
     }
 }
 
@@ -951,56 +1053,6 @@ impl symphonia::core::io::MediaSource for HlsReader {
     }
     fn byte_len(&self) -> Option<u64> {
         None
-    }
-}
-
-/// A segment body that reconnects once with `Range: bytes=<pos>-` on a network error.
-struct Resuming {
-    net: Outbound,
-    url: Url,
-    body: Box<dyn Read + Send>,
-    pos: u64,
-    retried: bool,
-}
-
-impl Resuming {
-    fn new(net: Outbound, url: Url, body: Box<dyn Read + Send>) -> Resuming {
-        Resuming {
-            net,
-            url,
-            body,
-            pos: 0,
-            retried: false,
-        }
-    }
-}
-
-impl Read for Resuming {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.body.read(buf) {
-                Ok(n) => {
-                    self.pos += n as u64;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.retried => return Err(e),
-                Err(e) => {
-                    self.retried = true;
-                    log::debug!("HLS segment {} broke ({e}); resuming", self.url);
-                    let resp = self
-                        .net
-                        .get(self.url.as_str())
-                        .range(self.pos, None)
-                        .send()
-                        .map_err(io::Error::other)?;
-                    if resp.status() != 206 {
-                        return Err(e);
-                    }
-                    self.body = resp.into_reader();
-                }
-            }
-        }
     }
 }
 
