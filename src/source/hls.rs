@@ -469,7 +469,7 @@ pub fn open_media(
 
 /// AES-128-CBC (PKCS#7) over a segment body, block by block (RFC 8216 §5.2).
 struct Aes128Cbc<R> {
-    inner: R,
+    inner: Blocks<R>,
     cipher: aes::Aes128,
     prev: [u8; 16],
     /// Decrypted bytes ready to hand out (`out[pos..len]`).
@@ -482,9 +482,10 @@ struct Aes128Cbc<R> {
 }
 
 impl<R: Read> Aes128Cbc<R> {
-    fn new(mut inner: R, key: [u8; 16], iv: [u8; 16]) -> io::Result<Aes128Cbc<R>> {
+    fn new(inner: R, key: [u8; 16], iv: [u8; 16]) -> io::Result<Aes128Cbc<R>> {
         use aes::cipher::KeyInit;
-        let next = read_block(&mut inner)?;
+        let mut inner = Blocks::new(inner);
+        let next = inner.next_block()?;
         Ok(Aes128Cbc {
             inner,
             cipher: aes::Aes128::new(&key.into()),
@@ -498,25 +499,59 @@ impl<R: Read> Aes128Cbc<R> {
     }
 }
 
-/// A whole 16-byte block, None at a clean end; a partial block is an error.
-fn read_block<R: Read>(r: &mut R) -> io::Result<Option<[u8; 16]>> {
-    let mut b = [0u8; 16];
-    let mut n = 0;
-    while n < 16 {
-        match r.read(&mut b[n..]) {
-            Ok(0) if n == 0 => return Ok(None),
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "AES-128 segment is not a whole number of blocks",
-                ))
-            }
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Ciphertext bytes taken from the body in reads of up to `CIPHER_BUF` and handed out as
+/// 16-byte blocks (one body read per block would cost a blocking-client round trip each).
+struct Blocks<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// Ciphertext read ahead per encrypted segment.
+const CIPHER_BUF: usize = 4096;
+
+impl<R: Read> Blocks<R> {
+    fn new(inner: R) -> Blocks<R> {
+        Blocks {
+            inner,
+            buf: vec![0; CIPHER_BUF],
+            start: 0,
+            end: 0,
+            eof: false,
         }
     }
-    Ok(Some(b))
+
+    /// A whole 16-byte block, None at a clean end; a partial block is an error.
+    fn next_block(&mut self) -> io::Result<Option<[u8; 16]>> {
+        while self.end - self.start < 16 && !self.eof {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self.end - self.start {
+            0 => Ok(None),
+            n if n < 16 => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "AES-128 segment is not a whole number of blocks",
+            )),
+            _ => {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&self.buf[self.start..self.start + 16]);
+                self.start += 16;
+                Ok(Some(b))
+            }
+        }
+    }
 }
 
 impl<R: Read> Aes128Cbc<R> {
@@ -530,7 +565,7 @@ impl<R: Read> Aes128Cbc<R> {
             self.done = true;
             return Ok(false);
         };
-        self.next = read_block(&mut self.inner)?;
+        self.next = self.inner.next_block()?;
         let mut plain = block.into();
         self.cipher.decrypt_block(&mut plain);
         let mut plain: [u8; 16] = plain.into();
@@ -584,14 +619,8 @@ pub fn decrypt_aes128<R: Read + Send + 'static>(
     Ok(Box::new(Aes128Cbc::new(body, key, iv)?))
 }
 
-/// Wraps a segment body in its decryption, fetching (and caching) the key.
-fn decrypt(
-    net: &Outbound,
-    keys: &mut Vec<(Url, [u8; 16])>,
-    key: &KeyInfo,
-    seq: u64,
-    body: Box<dyn Read + Send>,
-) -> io::Result<Box<dyn Read + Send>> {
+/// The AES-128 key of a segment (fetched once per key URI, then cached in `keys`).
+fn aes_key(net: &Outbound, keys: &mut Vec<(Url, [u8; 16])>, key: &KeyInfo) -> io::Result<[u8; 16]> {
     if key.method != "AES-128" {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -602,19 +631,16 @@ fn decrypt(
         .uri
         .as_ref()
         .ok_or_else(|| io::Error::other("AES-128 key without URI"))?;
-    let k = match keys.iter().find(|(u, _)| u == uri) {
-        Some((_, k)) => *k,
-        None => {
-            let bytes = fetch(net, uri, MAX_INIT)?;
-            let k: [u8; 16] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| io::Error::other("AES-128 key is not 16 bytes"))?;
-            keys.push((uri.clone(), k));
-            k
-        }
-    };
-    decrypt_aes128(body, k, key.iv_for(seq))
+    if let Some((_, k)) = keys.iter().find(|(u, _)| u == uri) {
+        return Ok(*k);
+    }
+    let bytes = fetch(net, uri, MAX_INIT)?;
+    let k: [u8; 16] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| io::Error::other("AES-128 key is not 16 bytes"))?;
+    keys.push((uri.clone(), k));
+    Ok(k)
 }
 
 /// The segments of a media playlist as one byte stream (see the module docs for seeking).
@@ -760,11 +786,16 @@ impl HlsReader {
         }
     }
 
-    /// A segment's (decrypted) body.
+    /// A segment's (decrypted) body. The key is fetched before the segment is requested,
+    /// so both go over the same kept-alive connection instead of opening a second one.
     fn open_body(&mut self, seg: &Segment) -> io::Result<Box<dyn Read + Send>> {
+        let key = match &seg.key {
+            Some(k) => Some((aes_key(&self.net, &mut self.keys, k)?, k.iv_for(seg.seq))),
+            None => None,
+        };
         let body = self.open_segment(&seg.uri)?;
-        match &seg.key {
-            Some(k) => decrypt(&self.net, &mut self.keys, k, seg.seq, body),
+        match key {
+            Some((k, iv)) => decrypt_aes128(body, k, iv),
             None => Ok(body),
         }
     }
