@@ -1150,6 +1150,45 @@ mod tests {
         assert_eq!(SegmentIndex::new([]).locate(0), None);
     }
 
+    /// One Ogg page carrying `packets` (each shorter than 255 bytes).
+    fn page(granule: u64, packets: &[&[u8]]) -> Vec<u8> {
+        let mut p = b"OggS\0\0".to_vec();
+        p.extend_from_slice(&granule.to_le_bytes());
+        p.extend_from_slice(&[0; 12]);
+        p.push(packets.len() as u8);
+        p.extend(packets.iter().map(|x| x.len() as u8));
+        for x in packets {
+            p.extend_from_slice(x);
+        }
+        p
+    }
+
+    #[test]
+    fn ogg_header_pages_stop_after_the_codec_headers() {
+        let head = [page(0, &[b"OpusHead...."]), page(0, &[b"OpusTags.."])].concat();
+        let audio = page(960, &[b"audio"]);
+        let got = ogg_header_pages(&mut io::Cursor::new([head.clone(), audio].concat()));
+        assert_eq!(got.unwrap(), head);
+        // Vorbis has three header packets (here the last two share a page).
+        let vorbis = [
+            page(0, &[b"\x01vorbis.."]),
+            page(0, &[b"\x03vorbis", b"\x05vorbis"]),
+        ]
+        .concat();
+        let got = ogg_header_pages(&mut io::Cursor::new(
+            [vorbis.clone(), page(1, &[b"a"])].concat(),
+        ));
+        assert_eq!(got.unwrap(), vorbis);
+        // Not Ogg, truncated: errors, not panics.
+        assert!(ogg_header_pages(&mut io::Cursor::new(
+            b"ID3 not ogg at all....................".to_vec()
+        ))
+        .is_err());
+        let cut = &head[..head.len() - 3];
+        assert!(ogg_header_pages(&mut io::Cursor::new(cut.to_vec())).is_err());
+        assert!(ogg_header_pages(&mut io::Cursor::new(Vec::new())).is_err());
+    }
+
     #[test]
     fn aes_128_cbc_round_trip() {
         use aes::cipher::{BlockEncrypt, KeyInit};
