@@ -200,6 +200,7 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
             demux,
             channels,
             skip_until: 0,
+            skip_from_first: None,
             ended: false,
         })));
     }
@@ -441,6 +442,10 @@ pub struct OpusDemuxer {
     channels: usize,
     /// After a seek: skip packets that end before this source timestamp.
     skip_until: u64,
+    /// After a segmented (HLS) seek: skip this much source time counted from the first
+    /// packet of the restarted demuxer, whose timestamps may carry on from the stream's
+    /// start (Ogg granule positions) rather than restart at zero.
+    skip_from_first: Option<u64>,
     ended: bool,
 }
 
@@ -480,6 +485,9 @@ impl OpusDemuxer {
             if packet.track_id != self.demux.track_id || packet.data.is_empty() {
                 continue;
             }
+            if let Some(rel) = self.skip_from_first.take() {
+                self.skip_until = (packet.pts.get().max(0) as u64).saturating_add(rel);
+            }
             if self.skip_until > 0 && self.ends_before_skip(&packet) {
                 continue;
             }
@@ -514,8 +522,14 @@ impl OpusDemuxer {
 
     pub fn seek(&mut self, ms: i64) -> Result<(), DecodeError> {
         match self.demux.seek(ms)? {
+            Some((required, actual)) if self.demux.segments.is_some() => {
+                self.ended = false;
+                self.skip_until = 0;
+                self.skip_from_first = Some(required.saturating_sub(actual));
+            }
             Some((required, _)) => {
                 self.ended = false;
+                self.skip_from_first = None;
                 self.skip_until = required;
             }
             None => self.ended = true,

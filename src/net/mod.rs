@@ -28,6 +28,9 @@ pub const USER_AGENT: &str =
 pub const MAX_TEXT: usize = 8 * 1024 * 1024;
 /// Redirect hops followed before giving up.
 const MAX_REDIRECTS: usize = 10;
+/// Connect, connection and read timeout of live HLS segment requests (lavaplayer's
+/// streaming request config, sources.md §0.5): a fixed 5000 ms whatever `[timeouts]` says.
+pub const LIVE_SEGMENT_TIMEOUT: Duration = Duration::from_millis(5000);
 
 /// Why an outbound request failed before a status line arrived, or its body could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +99,9 @@ struct Settings {
     /// Built-in roots plus `ca_file`'s.
     roots: Vec<reqwest::Certificate>,
     connect_timeout: Duration,
+    /// `connection_request_timeout_ms`: the whole acquisition of a connection (see
+    /// `make_client`).
+    request_timeout: Duration,
     read_timeout: Duration,
     /// Lower-cased host → headers.
     host_headers: BTreeMap<String, Vec<(String, String)>>,
@@ -115,6 +121,9 @@ pub struct Outbound {
     /// Bind each request to a route-planner address (when a planner is configured).
     routed: bool,
     routed_clients: Arc<std::sync::Mutex<Vec<(std::net::IpAddr, reqwest::blocking::Client)>>>,
+    /// The live-segment variant of `client` (same settings, `LIVE_SEGMENT_TIMEOUT`), built
+    /// on first use and shared by every clone.
+    live: Arc<std::sync::OnceLock<reqwest::blocking::Client>>,
 }
 
 impl Outbound {
@@ -156,6 +165,7 @@ impl Outbound {
                 roots
             },
             connect_timeout: Duration::from_millis(t.connect_timeout_ms.max(1)),
+            request_timeout: Duration::from_millis(t.connection_request_timeout_ms.max(1)),
             read_timeout: Duration::from_millis(t.socket_timeout_ms.max(1)),
             host_headers,
             planner: config.planner.get(&config.ratelimit),
@@ -169,7 +179,7 @@ impl Outbound {
         cookies: Option<Arc<reqwest::cookie::Jar>>,
         routed: bool,
     ) -> Outbound {
-        let client = make_client(&settings, &user_agent, cookies.as_ref(), None);
+        let client = make_client(&settings, &user_agent, cookies.as_ref(), None, None);
         Outbound {
             settings,
             client,
@@ -177,6 +187,29 @@ impl Outbound {
             cookies,
             routed,
             routed_clients: Default::default(),
+            live: Default::default(),
+        }
+    }
+
+    /// The same client with lavaplayer's live-segment timeouts (`LIVE_SEGMENT_TIMEOUT` for
+    /// connecting, obtaining a connection and each read) instead of `[timeouts]`: for the
+    /// segments of live HLS streams. Routed requests keep `[timeouts]`.
+    pub fn live_segments(&self) -> Outbound {
+        let client = self
+            .live
+            .get_or_init(|| {
+                make_client(
+                    &self.settings,
+                    &self.user_agent,
+                    self.cookies.as_ref(),
+                    None,
+                    Some(LIVE_SEGMENT_TIMEOUT),
+                )
+            })
+            .clone();
+        Outbound {
+            client,
+            ..self.clone()
         }
     }
 
@@ -219,6 +252,7 @@ impl Outbound {
             &self.user_agent,
             self.cookies.as_ref(),
             Some(ip),
+            None,
         );
         if cache.len() >= ROUTED_CLIENTS {
             cache.remove(0);
@@ -228,18 +262,36 @@ impl Outbound {
     }
 }
 
+/// One reqwest client. Timeouts, as Lavalink's `[timeouts]` map onto reqwest:
+/// `connect_timeout_ms` → reqwest's connect timeout (the TCP connect; reqwest also bounds the
+/// rest of the connection set-up by it); `connection_request_timeout_ms` → a deadline on the
+/// whole acquisition of a new connection (DNS, TCP connect, proxy CONNECT, TLS handshake: a
+/// connector layer). Lavalink's meaning, the wait for a free connection of a bounded pool,
+/// has no counterpart (reqwest's pool is unbounded and never makes a request wait), so the
+/// key bounds what stands between a request and a usable connection instead.
+/// `socket_timeout_ms` → the wait for the response head and for each body read.
 fn make_client(
     settings: &Settings,
     user_agent: &str,
     cookies: Option<&Arc<reqwest::cookie::Jar>>,
     local: Option<std::net::IpAddr>,
+    all_timeouts: Option<Duration>,
 ) -> reqwest::blocking::Client {
     let roots = settings.roots.clone();
+    let (connect, request, read) = match all_timeouts {
+        Some(t) => (t, t, t),
+        None => (
+            settings.connect_timeout,
+            settings.request_timeout,
+            settings.read_timeout,
+        ),
+    };
     let mut b = reqwest::blocking::Client::builder()
         .user_agent(user_agent)
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(settings.connect_timeout)
-        .timeout(settings.read_timeout)
+        .connect_timeout(connect)
+        .connector_layer(tower::timeout::TimeoutLayer::new(request))
+        .timeout(read)
         .http1_only()
         .tls_certs_only(roots);
     b = match &settings.proxy {

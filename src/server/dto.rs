@@ -27,7 +27,7 @@ pub fn track_info(info: &TrackInfo, position: i64) -> Value {
 }
 
 /// `pluginInfo`: the probe descriptor for http/local tracks (as Lavalink's default
-/// modifier adds it), `{}` otherwise.
+/// modifier adds it), what a source attached at load (`source::plugin_info`), `{}` otherwise.
 pub fn plugin_info(track: &TrackData) -> Value {
     let mut m = Map::new();
     if matches!(track.info.source_name.as_str(), "http" | "local") {
@@ -35,6 +35,7 @@ pub fn plugin_info(track: &TrackData) -> Value {
             m.insert("probeInfo".into(), Value::String(p));
         }
     }
+    crate::source::plugin_info::extend(track, &mut m);
     crate::plugin::track_plugin_info(track, &mut m);
     Value::Object(m)
 }

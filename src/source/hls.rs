@@ -3,14 +3,17 @@
 //! `#EXT-X-MAP` init section, packed audio, Ogg) streamed one after another into one byte
 //! stream for the decoder, AES-128 segments decrypted on the way.
 //!
-//! Memory: segments are streamed, never held whole: a playing HLS track keeps only a small
-//! head buffer, the init section and (MPEG-TS) one batch of demuxed packets besides the
-//! engine's read-ahead ring.
+//! Memory: segments are streamed in range windows (`http::HttpStream`, `SEGMENT_WINDOW`),
+//! never held whole: a playing HLS track keeps one window in the HTTP stack, a small head
+//! buffer, the init section and (MPEG-TS) one batch of demuxed packets besides the engine's
+//! read-ahead ring.
 //!
 //! Seeking (VOD, `#EXT-X-ENDLIST`): the decoder gets a [`SegmentIndex`] with the input; to
 //! seek it finds the segment by summed `#EXTINF` durations, sends the reader a *jump*
 //! (`SeekFrom::Start(JUMP | index)`), builds a fresh demuxer on what follows (init section +
 //! that segment onwards) and drops decoded audio up to the target.
+//! Ogg segments form one stream whose codec headers only the first segment carries: a
+//! jump replays those header pages (read once from the first segment) before the segment.
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::net::Url;
 
+use super::http::{HttpClient, HttpStream};
 use super::probe;
 use super::{mpegts, MediaInput, SourceError};
 use crate::net::Outbound;
@@ -32,6 +36,9 @@ const MAX_MASTER_HOPS: usize = 3;
 const MAX_LIVE_SKIPS: usize = 3;
 /// Bytes of the first segment looked at to tell its payload.
 const SNIFF_LEN: usize = 1024;
+/// Bytes per range request of a segment: what the HTTP stack may buffer per playing track
+/// (its read buffer grows to about twice the largest response it reads in one go).
+pub const SEGMENT_WINDOW: u64 = 24 * 1024;
 /// Live segments already played that are kept to match the next poll against.
 const LIVE_HISTORY: usize = 16;
 
@@ -444,7 +451,7 @@ pub fn open_media(
     let index = SegmentIndex::new(pl.segments.iter().map(|s| s.duration_ms));
     let mut reader = HlsReader::new(net.clone(), url, pl, options);
     let payload = reader.start().map_err(|e| SourceError::Io(e.to_string()))?;
-    let seekable = vod && !index.is_empty() && payload != Payload::Raw("ogg");
+    let seekable = vod && !index.is_empty();
     reader.seekable = seekable;
     let ext = match payload {
         Payload::Ts => "aac",
@@ -462,7 +469,7 @@ pub fn open_media(
 
 /// AES-128-CBC (PKCS#7) over a segment body, block by block (RFC 8216 §5.2).
 struct Aes128Cbc<R> {
-    inner: R,
+    inner: Blocks<R>,
     cipher: aes::Aes128,
     prev: [u8; 16],
     /// Decrypted bytes ready to hand out (`out[pos..len]`).
@@ -475,9 +482,10 @@ struct Aes128Cbc<R> {
 }
 
 impl<R: Read> Aes128Cbc<R> {
-    fn new(mut inner: R, key: [u8; 16], iv: [u8; 16]) -> io::Result<Aes128Cbc<R>> {
+    fn new(inner: R, key: [u8; 16], iv: [u8; 16]) -> io::Result<Aes128Cbc<R>> {
         use aes::cipher::KeyInit;
-        let next = read_block(&mut inner)?;
+        let mut inner = Blocks::new(inner);
+        let next = inner.next_block()?;
         Ok(Aes128Cbc {
             inner,
             cipher: aes::Aes128::new(&key.into()),
@@ -491,25 +499,59 @@ impl<R: Read> Aes128Cbc<R> {
     }
 }
 
-/// A whole 16-byte block, None at a clean end; a partial block is an error.
-fn read_block<R: Read>(r: &mut R) -> io::Result<Option<[u8; 16]>> {
-    let mut b = [0u8; 16];
-    let mut n = 0;
-    while n < 16 {
-        match r.read(&mut b[n..]) {
-            Ok(0) if n == 0 => return Ok(None),
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "AES-128 segment is not a whole number of blocks",
-                ))
-            }
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Ciphertext bytes taken from the body in reads of up to `CIPHER_BUF` and handed out as
+/// 16-byte blocks (one body read per block would cost a blocking-client round trip each).
+struct Blocks<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// Ciphertext read ahead per encrypted segment.
+const CIPHER_BUF: usize = 4096;
+
+impl<R: Read> Blocks<R> {
+    fn new(inner: R) -> Blocks<R> {
+        Blocks {
+            inner,
+            buf: vec![0; CIPHER_BUF],
+            start: 0,
+            end: 0,
+            eof: false,
         }
     }
-    Ok(Some(b))
+
+    /// A whole 16-byte block, None at a clean end; a partial block is an error.
+    fn next_block(&mut self) -> io::Result<Option<[u8; 16]>> {
+        while self.end - self.start < 16 && !self.eof {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match self.end - self.start {
+            0 => Ok(None),
+            n if n < 16 => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "AES-128 segment is not a whole number of blocks",
+            )),
+            _ => {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&self.buf[self.start..self.start + 16]);
+                self.start += 16;
+                Ok(Some(b))
+            }
+        }
+    }
 }
 
 impl<R: Read> Aes128Cbc<R> {
@@ -523,7 +565,7 @@ impl<R: Read> Aes128Cbc<R> {
             self.done = true;
             return Ok(false);
         };
-        self.next = read_block(&mut self.inner)?;
+        self.next = self.inner.next_block()?;
         let mut plain = block.into();
         self.cipher.decrypt_block(&mut plain);
         let mut plain: [u8; 16] = plain.into();
@@ -577,14 +619,8 @@ pub fn decrypt_aes128<R: Read + Send + 'static>(
     Ok(Box::new(Aes128Cbc::new(body, key, iv)?))
 }
 
-/// Wraps a segment body in its decryption, fetching (and caching) the key.
-fn decrypt(
-    net: &Outbound,
-    keys: &mut Vec<(Url, [u8; 16])>,
-    key: &KeyInfo,
-    seq: u64,
-    body: Box<dyn Read + Send>,
-) -> io::Result<Box<dyn Read + Send>> {
+/// The AES-128 key of a segment (fetched once per key URI, then cached in `keys`).
+fn aes_key(net: &Outbound, keys: &mut Vec<(Url, [u8; 16])>, key: &KeyInfo) -> io::Result<[u8; 16]> {
     if key.method != "AES-128" {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -595,24 +631,23 @@ fn decrypt(
         .uri
         .as_ref()
         .ok_or_else(|| io::Error::other("AES-128 key without URI"))?;
-    let k = match keys.iter().find(|(u, _)| u == uri) {
-        Some((_, k)) => *k,
-        None => {
-            let bytes = fetch(net, uri, MAX_INIT)?;
-            let k: [u8; 16] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| io::Error::other("AES-128 key is not 16 bytes"))?;
-            keys.push((uri.clone(), k));
-            k
-        }
-    };
-    decrypt_aes128(body, k, key.iv_for(seq))
+    if let Some((_, k)) = keys.iter().find(|(u, _)| u == uri) {
+        return Ok(*k);
+    }
+    let bytes = fetch(net, uri, MAX_INIT)?;
+    let k: [u8; 16] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| io::Error::other("AES-128 key is not 16 bytes"))?;
+    keys.push((uri.clone(), k));
+    Ok(k)
 }
 
 /// The segments of a media playlist as one byte stream (see the module docs for seeking).
 pub struct HlsReader {
     net: Outbound,
+    /// Segment requests (range windows through `net`; live: `Outbound::live_segments`).
+    seg_client: HttpClient,
     url: Url,
     live: bool,
     /// VOD: the whole list. Live: recent history plus what is still to play.
@@ -635,6 +670,8 @@ pub struct HlsReader {
     ts_out: Vec<u8>,
     ts_pos: usize,
     keys: Vec<(Url, [u8; 16])>,
+    /// Ogg VOD: the header pages of the first segment, once a jump needed them.
+    ogg_head: Option<Vec<u8>>,
     /// Logical position: bytes handed out since the start or the last jump.
     pos: u64,
     ended: bool,
@@ -648,6 +685,12 @@ impl HlsReader {
         let wait =
             Duration::from_millis(pl.segments.first().map_or(1000, |s| s.duration_ms).max(200));
         HlsReader {
+            seg_client: HttpClient::from_outbound(if pl.end_list {
+                net.clone()
+            } else {
+                net.live_segments()
+            })
+            .with_window(SEGMENT_WINDOW),
             net,
             url,
             live: !pl.end_list,
@@ -665,6 +708,7 @@ impl HlsReader {
             ts_out: Vec::new(),
             ts_pos: 0,
             keys: Vec::new(),
+            ogg_head: None,
             pos: 0,
             ended: false,
             seekable: false,
@@ -731,18 +775,7 @@ impl HlsReader {
                 self.segments.drain(..drop);
                 self.next -= drop;
             }
-            let opened = get(&self.net, &seg.uri).and_then(|r| {
-                let body: Box<dyn Read + Send> = Box::new(Resuming::new(
-                    self.net.clone(),
-                    seg.uri.clone(),
-                    r.into_reader(),
-                ));
-                match &seg.key {
-                    Some(k) => decrypt(&self.net, &mut self.keys, k, seg.seq, body),
-                    None => Ok(body),
-                }
-            });
-            match opened {
+            match self.open_body(&seg) {
                 Ok(b) => return Ok(Some((seg, b))),
                 Err(e) if !self.live || failures >= MAX_LIVE_SKIPS => return Err(e),
                 Err(e) => {
@@ -751,6 +784,33 @@ impl HlsReader {
                 }
             }
         }
+    }
+
+    /// A segment's (decrypted) body. The key is fetched before the segment is requested,
+    /// so both go over the same kept-alive connection instead of opening a second one.
+    fn open_body(&mut self, seg: &Segment) -> io::Result<Box<dyn Read + Send>> {
+        let key = match &seg.key {
+            Some(k) => Some((aes_key(&self.net, &mut self.keys, k)?, k.iv_for(seg.seq))),
+            None => None,
+        };
+        let body = self.open_segment(&seg.uri)?;
+        match key {
+            Some((k, iv)) => decrypt_aes128(body, k, iv),
+            None => Ok(body),
+        }
+    }
+
+    /// A segment body read in bounded range windows (`HttpStream`), so the HTTP stack never
+    /// buffers more than one window per track; a server that ignores ranges is read as one
+    /// body. One reconnect on a broken body, resuming where it broke.
+    fn open_segment(&self, uri: &Url) -> io::Result<Box<dyn Read + Send>> {
+        let (stream, _) = HttpStream::open(&self.seg_client, uri).map_err(|e| match e {
+            SourceError::NotPlayable { status } => {
+                io::Error::other(format!("Status code {status}"))
+            }
+            e => io::Error::other(e.to_string()),
+        })?;
+        Ok(Box::new(stream))
     }
 
     /// Re-reads a live playlist until a segment after the last one appears.
@@ -873,13 +933,86 @@ impl HlsReader {
         self.ts_out.clear();
         self.ts_pos = 0;
         self.init = None;
+        let ogg_head = match (self.payload, i) {
+            (Payload::Raw("ogg"), 1..) => Some(self.ogg_head()?),
+            _ => None,
+        };
         self.next = i;
         self.pos = 0;
         self.ended = false;
         if !self.advance()? {
             self.ended = true;
         }
+        if let Some(mut head) = ogg_head {
+            head.extend_from_slice(&self.prefix);
+            self.prefix = head;
+        }
         Ok(())
+    }
+
+    /// The Ogg stream's header pages, read once from the first segment: only it carries
+    /// them (sources.md §1.6), and a demuxer restarted at a later segment needs them first.
+    fn ogg_head(&mut self) -> io::Result<Vec<u8>> {
+        if let Some(h) = &self.ogg_head {
+            return Ok(h.clone());
+        }
+        let first = self
+            .segments
+            .first()
+            .cloned()
+            .ok_or_else(|| io::Error::other("no first HLS segment"))?;
+        let mut body = self.open_body(&first)?;
+        let mut tag = [0u8; 10];
+        let n = read_some(&mut body, &mut tag)?;
+        let mut rest: Box<dyn Read + Send> = match id3_len(&tag[..n]) {
+            Some(len) => {
+                io::copy(&mut (&mut body).take((len - n) as u64), &mut io::sink())?;
+                body
+            }
+            None => Box::new(io::Cursor::new(tag[..n].to_vec()).chain(body)),
+        };
+        let head = ogg_header_pages(&mut rest)?;
+        self.ogg_head = Some(head.clone());
+        Ok(head)
+    }
+}
+
+/// The leading pages of an Ogg stream that carry its codec headers: two packets for Opus
+/// (OpusHead, OpusTags), three for Vorbis. Audio starts on a fresh page (RFC 7845 §3), so
+/// the pages up to the last header packet are exactly the header.
+fn ogg_header_pages<R: Read + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("Ogg header: {m}"));
+    let mut out = Vec::new();
+    let mut packets = 0usize;
+    let mut needed = 2usize;
+    loop {
+        let mut h = [0u8; 27];
+        if read_some(r, &mut h)? < 27 || &h[..4] != b"OggS" {
+            return Err(bad("not an Ogg page"));
+        }
+        let mut table = vec![0u8; h[26] as usize];
+        if read_some(r, &mut table)? < table.len() {
+            return Err(bad("truncated page"));
+        }
+        let body_len: usize = table.iter().map(|&l| l as usize).sum();
+        if out.len() + 27 + table.len() + body_len > MAX_INIT {
+            return Err(bad("headers too large"));
+        }
+        let start = out.len();
+        out.extend_from_slice(&h);
+        out.extend_from_slice(&table);
+        let body_at = out.len();
+        out.resize(body_at + body_len, 0);
+        if read_some(r, &mut out[body_at..])? < body_len {
+            return Err(bad("truncated page"));
+        }
+        if start == 0 && out[body_at..].starts_with(b"\x01vorbis") {
+            needed = 3;
+        }
+        packets += table.iter().filter(|&&l| l < 255).count();
+        if packets >= needed {
+            return Ok(out);
+        }
     }
 }
 
@@ -954,56 +1087,6 @@ impl symphonia::core::io::MediaSource for HlsReader {
     }
 }
 
-/// A segment body that reconnects once with `Range: bytes=<pos>-` on a network error.
-struct Resuming {
-    net: Outbound,
-    url: Url,
-    body: Box<dyn Read + Send>,
-    pos: u64,
-    retried: bool,
-}
-
-impl Resuming {
-    fn new(net: Outbound, url: Url, body: Box<dyn Read + Send>) -> Resuming {
-        Resuming {
-            net,
-            url,
-            body,
-            pos: 0,
-            retried: false,
-        }
-    }
-}
-
-impl Read for Resuming {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.body.read(buf) {
-                Ok(n) => {
-                    self.pos += n as u64;
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if self.retried => return Err(e),
-                Err(e) => {
-                    self.retried = true;
-                    log::debug!("HLS segment {} broke ({e}); resuming", self.url);
-                    let resp = self
-                        .net
-                        .get(self.url.as_str())
-                        .range(self.pos, None)
-                        .send()
-                        .map_err(io::Error::other)?;
-                    if resp.status() != 206 {
-                        return Err(e);
-                    }
-                    self.body = resp.into_reader();
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1065,6 +1148,45 @@ mod tests {
         assert_eq!(idx.locate(2499), Some((2, 499)));
         assert_eq!(idx.locate(2500), None);
         assert_eq!(SegmentIndex::new([]).locate(0), None);
+    }
+
+    /// One Ogg page carrying `packets` (each shorter than 255 bytes).
+    fn page(granule: u64, packets: &[&[u8]]) -> Vec<u8> {
+        let mut p = b"OggS\0\0".to_vec();
+        p.extend_from_slice(&granule.to_le_bytes());
+        p.extend_from_slice(&[0; 12]);
+        p.push(packets.len() as u8);
+        p.extend(packets.iter().map(|x| x.len() as u8));
+        for x in packets {
+            p.extend_from_slice(x);
+        }
+        p
+    }
+
+    #[test]
+    fn ogg_header_pages_stop_after_the_codec_headers() {
+        let head = [page(0, &[b"OpusHead...."]), page(0, &[b"OpusTags.."])].concat();
+        let audio = page(960, &[b"audio"]);
+        let got = ogg_header_pages(&mut io::Cursor::new([head.clone(), audio].concat()));
+        assert_eq!(got.unwrap(), head);
+        // Vorbis has three header packets (here the last two share a page).
+        let vorbis = [
+            page(0, &[b"\x01vorbis.."]),
+            page(0, &[b"\x03vorbis", b"\x05vorbis"]),
+        ]
+        .concat();
+        let got = ogg_header_pages(&mut io::Cursor::new(
+            [vorbis.clone(), page(1, &[b"a"])].concat(),
+        ));
+        assert_eq!(got.unwrap(), vorbis);
+        // Not Ogg, truncated: errors, not panics.
+        assert!(ogg_header_pages(&mut io::Cursor::new(
+            b"ID3 not ogg at all....................".to_vec()
+        ))
+        .is_err());
+        let cut = &head[..head.len() - 3];
+        assert!(ogg_header_pages(&mut io::Cursor::new(cut.to_vec())).is_err());
+        assert!(ogg_header_pages(&mut io::Cursor::new(Vec::new())).is_err());
     }
 
     #[test]

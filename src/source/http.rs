@@ -51,17 +51,35 @@ impl Fetched {
 #[derive(Clone)]
 pub struct HttpClient {
     out: Outbound,
+    /// Headers sent with every request of this client (e.g. Twitch's Client-ID on segments).
+    headers: Vec<(String, String)>,
+    /// Bytes per range request of an `HttpStream` opened with this client.
+    window: u64,
 }
 
 impl HttpClient {
     pub fn new(config: &Config) -> HttpClient {
-        HttpClient {
-            out: Outbound::new(config),
-        }
+        HttpClient::from_outbound(Outbound::new(config))
     }
 
     pub fn from_outbound(out: Outbound) -> HttpClient {
-        HttpClient { out }
+        HttpClient {
+            out,
+            headers: Vec::new(),
+            window: RANGE_WINDOW,
+        }
+    }
+
+    /// The same client reading `HttpStream`s in windows of `bytes` (at least 4 KiB).
+    pub fn with_window(mut self, bytes: u64) -> HttpClient {
+        self.window = bytes.max(4096);
+        self
+    }
+
+    /// The same client sending `name: value` with every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> HttpClient {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn outbound(&self) -> &Outbound {
@@ -87,6 +105,9 @@ impl HttpClient {
             .header("Accept", "*/*")
             .header("Icy-MetaData", "1")
             .follow_redirects(follow);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
         if range_from > 0 || range_to.is_some() {
             req = req.range(range_from, range_to);
         }
@@ -190,7 +211,7 @@ impl HttpStream {
         client: &HttpClient,
         url: &Url,
     ) -> Result<(HttpStream, Option<String>), SourceError> {
-        let mut f = client.get_range(url, 0, Some(RANGE_WINDOW - 1), true)?;
+        let mut f = client.get_range(url, 0, Some(client.window - 1), true)?;
         if f.status == 206 && resource_len(206, &f.headers).is_none() {
             // A window of a resource of unknown size: read it as one body instead.
             f = client.get(url, 0, true)?;
@@ -266,7 +287,11 @@ impl HttpStream {
         let from = if self.len.is_some() { self.pos } else { 0 };
         let windowed = self.window_end.is_some();
         let to = match (windowed, self.len) {
-            (true, Some(l)) => Some(from.saturating_add(RANGE_WINDOW).min(l).saturating_sub(1)),
+            (true, Some(l)) => Some(
+                from.saturating_add(self.client.window)
+                    .min(l)
+                    .saturating_sub(1),
+            ),
             _ => None,
         };
         let f = self

@@ -14,6 +14,7 @@ pub mod local;
 pub mod mpegts;
 pub mod niconico;
 pub mod playlist;
+pub mod plugin_info;
 pub mod probe;
 mod reload;
 pub mod soundcloud;

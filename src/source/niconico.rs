@@ -17,20 +17,33 @@ use crate::net::{Outbound, Url};
 use crate::track::{Severity, TrackData, TrackInfo, UNKNOWN_LENGTH};
 
 const WATCH: &str = "https://www.nicovideo.jp/watch/";
+/// The snapshot search API (sources.md §5.3, NodeLink's `ncsearch:`; the site's documented
+/// host today).
+const SEARCH: &str = "https://snapshot.search.nicovideo.jp/api/v2/snapshot/video/contents/search";
+const SEARCH_PREFIX: &str = "ncsearch:";
+/// Results asked for per search.
+const SEARCH_LIMIT: &str = "25";
+const SEARCH_FAILED: &str = "Loading search results from Niconico failed.";
 const NVAPI: &str = "https://nvapi.nicovideo.jp/v1/watch/";
 const INFO_FAILED: &str = "Error occurred when extracting video info.";
 /// Re-run the access rights before the signed segment URLs (about an hour) run out.
 const REFRESH_AFTER: Duration = Duration::from_secs(40 * 60);
 
 /// The video id of `[http[s]://][www.]nicovideo.jp/watch/<xx><digits>[?…]` (lavaplayer's
-/// pattern: any two characters, then digits).
+/// pattern: any two characters, then digits) or of the short link `[http[s]://]nico.ms/<id>`
+/// (what the site's share button gives; the id is in the link, so no request follows it).
 pub fn video_id(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
         .unwrap_or(url);
-    let rest = rest.strip_prefix("www.").unwrap_or(rest);
-    let rest = rest.strip_prefix("nicovideo.jp/watch/")?;
+    let rest = match rest.strip_prefix("nico.ms/") {
+        Some(short) => short,
+        None => {
+            let rest = rest.strip_prefix("www.").unwrap_or(rest);
+            rest.strip_prefix("nicovideo.jp/watch/")?
+        }
+    };
     let id = rest.split_once('?').map_or(rest, |(id, _)| id);
     bare_id(id).then(|| id.to_string())
 }
@@ -155,6 +168,44 @@ pub fn content_url(v: &Value) -> Option<&str> {
     v["data"]["contentUrl"].as_str()
 }
 
+/// Tracks of a snapshot search answer (`data[]`: `contentId`, `title`, `lengthSeconds`,
+/// `thumbnailUrl`). The API names no uploader (only `userId`/`channelId`), so the author is
+/// lavaplayer's "Unknown artist" until the track is loaded by its URL.
+pub fn search_tracks(v: &Value) -> Vec<TrackData> {
+    let Some(items) = v["data"].as_array() else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let id = item["contentId"].as_str().filter(|id| bare_id(id))?;
+            let title = item["title"].as_str()?.to_string();
+            let length = item["lengthSeconds"]
+                .as_i64()
+                .filter(|s| *s >= 0)
+                .map_or(UNKNOWN_LENGTH, |s| s.saturating_mul(1000));
+            Some(TrackData {
+                info: TrackInfo {
+                    title,
+                    author: "Unknown artist".into(),
+                    length,
+                    identifier: id.to_string(),
+                    is_stream: false,
+                    uri: Some(format!("{WATCH}{id}")),
+                    artwork_url: item["thumbnailUrl"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string),
+                    isrc: None,
+                    source_name: "niconico".into(),
+                },
+                source_data: Vec::new(),
+                position: 0,
+            })
+        })
+        .collect()
+}
+
 pub struct NicoSource {
     out: Outbound,
 }
@@ -201,6 +252,51 @@ impl NicoSource {
         match watch_response(&v) {
             Ok(r) => Ok(Some(r.clone())),
             Err(e) => Err(info_failed(format!("java.lang.IllegalStateException: {e}"))),
+        }
+    }
+
+    /// `ncsearch:<query>`: the most viewed videos matching title or tags.
+    fn search(&self, query: &str) -> Answer {
+        let failed = |cause: String| {
+            Answer::Error(SourceError::friendly(
+                SEARCH_FAILED,
+                Severity::Suspicious,
+                cause,
+            ))
+        };
+        let resp = self
+            .out
+            .get(SEARCH)
+            .query(&[
+                ("q", query),
+                ("targets", "title,tags"),
+                (
+                    "fields",
+                    "contentId,title,userId,channelId,lengthSeconds,thumbnailUrl",
+                ),
+                ("_sort", "-viewCounter"),
+                ("_limit", SEARCH_LIMIT),
+                ("_context", "basalt"),
+            ])
+            .header("Accept", "application/json")
+            .search(true)
+            .send();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => return failed(format!("java.io.IOException: {}", e.detail())),
+        };
+        if !resp.is_success() {
+            return failed(format!(
+                "java.io.IOException: Invalid status code for search response: {}",
+                resp.status()
+            ));
+        }
+        match resp.json() {
+            Ok(v) => match search_tracks(&v) {
+                tracks if tracks.is_empty() => Answer::Empty,
+                tracks => Answer::Search(tracks),
+            },
+            Err(e) => failed(format!("java.io.IOException: {}", e.detail())),
         }
     }
 
@@ -259,6 +355,14 @@ impl Source for NicoSource {
     }
 
     fn load(&self, req: &LoadRequest<'_>) -> Answer {
+        if let Some(q) = req.identifier.strip_prefix(SEARCH_PREFIX) {
+            let q = q.trim();
+            return if q.is_empty() {
+                Answer::Empty
+            } else {
+                self.search(q)
+            };
+        }
         let Some(id) = video_id(req.identifier) else {
             return Answer::NotMine;
         };
@@ -325,6 +429,12 @@ mod tests {
         assert_eq!(video_id("https://www.nicovideo.jp/watch/sm"), None);
         assert_eq!(video_id("https://www.nicovideo.jp/watch/sm9x"), None);
         assert_eq!(video_id("https://sp.nicovideo.jp/watch/sm9"), None);
+        assert_eq!(video_id("https://nico.ms/sm9").as_deref(), Some("sm9"));
+        assert_eq!(
+            video_id("nico.ms/so123?ref=share").as_deref(),
+            Some("so123")
+        );
+        assert_eq!(video_id("https://nico.ms/sm9/x"), None);
         assert_eq!(video_id("https://www.nicovideo.jp/watch/sm9/"), None);
     }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::http::{HttpClient, HttpStream};
 use super::{hls, mpegts, Answer, LoadRequest, MediaInput, Source, SourceError};
 use crate::config::Config;
 use crate::net::{Outbound, Url};
@@ -512,9 +513,23 @@ impl Resolver {
             .map_err(|e| io::Error::other(e.detail()))
     }
 
-    /// A segment body, streamed.
+    /// A segment body, read in range windows (`HttpStream`) with the live-segment
+    /// timeouts and the two key headers.
     fn open(&self, url: &Url) -> io::Result<Box<dyn Read + Send>> {
-        Ok(self.send(url)?.into_reader())
+        let mut client = HttpClient::from_outbound(self.out.live_segments())
+            .with_window(hls::SEGMENT_WINDOW)
+            .with_header("Client-ID", &self.keys.client_id);
+        if let Some(d) = &self.keys.device_id {
+            client = client.with_header("X-Device-ID", d);
+        }
+        let (stream, _) = HttpStream::open(&client, url).map_err(|e| match e {
+            SourceError::NotPlayable { status } => io::Error::other(format!(
+                "Status code {status} for {}",
+                crate::net::strip_userinfo(url)
+            )),
+            e => io::Error::other(e.to_string()),
+        })?;
+        Ok(Box::new(stream))
     }
 
     fn send(&self, url: &Url) -> io::Result<crate::net::Response> {

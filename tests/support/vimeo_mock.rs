@@ -3,7 +3,8 @@
 //! the player config, a DASH "playlist.json" (base64 init section, relative segment URLs),
 //! an HLS master with a `TYPE=AUDIO` rendition, a progressive MP4 and oEmbed.
 //! Clips: 76979871 (DASH + HLS + progressive), 100 (HLS only), 200 (progressive only),
-//! 300 (API refuses → oEmbed), anything else 404.
+//! 300 (API refuses → oEmbed), 400 (unlisted: page data and player config only with its
+//! hash `h`, progressive only), anything else 404.
 #![allow(dead_code)]
 
 use base64::Engine;
@@ -14,6 +15,8 @@ use super::mitm::{MockRequest, MockResponse, Router};
 pub const BUILD_ID: &str = "vX3k9_Lq2ZbR8tYw1mN0p";
 pub const JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJleHAiOjE3NjcyMjU2MDAsInVzZXJfaWQiOm51bGx9.c2lnbmF0dXJl";
 pub const SIGNATURE: &str = "1767225600-6f1c2a9e4b7d3c5a8e0f2b4d6a8c0e1f3a5b7c9d";
+/// The hash (`h`) of the unlisted clip 400.
+pub const UNLISTED_HASH: &str = "d3adb33f01";
 const DASH_HOST: &str = "vod-adaptive-ak.vimeocdn.com";
 const DASH_DIR: &str = "/exp=1767229200~acl=%2Fa1b2c3d4%2F%2A~hmac=9e8d7c6b5a/a1b2c3d4/v2/playlist/av/primary/prot/cXNyPTE/";
 
@@ -75,7 +78,7 @@ fn api_video(req: &MockRequest, id: &str) -> MockResponse {
     if id == "300" {
         return MockResponse::json(json!({"error":"Something strange occurred. Please try again.","error_code":2204,"developer_message":"anon signature expired"})).with_status(403);
     }
-    if !matches!(id, "76979871" | "100" | "200") {
+    if !matches!(id, "76979871" | "100" | "200" | "400") {
         return MockResponse::json(json!({"error":"The requested video couldn't be found.","link":null,"developer_message":"The requested video couldn't be found.","error_code":5000})).with_status(404);
     }
     let fields = req.param("fields").unwrap_or("");
@@ -91,7 +94,7 @@ fn api_video(req: &MockRequest, id: &str) -> MockResponse {
             "base_link": "https://i.vimeocdn.com/video/1234567-abcdef0123456789-d",
             "sizes": [{ "width": 100, "height": 75, "link": "https://i.vimeocdn.com/video/1234567-abcdef0123456789-d_100x75?r=pad" }]
         },
-        "embed_player_config_url": format!("https://player.vimeo.com/video/{id}/config?autoplay=0&byline=0&collections=1&context=Vimeo%5CController%5CClipController.main&default_to_hd=1&h=9a8b7c&outro=beginning&portrait=0&share=1&title=0&watch_trailer=0&s=0123456789abcdef0123456789abcdef01234567_1767229200")
+        "embed_player_config_url": format!("https://player.vimeo.com/video/{id}/config?autoplay=0&byline=0&collections=1&context=Vimeo%5CController%5CClipController.main&default_to_hd=1&h={}&outro=beginning&portrait=0&share=1&title=0&watch_trailer=0&s=0123456789abcdef0123456789abcdef01234567_1767229200", if id == "400" { UNLISTED_HASH } else { "9a8b7c" })
     });
     // Only the requested fields, as the API does.
     if let Value::Object(map) = &mut v {
@@ -103,6 +106,9 @@ fn api_video(req: &MockRequest, id: &str) -> MockResponse {
 fn player_config(req: &MockRequest, id: &str) -> MockResponse {
     if req.header("origin") != Some("https://vimeo.com") {
         return MockResponse::status(403);
+    }
+    if id == "400" && req.param("h") != Some(UNLISTED_HASH) {
+        return MockResponse::json(json!({"message": "Because of its privacy settings, this video cannot be played here.", "title": "Sorry", "view": 7})).with_status(403);
     }
     let dash = json!({
         "separate_av": true,
@@ -232,6 +238,10 @@ pub fn router() -> Router {
                 return MockResponse::text("<html>404</html>", "text/html").with_status(404);
             }
             let id = file.unwrap_or("").trim_end_matches(".json");
+            if id == "400" && r.param("h") != Some(UNLISTED_HASH) {
+                // An unlisted clip without its hash: the site's "private video" page data.
+                return MockResponse::json(json!({"pageProps": {"statusCode": 404, "clipId": null, "pageMetadata": {"title": "Private Video on Vimeo", "robots": "noindex"}}, "__N_SSP": true}));
+            }
             MockResponse::json(page_data(id))
         })
         .route("GET", "vimeo.com", "/api/oembed.json", |r| {
@@ -247,6 +257,10 @@ pub fn router() -> Router {
                 "thumbnail_url": "https://i.vimeocdn.com/video/999-abc-d_640x360?region=us",
                 "thumbnail_width": 640, "thumbnail_height": 360, "video_id": 300, "uri": "/videos/300"
             }))
+        })
+        .route("GET", "vimeo.com", "/api/v2/video/*", |_| {
+            // The old simple API knows no private or unlisted clip.
+            MockResponse::text("400.json not found.", "text/html; charset=UTF-8").with_status(404)
         })
         .route("GET", "api.vimeo.com", "/videos/*", |r| {
             let id = r.path.trim_start_matches("/videos/").to_string();

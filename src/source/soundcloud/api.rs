@@ -3,7 +3,7 @@
 //! `[soundcloud] client_id`); a 401 refreshes it and retries once, refreshes at most once an
 //! hour so a rejected id does not turn every load into three requests.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::net::{Method, NetError, Outbound, Response};
@@ -41,17 +41,28 @@ struct IdState {
     last_failed: bool,
 }
 
+/// "Now" for the refresh throttle; injectable so tests can pass the hour without waiting
+/// (sources.md §11.1 H3).
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
 /// The outbound client for SoundCloud plus its client id.
 pub struct Api {
     pub net: Outbound,
     state: Mutex<IdState>,
+    clock: Clock,
 }
 
 impl Api {
     pub fn new(net: Outbound, pinned: &str) -> Api {
+        Api::with_clock(net, pinned, Arc::new(Instant::now))
+    }
+
+    /// As `new`, reading the time from `clock`.
+    pub fn with_clock(net: Outbound, pinned: &str, clock: Clock) -> Api {
         let pinned = pinned.trim();
         Api {
             net,
+            clock,
             state: Mutex::new(IdState {
                 id: (!pinned.is_empty()).then(|| pinned.to_string()),
                 last_scrape: None,
@@ -61,7 +72,7 @@ impl Api {
     }
 
     /// The current id, scraping one if there is none yet.
-    fn client_id(&self) -> Result<String, IdError> {
+    pub fn client_id(&self) -> Result<String, IdError> {
         if let Some(id) = self.lock().id.clone() {
             return Ok(id);
         }
@@ -87,14 +98,18 @@ impl Api {
             } else {
                 REFRESH_EVERY
             };
-            if st.last_scrape.is_some_and(|t| t.elapsed() < wait) {
+            let now = (self.clock)();
+            if st
+                .last_scrape
+                .is_some_and(|t| now.saturating_duration_since(t) < wait)
+            {
                 return st.id.clone().ok_or(IdError::NotFound);
             }
         }
         // Scraped without holding the lock (two requests); a concurrent scrape is harmless.
         let scraped = self.scrape();
         let mut st = self.lock();
-        st.last_scrape = Some(Instant::now());
+        st.last_scrape = Some((self.clock)());
         st.last_failed = scraped.is_err();
         match scraped {
             Ok(id) => {

@@ -156,7 +156,7 @@ impl SoundCloudSource {
         if self.filter_previews && parse::is_preview(track) {
             return Answer::Empty;
         }
-        match parse::track(track) {
+        match map_track(track) {
             Ok(t) => Answer::Track(t),
             Err(parse::MapError::NoFormat) => Answer::Error(friendly(
                 "Did not detect any supported formats",
@@ -221,7 +221,7 @@ impl SoundCloudSource {
                 blocked += 1;
                 continue;
             }
-            match parse::track(t) {
+            match map_track(t) {
                 Ok(t) => tracks.push(t),
                 Err(_) => log::warn!(
                     "In soundcloud playlist {}, track {} has no supported format",
@@ -246,7 +246,7 @@ impl SoundCloudSource {
             .filter(|t| t.is_object())
             .filter(|t| !(skip_blocked && parse::is_blocked(t)))
             .filter(|t| !(self.filter_previews && parse::is_preview(t)))
-            .filter_map(|t| parse::track(&t).ok())
+            .filter_map(|t| map_track(&t).ok())
             .collect()
     }
 
@@ -452,6 +452,18 @@ impl SoundCloudSource {
             )
         }))
     }
+}
+
+/// Track JSON → track; a Go+ preview is reported as `pluginInfo.isPreview` (sources.md §1.9:
+/// even when previews are not filtered, clients can tell a 30-second snippet).
+fn map_track(json: &Value) -> Result<TrackData, parse::MapError> {
+    let t = parse::track(json)?;
+    if parse::is_preview(json) {
+        let mut info = serde_json::Map::new();
+        info.insert("isPreview".into(), Value::Bool(true));
+        super::plugin_info::attach(&t, info);
+    }
+    Ok(t)
 }
 
 impl Source for SoundCloudSource {
