@@ -1,6 +1,7 @@
 //! Any bytes to the HLS engine's pure parts: playlists (master and media, keys, maps,
-//! durations) with the segment index built from them, payload sniffing, and AES-128-CBC
-//! segment decryption with its padding check. Never panics.
+//! durations) with the segment index built from them, payload sniffing, the Ogg header pages
+//! replayed before a seek, and AES-128-CBC segment decryption with its padding check.
+//! Never panics.
 #![no_main]
 
 use std::io::Read;
@@ -27,6 +28,11 @@ fuzz_target!(|data: &[u8]| {
     }
     for has_map in [false, true] {
         let _ = hls::sniff(data, has_map);
+    }
+    // The Ogg header pages replayed before a seek target's segment: never more than the
+    // input, never a panic.
+    if let Ok(head) = hls::ogg_header_pages(&mut std::io::Cursor::new(data)) {
+        assert!(head.len() <= data.len());
     }
     if data.len() >= 32 {
         let key: [u8; 16] = data[..16].try_into().unwrap();

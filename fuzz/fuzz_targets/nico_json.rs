@@ -1,5 +1,6 @@
 //! Any bytes to the Niconico parsers: watch URLs, the watch JSON's response, its mapping to
-//! TrackInfo, the DMS delivery (access key, output pairs) and the access-rights answer.
+//! TrackInfo, the DMS delivery (access key, output pairs), the access-rights answer and
+//! snapshot search results.
 //! Never panics.
 #![no_main]
 
@@ -20,4 +21,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = niconico::domand(r);
     }
     let _ = niconico::content_url(&v);
+    for t in niconico::search_tracks(&v) {
+        assert_eq!(t.info.source_name, "niconico");
+        let _ = basalt::track::encode_track(&t);
+    }
 });

@@ -980,7 +980,7 @@ impl HlsReader {
 /// The leading pages of an Ogg stream that carry its codec headers: two packets for Opus
 /// (OpusHead, OpusTags), three for Vorbis. Audio starts on a fresh page (RFC 7845 §3), so
 /// the pages up to the last header packet are exactly the header.
-fn ogg_header_pages<R: Read + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
+pub fn ogg_header_pages<R: Read + ?Sized>(r: &mut R) -> io::Result<Vec<u8>> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("Ogg header: {m}"));
     let mut out = Vec::new();
     let mut packets = 0usize;
