@@ -39,6 +39,8 @@ const SNIFF_LEN: usize = 1024;
 /// Bytes per range request of a segment: what the HTTP stack may buffer per playing track
 /// (its read buffer grows to about twice the largest response it reads in one go).
 pub const SEGMENT_WINDOW: u64 = 24 * 1024;
+/// Range window for AES-128 segments (see `HlsReader::open_segment`).
+pub const AES_SEGMENT_WINDOW: u64 = 12 * 1024;
 /// Live segments already played that are kept to match the next poll against.
 const LIVE_HISTORY: usize = 16;
 
@@ -793,7 +795,7 @@ impl HlsReader {
             Some(k) => Some((aes_key(&self.net, &mut self.keys, k)?, k.iv_for(seg.seq))),
             None => None,
         };
-        let body = self.open_segment(&seg.uri)?;
+        let body = self.open_segment(&seg.uri, key.is_some())?;
         match key {
             Some((k, iv)) => decrypt_aes128(body, k, iv),
             None => Ok(body),
@@ -803,8 +805,17 @@ impl HlsReader {
     /// A segment body read in bounded range windows (`HttpStream`), so the HTTP stack never
     /// buffers more than one window per track; a server that ignores ranges is read as one
     /// body. One reconnect on a broken body, resuming where it broke.
-    fn open_segment(&self, uri: &Url) -> io::Result<Box<dyn Read + Send>> {
-        let (stream, _) = HttpStream::open(&self.seg_client, uri).map_err(|e| match e {
+    fn open_segment(&self, uri: &Url, encrypted: bool) -> io::Result<Box<dyn Read + Send>> {
+        // Decryption keeps a ciphertext block and the HTTP stack may briefly hold two read
+        // buffers: smaller windows keep an encrypted track within the same bound.
+        let aes_client;
+        let client = if encrypted {
+            aes_client = self.seg_client.clone().with_window(AES_SEGMENT_WINDOW);
+            &aes_client
+        } else {
+            &self.seg_client
+        };
+        let (stream, _) = HttpStream::open(client, uri).map_err(|e| match e {
             SourceError::NotPlayable { status } => {
                 io::Error::other(format!("Status code {status}"))
             }
