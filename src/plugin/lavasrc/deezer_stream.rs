@@ -99,7 +99,7 @@ impl<R: Read + Seek> StripeReader<R> {
             }
         }
         self.inner_pos += filled as u64;
-        if filled == CHUNK && index % 3 == 0 {
+        if filled == CHUNK && index.is_multiple_of(3) {
             decrypt_chunk(&self.key, &mut self.buf[..]);
         }
         self.loaded = Some((index, filled));
