@@ -281,8 +281,8 @@ fn bad_plugin_config_is_refused_naming_key_and_file() {
             "plugins.lavasrc.spotify.clientId",
         ),
         (
-            "[plugins.lavasrc.sources]\nspotify = true\n",
-            "plugins.lavasrc.sources.spotify",
+            "[plugins.lavasrc.lyrics_sources]\nspotify = true\n",
+            "plugins.lavasrc.lyrics_sources.spotify",
         ),
         (
             "[plugins.sponsorblock]\nenabled = \"yes\"\n",

@@ -79,7 +79,7 @@ impl LavaSrcConfig {
     pub fn any_enabled(&self) -> bool {
         let s = &self.sources;
         let l = &self.lyrics_sources;
-        s.spotify || s.applemusic || s.deezer || l.lrc_lib || l.deezer || l.spotify
+        s.spotify || s.applemusic || s.deezer || l.lrc_lib || l.deezer || l.spotify || l.youtube
     }
 }
 
@@ -96,6 +96,8 @@ pub struct LavaSrcSources {
 pub struct LavaSrcLyricsSources {
     pub spotify: bool,
     pub deezer: bool,
+    /// YouTube Music's lyrics tab (used only while the YouTube source is on).
+    pub youtube: bool,
     pub lrc_lib: bool,
 }
 
@@ -159,13 +161,17 @@ impl Default for AppleMusicConfig {
     }
 }
 
+/// Deezer's stream formats (LavaSrc's names), best first.
+pub const DEEZER_FORMATS: [&str; 6] = ["FLAC", "MP3_320", "MP3_256", "MP3_128", "MP3_64", "AAC_64"];
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeezerConfig {
-    /// Only needed for full-stream playback, which Basalt does not do (metadata and
-    /// previews need no key).
+    /// With `arl`: full-stream playback (metadata and previews need neither).
     pub master_decryption_key: String,
+    /// A logged-in Deezer cookie: lyrics and full streams.
     pub arl: String,
+    /// Formats asked for full streams, best first (default MP3_128, MP3_64).
     pub formats: Vec<String>,
 }
 
@@ -278,33 +284,47 @@ fn validate(c: &PluginsConfig, file: &str) -> Result<(), ConfigError> {
             "client_id and client_secret must be set together",
         ));
     }
-    // Spotify lyrics need an sp_dc web-player token and Deezer lyrics a logged-in arl:
-    // Basalt has neither provider, so it refuses rather than silently finding nothing.
-    for (on, key) in [
-        (
-            src.lyrics_sources.spotify,
+    // Spotify lyrics need the sp_dc cookie (the account's web-player token) and Deezer
+    // lyrics a logged-in arl: refused at start-up rather than silently finding nothing.
+    // (No client id/secret is fine: the anonymous web-player token is used.)
+    if src.lyrics_sources.spotify && sp.sp_dc.trim().is_empty() {
+        return Err(invalid(
             "plugins.lavasrc.lyrics_sources.spotify",
-        ),
-        (
-            src.lyrics_sources.deezer,
+            "true".into(),
+            "needs plugins.lavasrc.spotify.sp_dc",
+        ));
+    }
+    if src.lyrics_sources.deezer && src.deezer.arl.trim().is_empty() {
+        return Err(invalid(
             "plugins.lavasrc.lyrics_sources.deezer",
-        ),
-    ] {
-        if on {
+            "true".into(),
+            "needs plugins.lavasrc.deezer.arl",
+        ));
+    }
+    // Full Deezer streams need both the arl and the master key.
+    let dz = &src.deezer;
+    if !dz.master_decryption_key.is_empty() && dz.arl.is_empty() {
+        return Err(invalid(
+            "plugins.lavasrc.deezer.arl",
+            "\"\"".into(),
+            "master_decryption_key needs an arl (a logged-in Deezer cookie)",
+        ));
+    }
+    if !dz.master_decryption_key.is_empty() && dz.master_decryption_key.len() != 16 {
+        return Err(invalid(
+            "plugins.lavasrc.deezer.master_decryption_key",
+            "(hidden)".into(),
+            "expected 16 characters",
+        ));
+    }
+    for f in &dz.formats {
+        if !DEEZER_FORMATS.contains(&f.as_str()) {
             return Err(invalid(
-                key,
-                "true".into(),
-                "this lyrics source is not available in Basalt (use lrc_lib)",
+                "plugins.lavasrc.deezer.formats",
+                format!("{:?}", dz.formats),
+                "each format must be one of FLAC, MP3_320, MP3_256, MP3_128, MP3_64, AAC_64",
             ));
         }
-    }
-    let needs_spotify_token = src.sources.spotify;
-    if needs_spotify_token && sp.client_id.is_empty() && sp.custom_token_endpoint.is_empty() {
-        return Err(invalid(
-            "plugins.lavasrc.sources.spotify",
-            "true".into(),
-            "needs plugins.lavasrc.spotify.client_id and client_secret (or custom_token_endpoint)",
-        ));
     }
     if !sp.custom_token_endpoint.is_empty() && !sp.custom_token_endpoint.starts_with("http") {
         return Err(invalid(
@@ -318,14 +338,6 @@ fn validate(c: &PluginsConfig, file: &str) -> Result<(), ConfigError> {
             "plugins.lavasrc.spotify.country_code",
             format!("{:?}", sp.country_code),
             "expected a two-letter country code",
-        ));
-    }
-    let am = &src.applemusic;
-    if src.sources.applemusic && am.media_api_token.is_empty() {
-        return Err(invalid(
-            "plugins.lavasrc.sources.applemusic",
-            "true".into(),
-            "needs plugins.lavasrc.applemusic.media_api_token",
         ));
     }
     for (i, name) in c.lavalyrics.sources.iter().enumerate() {
@@ -377,15 +389,20 @@ mod tests {
         assert!(e
             .to_string()
             .contains("plugins.lavasrc.spotify.playlist_load_limit"));
-        let e = parse("[plugins.lavasrc.sources]\nspotify = true\n").unwrap_err();
-        assert!(
-            e.to_string().contains("plugins.lavasrc.sources.spotify"),
-            "{e}"
-        );
+        // No client credentials: the anonymous web-player token; no token: scraped.
+        parse("[plugins.lavasrc.sources]\nspotify = true\napplemusic = true\n").unwrap();
         let e = parse("[plugins.lavasrc.spotify]\nclient_id = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("client_secret"), "{e}");
         let e = parse("[plugins.lavasrc.lyrics_sources]\ndeezer = true\n").unwrap_err();
         assert!(e.to_string().contains("lyrics_sources.deezer"), "{e}");
+        assert!(e.to_string().contains("arl"), "{e}");
+        let e = parse("[plugins.lavasrc.lyrics_sources]\nspotify = true\n").unwrap_err();
+        assert!(e.to_string().contains("sp_dc"), "{e}");
+        let e = parse("[plugins.lavasrc.deezer]\nmaster_decryption_key = \"0123456789abcdef\"\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("deezer.arl"), "{e}");
+        let e = parse("[plugins.lavasrc.deezer]\nformats = [\"MP3_999\"]\n").unwrap_err();
+        assert!(e.to_string().contains("deezer.formats"), "{e}");
         let e = parse("[plugins.nope]\nenabled = true\n").unwrap_err();
         assert!(e.to_string().contains("plugins.nope"), "{e}");
     }

@@ -201,6 +201,9 @@ impl LavaLyrics {
         if config.plugins.lavasrc.lyrics_sources.lrc_lib {
             providers.push(Arc::new(LrcLib { net }));
         }
+        // LavaSrc's other lyrics sources (Spotify, Deezer, YouTube Music).
+        #[cfg(feature = "plugin-lavasrc")]
+        providers.extend(super::lavasrc::lyrics::providers(config));
         // The configured order first (as listed), then the others in registration order.
         let order = &config.plugins.lavalyrics.sources;
         providers.sort_by_key(|p| {

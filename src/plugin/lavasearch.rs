@@ -19,6 +19,7 @@ pub const TYPES: [&str; 5] = ["track", "album", "artist", "playlist", "text"];
 
 pub struct LavaSearch {
     clients: Clients,
+    youtube: super::lavasrc::youtube::YoutubeExtras,
 }
 
 /// A provider's answer.
@@ -27,6 +28,7 @@ struct Found {
     albums: Vec<(String, PlaylistInfo)>,
     artists: Vec<(String, PlaylistInfo)>,
     playlists: Vec<(String, PlaylistInfo)>,
+    texts: Vec<String>,
 }
 
 /// `types` as LavaSearch parses it: comma-separated, exact names, unknown ones dropped.
@@ -47,6 +49,7 @@ impl LavaSearch {
     pub fn new(config: &Config) -> LavaSearch {
         LavaSearch {
             clients: Clients::shared(config),
+            youtube: super::lavasrc::youtube::YoutubeExtras::new(config),
         }
     }
 
@@ -57,8 +60,10 @@ impl LavaSearch {
         query: &str,
         types: &[&'static str],
     ) -> Option<Result<Found, SourceError>> {
-        // Types each provider supports; asked types it does not know are not passed on.
+        // Types each provider supports (as LavaSrc's); asked types it does not know are
+        // not passed on, so they come back empty.
         const CATALOG: [&str; 4] = ["track", "album", "artist", "playlist"];
+        const CATALOG_TEXT: [&str; 5] = ["track", "album", "artist", "playlist", "text"];
         let asked = |supported: &[&str]| -> Option<Vec<&'static str>> {
             if types.is_empty() {
                 return Some(Vec::new());
@@ -76,6 +81,7 @@ impl LavaSearch {
                 albums: h.albums,
                 artists: h.artists,
                 playlists: h.playlists,
+                texts: h.texts,
             })
         };
         let empty = || {
@@ -84,6 +90,7 @@ impl LavaSearch {
                 albums: Vec::new(),
                 artists: Vec::new(),
                 playlists: Vec::new(),
+                texts: Vec::new(),
             })
         };
         if let (Some(c), Some(q)) = (
@@ -99,7 +106,7 @@ impl LavaSearch {
             &self.clients.applemusic,
             query.strip_prefix(super::lavasrc::applemusic::SEARCH_PREFIX),
         ) {
-            return Some(match asked(&CATALOG) {
+            return Some(match asked(&CATALOG_TEXT) {
                 Some(t) => hits(c.search_hits(q, &t)),
                 None => empty(),
             });
@@ -113,35 +120,53 @@ impl LavaSearch {
                 None => empty(),
             });
         }
-        // YouTube / YouTube Music search through the node's loader (tracks only), once a
-        // YouTube source is registered.
+        // YouTube / YouTube Music: tracks through the node's loader, texts from the
+        // suggestion services (LavaSrc's YouTube search manager), once a YouTube source
+        // is registered.
         let loader = &ctx.node.backend.loader;
-        if (query.starts_with("ytsearch:") || query.starts_with("ytmsearch:"))
-            && loader.source_names().contains(&"youtube")
-        {
-            return Some(match asked(&["track"]) {
-                Some(_) => match loader.load(query) {
-                    LoadResult::Search(tracks) | LoadResult::Playlist { tracks, .. } => Ok(Found {
-                        tracks,
-                        albums: Vec::new(),
-                        artists: Vec::new(),
-                        playlists: Vec::new(),
-                    }),
-                    LoadResult::Track(t) => Ok(Found {
-                        tracks: vec![t],
-                        albums: Vec::new(),
-                        artists: Vec::new(),
-                        playlists: Vec::new(),
-                    }),
-                    LoadResult::Empty => empty(),
-                    LoadResult::Error(e) => Err(SourceError::friendly(
-                        e.message.unwrap_or_default(),
-                        e.severity,
-                        e.cause,
-                    )),
-                },
-                None => empty(),
-            });
+        let music = query.starts_with("ytmsearch:");
+        if (query.starts_with("ytsearch:") || music) && loader.source_names().contains(&"youtube") {
+            let Some(asked) = asked(&["track", "text"]) else {
+                return Some(empty());
+            };
+            let want = |t: &str| asked.is_empty() || asked.contains(&t);
+            let mut found = Found {
+                tracks: Vec::new(),
+                albums: Vec::new(),
+                artists: Vec::new(),
+                playlists: Vec::new(),
+                texts: Vec::new(),
+            };
+            if want("track") {
+                match loader.load(query) {
+                    LoadResult::Search(tracks) | LoadResult::Playlist { tracks, .. } => {
+                        found.tracks = tracks
+                    }
+                    LoadResult::Track(t) => found.tracks = vec![t],
+                    LoadResult::Empty => {}
+                    LoadResult::Error(e) => {
+                        return Some(Err(SourceError::friendly(
+                            e.message.unwrap_or_default(),
+                            e.severity,
+                            e.cause,
+                        )))
+                    }
+                }
+            }
+            if want("text") {
+                let q = query.split_once(':').map_or("", |(_, q)| q).trim();
+                let texts = if music {
+                    self.youtube.music_suggestions(q)
+                } else {
+                    self.youtube.search_suggestions(q)
+                };
+                match texts {
+                    Ok(t) => found.texts = t,
+                    // Suggestions are a bonus: tracks still answer when they fail.
+                    Err(e) => log::warn!("lavasearch: YouTube suggestions failed: {e}"),
+                }
+            }
+            return Some(Ok(found));
         }
         None
     }
@@ -170,7 +195,7 @@ fn result_json(f: &Found) -> Value {
         "albums": f.albums.iter().map(playlist_json).collect::<Vec<_>>(),
         "artists": f.artists.iter().map(playlist_json).collect::<Vec<_>>(),
         "playlists": f.playlists.iter().map(playlist_json).collect::<Vec<_>>(),
-        "texts": [],
+        "texts": f.texts.iter().map(|t| json!({"text": t, "plugin": {}})).collect::<Vec<_>>(),
         "plugin": {},
     })
 }

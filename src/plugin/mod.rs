@@ -12,12 +12,28 @@
 //!
 //! Blocking work (HTTP lookups) never runs on the session thread: hooks hand it to a small
 //! job pool.
+// With a plugin left out of the build (`--no-default-features`), some helpers shared by
+// the plugins, and the registry's bookkeeping for it, have no user.
+#![cfg_attr(
+    not(all(
+        feature = "plugin-lavasrc",
+        feature = "plugin-lavasearch",
+        feature = "plugin-lavalyrics",
+        feature = "plugin-sponsorblock"
+    )),
+    allow(dead_code, unused_mut, unused_variables)
+)]
 
+// Each built-in plugin is compiled only with its Cargo feature (all on by default).
 pub mod config;
+#[cfg(feature = "plugin-lavalyrics")]
 pub mod lavalyrics;
+#[cfg(feature = "plugin-lavasearch")]
 pub mod lavasearch;
+#[cfg(feature = "plugin-lavasrc")]
 pub mod lavasrc;
 pub mod metrics;
+#[cfg(feature = "plugin-sponsorblock")]
 pub mod sponsorblock;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -116,10 +132,12 @@ pub struct Plugins {
 
 /// LavaSrc's own registry entry: its sources live in `SourceManager`; here it is listed,
 /// serves `PATCH /v4/lavasrc/config` and contributes `pluginInfo` (see `lavasrc`).
+#[cfg(feature = "plugin-lavasrc")]
 struct LavaSrcPlugin {
     clients: lavasrc::Clients,
 }
 
+#[cfg(feature = "plugin-lavasrc")]
 impl Plugin for LavaSrcPlugin {
     fn name(&self) -> &'static str {
         lavasrc::NAME
@@ -169,7 +187,10 @@ impl Plugins {
         // `SourceManager::reload` does the sources), so all share one set of clients. LavaLyrics is built from its
         // provider switches and order.
         let clients_key = format!("{:?} {:?}", p.lavasrc.sources, config.sources);
-        let lyrics_key = format!("{:?} {:?}", p.lavasrc.lyrics_sources, p.lavalyrics.sources);
+        let lyrics_key = format!(
+            "{:?} {:?} {}",
+            p.lavasrc.lyrics_sources, p.lavalyrics.sources, config.sources.youtube
+        );
         let mut get = |kind: &str, make: &dyn Fn() -> Arc<dyn Plugin>| {
             let key = match kind {
                 "lavasrc" | "lavasearch" => format!("{kind} {clients_key}"),
@@ -211,7 +232,8 @@ impl Plugins {
                 log::warn!("[plugins.{name}] is enabled but this build leaves the plugin out (feature plugin-{name})");
             }
         }
-        if cfg!(feature = "plugin-lavasrc") && p.lavasrc.any_enabled() {
+        #[cfg(feature = "plugin-lavasrc")]
+        if p.lavasrc.any_enabled() {
             list.push(get("lavasrc", &|| {
                 Arc::new(LavaSrcPlugin {
                     clients: lavasrc::Clients::shared(config),
@@ -222,18 +244,23 @@ impl Plugins {
         // search provider, LavaLyrics a lyrics provider.
         let src = &p.lavasrc.sources;
         let search_providers = src.spotify || src.applemusic || src.deezer;
-        let lyrics_providers = p.lavasrc.lyrics_sources.lrc_lib;
-        if cfg!(feature = "plugin-lavasearch") && p.lavasearch.enabled && search_providers {
+        let ls = &p.lavasrc.lyrics_sources;
+        let lyrics_providers =
+            ls.lrc_lib || ls.spotify || ls.deezer || (ls.youtube && config.sources.youtube);
+        #[cfg(feature = "plugin-lavasearch")]
+        if p.lavasearch.enabled && search_providers {
             list.push(get("lavasearch", &|| {
                 Arc::new(lavasearch::LavaSearch::new(config)) as Arc<dyn Plugin>
             }));
         }
-        if cfg!(feature = "plugin-lavalyrics") && p.lavalyrics.enabled && lyrics_providers {
+        #[cfg(feature = "plugin-lavalyrics")]
+        if p.lavalyrics.enabled && lyrics_providers {
             list.push(get("lavalyrics", &|| {
                 Arc::new(lavalyrics::LavaLyrics::new(config)) as Arc<dyn Plugin>
             }));
         }
-        if cfg!(feature = "plugin-sponsorblock") && p.sponsorblock.enabled {
+        #[cfg(feature = "plugin-sponsorblock")]
+        if p.sponsorblock.enabled {
             list.push(get("sponsorblock", &|| {
                 Arc::new(sponsorblock::SponsorBlock::new(config)) as Arc<dyn Plugin>
             }));
@@ -340,12 +367,29 @@ impl Plugins {
 
 /// Every plugin's `pluginInfo` for a track, merged into `out` (later plugin wins).
 pub fn track_plugin_info(track: &TrackData, out: &mut Map<String, Value>) {
+    #[cfg(feature = "plugin-lavasrc")]
     lavasrc::track_plugin_info(track, out);
+    #[cfg(not(feature = "plugin-lavasrc"))]
+    let _ = (track, out);
 }
 
 /// Every plugin's `pluginInfo` for a playlist load result.
 pub fn playlist_plugin_info(name: &str, tracks: &[TrackData], out: &mut Map<String, Value>) {
+    #[cfg(feature = "plugin-lavasrc")]
     lavasrc::playlist_plugin_info(name, tracks, out);
+    #[cfg(not(feature = "plugin-lavasrc"))]
+    let _ = (name, tracks, out);
+}
+
+/// The plugins' sources for `SourceManager` (LavaSrc's, when built in).
+pub fn sources(config: &Config) -> Vec<Box<dyn crate::source::Source>> {
+    #[cfg(feature = "plugin-lavasrc")]
+    return lavasrc::sources(config);
+    #[cfg(not(feature = "plugin-lavasrc"))]
+    {
+        let _ = config;
+        Vec::new()
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ pub struct SourceManager {
 
 impl SourceManager {
     pub fn new(config: &Config) -> SourceManager {
-        SourceManager::with_plugin_sources(config, crate::plugin::lavasrc::sources(config))
+        SourceManager::with_plugin_sources(config, crate::plugin::sources(config))
     }
 
     /// The built-in sources enabled in `[sources]`, with plugin sources placed where

@@ -108,7 +108,7 @@ impl SourceManager {
         if lavasrc_changed {
             pool.retain(|s| !ORDER.iter().any(|(n, p)| *p && *n == s.name()));
             built.extend(
-                crate::plugin::lavasrc::sources(config)
+                crate::plugin::sources(config)
                     .into_iter()
                     .map(Arc::<dyn Source>::from),
             );

@@ -67,8 +67,15 @@ pub fn write_config(tag: &str, mitm: &Mitm, extra: &str) -> (std::path::PathBuf,
 }
 
 pub fn start(tag: &str, mitm: &Mitm, extra: &str) -> Node {
+    start_with_env(tag, mitm, extra, &[])
+}
+
+/// `start` with extra environment (`BASALT_SOURCES_YOUTUBE=true` turns on a source the
+/// base config turns off).
+pub fn start_with_env(tag: &str, mitm: &Mitm, extra: &str, env: &[(&str, &str)]) -> Node {
     let (dir, port) = write_config(tag, mitm, extra);
     let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(dir.join("config.toml"))
         .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use super::applemusic_token::{parse_jwt, AmToken};
 use super::spotify::{Loaded, SearchHits};
 use super::{text, url_encode, Extras, PlaylistInfo};
 use crate::net::Outbound;
@@ -21,6 +22,9 @@ pub struct AppleMusic {
     net: Outbound,
     /// Replaced by `PATCH /v4/lavasrc/config`.
     config: std::sync::Mutex<AppleMusicConfig>,
+    /// The token in use and the configured value it came from (a scraped one when none
+    /// is configured or the configured JWT expired).
+    token: std::sync::Mutex<Option<(String, AmToken)>>,
 }
 
 fn failure(message: &str, cause: String) -> SourceError {
@@ -32,7 +36,39 @@ impl AppleMusic {
         AppleMusic {
             net,
             config: std::sync::Mutex::new(config),
+            token: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The developer token: the configured one while valid (a non-JWT value is used as
+    /// is), else one scraped from the web player, cached until its `exp`.
+    fn token(&self) -> Result<AmToken, SourceError> {
+        let configured = self.config().media_api_token;
+        let now = crate::server::now_ms() / 1000;
+        let mut cell = crate::session::lock(&self.token);
+        if let Some((from, t)) = cell.as_ref() {
+            if *from == configured && !t.expired(now) {
+                return Ok(t.clone());
+            }
+        }
+        let own = (!configured.is_empty()).then(|| {
+            parse_jwt(&configured).unwrap_or(AmToken {
+                jwt: configured.clone(),
+                origin: None,
+                exp: None,
+            })
+        });
+        let t = match own.filter(|t| !t.expired(now)) {
+            Some(t) => t,
+            None => super::applemusic_token::fetch(&self.net).map_err(|e| {
+                failure(
+                    "Failed to get an Apple Music token.",
+                    format!("java.lang.IllegalStateException: {e}"),
+                )
+            })?,
+        };
+        *cell = Some((configured, t.clone()));
+        Ok(t)
     }
 
     pub fn config(&self) -> AppleMusicConfig {
@@ -52,14 +88,12 @@ impl AppleMusic {
     }
 
     fn api(&self, path: &str) -> Result<Option<Value>, SourceError> {
+        let token = self.token()?;
         let resp = self
             .net
             .get(&format!("{API}{path}"))
-            .header(
-                "Authorization",
-                &format!("Bearer {}", self.config().media_api_token),
-            )
-            .header("Origin", "https://music.apple.com")
+            .header("Authorization", &format!("Bearer {}", token.jwt))
+            .header("Origin", &token.origin_header())
             .send()
             .map_err(|e| {
                 failure(
@@ -75,12 +109,18 @@ impl AppleMusic {
                 )
             }),
             404 => Ok(None),
-            s => Err(failure(
-                "Failed to load from Apple Music.",
-                format!(
+            s => {
+                if s == 401 {
+                    // A scraped token may have been revoked early: scrape again next time.
+                    *crate::session::lock(&self.token) = None;
+                }
+                Err(failure(
+                    "Failed to load from Apple Music.",
+                    format!(
                     "java.lang.IllegalStateException: Server responded with an error (status {s})"
                 ),
-            )),
+                ))
+            }
         }
     }
 
@@ -198,6 +238,8 @@ impl AppleMusic {
     }
 
     /// LavaSearch: songs, albums, artists and playlists of one catalog search.
+    /// LavaSearch: the catalog search for the asked catalog types and, when `text` is
+    /// asked (or nothing is), the search-term suggestions (LavaSrc's `kinds=terms`).
     pub fn search_hits(&self, query: &str, types: &[&str]) -> Result<SearchHits, SourceError> {
         let all = types.is_empty();
         let want = |t: &str| all || types.contains(&t);
@@ -212,13 +254,28 @@ impl AppleMusic {
                 kinds.push(k);
             }
         }
-        let path = format!(
-            "catalog/{}/search?term={}&limit={SEARCH_LIMIT}&types={}",
-            self.cc(),
-            url_encode(query),
-            kinds.join(",")
-        );
-        let json = self.api(&path)?.unwrap_or(Value::Null);
+        let json = if kinds.is_empty() {
+            Value::Null
+        } else {
+            let path = format!(
+                "catalog/{}/search?term={}&limit={SEARCH_LIMIT}&types={}",
+                self.cc(),
+                url_encode(query),
+                kinds.join(",")
+            );
+            self.api(&path)?.unwrap_or(Value::Null)
+        };
+        let texts = if want("text") {
+            let path = format!(
+                "catalog/{}/search/suggestions?term={}&kinds=terms",
+                self.cc(),
+                url_encode(query)
+            );
+            let json = self.api(&path)?.unwrap_or(Value::Null);
+            suggested_terms(&json)
+        } else {
+            Vec::new()
+        };
         let coll = |k: &str, kind: &'static str| -> Vec<(String, PlaylistInfo)> {
             json["results"][k]["data"]
                 .as_array()
@@ -250,8 +307,20 @@ impl AppleMusic {
             albums: coll("albums", "album"),
             artists: coll("artists", "artist"),
             playlists: coll("playlists", "playlist"),
+            texts,
         })
     }
+}
+
+/// `searchTerm`s of a `search/suggestions` answer's `terms` entries, in order.
+fn suggested_terms(json: &Value) -> Vec<String> {
+    json["results"]["suggestions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["kind"] == "terms")
+        .filter_map(|s| text(&s["searchTerm"]))
+        .collect()
 }
 
 /// `(type, id, song id from ?i=)` of a music.apple.com URL.

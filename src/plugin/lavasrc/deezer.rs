@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::spotify::Loaded;
 use super::{text, url_encode, Extras, PlaylistInfo};
 use crate::net::Outbound;
+use crate::plugin::config::DeezerConfig;
 use crate::source::SourceError;
 use crate::track::{Severity, TrackData, TrackInfo};
 
@@ -27,6 +28,20 @@ pub struct Deezer {
     net: Outbound,
     /// (session id, api token, valid until) of the private API, for recommendations.
     session: Mutex<Option<(String, String, Instant)>>,
+    /// `arl`, master key and formats; the arl is replaced by `PATCH /v4/lavasrc/config`.
+    config: Mutex<DeezerConfig>,
+    /// The logged-in session (lyrics, full streams) and the arl it was made with.
+    user: Mutex<Option<(String, UserSession, Instant)>>,
+}
+
+/// A logged-in private-API session: its own cookie jar (the `arl`, then Deezer's `sid`).
+#[derive(Clone)]
+pub struct UserSession {
+    pub net: Outbound,
+    /// `checkForm`: the private API's `api_token`.
+    pub api_token: String,
+    /// `USER.OPTIONS.license_token`, for media URLs.
+    pub license_token: String,
 }
 
 fn failure(message: &str, cause: String) -> SourceError {
@@ -34,11 +49,97 @@ fn failure(message: &str, cause: String) -> SourceError {
 }
 
 impl Deezer {
-    pub fn new(net: Outbound) -> Deezer {
+    pub fn new(net: Outbound, config: DeezerConfig) -> Deezer {
         Deezer {
             net: net.with_cookies(),
             session: Mutex::new(None),
+            config: Mutex::new(config),
+            user: Mutex::new(None),
         }
+    }
+
+    pub fn config(&self) -> DeezerConfig {
+        crate::session::lock(&self.config).clone()
+    }
+
+    /// Applies new settings (`PATCH /v4/lavasrc/config`).
+    pub fn update(&self, f: impl FnOnce(&mut DeezerConfig)) {
+        f(&mut crate::session::lock(&self.config));
+    }
+
+    /// The logged-in session for the configured `arl` (LavaSrc: `deezer.getUserData`
+    /// with the arl cookie), cached for an hour or until the arl changes.
+    pub fn user_session(&self) -> Result<UserSession, SourceError> {
+        let arl = self.config().arl;
+        if arl.is_empty() {
+            return Err(failure(
+                "Deezer arl must be set",
+                "java.lang.NullPointerException: Deezer arl must be set".into(),
+            ));
+        }
+        let mut cell = crate::session::lock(&self.user);
+        if let Some((from, s, until)) = cell.as_ref() {
+            if *from == arl && Instant::now() < *until {
+                return Ok(s.clone());
+            }
+        }
+        let net = self.net.with_cookies();
+        let url = crate::net::Url::parse("https://www.deezer.com/").expect("static URL");
+        net.set_cookie(
+            &format!("arl={arl}; Domain=.deezer.com; Path=/; Secure"),
+            &url,
+        );
+        let call =
+            format!("{PRIVATE_API}?method=deezer.getUserData&input=3&api_version=1.0&api_token=");
+        let json = net.post(&call).send().and_then(|r| r.json()).map_err(|e| {
+            failure(
+                "Failed to get user token",
+                format!("java.io.IOException: {e}"),
+            )
+        })?;
+        check_private(&json, "Failed to get user token")?;
+        let user = &json["results"]["USER"];
+        let logged_in = user["USER_ID"]
+            .as_i64()
+            .or_else(|| user["USER_ID"].as_str().and_then(|s| s.parse().ok()))
+            .is_some_and(|id| id != 0);
+        if !logged_in {
+            return Err(failure(
+                "Failed to get user token",
+                "java.lang.IllegalStateException: the Deezer arl is invalid or expired".into(),
+            ));
+        }
+        let session = UserSession {
+            net,
+            api_token: text(&json["results"]["checkForm"]).unwrap_or_default(),
+            license_token: text(&user["OPTIONS"]["license_token"]).unwrap_or_default(),
+        };
+        *cell = Some((
+            arl,
+            session.clone(),
+            Instant::now() + Duration::from_secs(3600),
+        ));
+        Ok(session)
+    }
+
+    /// The Deezer id for any track: its own for Deezer tracks, else by ISRC, else the
+    /// first search hit for `title author` (LavaSrc's lyrics lookup).
+    pub fn find_id(&self, track: &TrackData) -> Result<Option<String>, SourceError> {
+        if track.info.source_name == "deezer" {
+            return Ok(Some(track.info.identifier.clone()));
+        }
+        if let Some(isrc) = track.info.isrc.as_deref().filter(|i| !i.is_empty()) {
+            if let Some(json) = self.api(&format!("/track/isrc:{}", url_encode(isrc)))? {
+                if let Some(id) = json["id"].as_i64() {
+                    return Ok(Some(id.to_string()));
+                }
+            }
+        }
+        let q = format!("{} {}", track.info.title, track.info.author);
+        let Some(json) = self.api(&format!("/search?q={}", url_encode(&q)))? else {
+            return Ok(None);
+        };
+        Ok(json["data"][0]["id"].as_i64().map(|id| id.to_string()))
     }
 
     pub fn claims(identifier: &str) -> bool {
@@ -388,11 +489,12 @@ impl Deezer {
             albums,
             artists,
             playlists,
+            texts: Vec::new(),
         })
     }
 }
 
-fn check_private(json: &Value, message: &str) -> Result<(), SourceError> {
+pub(crate) fn check_private(json: &Value, message: &str) -> Result<(), SourceError> {
     let err = &json["error"];
     let has_error = match err {
         Value::Object(m) => !m.is_empty(),

@@ -5,9 +5,15 @@
 //! §0.4), so `pluginInfo` is re-derived from the blob alone and survives `decodetrack`.
 
 pub mod applemusic;
+pub mod applemusic_token;
 pub mod deezer;
+pub mod deezer_stream;
+#[cfg(feature = "plugin-lavalyrics")]
+pub mod lyrics;
 pub mod mirror;
 pub mod spotify;
+pub mod spotify_token;
+pub mod youtube;
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -273,7 +279,7 @@ impl Clients {
             deezer: c
                 .sources
                 .deezer
-                .then(|| Arc::new(deezer::Deezer::new(net.clone()))),
+                .then(|| Arc::new(deezer::Deezer::new(net.clone(), c.deezer.clone()))),
         }
     }
 }
@@ -344,6 +350,23 @@ impl Source for CatalogSource {
     }
 
     fn open(&self, track: &TrackData) -> Result<MediaInput, SourceError> {
+        // Deezer full streams where configured (master key + arl); previews and failures
+        // go through the mirror as before.
+        if let Catalog::Deezer(d) = &self.catalog {
+            let c = d.config();
+            if !c.master_decryption_key.is_empty()
+                && !c.arl.is_empty()
+                && !Extras::decode(&track.source_data).is_preview
+            {
+                match deezer_stream::open(d, track) {
+                    Ok(input) => return Ok(input),
+                    Err(e) => log::warn!(
+                        "deezer: full stream of {} failed ({e}); trying the mirror",
+                        track.info.identifier
+                    ),
+                }
+            }
+        }
         match &self.mirror {
             Some(m) => m.open(track),
             None => Err(SourceError::friendly(
@@ -370,9 +393,6 @@ pub fn effective_providers(config: &Config) -> Vec<String> {
 /// Deezer). Their mirror resolves through a second loader holding every other source
 /// (and Deezer, for `dzisrc:`), so a mirrored track never resolves to itself.
 pub fn sources(config: &Config) -> Vec<Box<dyn Source>> {
-    if !cfg!(feature = "plugin-lavasrc") {
-        return Vec::new();
-    }
     let clients = Clients::shared(config);
     let deezer_source = |mirror: Option<Arc<mirror::Mirror>>| -> Option<Box<dyn Source>> {
         clients.deezer.clone().map(|d| {
@@ -434,6 +454,33 @@ pub fn patch_config(clients: &Clients, body: &Value) -> Result<(), String> {
             }
             if let Some(v) = endpoint {
                 c.custom_token_endpoint = v;
+            }
+        });
+    }
+    if let (Some(dz), Some(section)) = (&clients.deezer, root.get("deezer")) {
+        let arl = field(section, "arl")?;
+        let formats = match &section["formats"] {
+            Value::Null => None,
+            Value::Array(items) => {
+                let mut out = Vec::new();
+                for f in items {
+                    match f.as_str() {
+                        Some(f) if crate::plugin::config::DEEZER_FORMATS.contains(&f) => {
+                            out.push(f.to_string())
+                        }
+                        _ => return Err(format!("Unknown Deezer format {f}")),
+                    }
+                }
+                Some(out)
+            }
+            _ => return Err("Field 'formats' must be an array of strings".into()),
+        };
+        dz.update(|c| {
+            if let Some(a) = arl {
+                c.arl = a;
+            }
+            if let Some(f) = formats {
+                c.formats = f;
             }
         });
     }

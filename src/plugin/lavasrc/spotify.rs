@@ -18,6 +18,8 @@ use crate::track::{Severity, TrackData, TrackInfo};
 pub const SEARCH_PREFIX: &str = "spsearch:";
 pub const REC_PREFIX: &str = "sprec:";
 pub const PREVIEW_PREFIX: &str = "spprev:";
+/// Share links (`https://spotify.link/<code>`) redirect to an open.spotify.com URL.
+pub const SHARE_URL: &str = "https://spotify.link/";
 const API: &str = "https://api.spotify.com/v1/";
 const TOKEN_URL: &str = "https://accounts.spotify.com/api/token";
 const PREVIEW_LENGTH: i64 = 30_000;
@@ -44,6 +46,8 @@ pub struct SearchHits {
     pub albums: Vec<(String, PlaylistInfo)>,
     pub artists: Vec<(String, PlaylistInfo)>,
     pub playlists: Vec<(String, PlaylistInfo)>,
+    /// Suggested search terms (LavaSearch `texts`); empty for catalogs without them.
+    pub texts: Vec<String>,
 }
 
 pub struct Spotify {
@@ -51,6 +55,8 @@ pub struct Spotify {
     /// Replaced by `PATCH /v4/lavasrc/config`.
     config: Mutex<SpotifyConfig>,
     token: Mutex<Option<(String, Instant)>>,
+    /// The account's web-player token (`sp_dc`), for lyrics, and the cookie it came from.
+    account: Mutex<Option<(String, String, Instant)>>,
 }
 
 fn failure(message: &str, severity: Severity, cause: String) -> SourceError {
@@ -67,7 +73,54 @@ impl Spotify {
             net,
             config: Mutex::new(config),
             token: Mutex::new(None),
+            account: Mutex::new(None),
         }
+    }
+
+    pub fn outbound(&self) -> &Outbound {
+        &self.net
+    }
+
+    /// The account's web-player token from the `sp_dc` cookie (lyrics), cached until a
+    /// minute before it expires.
+    pub fn account_token(&self) -> Result<String, SourceError> {
+        let c = self.config();
+        if c.sp_dc.is_empty() {
+            return Err(token_error("Spotify spDc must be set".into()));
+        }
+        let mut cell = crate::session::lock(&self.account);
+        if let Some((dc, t, until)) = cell.as_ref() {
+            if *dc == c.sp_dc && Instant::now() < *until {
+                return Ok(t.clone());
+            }
+        }
+        let t = super::spotify_token::fetch(&self.net, &c.custom_token_endpoint, Some(&c.sp_dc))
+            .map_err(token_error)?;
+        let left = Duration::from_millis((t.expires_ms - crate::server::now_ms()).max(0) as u64);
+        let until = Instant::now() + left.saturating_sub(Duration::from_secs(60));
+        *cell = Some((c.sp_dc.clone(), t.access_token.clone(), until));
+        Ok(t.access_token)
+    }
+
+    /// The Spotify id for any track: its own for Spotify tracks, else the first search hit
+    /// for `isrc:<ISRC>`, else for `title author` (LavaSrc's lyrics lookup).
+    pub fn find_id(&self, track: &TrackData) -> Result<Option<String>, SourceError> {
+        if track.info.source_name == "spotify" {
+            return Ok(Some(track.info.identifier.clone()));
+        }
+        let mut queries = Vec::new();
+        if let Some(isrc) = track.info.isrc.as_deref().filter(|i| !i.is_empty()) {
+            queries.push(format!("isrc:{isrc}"));
+        }
+        queries.push(format!("{} {}", track.info.title, track.info.author));
+        for q in queries {
+            if let Loaded::Search(ts) = self.search(&q, false)? {
+                if let Some(t) = ts.first() {
+                    return Ok(Some(t.info.identifier.clone()));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The settings in effect now.
@@ -95,8 +148,8 @@ impl Spotify {
         }
     }
 
-    /// A bearer token: client credentials when configured, else the custom (anonymous)
-    /// token endpoint; cached until a minute before it expires.
+    /// A bearer token: client credentials when configured, else the web player's
+    /// anonymous token; cached until a minute before it expires (then refreshed).
     fn token(&self) -> Result<String, SourceError> {
         let mut guard = crate::session::lock(&self.token);
         if let Some((t, until)) = guard.as_ref() {
@@ -124,22 +177,12 @@ impl Spotify {
             let secs = json["expires_in"].as_u64().unwrap_or(3600);
             (tok, Duration::from_secs(secs))
         } else {
-            let resp = self
-                .net
-                .get(&c.custom_token_endpoint)
-                .send()
-                .map_err(|e| token_error(e.to_string()))?;
-            let status = resp.status();
-            let json = resp.json().map_err(|e| token_error(e.to_string()))?;
-            if status != 200 {
-                return Err(token_error(format!("status {status}: {json}")));
-            }
-            let tok = text(&json["accessToken"]).ok_or_else(|| token_error(json.to_string()))?;
-            let exp_ms = json["accessTokenExpirationTimestampMs"]
-                .as_i64()
-                .unwrap_or(0);
-            let left = exp_ms - crate::server::now_ms();
-            (tok, Duration::from_millis(left.max(0) as u64))
+            // No client credentials: the web player's anonymous token (the custom
+            // endpoint when configured, else Spotify's own with the TOTP).
+            let t = super::spotify_token::fetch(&self.net, &c.custom_token_endpoint, None)
+                .map_err(token_error)?;
+            let left = t.expires_ms - crate::server::now_ms();
+            (t.access_token, Duration::from_millis(left.max(0) as u64))
         };
         let until = Instant::now() + ttl.saturating_sub(Duration::from_secs(60));
         *guard = Some((token.clone(), until));
@@ -191,7 +234,34 @@ impl Spotify {
         let id = identifier
             .strip_prefix(PREVIEW_PREFIX)
             .unwrap_or(identifier);
-        id.starts_with(SEARCH_PREFIX) || id.starts_with(REC_PREFIX) || parse_url(id).is_some()
+        id.starts_with(SEARCH_PREFIX)
+            || id.starts_with(REC_PREFIX)
+            || id.starts_with(SHARE_URL)
+            || parse_url(id).is_some()
+    }
+
+    /// Where a share link points: its redirect (not followed) when that is an
+    /// open.spotify.com URL; `None` otherwise (LavaSrc: nothing found).
+    fn resolve_share(&self, link: &str) -> Result<Option<String>, SourceError> {
+        let resp = self
+            .net
+            .request(crate::net::Method::HEAD, link)
+            .follow_redirects(false)
+            .send()
+            .map_err(|e| {
+                failure(
+                    "Failed to load from Spotify.",
+                    Severity::Suspicious,
+                    format!("java.io.IOException: {e}"),
+                )
+            })?;
+        if !(300..400).contains(&resp.status()) {
+            return Ok(None);
+        }
+        Ok(resp
+            .header("location")
+            .filter(|l| l.starts_with("https://open.spotify.com/"))
+            .map(str::to_string))
     }
 
     pub fn load(&self, identifier: &str) -> Result<Loaded, SourceError> {
@@ -204,6 +274,19 @@ impl Spotify {
         }
         if let Some(q) = id.strip_prefix(REC_PREFIX) {
             return self.recommendations(q.trim(), preview);
+        }
+        if id.starts_with(SHARE_URL) {
+            let Some(target) = self.resolve_share(id)? else {
+                return Ok(Loaded::None);
+            };
+            if target.starts_with(SHARE_URL) {
+                return Ok(Loaded::None); // a link to a link: no loop
+            }
+            return self.load(&if preview {
+                format!("{PREVIEW_PREFIX}{target}")
+            } else {
+                target
+            });
         }
         match parse_url(id) {
             Some(("track", sid)) => self.track(sid, preview),
@@ -464,6 +547,7 @@ impl Spotify {
             albums,
             artists,
             playlists,
+            texts: Vec::new(),
         })
     }
 }

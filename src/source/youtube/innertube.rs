@@ -364,3 +364,22 @@ pub fn is_bot_wall(v: &Value) -> bool {
             .and_then(Value::as_str)
             .is_some_and(|r| r.contains("not a bot"))
 }
+
+impl Innertube {
+    /// POSTs to a YouTube Music InnerTube endpoint (`music/get_search_suggestions`, `next`,
+    /// `browse`, `search`) as client `c`: LavaSrc's search suggestions and lyrics use the
+    /// same context, headers and visitor data as the source's own calls.
+    pub fn music_call(
+        &self,
+        c: &ClientSpec,
+        endpoint: &str,
+        body: Map<String, Value>,
+        what: &str,
+    ) -> Result<Value, YtError> {
+        let url = format!(
+            "{}/youtubei/v1/{endpoint}?prettyPrint=false",
+            self.music_base
+        );
+        self.post(c, &url, body, false, what)
+    }
+}
