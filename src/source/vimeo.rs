@@ -797,8 +797,10 @@ impl io::Seek for Segments {
 }
 
 impl symphonia::core::io::MediaSource for Segments {
+    /// Yes (a VOD with a segment index), so the engine's read-ahead forwards the decoder's
+    /// segment jumps; byte seeks other than forward skips are still refused.
     fn is_seekable(&self) -> bool {
-        false
+        true
     }
     fn byte_len(&self) -> Option<u64> {
         None
