@@ -15,8 +15,7 @@ targets=("$@")
 if ((${#targets[@]} == 0)); then
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
-# One optimised ASan build of every target first, so the per-target runs only run.
-cargo +nightly fuzz build -O --sanitizer address
+# The first `run` builds the targets (optimised, ASan); later ones reuse that build.
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "==> $t (${secs}s, AddressSanitizer)"
