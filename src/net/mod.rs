@@ -164,9 +164,9 @@ impl Outbound {
                 roots.extend(extra_roots);
                 roots
             },
-            connect_timeout: Duration::from_millis(t.connect_timeout_ms.max(1)),
-            request_timeout: Duration::from_millis(t.connection_request_timeout_ms.max(1)),
-            read_timeout: Duration::from_millis(t.socket_timeout_ms.max(1)),
+            connect_timeout: timeout_setting(t.connect_timeout_ms),
+            request_timeout: timeout_setting(t.connection_request_timeout_ms),
+            read_timeout: timeout_setting(t.socket_timeout_ms),
             host_headers,
             planner: config.planner.get(&config.ratelimit),
         });
@@ -270,6 +270,19 @@ impl Outbound {
 /// has no counterpart (reqwest's pool is unbounded and never makes a request wait), so the
 /// key bounds what stands between a request and a usable connection instead.
 /// `socket_timeout_ms` → the wait for the response head and for each body read.
+/// A `[timeouts]` value: 0 means no limit, as in Lavalink (Apache HttpClient), here a day,
+/// so a dead peer still releases its thread eventually.
+pub fn timeout_setting(ms: u64) -> Duration {
+    if ms == 0 {
+        NO_LIMIT
+    } else {
+        Duration::from_millis(ms)
+    }
+}
+
+/// What a `[timeouts]` value of 0 stands for.
+pub const NO_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
 fn make_client(
     settings: &Settings,
     user_agent: &str,
@@ -714,5 +727,17 @@ impl Response {
     /// Headers and the body reader, for callers that keep both.
     pub fn into_parts(self) -> (u16, Vec<(String, String)>, Box<dyn Read + Send>) {
         (self.status, self.headers, Box::new(self.body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_of_zero_means_no_limit_as_in_lavalink() {
+        assert_eq!(timeout_setting(0), NO_LIMIT);
+        assert_eq!(timeout_setting(1), Duration::from_millis(1));
+        assert_eq!(timeout_setting(3000), Duration::from_millis(3000));
     }
 }
