@@ -41,7 +41,8 @@ impl AppleMusic {
     }
 
     /// The developer token: the configured one while valid (a non-JWT value is used as
-    /// is), else one scraped from the web player, cached until its `exp`.
+    /// is), else one signed with the configured team key, else one scraped from the web
+    /// player; cached until its `exp`.
     fn token(&self) -> Result<AmToken, SourceError> {
         let configured = self.config().media_api_token;
         let now = crate::server::now_ms() / 1000;
@@ -58,8 +59,22 @@ impl AppleMusic {
                 exp: None,
             })
         });
+        // No valid configured token: sign one with the team's key when configured
+        // (keyID + teamID + musicKitKey), else take the web player's.
+        let cfg = self.config();
+        let has_key =
+            !cfg.key_id.is_empty() && !cfg.team_id.is_empty() && !cfg.music_kit_key.is_empty();
         let t = match own.filter(|t| !t.expired(now)) {
             Some(t) => t,
+            None if has_key => {
+                super::applemusic_token::sign(&cfg.key_id, &cfg.team_id, &cfg.music_kit_key, now)
+                    .map_err(|e| {
+                        failure(
+                            "Failed to get an Apple Music token.",
+                            format!("java.lang.IllegalArgumentException: {e}"),
+                        )
+                    })?
+            }
             None => super::applemusic_token::fetch(&self.net).map_err(|e| {
                 failure(
                     "Failed to get an Apple Music token.",

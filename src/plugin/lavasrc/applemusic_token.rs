@@ -2,6 +2,8 @@
 //! main module script (`/assets/index…js`), whose text embeds the MusicKit JWT the player
 //! itself uses (LavaSrc's method). The JWT's payload gives `exp` (the token is cached
 //! until five seconds before it) and `root_https_origin` (sent back as `Origin`).
+//! With `key_id`, `team_id` and `music_kit_key` configured, Basalt signs its own token
+//! (ES256) instead, as LavaSrc does.
 
 use base64::Engine;
 use serde_json::Value;
@@ -185,5 +187,84 @@ mod tests {
             token_script_url("<script src=\"/assets/index.js\"></script>"),
             None
         );
+    }
+}
+
+/// Lifetime of a token Basalt signs itself (Apple allows up to six months).
+const SIGNED_LIFETIME_S: i64 = 30 * 24 * 3600;
+
+/// A MusicKit developer token signed with the team's private key (ES256 over
+/// `{"alg":"ES256","kid":key_id}.{"iss":team_id,"iat":now,"exp":…}`). `music_kit_key` is the
+/// `.p8` file's content, with or without its PEM lines.
+pub fn sign(
+    key_id: &str,
+    team_id: &str,
+    music_kit_key: &str,
+    now_s: i64,
+) -> Result<AmToken, String> {
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::DecodePrivateKey;
+    let b64: String = music_kit_key
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("musicKitKey is not base64: {e}"))?;
+    let key = SigningKey::from_pkcs8_der(&der)
+        .map_err(|e| format!("musicKitKey is not a PKCS#8 P-256 key: {e}"))?;
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let exp = now_s + SIGNED_LIFETIME_S;
+    let header = serde_json::json!({"alg": "ES256", "kid": key_id});
+    let claims = serde_json::json!({"iss": team_id, "iat": now_s, "exp": exp});
+    let input = format!(
+        "{}.{}",
+        url.encode(header.to_string()),
+        url.encode(claims.to_string())
+    );
+    let sig: Signature = key.sign(input.as_bytes());
+    Ok(AmToken {
+        jwt: format!("{input}.{}", url.encode(sig.to_bytes())),
+        origin: None,
+        exp: Some(exp),
+    })
+}
+
+#[cfg(test)]
+mod signing_tests {
+    use super::*;
+    use p256::ecdsa::signature::Verifier;
+    use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    #[test]
+    fn signs_an_es256_developer_token_that_verifies() {
+        let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        // With the PEM lines and as the bare base64 body LavaSrc users paste.
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        for text in [pem.to_string(), body] {
+            let t = sign("ABC123DEFG", "TEAM456789", &text, 1_800_000_000).unwrap();
+            assert_eq!(t.exp, Some(1_800_000_000 + SIGNED_LIFETIME_S));
+            let parts: Vec<&str> = t.jwt.split('.').collect();
+            assert_eq!(parts.len(), 3);
+            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let header: Value = serde_json::from_slice(&url.decode(parts[0]).unwrap()).unwrap();
+            assert_eq!(header["alg"], "ES256");
+            assert_eq!(header["kid"], "ABC123DEFG");
+            let claims: Value = serde_json::from_slice(&url.decode(parts[1]).unwrap()).unwrap();
+            assert_eq!(claims["iss"], "TEAM456789");
+            assert_eq!(claims["iat"], 1_800_000_000i64);
+            let sig = Signature::from_slice(&url.decode(parts[2]).unwrap()).unwrap();
+            let verifying = VerifyingKey::from(&key);
+            let input = format!("{}.{}", parts[0], parts[1]);
+            assert!(verifying.verify(input.as_bytes(), &sig).is_ok());
+            // Our own parser reads it back.
+            assert_eq!(parse_jwt(&t.jwt).unwrap().exp, t.exp);
+        }
+        assert!(sign("k", "t", "not a key", 0).is_err());
     }
 }
