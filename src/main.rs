@@ -231,6 +231,7 @@ fn main() -> ExitCode {
         eprintln!("basalt: {e}");
         return ExitCode::FAILURE;
     }
+    basalt::engine::install_panic_hook();
     raise_fd_limit();
     let sources = Arc::new(basalt::source::SourceManager::new(&config));
     // Engine threads inherit the pinned set; the guard unpins this thread afterwards.

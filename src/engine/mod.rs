@@ -12,6 +12,7 @@ mod fault;
 #[cfg(debug_assertions)]
 #[doc(hidden)]
 pub use fault::inject_frame_panic;
+pub use fault::install_panic_hook;
 mod frame;
 mod helper;
 mod pacer;
