@@ -15,6 +15,8 @@
 mod fake_voice;
 #[path = "../tests/support/http_client.rs"]
 mod http_client;
+#[path = "mp3_loop.rs"]
+mod mp3_loop;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use fake_voice::{FakeConfig, FakeVoice};
 use http_client::{ws_connect, Client};
+use mp3_loop::make_mp3;
 use serde_json::json;
 
 const PW: &str = "node-memory";
@@ -67,24 +70,6 @@ fn threads(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// A 44.1 kHz stereo MP3 of `secs` seconds: the fixture's frames looped (its leading Xing
-/// frame dropped so the length comes from the bytes).
-fn make_mp3(secs: usize) -> Vec<u8> {
-    let one = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/sine440_44k_stereo_2s_xing.mp3"
-    ))
-    .expect("fixture");
-    let b2 = one[2];
-    let kbps = [
-        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-    ][(b2 >> 4) as usize];
-    let rate = [44_100, 48_000, 32_000][((b2 >> 2) & 3) as usize];
-    let first = 144_000 * kbps / rate + ((b2 >> 1) & 1) as usize;
-    let body = &one[first..];
-    body.repeat(secs.div_ceil(2))
 }
 
 /// A loopback media server: one thread per request, `Range` honoured (206), as a CDN would.

@@ -62,24 +62,6 @@ fn tone_spec(id: u64, slug: &'static str, formats: Vec<&'static Fmt>) -> TrackSp
     t
 }
 
-fn load(c: &Client, identifier: &str) -> Value {
-    let q: String = url_encode(identifier);
-    let r = c.get(&format!("/v4/loadtracks?identifier={q}"));
-    assert_eq!(r.status, 200, "loadtracks: {}", r.text());
-    r.json()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn audio(f: &FakeVoice) -> Vec<fake_voice::Packet> {
     f.packets()
         .into_iter()
@@ -93,7 +75,7 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
     let f = fake();
     let (mut ws, sid) = client_ws(node.addr, "basalt-sources-e2e/1.0");
     let c = Client::new(node.addr, PW);
-    let res = load(&c, "https://soundcloud.com/basalt-fixtures/hls-mp3");
+    let res = load_tracks(&c, "https://soundcloud.com/basalt-fixtures/hls-mp3");
     assert_eq!(res["loadType"], json!("track"), "{res}");
     let info = &res["data"]["info"];
     assert_eq!(info["sourceName"], json!("soundcloud"));
@@ -142,7 +124,7 @@ fn seeking_inside_an_hls_vod_track() {
     let f = fake();
     let (mut ws, sid) = client_ws(node.addr, "basalt-sources-e2e/1.0");
     let c = Client::new(node.addr, PW);
-    let res = load(&c, "https://soundcloud.com/basalt-fixtures/hls-aac");
+    let res = load_tracks(&c, "https://soundcloud.com/basalt-fixtures/hls-aac");
     assert_eq!(res["loadType"], json!("track"), "{res}");
     assert!(res["data"]["info"]["identifier"]
         .as_str()

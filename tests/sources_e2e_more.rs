@@ -27,22 +27,7 @@ use fake_voice::{FakeConfig, FakeVoice, SILENCE};
 use http_client::{Client, Ws};
 use mitm::Mitm;
 use proxied_node::*;
-use serde_json::{json, Value};
-
-fn load(c: &Client, identifier: &str) -> Value {
-    let q: String = identifier
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let r = c.get(&format!("/v4/loadtracks?identifier={q}"));
-    assert_eq!(r.status, 200, "loadtracks: {}", r.text());
-    r.json()
-}
+use serde_json::json;
 
 /// Plays `encoded` from `position` ms to the end at a fresh fake voice server; returns the
 /// audio packets it decrypted.
@@ -118,7 +103,7 @@ fn run(tag: &str, mitm: &Mitm, sources: &str, url: &str, source: &str, secs: f64
     let node = start_node(tag, mitm, sources);
     let (mut ws, sid) = client_ws(node.addr, "basalt-sources-e2e/1.0");
     let c = Client::new(node.addr, PW);
-    let res = load(&c, url);
+    let res = load_tracks(&c, url);
     assert_eq!(res["loadType"], json!("track"), "{res}");
     assert_eq!(res["data"]["info"]["sourceName"], json!(source));
     assert_eq!(res["data"]["info"]["isSeekable"], json!(true));

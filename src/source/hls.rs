@@ -650,6 +650,8 @@ pub struct HlsReader {
     net: Outbound,
     /// Segment requests (range windows through `net`; live: `Outbound::live_segments`).
     seg_client: HttpClient,
+    /// The same for AES-128 segments, in smaller windows (see `open_segment`).
+    aes_client: HttpClient,
     url: Url,
     live: bool,
     /// VOD: the whole list. Live: recent history plus what is still to play.
@@ -686,13 +688,14 @@ impl HlsReader {
     fn new(net: Outbound, url: Url, pl: MediaPlaylist, options: Options) -> HlsReader {
         let wait =
             Duration::from_millis(pl.segments.first().map_or(1000, |s| s.duration_ms).max(200));
+        let seg_client = HttpClient::from_outbound(if pl.end_list {
+            net.clone()
+        } else {
+            net.live_segments()
+        });
         HlsReader {
-            seg_client: HttpClient::from_outbound(if pl.end_list {
-                net.clone()
-            } else {
-                net.live_segments()
-            })
-            .with_window(SEGMENT_WINDOW),
+            aes_client: seg_client.clone().with_window(AES_SEGMENT_WINDOW),
+            seg_client: seg_client.with_window(SEGMENT_WINDOW),
             net,
             url,
             live: !pl.end_list,
@@ -808,10 +811,8 @@ impl HlsReader {
     fn open_segment(&self, uri: &Url, encrypted: bool) -> io::Result<Box<dyn Read + Send>> {
         // Decryption keeps a ciphertext block and the HTTP stack may briefly hold two read
         // buffers: smaller windows keep an encrypted track within the same bound.
-        let aes_client;
         let client = if encrypted {
-            aes_client = self.seg_client.clone().with_window(AES_SEGMENT_WINDOW);
-            &aes_client
+            &self.aes_client
         } else {
             &self.seg_client
         };

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::http_client::{ws_connect, Ws};
+use crate::http_client::{ws_connect, Client, Ws};
 use crate::mitm::Mitm;
 
 pub const PW: &str = "e2e-pass";
@@ -86,4 +86,20 @@ pub fn client_ws(addr: SocketAddr, client_name: &str) -> (Ws, String) {
     let ready = ws.expect("ready", None, Duration::from_secs(5));
     let sid = ready["sessionId"].as_str().expect("session id").to_string();
     (ws, sid)
+}
+
+/// `GET /v4/loadtracks` of `identifier` (percent-encoded), expecting 200; the JSON.
+pub fn load_tracks(c: &Client, identifier: &str) -> serde_json::Value {
+    let q: String = identifier
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let r = c.get(&format!("/v4/loadtracks?identifier={q}"));
+    assert_eq!(r.status, 200, "loadtracks: {}", r.text());
+    r.json()
 }
