@@ -268,3 +268,23 @@ fn switching_a_filter_back_on_does_not_allocate_again() {
         "update re-allocated a stage it already had"
     );
 }
+
+#[cfg(feature = "limiter")]
+#[test]
+fn the_output_limiter_never_allocates_while_processing_or_resetting() {
+    let mut lim = basalt_dsp::Limiter::new(5.0, 100.0);
+    let mut pcm: Vec<f32> = tone().iter().map(|x| x * 4.0).collect();
+    pcm.truncate(FRAME * 2);
+    let before = calls();
+    for i in 0..200 {
+        lim.process(&mut pcm);
+        if i == 100 {
+            lim.reset();
+        }
+    }
+    assert_eq!(
+        calls() - before,
+        0,
+        "the limiter allocated while processing"
+    );
+}
