@@ -104,6 +104,9 @@ pub struct Player {
     /// never use filters).
     chain: Option<Box<basalt_dsp::FilterChain>>,
     player_volume: basalt_dsp::PlayerVolume,
+    /// `[player] limiter`: ends the path instead of the soft clip (boxed: most nodes run
+    /// without it).
+    limiter: Option<Box<basalt_dsp::Limiter>>,
     encoder: OpusEncoder,
     gen: u32,
     gen_first_seq: u32,
@@ -151,6 +154,12 @@ impl Player {
             shared: shared.clone(),
             sink: None,
         };
+        let limiter = engine.settings.limiter.then(|| {
+            Box::new(basalt_dsp::Limiter::new(
+                basalt_dsp::limiter::DEFAULT_ATTACK_MS,
+                basalt_dsp::limiter::DEFAULT_RELEASE_MS,
+            ))
+        });
         let p = Player {
             guild_id,
             id,
@@ -165,6 +174,7 @@ impl Player {
             filters: Box::default(),
             chain: None,
             player_volume: basalt_dsp::PlayerVolume::new(),
+            limiter,
             encoder,
             gen: 0,
             gen_first_seq: 1,
@@ -426,6 +436,10 @@ impl Player {
         self.stage_pos = 0;
         self.last_was_packet = false;
         self.unread_since = None;
+        if let Some(l) = self.limiter.as_mut() {
+            // The old track's last few ms must not open the new one.
+            l.reset();
+        }
         let t = Active {
             track: req.track,
             ctl,
@@ -754,7 +768,10 @@ impl Player {
             &mut scratch.input[..FRAME_SAMPLES]
         };
         self.player_volume.apply(pcm, self.volume);
-        basalt_dsp::soft_clip(pcm);
+        match self.limiter.as_mut() {
+            Some(l) => l.process(pcm),
+            None => basalt_dsp::soft_clip(pcm),
+        }
         match crate::telemetry::timed_encode(|| {
             self.encoder.encode(pcm, &mut scratch.frame.data[..])
         }) {
