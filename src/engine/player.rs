@@ -30,8 +30,8 @@ use crate::track::{TrackData, TrackException};
 const LOOKBACK: usize = TARGET_DEPTH + 1;
 /// A track that stays stuck this many stuck thresholds ends with a TrackException.
 const DEAD_AFTER_STUCK: u64 = 3;
-/// Opus decode staging: up to 120 ms decoded plus a partial frame.
-const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
+/// Opus decode staging: up to 120 ms decoded; a chain's longest pull is added to it.
+const STAGE_FRAMES: usize = 5760;
 
 /// Buffers used only while one frame is made. An encode worker serves its players one at a
 /// time, so it owns one set for all of them instead of each player holding its own.
@@ -655,8 +655,14 @@ impl Player {
     }
 
     /// Reserves the stage once (a command or a track opening, never a frame).
+    /// Staging for one Opus packet's audio plus the chain's longest pull, which follows
+    /// the timescale factors set so far (grows with them; a command, never a frame).
     fn reserve_stage(&mut self) {
-        let want = STAGE_FRAMES * 2;
+        let pull = self
+            .chain
+            .as_ref()
+            .map_or(basalt_dsp::FRAME, |c| c.max_input());
+        let want = (STAGE_FRAMES + pull) * 2;
         if self.stage.capacity() < want {
             self.stage.reserve_exact(want - self.stage.len());
         }
