@@ -125,9 +125,10 @@ fn opus_packets_over_the_limit_play_reencoded_and_the_canary_keeps_time() {
     wait_packets(&fc, 20, 15);
     // Passthrough would copy packets; these cannot be sent, so the player re-encodes them.
     play(&node, &sid, VICTIM, &fv, &file);
+    let victim = VICTIM.to_string();
     let end = loop {
         let ev = ws.expect("event", None, Duration::from_secs(15));
-        if ev["guildId"] == VICTIM.to_string()
+        if ev["guildId"] == victim.as_str()
             && matches!(
                 ev["type"].as_str(),
                 Some("TrackEndEvent" | "TrackExceptionEvent")

@@ -685,10 +685,6 @@ impl Player {
     }
 
     fn chain_on(&self) -> bool {
-        #[cfg(feature = "wasm-plugins")]
-        if self.wasm.active() {
-            return true;
-        }
         self.chain.as_ref().is_some_and(|c| c.is_active())
     }
 
@@ -706,6 +702,10 @@ impl Player {
     }
 
     fn passthrough_allowed(&self) -> bool {
+        #[cfg(feature = "wasm-plugins")]
+        if self.wasm.active() {
+            return false;
+        }
         !self.chain_on() && self.volume == 100
     }
 

@@ -370,7 +370,7 @@ fn wasm_routes(node: &Node, r: &Req, rest: &[&str]) -> Result<Reply, ApiError> {
         404 => ApiError::not_found(e.to_string()),
         _ => ApiError::bad_request(e.to_string()),
     };
-    match (rest, &*r.method) {
+    match (rest, r.method) {
         (["filters"], Method::Get) => Ok(Reply::json(node.wasm.list())),
         (["filters", name], Method::Post) => node.wasm.load(name).map(Reply::json).map_err(err),
         (["filters", name], Method::Delete) => node

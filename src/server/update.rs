@@ -402,6 +402,13 @@ pub fn apply_update(
             // Lavalink keeps only names a registered plugin filter answers to.
             let mut filters = f.filters.clone();
             filters.plugin_filters = node.plugins.keep_plugin_filters(&filters.plugin_filters);
+            // Only players that run (or ran) a WASM filter hear about them.
+            #[cfg(feature = "wasm-plugins")]
+            let had_wasm = p
+                .filters
+                .plugin_filters
+                .keys()
+                .any(|k| node.wasm.get(k).is_some());
             #[cfg(feature = "wasm-plugins")]
             for name in node.wasm.names() {
                 if let Some(v) = f.filters.plugin_filters.get(&name) {
@@ -411,7 +418,7 @@ pub fn apply_update(
             p.filters = filters.clone();
             p.handle.send(PlayerCommand::SetFilters(Box::new(filters)));
             #[cfg(feature = "wasm-plugins")]
-            if let Some(specs) = wasm_specs {
+            if let Some(specs) = wasm_specs.filter(|s| had_wasm || !s.is_empty()) {
                 p.handle.send(PlayerCommand::SetWasmFilters(specs));
             }
             session.send_player_update(&p);
