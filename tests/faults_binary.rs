@@ -152,3 +152,83 @@ fn opus_packets_over_the_limit_play_reencoded_and_the_canary_keeps_time() {
     let worst = worst_gap(&fc);
     assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
 }
+
+/// Reopens the socket of session `sid` (a resume attempt): (socket, ready op).
+fn resume(node: &Node, sid: &str) -> (http_client::Ws, serde_json::Value) {
+    let user = USER.to_string();
+    let mut ws = http_client::ws_connect(
+        node.addr,
+        &[
+            ("Authorization", PW),
+            ("User-Id", &user),
+            ("Client-Name", "basalt-faults-tests/1.0"),
+            ("Session-Id", sid),
+        ],
+    )
+    .expect("websocket");
+    let ready = ws.expect("ready", None, Duration::from_secs(5));
+    (ws, ready)
+}
+
+#[test]
+fn huge_resume_timeouts_and_resumes_racing_expiry_keep_sessions_consistent() {
+    let node = start("resume", &[]);
+    let c = node.client(PW);
+    let (ws, sid) = session(&node, PW);
+    // A timeout near i64::MAX: accepted, no overflow, the session pauses and resumes.
+    let r = c.patch(
+        &format!("/v4/sessions/{sid}"),
+        r#"{"resuming": true, "timeout": 9223372036854775807}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let f = voice(CANARY);
+    let wav = sine_wav(&node.dir, "sine.wav", 30.0);
+    play(&node, &sid, CANARY, &f, &wav);
+    wait_packets(&f, 20, 15);
+    ws.close();
+    let (ws, ready) = resume(&node, &sid);
+    assert_eq!(ready["resumed"], true, "{ready}");
+    let r = c.get(&format!("/v4/sessions/{sid}/players/{CANARY}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let n = f.packets().len();
+    wait_packets(&f, n + 20, 10);
+
+    // Resumes racing a 1 s expiry: whichever side wins, the state is whole — resumed with
+    // its player, or expired with the player gone and a fresh session instead.
+    let mut ws = ws;
+    for delay_ms in [900u64, 980, 1000, 1020, 1100] {
+        let sid_now = {
+            let r = c.patch(
+                &format!("/v4/sessions/{sid}"),
+                r#"{"resuming": true, "timeout": 1}"#,
+            );
+            if r.status == 404 {
+                break;
+            }
+            sid.clone()
+        };
+        ws.close();
+        std::thread::sleep(Duration::from_millis(delay_ms)); // the race itself, not a wait
+        let (next, ready) = resume(&node, &sid_now);
+        let players = c.get(&format!("/v4/sessions/{sid_now}/players"));
+        if ready["resumed"] == true {
+            assert_eq!(players.status, 200, "{}", players.text());
+            assert_eq!(
+                players.json().as_array().map(Vec::len),
+                Some(1),
+                "{}",
+                players.text()
+            );
+            ws = next;
+        } else {
+            // Expired first: the old session and its player are gone for good.
+            assert_eq!(players.status, 404, "{}", players.text());
+            assert_ne!(ready["sessionId"], sid_now.as_str());
+            ws = next;
+            break;
+        }
+    }
+    drop(ws);
+    assert_eq!(c.get("/v4/info").status, 200);
+    assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
+}
