@@ -601,14 +601,24 @@ pub fn render_into(out: &mut String, f: &ScrapeFigures, wanted: &dyn Fn(&str) ->
             let _ = writeln!(out, "basalt_routeplanner_failing_addresses {n}");
         }
     }
-    if !f.wasm_faults.is_empty()
-        && head(
+    if head(
+        out,
+        "basalt_engine_threads_dead",
+        "gauge",
+        "Engine threads (decode, encode, pacer, helpers) lost to a panic outside a player's step; their players get no more frames.",
+    ) {
+        let _ = writeln!(
             out,
-            "basalt_wasm_filter_faults_total",
-            "counter",
-            "Players a loaded WASM filter was switched off for (trap, deadline overrun, memory growth, error code).",
-        )
-    {
+            "basalt_engine_threads_dead {}",
+            crate::engine::dead_threads()
+        );
+    }
+    if head(
+        out,
+        "basalt_wasm_filter_faults_total",
+        "counter",
+        "Players a loaded WASM filter was switched off for (trap, deadline overrun, memory growth, error code).",
+    ) {
         for (name, n) in &f.wasm_faults {
             let _ = writeln!(out, "basalt_wasm_filter_faults_total{{filter=\"{name}\"}} {n}");
         }

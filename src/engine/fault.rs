@@ -63,6 +63,32 @@ pub fn install_panic_hook() {
     }));
 }
 
+/// Engine threads that ended by a panic outside any player's step (a bug in a worker's own
+/// loop): their players stop getting frames, so it is logged once and counted
+/// (`basalt_engine_threads_dead`, /metrics) instead of going unnoticed.
+static DEAD_THREADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Engine threads lost to a panic since start.
+pub fn dead_threads() -> u64 {
+    DEAD_THREADS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Held for the life of every engine thread: its drop during unwinding is the thread's
+/// death.
+pub(crate) struct Watch(pub String);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            DEAD_THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            log::error!(
+                "engine thread {} died; the players it served get no more frames",
+                self.0
+            );
+        }
+    }
+}
+
 fn is_engine_thread(name: &str) -> bool {
     name.starts_with("basalt-")
 }
@@ -105,7 +131,25 @@ pub(crate) fn decode_panic_for(identifier: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_engine_thread;
+    use super::{dead_threads, is_engine_thread, Watch};
+
+    #[test]
+    fn a_thread_that_dies_by_panic_is_counted_and_one_that_ends_is_not() {
+        let before = dead_threads();
+        std::thread::spawn(|| {
+            let _w = Watch("basalt-test-ok".into());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(dead_threads(), before);
+        let r = std::thread::spawn(|| {
+            let _w = Watch("basalt-test-dies".into());
+            panic!("test: a worker loop bug");
+        })
+        .join();
+        assert!(r.is_err());
+        assert_eq!(dead_threads(), before + 1);
+    }
 
     #[test]
     fn engine_threads_are_told_apart_by_name() {

@@ -47,7 +47,10 @@ pub(crate) fn spawn_helper(
     let s = shared.clone();
     std::thread::Builder::new()
         .name(format!("basalt-open-{id}"))
-        .spawn(move || run(s, rx))
+        .spawn(move || {
+            let _watch = super::fault::Watch(format!("basalt-open-{id}"));
+            run(s, rx)
+        })
         .inspect_err(|_| {
             pool.total.fetch_sub(1, Ordering::AcqRel);
         })

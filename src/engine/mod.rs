@@ -12,7 +12,7 @@ mod fault;
 #[cfg(debug_assertions)]
 #[doc(hidden)]
 pub use fault::inject_frame_panic;
-pub use fault::install_panic_hook;
+pub use fault::{dead_threads, install_panic_hook};
 mod frame;
 mod helper;
 mod pacer;
@@ -114,9 +114,13 @@ pub(crate) fn worker_count(configured: usize) -> usize {
 }
 
 fn spawn<F: FnOnce() + Send + 'static>(name: String, f: F) -> Result<JoinHandle<()>, EngineError> {
+    let watch = fault::Watch(name.clone());
     thread::Builder::new()
         .name(name.clone())
-        .spawn(f)
+        .spawn(move || {
+            let _watch = watch;
+            f()
+        })
         .map_err(|source| EngineError::Spawn { name, source })
 }
 
