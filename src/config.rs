@@ -270,6 +270,8 @@ pub struct PlayerConfig {
     pub encode_workers: usize,
     /// Cores for the pacer and workers (`"2-5,8"`); "" = no pinning (`crate::affinity`).
     pub cpu_affinity: String,
+    /// End every player's path with the look-ahead limiter instead of the soft clip.
+    pub limiter: bool,
 }
 
 impl Default for PlayerConfig {
@@ -289,6 +291,7 @@ impl Default for PlayerConfig {
             decode_workers: 0,
             encode_workers: 0,
             cpu_affinity: String::new(),
+            limiter: false,
         }
     }
 }

@@ -71,6 +71,10 @@ pub const CASES: &[(&str, &str)] = &[
     ),
     ("phaser", r#"{"phaser": {"rate": 0.5, "feedback": 0.5}}"#),
     ("phaser12", r#"{"phaser": {"rate": 0.5, "stages": 12}}"#),
+    (
+        "phaser12fb",
+        r#"{"phaser": {"rate": 0.5, "stages": 12, "feedback": 0.7}}"#,
+    ),
     ("compressor", r#"{"compressor": {"threshold": -20.0}}"#),
     ("spatial", r#"{"spatial": {"depth": 0.6, "rate": 0.5}}"#),
     ("reverb", r#"{"reverb": {}}"#),

@@ -63,4 +63,46 @@ fn main() {
             per[1] / per[0]
         );
     }
+    output_stage(frames, &inp);
+}
+
+/// The two output stages that end every player's path, on the same loud frame: the soft
+/// clip (default) and the look-ahead limiter (`[player] limiter = true`).
+fn output_stage(frames: u64, inp: &[f32]) {
+    let only = std::env::var("BASALT_BENCH_CASES").ok();
+    if only
+        .as_ref()
+        .is_some_and(|o| !o.split(',').any(|c| c == "output"))
+    {
+        return;
+    }
+    let loud: Vec<f32> = inp[..FRAME * 2].iter().map(|x| x * 3.0).collect();
+    let mut buf = loud.clone();
+    let mut time = |f: &mut dyn FnMut(&mut [f32])| {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let t0 = on_cpu_ns().unwrap_or(0);
+            for _ in 0..frames {
+                buf.copy_from_slice(&loud);
+                f(std::hint::black_box(&mut buf));
+            }
+            let t1 = on_cpu_ns().unwrap_or(t0);
+            best = best.min((t1 - t0) as f64 / frames as f64 / 1000.0);
+        }
+        best
+    };
+    let clip = time(&mut |b| basalt_dsp::soft_clip(b));
+    println!("{:<12} {:>12.2}", "soft_clip", clip);
+    #[cfg(feature = "limiter")]
+    {
+        let mut lim = basalt_dsp::Limiter::new(5.0, 100.0);
+        let us = time(&mut |b| lim.process(b));
+        println!(
+            "{:<12} {:>12.2} {:>12} {:>7.1}x soft_clip",
+            "limiter",
+            us,
+            "",
+            us / clip
+        );
+    }
 }

@@ -303,6 +303,12 @@ impl FilterChain {
             || self.volume.active()
     }
 
+    /// Most stereo frames [`FilterChain::input_needed`] can ask for with the timescale
+    /// settings seen so far (FRAME until one is set): what a caller's staging must hold.
+    pub fn max_input(&self) -> usize {
+        self.timescale.max_input()
+    }
+
     /// Stereo frames of input needed for the next `FRAME` output frames (FRAME unless
     /// timescale is running or draining).
     pub fn input_needed(&self) -> usize {
@@ -317,7 +323,7 @@ impl FilterChain {
     pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
         let need = self.input_needed();
         let n_in = if self.timescale.active() {
-            (input.len() / 2).clamp(need, MAX_INPUT)
+            (input.len() / 2).clamp(need, self.timescale.max_input())
         } else {
             need
         };

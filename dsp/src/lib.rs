@@ -17,6 +17,8 @@ mod iir;
 pub mod json;
 pub mod karaoke;
 mod lfo;
+#[cfg(feature = "limiter")]
+pub mod limiter;
 mod low_pass;
 pub mod plugin;
 mod rotation;
@@ -29,5 +31,7 @@ pub mod volume;
 pub use chain::{FilterChain, FRAME, MAX_INPUT, SAMPLE_RATE};
 pub use error::FilterError;
 pub use filters::*;
+#[cfg(feature = "limiter")]
+pub use limiter::Limiter;
 pub use plugin::{PluginFactory, PluginFilter, PluginRegistry};
 pub use volume::{apply_player_volume, soft_clip, soft_clip_count, PlayerVolume};

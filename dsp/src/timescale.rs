@@ -43,8 +43,28 @@ const CORR_MAX: usize = 1024;
 /// Coarse search decimation (box sums of DECIM samples: a cheap low-pass before the
 /// decimated correlation; the fine pass then searches ±(DECIM − 1) at full resolution).
 const DECIM: usize = 8;
-/// Input buffer capacity per channel.
-const CAP: usize = 16384;
+/// Slack on top of the measured buffer spans (`sizes`).
+const SIZE_MARGIN: usize = CORR_MAX + 64;
+
+/// (input buffer capacity per channel, most input frames one pull may ask for) for net
+/// factors `(speed, pitch)`. The live span a grain, its splice search and its predecessor
+/// can read was measured over a grid of factors (0.1–4 each; the `sizes_cover_*` test
+/// replays it on a finer grid): it stays under 2·SEEK + 3·HOP·speed + 2·HOP·pitch, and one
+/// pull under 2·HOP·speed + HOP·pitch + FRAME. The buffer holds a span plus a pull, so
+/// compaction always leaves room. Sized from the parameters instead of for the largest
+/// factors: at speed 1.25 this is ~10 K frames instead of 16 K, and the chain's input and
+/// the engine's staging follow `max_in`.
+fn sizes(speed: f64, pitch: f64) -> (usize, usize) {
+    let (s, p) = (
+        speed.clamp(MIN_FACTOR, MAX_FACTOR),
+        pitch.clamp(MIN_FACTOR, MAX_FACTOR),
+    );
+    let hop = HOP as f64;
+    let span = 2.0 * SEEK + 3.0 * hop * s + 2.0 * hop * p;
+    let max_in = ((2.0 * hop * s + hop * p).ceil() as usize + FRAME + 64).min(MAX_INPUT);
+    let cap = (span.ceil() as usize + SIZE_MARGIN + max_in + 64).next_multiple_of(1024);
+    (cap, max_in)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Grain {
@@ -114,11 +134,17 @@ impl AntiAlias {
         a
     }
 
-    fn allocate(&mut self) {
-        self.work = [
-            vec![0.0; MAX_INPUT + 2 + LANES],
-            vec![0.0; MAX_INPUT + 2 + LANES],
-        ];
+    /// Sizes the work buffers for blocks of up to `max_in` frames (grows, keeps content).
+    fn allocate(&mut self, max_in: usize) {
+        for w in &mut self.work {
+            if w.len() < max_in + 2 + LANES {
+                w.resize(max_in + 2 + LANES, 0.0);
+            }
+        }
+    }
+
+    fn allocated(&self) -> bool {
+        !self.work[0].is_empty()
     }
 
     fn design(&mut self, p: f64) {
@@ -212,7 +238,9 @@ impl AntiAlias {
 
 /// The buffers (`buf`, `mono`, `scratch`, `dec_*`, the anti-alias work) stay empty
 /// until timescale is first configured: most players never use it, and they are most of the
-/// chain's memory. Once allocated they are kept.
+/// chain's memory. They are sized for the configured factors (`sizes`), grow when a later
+/// setting needs more (a command, on the control path, never a frame) and are then kept;
+/// the anti-alias buffers exist only once the pitch has gone above 1.
 pub(crate) struct TimescaleStage {
     mode: Mode,
     /// Target factors; `None` = identity (drain and switch off).
@@ -239,6 +267,10 @@ pub(crate) struct TimescaleStage {
     aa_mix: Ramp,
     dec_t: Vec<f32>,
     dec_c: Vec<f32>,
+    /// Input buffer capacity per channel (`buf`, `mono`), from [`sizes`].
+    cap: usize,
+    /// Most input frames one pull may take, from [`sizes`].
+    max_in: usize,
     pub simd: bool,
 }
 
@@ -268,40 +300,50 @@ impl TimescaleStage {
             aa_mix: Ramp::new(0.0),
             dec_t: Vec::new(),
             dec_c: Vec::new(),
+            cap: 0,
+            max_in: FRAME,
             simd,
         }
     }
 
-    /// Whether the buffers exist (timescale has been configured at least once).
-    fn allocated(&self) -> bool {
-        !self.mono.is_empty()
-    }
-
-    fn allocate(&mut self) {
-        self.buf = [vec![0.0; CAP], vec![0.0; CAP]];
-        self.mono = vec![0.0; CAP];
-        self.scratch = vec![0.0; MAX_INPUT];
-        self.aa.allocate();
-        self.dec_t = vec![0.0; CORR_MAX / DECIM + LANES];
-        self.dec_c = vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES];
+    /// Grows the buffers to what factors `(speed, pitch)` need; what they hold is kept
+    /// (a running stretch continues across the change).
+    fn allocate(&mut self, speed: f64, pitch: f64) {
+        let (cap, max_in) = sizes(speed, pitch);
+        if cap > self.cap {
+            self.cap = cap;
+            for b in &mut self.buf {
+                b.resize(cap, 0.0);
+            }
+            self.mono.resize(cap, 0.0);
+        }
+        self.max_in = self.max_in.max(max_in);
+        if pitch > 1.0 || self.aa.allocated() {
+            // The anti-alias pass (and its blend while fading) runs on whole pulls.
+            self.aa.allocate(self.max_in);
+            if self.scratch.len() < self.max_in {
+                self.scratch.resize(self.max_in, 0.0);
+            }
+        }
+        if self.dec_t.is_empty() {
+            self.dec_t = vec![0.0; CORR_MAX / DECIM + LANES];
+            self.dec_c = vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES];
+        }
     }
 
     /// Most input frames [`TimescaleStage::input_needed`] can ever ask for: FRAME until
-    /// timescale has been configured, then MAX_INPUT. The chain sizes its input to this.
+    /// timescale has been configured, then what the largest factors set so far need. The
+    /// chain (and the engine's staging) size their input to this.
     pub fn max_input(&self) -> usize {
-        if self.allocated() {
-            MAX_INPUT
-        } else {
-            FRAME
-        }
+        self.max_in
     }
 
     /// Allocates the buffers the first time a timescale is configured (a command, never
     /// a frame); the stage leaves `Mode::Off` only after that.
     pub fn set(&mut self, t: Option<Timescale>) {
         self.target = effective(t);
-        if self.target.is_some() && !self.allocated() {
-            self.allocate();
+        if let Some((speed, pitch)) = self.target {
+            self.allocate(speed, pitch);
         }
         if let Some((_, p)) = self.target {
             if p != self.aa_p {
@@ -365,8 +407,8 @@ impl TimescaleStage {
             Mode::Running => {
                 let need = self.need_abs().ceil() as i64 - self.end();
                 (need.max(0) as usize)
-                    .min(MAX_INPUT)
-                    .min(CAP - self.len.min(CAP))
+                    .min(self.max_in)
+                    .min(self.cap - self.len.min(self.cap))
             }
         }
     }
@@ -424,7 +466,7 @@ impl TimescaleStage {
 
     /// Append new input (anti-aliased when reading faster than real time).
     fn push(&mut self, l: &[f32], r: &[f32]) {
-        let n = l.len().min(r.len()).min(CAP - self.len);
+        let n = l.len().min(r.len()).min(self.cap - self.len);
         let off = self.len;
         self.buf[0][off..off + n].copy_from_slice(&l[..n]);
         self.buf[1][off..off + n].copy_from_slice(&r[..n]);
@@ -459,7 +501,23 @@ impl TimescaleStage {
 
     /// Drop input no grain will read again.
     fn compact(&mut self) {
-        let keep = match self.mode {
+        let keep = self.keep_from();
+        let drop = (keep - self.base).clamp(0, self.len as i64) as usize;
+        // Shift rarely (amortised): only when a quarter is dead or room for the next pull
+        // could run out.
+        if drop > 0 && (drop >= self.cap / 4 || self.len + self.max_in + 64 > self.cap) {
+            for b in &mut self.buf {
+                b.copy_within(drop..self.len, 0);
+            }
+            self.mono.copy_within(drop..self.len, 0);
+            self.base += drop as i64;
+            self.len -= drop;
+        }
+    }
+
+    /// Lowest absolute input position any grain, splice search or drain may still read.
+    fn keep_from(&self) -> i64 {
+        match self.mode {
             Mode::Off => self.end(),
             Mode::Direct => self.read,
             Mode::Running => {
@@ -469,17 +527,6 @@ impl TimescaleStage {
                 }
                 lo.floor() as i64 - 8
             }
-        };
-        let drop = (keep - self.base).clamp(0, self.len as i64) as usize;
-        // Shift rarely (amortised): only when a quarter is dead or room for the next pull
-        // could run out.
-        if drop > 0 && (drop >= CAP / 4 || self.len + MAX_INPUT + 64 > CAP) {
-            for b in &mut self.buf {
-                b.copy_within(drop..self.len, 0);
-            }
-            self.mono.copy_within(drop..self.len, 0);
-            self.base += drop as i64;
-            self.len -= drop;
         }
     }
 
@@ -949,6 +996,103 @@ mod box_tests {
             box_sums(&m, start, &mut a, true);
             box_sums(&m, start, &mut b, false);
             assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "start {start}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// Runs a stretch at `(speed, pitch)` for `frames` frames and checks that no pull is
+    /// ever cut short by `max_in` or by the buffer's room: the sizes from [`sizes`] are
+    /// enough for the factors they were computed for.
+    fn never_short(speed: f64, pitch: f64, frames: usize) {
+        let mut st = TimescaleStage::new(true);
+        st.set(Some(Timescale {
+            speed,
+            pitch,
+            rate: 1.0,
+        }));
+        let (mut ol, mut or) = (vec![0.0f32; FRAME], vec![0.0f32; FRAME]);
+        let mut input = vec![0.0f32; MAX_INPUT];
+        let mut pos = 0usize;
+        for f in 0..frames {
+            let raw = (st.need_abs().ceil() as i64 - st.end()).max(0) as usize;
+            let n = st.input_needed();
+            assert_eq!(
+                n, raw,
+                "speed {speed} pitch {pitch} frame {f}: pull cut to {n} of {raw} (cap {}, max_in {}, len {})",
+                st.cap, st.max_in, st.len
+            );
+            for (k, x) in input[..n].iter_mut().enumerate() {
+                *x = (((pos + k) * 7919) % 1013) as f32 * 1e-3 - 0.5;
+            }
+            pos += n;
+            st.process(&input[..n], &input[..n], &mut ol, &mut or);
+        }
+    }
+
+    #[test]
+    fn sizes_cover_every_factor_on_a_fine_grid() {
+        let grid = [
+            0.1, 0.25, 0.5, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.25, 1.33, 1.5, 1.75, 2.0, 2.5, 3.0,
+            3.5, 4.0,
+        ];
+        for &s in &grid {
+            for &p in &grid {
+                if s == 1.0 && p == 1.0 {
+                    continue;
+                }
+                never_short(s, p, 150);
+            }
+        }
+    }
+
+    #[test]
+    fn growing_factors_grow_the_buffers_and_keep_the_stretch_running() {
+        let mut st = TimescaleStage::new(true);
+        assert_eq!(st.max_input(), FRAME);
+        st.set(Some(Timescale {
+            speed: 1.25,
+            pitch: 1.0,
+            rate: 1.0,
+        }));
+        let (cap_small, in_small) = (st.cap, st.max_in);
+        // Typical settings cost well under the old fixed 16 K frames per channel.
+        assert!(cap_small <= 11 * 1024, "cap {cap_small}");
+        assert!(
+            st.aa.work[0].is_empty(),
+            "no anti-alias buffers without a pitch rise"
+        );
+        let (mut ol, mut or) = (vec![0.0f32; FRAME], vec![0.0f32; FRAME]);
+        let input = vec![0.25f32; MAX_INPUT];
+        for _ in 0..20 {
+            let n = st.input_needed();
+            st.process(&input[..n], &input[..n], &mut ol, &mut or);
+        }
+        let at = st.end();
+        st.set(Some(Timescale {
+            speed: 3.0,
+            pitch: 2.0,
+            rate: 1.0,
+        }));
+        assert!(st.cap > cap_small && st.max_in > in_small);
+        assert!(!st.aa.work[0].is_empty());
+        assert_eq!(st.end(), at, "buffered input kept across the change");
+        assert_eq!(st.mode, Mode::Running);
+        // Back to small factors: nothing shrinks (no allocation on the way down).
+        let big = (st.cap, st.max_in);
+        st.set(Some(Timescale {
+            speed: 0.8,
+            pitch: 1.0,
+            rate: 1.0,
+        }));
+        assert_eq!((st.cap, st.max_in), big);
+        for _ in 0..20 {
+            let n = st.input_needed();
+            assert!(n <= st.max_input());
+            st.process(&input[..n], &input[..n], &mut ol, &mut or);
         }
     }
 }

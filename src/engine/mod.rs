@@ -61,6 +61,8 @@ pub(crate) struct Settings {
     pub stuck_threshold_ms: u64,
     pub pcm_ring_ms: u32,
     pub realtime_pacer: bool,
+    /// `[player] limiter`: the look-ahead limiter replaces the soft clip on output.
+    pub limiter: bool,
 }
 
 /// Everything threads share: channels to each stage and the shutdown flag.
@@ -138,6 +140,7 @@ impl Engine {
             // ring, absorbs network stalls; it only covers a decode worker's turn.
             pcm_ring_ms: (p.buffer_duration_ms / 4).clamp(60, 200),
             realtime_pacer: p.realtime_pacer,
+            limiter: p.limiter,
         };
         // Fail early on settings libopus refuses rather than on the first player.
         crate::encode::OpusEncoder::new(settings.complexity)?;

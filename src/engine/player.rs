@@ -30,8 +30,8 @@ use crate::track::{TrackData, TrackException};
 const LOOKBACK: usize = TARGET_DEPTH + 1;
 /// A track that stays stuck this many stuck thresholds ends with a TrackException.
 const DEAD_AFTER_STUCK: u64 = 3;
-/// Opus decode staging: up to 120 ms decoded plus a partial frame.
-const STAGE_FRAMES: usize = 5760 + basalt_dsp::MAX_INPUT;
+/// Opus decode staging: up to 120 ms decoded; a chain's longest pull is added to it.
+const STAGE_FRAMES: usize = 5760;
 
 /// Buffers used only while one frame is made. An encode worker serves its players one at a
 /// time, so it owns one set for all of them instead of each player holding its own.
@@ -104,6 +104,9 @@ pub struct Player {
     /// never use filters).
     chain: Option<Box<basalt_dsp::FilterChain>>,
     player_volume: basalt_dsp::PlayerVolume,
+    /// `[player] limiter`: ends the path instead of the soft clip (boxed: most nodes run
+    /// without it).
+    limiter: Option<Box<basalt_dsp::Limiter>>,
     encoder: OpusEncoder,
     gen: u32,
     gen_first_seq: u32,
@@ -151,6 +154,12 @@ impl Player {
             shared: shared.clone(),
             sink: None,
         };
+        let limiter = engine.settings.limiter.then(|| {
+            Box::new(basalt_dsp::Limiter::new(
+                basalt_dsp::limiter::DEFAULT_ATTACK_MS,
+                basalt_dsp::limiter::DEFAULT_RELEASE_MS,
+            ))
+        });
         let p = Player {
             guild_id,
             id,
@@ -165,6 +174,7 @@ impl Player {
             filters: Box::default(),
             chain: None,
             player_volume: basalt_dsp::PlayerVolume::new(),
+            limiter,
             encoder,
             gen: 0,
             gen_first_seq: 1,
@@ -426,6 +436,10 @@ impl Player {
         self.stage_pos = 0;
         self.last_was_packet = false;
         self.unread_since = None;
+        if let Some(l) = self.limiter.as_mut() {
+            // The old track's last few ms must not open the new one.
+            l.reset();
+        }
         let t = Active {
             track: req.track,
             ctl,
@@ -641,8 +655,14 @@ impl Player {
     }
 
     /// Reserves the stage once (a command or a track opening, never a frame).
+    /// Staging for one Opus packet's audio plus the chain's longest pull, which follows
+    /// the timescale factors set so far (grows with them; a command, never a frame).
     fn reserve_stage(&mut self) {
-        let want = STAGE_FRAMES * 2;
+        let pull = self
+            .chain
+            .as_ref()
+            .map_or(basalt_dsp::FRAME, |c| c.max_input());
+        let want = (STAGE_FRAMES + pull) * 2;
         if self.stage.capacity() < want {
             self.stage.reserve_exact(want - self.stage.len());
         }
@@ -754,7 +774,10 @@ impl Player {
             &mut scratch.input[..FRAME_SAMPLES]
         };
         self.player_volume.apply(pcm, self.volume);
-        basalt_dsp::soft_clip(pcm);
+        match self.limiter.as_mut() {
+            Some(l) => l.process(pcm),
+            None => basalt_dsp::soft_clip(pcm),
+        }
         match crate::telemetry::timed_encode(|| {
             self.encoder.encode(pcm, &mut scratch.frame.data[..])
         }) {
