@@ -1,7 +1,9 @@
 //! A change (volume, filter, seek) is heard in the next packet the pacer sends: the engine
-//! in process, a sink that timestamps every packet, and the packets decoded to find the
-//! first one that carries the change. Tolerance for a loaded 2-core box: the change must
-//! be in one of the first two packets sent after the command.
+//! in process, a sink that timestamps every tick (packet or none), and the packets decoded
+//! to find the first one that carries the change. Tolerance for a loaded 2-core box: the
+//! change must be in one of the first two ticks after the command. (Before the fix every
+//! change went out one tick late after an empty tick: the stale frames a rewind leaves in
+//! the ring counted as queued, and a seek waited for the pacer's wake-ups.)
 
 mod audio_support;
 
@@ -19,10 +21,10 @@ const HIGH_HZ: f32 = 800.0;
 /// The high tone starts here (the seek target lies inside it).
 const SWITCH_S: f32 = 4.0;
 
-/// Every packet with the instant the pacer handed it over.
+/// Every tick with its instant: the packet the pacer handed over, or None (no frame).
 #[derive(Default)]
 struct Log {
-    packets: Mutex<Vec<(Instant, Vec<u8>)>>,
+    ticks: Mutex<Vec<(Instant, Option<Vec<u8>>)>>,
     connected: AtomicBool,
 }
 
@@ -31,9 +33,12 @@ struct StampSink(Arc<Log>);
 impl FrameSink for StampSink {
     fn send_frame(&mut self, opus: &[u8]) {
         let now = Instant::now();
-        self.0.packets.lock().unwrap().push((now, opus.to_vec()));
+        self.0.ticks.lock().unwrap().push((now, Some(opus.to_vec())));
     }
-    fn no_frame(&mut self) {}
+    fn no_frame(&mut self) {
+        let now = Instant::now();
+        self.0.ticks.lock().unwrap().push((now, None));
+    }
     fn is_connected(&self) -> bool {
         self.0.connected.load(Ordering::Relaxed)
     }
@@ -162,33 +167,39 @@ fn start(path: &Path) -> Setup {
 
 impl Setup {
     fn count(&self) -> usize {
-        self.log.packets.lock().unwrap().len()
+        self.log.ticks.lock().unwrap().len()
     }
 
-    fn wait_packets(&self, n: usize) {
+    fn wait_ticks(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.count() < n {
-            assert!(Instant::now() < deadline, "only {} packets", self.count());
+            assert!(Instant::now() < deadline, "only {} ticks", self.count());
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
-    /// Applies `change`; returns (packets sent after the command before the changed one,
-    /// ms from the command to the changed packet).
+    /// Applies `change`; returns (pacer ticks after the command before the one that sent
+    /// the changed packet, ms from the command to that packet).
     fn measure(&self, change: Change, dec: &mut opus2::Decoder, decoded: &mut usize) -> (usize, f64) {
         let mut pcm = vec![0f32; 5760 * 2];
         let mut decode_new = |dec: &mut opus2::Decoder, decoded: &mut usize| {
-            let packets = self.log.packets.lock().unwrap().clone();
+            let ticks = self.log.ticks.lock().unwrap().clone();
             let mut out = Vec::new();
-            for (at, p) in &packets[*decoded..] {
-                let n = dec.decode_float(p, &mut pcm, false).unwrap();
-                out.push((*at, features(&pcm[..n * 2])));
+            for (at, p) in &ticks[*decoded..] {
+                let f = p.as_ref().map(|p| {
+                    let n = dec.decode_float(p, &mut pcm, false).unwrap();
+                    features(&pcm[..n * 2])
+                });
+                out.push((*at, f));
             }
-            *decoded = packets.len();
+            *decoded = ticks.len();
             out
         };
-        self.wait_packets(self.count() + 10);
-        let before = decode_new(dec, decoded);
+        self.wait_ticks(self.count() + 10);
+        let before: Vec<(Instant, (f32, f32, f32))> = decode_new(dec, decoded)
+            .into_iter()
+            .filter_map(|(at, f)| Some((at, f?)))
+            .collect();
         let mut lefts: Vec<f32> = before.iter().rev().take(8).map(|(_, f)| f.0).collect();
         lefts.sort_by(f32::total_cmp);
         let base = lefts[lefts.len() / 2];
@@ -198,21 +209,21 @@ impl Setup {
         );
         let sent = Instant::now();
         self.player.send(change.command());
-        self.wait_packets(self.count() + 8);
+        self.wait_ticks(self.count() + 8);
         let after = decode_new(dec, decoded);
         let mut k = 0;
         for (at, f) in after {
             if at < sent {
                 continue;
             }
-            if change.shows(f, base) {
+            if f.is_some_and(|f| change.shows(f, base)) {
                 let ms = at.duration_since(sent).as_secs_f64() * 1e3;
                 self.player.send(change.undo());
                 return (k, ms);
             }
             k += 1;
         }
-        panic!("{change:?} not heard within 8 packets");
+        panic!("{change:?} not heard within 8 ticks");
     }
 }
 
@@ -224,16 +235,18 @@ fn a_change_is_heard_in_the_next_packet() {
     let s = start(&path);
     let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).unwrap();
     let mut decoded = 0;
-    s.wait_packets(25);
+    s.wait_ticks(25);
     let mut report = Vec::new();
     for round in 0..3 {
         for change in [Change::Volume, Change::Filter, Change::Seek] {
             let (k, ms) = s.measure(change, &mut dec, &mut decoded);
-            report.push(format!("{change:?} round {round}: packet {k} after the command, {ms:.1} ms"));
+            report.push(format!(
+                "{change:?} round {round}: tick {k} after the command, {ms:.1} ms"
+            ));
             eprintln!("{}", report.last().unwrap());
             assert!(
                 k < 2,
-                "{change:?} heard only in packet {k} after the command ({ms:.1} ms):\n{}",
+                "{change:?} heard only at tick {k} after the command ({ms:.1} ms):\n{}",
                 report.join("\n")
             );
         }

@@ -55,6 +55,8 @@ impl Scratch {
 
 /// What one service pass did, for the worker.
 pub struct Step {
+    /// The decode workers have work: PCM was consumed, or a seek was asked (it starts at
+    /// once rather than when a decode worker next looks).
     pub consumed: bool,
     pub remove: bool,
 }
@@ -129,6 +131,9 @@ pub struct Player {
     /// Number of the current track (frames carry it), 0 when none.
     track_no: u32,
     handles_gone: bool,
+    /// A seek was asked, or pre-seek audio dropped from the feed: the worker wakes the decode
+    /// workers, so the seek starts (and its audio arrives) before the next tick.
+    wake_decoders: bool,
     destroyed: bool,
     unread_since: Option<Instant>,
 }
@@ -191,6 +196,7 @@ impl Player {
             track: None,
             track_no: 0,
             handles_gone: false,
+            wake_decoders: false,
             destroyed: false,
             unread_since: None,
         };
@@ -226,7 +232,7 @@ impl Player {
             }
         }
         let mut step = Step {
-            consumed: false,
+            consumed: std::mem::take(&mut self.wake_decoders),
             remove: false,
         };
         if self.destroyed || (self.handles_gone && self.track.is_none()) {
@@ -258,12 +264,13 @@ impl Player {
             }
         }
         self.resolve_seek();
+        step.consumed |= std::mem::take(&mut self.wake_decoders);
         let ready = self
             .track
             .as_ref()
             .is_some_and(|t| t.feed.is_some() && t.awaiting_seek.is_none());
         if !self.paused && ready {
-            while FRAME_RING - self.frames.slots() < TARGET_DEPTH {
+            while self.frames.slots() > 0 && self.live_queued() < TARGET_DEPTH {
                 match self.produce(scratch) {
                     Made::Frame => {
                         step.consumed = true;
@@ -421,7 +428,7 @@ impl Player {
         }
         self.paused = req.paused;
         self.shared.paused.store(req.paused, Ordering::Relaxed);
-        let ctl = Arc::new(TrackCtl::new());
+        let ctl = Arc::new(TrackCtl::new(self.shared.waker.get().cloned()));
         let start_ms = if req.track.info.is_stream {
             0
         } else {
@@ -480,6 +487,7 @@ impl Player {
         t.ctl.seek_ms.store(target, Ordering::Release);
         t.ctl.seek_gen.store(gen, Ordering::Release);
         t.awaiting_seek = Some(gen);
+        self.wake_decoders = true;
         self.rewind(false);
         let t = self.track.as_mut().expect("checked above");
         t.base_ms = target;
@@ -525,6 +533,8 @@ impl Player {
         };
         t.popped += dropped as u64;
         t.awaiting_seek = None;
+        // A full ring of pre-seek audio held the decoder back.
+        self.wake_decoders |= dropped > 0;
     }
 
     fn poll_outcome(&mut self) {
@@ -605,6 +615,27 @@ impl Player {
         if let Some(feed) = t.feed {
             dispose(&self.engine, Box::new(feed));
         }
+    }
+
+    /// Frames of the current generation queued for the pacer and not sent yet. Stale frames
+    /// left in the ring by a rewind do not count: the pacer skips them, and counting them
+    /// made the tick after every change go out empty (the change was heard a tick late,
+    /// after a gap).
+    fn live_queued(&self) -> usize {
+        let made = self.next_seq.wrapping_sub(self.gen_first_seq);
+        let cur = self.link.accept.load(Ordering::Acquire);
+        let sent = if (cur >> 32) as u32 == self.gen {
+            // The last sent frame, if it is of this generation (its seq is ≥ the first).
+            let d = (cur as u32).wrapping_sub(self.gen_first_seq) as i32;
+            if d >= 0 {
+                d as u32 + 1
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        made.saturating_sub(sent) as usize
     }
 
     /// Makes queued frames stale; with `replay`, their audio is produced again next.
