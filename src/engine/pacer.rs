@@ -1,10 +1,11 @@
-//! The pacer: one thread owning the 20 ms clock for every player.
+//! The pacer: the 20 ms clock of every player, run by one or more shard threads (see
+//! `pacers`), each sending the packets of its own players.
 //!
-//! Absolute schedule (deadline += 20 ms, never re-based except after a stall of more than
-//! three periods, so there is neither drift nor a burst). SCHED_FIFO when permitted, sleeping
+//! Absolute schedule on a grid shared by every shard (tick `n` is due at `epoch + n × 20
+//! ms`; never re-based except after a stall of more than three periods, and then onto the
+//! grid again, so there is neither drift nor a burst). SCHED_FIFO when permitted, sleeping
 //! to just before the deadline and spinning the rest, because a plain sleep is milliseconds
 //! late when the workers saturate the cores (perf-budget.md).
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Receiver;
 
 use super::frame::Frame;
+use super::pacers::Pacers;
 use super::Shared;
 use crate::player::{FrameSink, PlayerShared};
 
@@ -44,6 +46,8 @@ pub struct PlayerLink {
     /// The current track's number (0 = none): the tail of a finished track still plays
     /// out, but only frames of the current track update the reported position.
     pub track: std::sync::atomic::AtomicU32,
+    /// The pacer shard that owns the player (where its control messages go).
+    pub shard: std::sync::atomic::AtomicUsize,
 }
 
 impl PlayerLink {
@@ -69,17 +73,23 @@ impl PlayerLink {
 /// The pacer's view of one player.
 pub struct PacerEntry {
     pub id: u64,
+    /// The grid tick that last served this player: a shard that receives it from another
+    /// serves it only on a later tick, so a move neither doubles nor skips a packet.
+    pub served: u64,
     pub frames: rtrb::Consumer<Frame>,
     pub link: Arc<PlayerLink>,
     pub shared: Arc<PlayerShared>,
     pub sink: Option<Box<dyn FrameSink>>,
 }
 
+/// Control messages name the player by its link, so a shard that has just moved the player
+/// on can forward them to its new owner.
 pub enum PacerMsg {
+    /// A new player, or one handed over by another shard.
     Add(Box<PacerEntry>),
-    Attach(u64, Box<dyn FrameSink>),
-    Detach(u64),
-    Remove(u64),
+    Attach(Arc<PlayerLink>, Box<dyn FrameSink>),
+    Detach(Arc<PlayerLink>),
+    Remove(Arc<PlayerLink>),
 }
 
 /// Fine buckets of 1 µs up to 2 ms, then coarse ones of 100 µs up to 100 ms.
@@ -228,8 +238,24 @@ impl Spin {
     }
 }
 
+/// Ticks between a shard's looks at the balance (1 s), and players moved per look.
+const BALANCE_EVERY: u64 = 50;
+const MOVE_BATCH: usize = 64;
+
+/// The grid tick due at or before `now`.
+fn tick_at(pacers: &Pacers, now: Instant) -> u64 {
+    (now.saturating_duration_since(pacers.epoch).as_nanos() / PERIOD.as_nanos()) as u64
+}
+
+fn due(pacers: &Pacers, n: u64) -> Instant {
+    pacers.epoch + Duration::from_nanos(n.saturating_mul(PERIOD.as_nanos() as u64))
+}
+
+/// One pacer shard (`me`): serves its players on the shared grid, sleeps on its inbox while
+/// it has none.
 pub(crate) fn run(
     shared: Arc<Shared>,
+    me: usize,
     rx: Receiver<PacerMsg>,
     encoders: Vec<Thread>,
     stats: Arc<PacerStats>,
@@ -237,17 +263,28 @@ pub(crate) fn run(
     if shared.settings.realtime_pacer {
         if try_realtime() {
             stats.realtime.store(true, Ordering::Relaxed);
-        } else {
+        } else if me == 0 {
             log::warn!(
                 "pacer: SCHED_FIFO not permitted (needs root or CAP_SYS_NICE); \
                  using normal priority, pacing may be late under load"
             );
         }
     }
+    let pacers = &shared.pacers;
     let mut spin = Spin::new();
-    let mut entries: Vec<PacerEntry> = Vec::with_capacity(1024);
-    let mut deadline = Instant::now() + PERIOD;
+    let mut entries: Vec<Box<PacerEntry>> = Vec::with_capacity(pacers.capacity() + MOVE_BATCH);
+    let mut n = tick_at(pacers, Instant::now()) + 1;
     while !shared.shutdown.load(Ordering::Relaxed) {
+        if entries.is_empty() {
+            // Idle: no spin, no tick; the next player starts on the next grid tick.
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(msg) => handle_msg(&shared, me, &mut entries, msg),
+                Err(_) => continue,
+            }
+            n = tick_at(pacers, Instant::now()) + 1;
+            continue;
+        }
+        let deadline = due(pacers, n);
         let overshoot = wait_until(deadline, spin.now);
         spin.observe(overshoot);
         stats
@@ -258,16 +295,21 @@ pub(crate) fn run(
         stats.record(late);
         crate::telemetry::PACING_LATENESS.observe(late);
         if late > PERIOD * MAX_CATCH_UP {
-            // A stall (suspended VM, debugger): skip the lost ticks rather than burst them.
+            // A stall (suspended VM, debugger): skip the lost ticks rather than burst them,
+            // and go on from the grid tick just passed.
             stats.rebased.fetch_add(1, Ordering::Relaxed);
             let missed = (late.as_nanos() / PERIOD.as_nanos()) as u64;
             stats.missed_ticks.fetch_add(missed, Ordering::Relaxed);
-            deadline = now;
+            n = tick_at(pacers, now);
         }
         while let Ok(msg) = rx.try_recv() {
-            handle_msg(&shared, &mut entries, msg);
+            handle_msg(&shared, me, &mut entries, msg);
         }
         for e in entries.iter_mut() {
+            if e.served >= n {
+                continue; // served this tick by the shard it came from
+            }
+            e.served = n;
             if let Err(p) = super::fault::isolate(|| tick(e)) {
                 // A sink that panics (encryption, a socket) is detached; the player sees no
                 // reader and its track ends by `cleanup`, the others are not touched.
@@ -285,40 +327,70 @@ pub(crate) fn run(
         for t in &encoders {
             t.unpark();
         }
-        deadline += PERIOD;
+        if (n + me as u64).is_multiple_of(BALANCE_EVERY) {
+            if let Some((to, k)) = pacers.rebalance(me, entries.len(), MOVE_BATCH) {
+                for _ in 0..k {
+                    if let Some(e) = entries.pop() {
+                        pacers.hand_over(me, to, e);
+                    }
+                }
+            }
+        }
+        n += 1;
     }
     for e in entries.drain(..) {
-        super::disposal::dispose(&shared, Box::new(e));
+        super::disposal::dispose(&shared, e);
     }
 }
 
-fn handle_msg(shared: &Shared, entries: &mut Vec<PacerEntry>, msg: PacerMsg) {
+fn handle_msg(shared: &Shared, me: usize, entries: &mut Vec<Box<PacerEntry>>, msg: PacerMsg) {
+    let find = |entries: &mut Vec<Box<PacerEntry>>, l: &Arc<PlayerLink>| {
+        entries.iter().position(|e| Arc::ptr_eq(&e.link, l))
+    };
     match msg {
-        PacerMsg::Add(e) => entries.push(*e),
-        PacerMsg::Attach(id, sink) => {
-            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
-                if let Some(old) = e.sink.replace(sink) {
+        PacerMsg::Add(e) => entries.push(e),
+        PacerMsg::Attach(link, sink) => match find(entries, &link) {
+            Some(i) => {
+                if let Some(old) = entries[i].sink.replace(sink) {
                     super::disposal::dispose(shared, Box::new(old));
                 }
-            } else {
-                super::disposal::dispose(shared, Box::new(sink));
             }
-        }
-        PacerMsg::Detach(id) => {
-            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+            None => forward_or(shared, me, PacerMsg::Attach(link, sink)),
+        },
+        PacerMsg::Detach(link) => match find(entries, &link) {
+            Some(i) => {
+                let e = &mut entries[i];
                 e.link.sink_connected.store(false, Ordering::Release);
                 if let Some(old) = e.sink.take() {
                     super::disposal::dispose(shared, Box::new(old));
                 }
             }
-        }
-        PacerMsg::Remove(id) => {
-            if let Some(i) = entries.iter().position(|e| e.id == id) {
+            None => forward_or(shared, me, PacerMsg::Detach(link)),
+        },
+        PacerMsg::Remove(link) => match find(entries, &link) {
+            Some(i) => {
                 let e = entries.swap_remove(i);
+                shared.pacers.left(me);
                 e.link.sink_connected.store(false, Ordering::Release);
-                super::disposal::dispose(shared, Box::new(e));
+                super::disposal::dispose(shared, e);
             }
-        }
+            None => forward_or(shared, me, PacerMsg::Remove(link)),
+        },
+    }
+}
+
+/// A message for a player this shard does not hold: it moved on (forward it to its owner),
+/// or it was removed (a sink that came too late is freed off this thread).
+fn forward_or(shared: &Shared, me: usize, msg: PacerMsg) {
+    let link = match &msg {
+        PacerMsg::Attach(l, _) | PacerMsg::Detach(l) | PacerMsg::Remove(l) => l,
+        PacerMsg::Add(_) => return,
+    };
+    let owner = link.shard.load(Ordering::Acquire);
+    if owner != me {
+        let _ = shared.pacers.to(owner, msg);
+    } else {
+        super::disposal::dispose(shared, Box::new(msg));
     }
 }
 

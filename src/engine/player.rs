@@ -92,7 +92,6 @@ impl Active {
 
 pub struct Player {
     guild_id: GuildId,
-    id: u64,
     cmds: Receiver<PlayerCommand>,
     events: Sender<PlayerEvent>,
     shared: Arc<PlayerShared>,
@@ -154,6 +153,7 @@ impl Player {
             .expect("libopus accepts complexity 10 at 48 kHz stereo");
         let entry = PacerEntry {
             id,
+            served: 0,
             frames: cons,
             link: link.clone(),
             shared: shared.clone(),
@@ -167,7 +167,6 @@ impl Player {
         });
         let p = Player {
             guild_id,
-            id,
             cmds,
             events,
             shared,
@@ -405,10 +404,10 @@ impl Player {
                 self.rewind(true);
             }
             PlayerCommand::AttachSink(sink) => {
-                let _ = self.engine.pacer_tx.send(PacerMsg::Attach(self.id, sink));
+                let _ = self.engine.pacers.send(PacerMsg::Attach(self.link.clone(), sink));
             }
             PlayerCommand::DetachSink => {
-                let _ = self.engine.pacer_tx.send(PacerMsg::Detach(self.id));
+                let _ = self.engine.pacers.send(PacerMsg::Detach(self.link.clone()));
             }
             PlayerCommand::Destroy => self.destroy(),
         }
@@ -418,7 +417,7 @@ impl Player {
         if self.track.is_some() {
             self.end_track(EndReason::Stopped, true);
         }
-        let _ = self.engine.pacer_tx.send(PacerMsg::Remove(self.id));
+        let _ = self.engine.pacers.send(PacerMsg::Remove(self.link.clone()));
         self.destroyed = true;
     }
 
