@@ -302,15 +302,24 @@ pub(crate) fn run(
             stats.missed_ticks.fetch_add(missed, Ordering::Relaxed);
             n = tick_at(pacers, now);
         }
+        // Whole periods late (at most MAX_CATCH_UP here): serve the missed ticks now, each
+        // player's frames in one batch, rather than as back-to-back ticks.
+        let behind = tick_at(pacers, now).saturating_sub(n).min(u64::from(MAX_CATCH_UP));
+        for k in 1..=behind {
+            stats.record(late.saturating_sub(PERIOD * k as u32));
+        }
+        let last = n + behind;
         while let Ok(msg) = rx.try_recv() {
             handle_msg(&shared, me, &mut entries, msg);
         }
+        let mut tally = Tally::default();
         for e in entries.iter_mut() {
-            if e.served >= n {
+            if e.served >= last {
                 continue; // served this tick by the shard it came from
             }
-            e.served = n;
-            if let Err(p) = super::fault::isolate(|| tick(e)) {
+            let max = (last - e.served.max(n - 1)) as usize;
+            e.served = last;
+            if let Err(p) = super::fault::isolate(|| tick(e, max, &mut tally)) {
                 // A sink that panics (encryption, a socket) is detached; the player sees no
                 // reader and its track ends by `cleanup`, the others are not touched.
                 log::error!(
@@ -324,9 +333,11 @@ pub(crate) fn run(
                 }
             }
         }
+        crate::telemetry::frames_paced(tally.sent, tally.silent, tally.missed);
         for t in &encoders {
             t.unpark();
         }
+        n = last;
         if (n + me as u64).is_multiple_of(BALANCE_EVERY) {
             if let Some((to, k)) = pacers.rebalance(me, entries.len(), MOVE_BATCH) {
                 for _ in 0..k {
@@ -394,7 +405,24 @@ fn forward_or(shared: &Shared, me: usize, msg: PacerMsg) {
     }
 }
 
-fn tick(e: &mut PacerEntry) {
+/// What one player's tick did, tallied per shard and added to the global counters once per
+/// tick (one shared counter hit by every shard for every packet would bounce its cache line
+/// between their cores).
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    silent: u64,
+    missed: u64,
+}
+
+/// Most frames one player gets in one tick: this tick's and the catch-up of up to
+/// `MAX_CATCH_UP` missed ones.
+const MAX_FRAMES: usize = MAX_CATCH_UP as usize + 1;
+
+/// Serves one player: up to `max` frames of its current generation (more than one only
+/// when a late tick catches up; they go to the sink in one call, one system call for a
+/// voice connection).
+fn tick(e: &mut PacerEntry, max: usize, tally: &mut Tally) {
     let Some(sink) = e.sink.as_mut() else {
         return;
     };
@@ -404,29 +432,62 @@ fn tick(e: &mut PacerEntry) {
         return;
     }
     loop {
-        let Ok(f) = e.frames.pop() else {
-            sink.no_frame();
-            crate::telemetry::frame_empty(e.shared.is_playing());
-            e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
+        // Frames made stale by a seek, change or pause go first.
+        loop {
+            let Ok(f) = e.frames.peek() else {
+                sink.no_frame();
+                if e.shared.is_playing() {
+                    tally.missed += 1;
+                } else {
+                    tally.silent += 1;
+                }
+                e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if (e.link.accept.load(Ordering::Acquire) >> 32) as u32 == f.gen {
+                break;
+            }
+            let _ = e.frames.pop();
+        }
+        let n = e.frames.slots().clamp(1, max.clamp(1, MAX_FRAMES));
+        let Ok(chunk) = e.frames.read_chunk(n) else {
             return;
         };
-        let cur = e.link.accept.load(Ordering::Acquire);
-        if (cur >> 32) as u32 != f.gen {
-            continue; // made stale by a seek, change or pause
+        let (a, b) = chunk.as_slices();
+        let mut payloads: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
+        let mut k = 0;
+        let mut last = (0, 0);
+        for f in a.iter().chain(b) {
+            let cur = e.link.accept.load(Ordering::Acquire);
+            if (cur >> 32) as u32 != f.gen {
+                break; // a rewind landed just now: the rest are stale
+            }
+            let new = ((f.gen as u64) << 32) | f.seq as u64;
+            if e.link
+                .accept
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                break;
+            }
+            payloads[k] = f.payload();
+            last = (f.track, f.end_ms);
+            k += 1;
         }
-        let new = ((f.gen as u64) << 32) | f.seq as u64;
-        if e.link
-            .accept
-            .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if k == 0 {
+            chunk.commit(1); // made stale between the look and the claim
             continue;
         }
-        sink.send_frame(f.payload());
-        crate::telemetry::frame_sent();
-        e.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-        if f.track == e.link.track.load(Ordering::Acquire) {
-            e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
+        if k == 1 {
+            sink.send_frame(payloads[0]);
+        } else {
+            sink.send_frames(&payloads[..k]);
+        }
+        chunk.commit(k);
+        tally.sent += k as u64;
+        e.shared.frames_sent.fetch_add(k as u64, Ordering::Relaxed);
+        if last.0 == e.link.track.load(Ordering::Acquire) {
+            e.shared.position_ms.store(last.1, Ordering::Relaxed);
         }
         return;
     }
