@@ -782,9 +782,7 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "player.track_stuck_threshold_ms" => range(0, U32),
         "player.youtube_playlist_load_limit" => range(0, U32),
         "youtube.media_chunk_bytes" => range(1024, I32),
-        "player.decode_workers" | "player.encode_workers" | "player.pacer_threads" => {
-            range(0, 256)
-        }
+        "player.decode_workers" | "player.encode_workers" | "player.pacer_threads" => range(0, 256),
         "player.pacer_players_per_thread" => range(0, 1_000_000),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
         "server.workers" | "server.loaders" => range(1, 256),

@@ -33,7 +33,11 @@ struct StampSink(Arc<Log>);
 impl FrameSink for StampSink {
     fn send_frame(&mut self, opus: &[u8]) {
         let now = Instant::now();
-        self.0.ticks.lock().unwrap().push((now, Some(opus.to_vec())));
+        self.0
+            .ticks
+            .lock()
+            .unwrap()
+            .push((now, Some(opus.to_vec())));
     }
     fn no_frame(&mut self) {
         let now = Instant::now();
@@ -84,7 +88,10 @@ fn features(pcm: &[f32]) -> (f32, f32, f32) {
     let ch = |c: usize| -> Vec<f32> { half.iter().skip(c).step_by(2).copied().collect() };
     let (l, r) = (ch(0), ch(1));
     let rms = |v: &[f32]| (v.iter().map(|s| s * s).sum::<f32>() / v.len().max(1) as f32).sqrt();
-    let crossings = l.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+    let crossings = l
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
     let hz = crossings as f32 / 2.0 / (l.len() as f32 / 48_000.0);
     (rms(&l), rms(&r), hz)
 }
@@ -180,7 +187,12 @@ impl Setup {
 
     /// Applies `change`; returns (pacer ticks after the command before the one that sent
     /// the changed packet, ms from the command to that packet).
-    fn measure(&self, change: Change, dec: &mut opus2::Decoder, decoded: &mut usize) -> (usize, f64) {
+    fn measure(
+        &self,
+        change: Change,
+        dec: &mut opus2::Decoder,
+        decoded: &mut usize,
+    ) -> (usize, f64) {
         let mut pcm = vec![0f32; 5760 * 2];
         let mut decode_new = |dec: &mut opus2::Decoder, decoded: &mut usize| {
             let ticks = self.log.ticks.lock().unwrap().clone();
@@ -204,7 +216,11 @@ impl Setup {
         lefts.sort_by(f32::total_cmp);
         let base = lefts[lefts.len() / 2];
         assert!(
-            !before.iter().rev().take(8).any(|(_, f)| change.shows(*f, base)),
+            !before
+                .iter()
+                .rev()
+                .take(8)
+                .any(|(_, f)| change.shows(*f, base)),
             "{change:?} already heard before the command"
         );
         let sent = Instant::now();

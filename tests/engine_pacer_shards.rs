@@ -85,12 +85,18 @@ fn players_keep_their_cadence_across_shards_and_moves() {
     // One of the first shard's players leaves; the upper shards move down into the room.
     let (gone, _) = players.remove(0);
     gone.send(PlayerCommand::Destroy);
-    let start: Vec<usize> = players.iter().map(|(_, l)| l.lock().unwrap().len()).collect();
+    let start: Vec<usize> = players
+        .iter()
+        .map(|(_, l)| l.lock().unwrap().len())
+        .collect();
     wait_for("the players to move down", 10, || {
         engine.pacer_loads() == vec![2, 2, 0]
     });
     // A second more on the new shards.
-    let moved: Vec<usize> = players.iter().map(|(_, l)| l.lock().unwrap().len()).collect();
+    let moved: Vec<usize> = players
+        .iter()
+        .map(|(_, l)| l.lock().unwrap().len())
+        .collect();
     wait_for("50 more ticks each", 10, || {
         players
             .iter()

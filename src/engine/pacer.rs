@@ -281,7 +281,11 @@ pub(crate) fn run(
                 Ok(msg) => handle_msg(&shared, me, &mut entries, msg),
                 Err(_) => continue,
             }
-            n = tick_at(pacers, Instant::now()) + 1;
+            // A player handed over is due on the tick after the one it was last served on,
+            // even if this thread woke late: serve it now rather than skip its slot.
+            let cur = tick_at(pacers, Instant::now());
+            let overdue = entries.iter().any(|e| e.served > 0 && e.served < cur);
+            n = if overdue { cur } else { cur + 1 };
             continue;
         }
         let deadline = due(pacers, n);
@@ -304,7 +308,9 @@ pub(crate) fn run(
         }
         // Whole periods late (at most MAX_CATCH_UP here): serve the missed ticks now, each
         // player's frames in one batch, rather than as back-to-back ticks.
-        let behind = tick_at(pacers, now).saturating_sub(n).min(u64::from(MAX_CATCH_UP));
+        let behind = tick_at(pacers, now)
+            .saturating_sub(n)
+            .min(u64::from(MAX_CATCH_UP));
         for k in 1..=behind {
             stats.record(late.saturating_sub(PERIOD * k as u32));
         }
@@ -354,6 +360,9 @@ pub(crate) fn run(
     }
 }
 
+// Boxed on purpose: a player moves between shards as the same box, so a move never
+// allocates on a pacer thread.
+#[allow(clippy::vec_box)]
 fn handle_msg(shared: &Shared, me: usize, entries: &mut Vec<Box<PacerEntry>>, msg: PacerMsg) {
     let find = |entries: &mut Vec<Box<PacerEntry>>, l: &Arc<PlayerLink>| {
         entries.iter().position(|e| Arc::ptr_eq(&e.link, l))

@@ -404,7 +404,10 @@ impl Player {
                 self.rewind(true);
             }
             PlayerCommand::AttachSink(sink) => {
-                let _ = self.engine.pacers.send(PacerMsg::Attach(self.link.clone(), sink));
+                let _ = self
+                    .engine
+                    .pacers
+                    .send(PacerMsg::Attach(self.link.clone(), sink));
             }
             PlayerCommand::DetachSink => {
                 let _ = self.engine.pacers.send(PacerMsg::Detach(self.link.clone()));
