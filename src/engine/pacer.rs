@@ -115,7 +115,8 @@ fn bucket_top(i: usize) -> u64 {
     }
 }
 
-/// Lateness of pacer ticks: a histogram (1 µs resolution below 2 ms), plus max.
+/// Lateness of pacer ticks: a histogram (1 µs resolution below 2 ms), plus max. One for all
+/// shards, so figures are merged: `ticks` counts every shard's ticks.
 pub struct PacerStats {
     pub ticks: AtomicU64,
     pub rebased: AtomicU64,
