@@ -15,7 +15,7 @@ use crate::stats::{NodeStats, ProcessStats};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Everything one scrape shows.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     /// Players in all sessions.
     pub players: u64,

@@ -580,6 +580,16 @@ impl Session {
                     self.send_player_update(p);
                 }
             }
+            PlayerEventKind::WasmFilterFault { filter, reason } => {
+                let fields = vec![
+                    ("filter", Value::from(filter)),
+                    ("reason", Value::from(reason)),
+                ];
+                self.send(
+                    dto::event("WasmFilterFaultEvent", guild, fields).to_string(),
+                    false,
+                );
+            }
         }
     }
 

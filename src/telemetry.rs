@@ -404,13 +404,15 @@ fn route_index(path: &str) -> usize {
 // Exposition
 
 /// Figures only the scrape can compute (they live in the control plane).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScrapeFigures {
     pub playing: u64,
     pub paused: u64,
     pub idle: u64,
     /// Route planner addresses currently marked failing (None: planner disabled).
     pub failing_addresses: Option<u64>,
+    /// Per loaded WASM filter: players it faulted for (trap, overrun, memory, error).
+    pub wasm_faults: Vec<(String, u64)>,
 }
 
 /// Appends the `basalt_*` families to a scrape body; `wanted` is the `name[]` filter.
@@ -608,6 +610,18 @@ pub fn render_into(out: &mut String, f: &ScrapeFigures, wanted: &dyn Fn(&str) ->
             "Route planner addresses currently marked failing (banned).",
         ) {
             let _ = writeln!(out, "basalt_routeplanner_failing_addresses {n}");
+        }
+    }
+    if !f.wasm_faults.is_empty()
+        && head(
+            out,
+            "basalt_wasm_filter_faults_total",
+            "counter",
+            "Players a loaded WASM filter was switched off for (trap, deadline overrun, memory growth, error code).",
+        )
+    {
+        for (name, n) in &f.wasm_faults {
+            let _ = writeln!(out, "basalt_wasm_filter_faults_total{{filter=\"{name}\"}} {n}");
         }
     }
 }

@@ -371,22 +371,6 @@ fn an_encode_worker_panic_fails_only_its_player() {
     engine.shutdown();
 }
 
-/// Turns a 20 ms code-0 packet into a code-3 packet (one frame) with `pad` padding bytes:
-/// still a valid 20 ms stereo packet, now over the 1276-byte limit.
-fn pad_packet(p: &[u8], pad: usize) -> Vec<u8> {
-    assert_eq!(p[0] & 3, 0, "code 0 packet");
-    let mut out = vec![p[0] | 3, 0x40 | 1];
-    let mut left = pad;
-    while left >= 255 {
-        out.push(255);
-        left -= 254;
-    }
-    out.push(left as u8);
-    out.extend_from_slice(&p[1..]);
-    out.resize(out.len() + pad, 0);
-    out
-}
-
 #[test]
 fn opus_packets_over_the_limit_are_reencoded_not_passed_through() {
     let dir = tmpdir("oversize");

@@ -87,6 +87,22 @@ pub(crate) fn injected_frame_panic(guild: u64) {
     }
 }
 
+/// Test-only fault injection through the real binary (debug builds only): a track whose
+/// identifier contains `BASALT_TEST_PANIC_DECODE` (read once) panics in its decode step,
+/// as a decoder bug on a crafted file would.
+#[cfg(debug_assertions)]
+pub(crate) fn decode_panic_for(identifier: &str) -> bool {
+    static NEEDLE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    NEEDLE
+        .get_or_init(|| {
+            std::env::var("BASALT_TEST_PANIC_DECODE")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .as_deref()
+        .is_some_and(|n| identifier.contains(n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_engine_thread;

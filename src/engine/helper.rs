@@ -189,6 +189,8 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
         handled_seek: 0,
         wake_encoder: true,
         readiness,
+        #[cfg(debug_assertions)]
+        inject_panic: super::fault::decode_panic_for(&track.info.identifier),
     });
     if start_ms > 0 {
         if let Err(e) = src_seek(&mut job.src, start_ms) {

@@ -104,7 +104,8 @@ pub struct Engine {
     pacer_stats: Arc<PacerStats>,
 }
 
-fn worker_count(configured: usize) -> usize {
+/// Threads for a `[player] *_workers` setting (0 = one per core).
+pub(crate) fn worker_count(configured: usize) -> usize {
     if configured > 0 {
         configured
     } else {

@@ -108,6 +108,9 @@ pub struct Player {
     /// `[player] limiter`: ends the path instead of the soft clip (boxed: most nodes run
     /// without it).
     limiter: Option<Box<basalt_dsp::Limiter>>,
+    /// Run-time WASM filters, after the chain (handles into this worker's instances).
+    #[cfg(feature = "wasm-plugins")]
+    wasm: crate::plugin::wasm::Uses,
     encoder: OpusEncoder,
     gen: u32,
     gen_first_seq: u32,
@@ -179,6 +182,8 @@ impl Player {
             chain: None,
             player_volume: basalt_dsp::PlayerVolume::new(),
             limiter,
+            #[cfg(feature = "wasm-plugins")]
+            wasm: crate::plugin::wasm::Uses::new(),
             encoder,
             gen: 0,
             gen_first_seq: 1,
@@ -403,6 +408,13 @@ impl Player {
                 dispose(&self.engine, old);
                 self.rewind(true);
             }
+            #[cfg(feature = "wasm-plugins")]
+            PlayerCommand::SetWasmFilters(specs) => {
+                for (filter, fault) in self.wasm.apply(specs) {
+                    self.wasm_fault(filter, fault);
+                }
+                self.rewind(true);
+            }
             PlayerCommand::AttachSink(sink) => {
                 let _ = self
                     .engine
@@ -420,6 +432,8 @@ impl Player {
         if self.track.is_some() {
             self.end_track(EndReason::Stopped, true);
         }
+        #[cfg(feature = "wasm-plugins")]
+        self.wasm.release();
         let _ = self.engine.pacers.send(PacerMsg::Remove(self.link.clone()));
         self.destroyed = true;
     }
@@ -504,6 +518,8 @@ impl Player {
         if let Some(c) = self.chain.as_mut() {
             c.reset();
         }
+        #[cfg(feature = "wasm-plugins")]
+        self.wasm.reset();
     }
 
     /// Once the decode side finished the seek, drops the pre-seek audio still in the ring.
@@ -705,7 +721,24 @@ impl Player {
         self.chain.as_ref().is_some_and(|c| c.is_active())
     }
 
+    /// A WASM filter stopped for this player: the client hears of it, the audio goes on.
+    #[cfg(feature = "wasm-plugins")]
+    fn wasm_fault(&self, filter: String, fault: crate::plugin::wasm::Fault) {
+        log::warn!(
+            "player {}: WASM filter {filter} switched off: {fault}",
+            self.guild_id
+        );
+        self.emit(PlayerEventKind::WasmFilterFault {
+            filter,
+            reason: fault.to_string(),
+        });
+    }
+
     fn passthrough_allowed(&self) -> bool {
+        #[cfg(feature = "wasm-plugins")]
+        if self.wasm.active() {
+            return false;
+        }
         !self.chain_on() && self.volume == 100
     }
 
@@ -806,6 +839,10 @@ impl Player {
         } else {
             &mut scratch.input[..FRAME_SAMPLES]
         };
+        #[cfg(feature = "wasm-plugins")]
+        if let Some((filter, fault)) = self.wasm.process(pcm) {
+            self.wasm_fault(filter, fault);
+        }
         self.player_volume.apply(pcm, self.volume);
         match self.limiter.as_mut() {
             Some(l) => l.process(pcm),

@@ -86,6 +86,9 @@ pub struct DecodeJob {
     pub wake_encoder: bool,
     /// For read-ahead sources: whether enough bytes are buffered to decode without waiting.
     pub readiness: Option<super::readahead::Readiness>,
+    /// Test-only (debug builds): this job's decode step panics (`fault::decode_panic_for`).
+    #[cfg(debug_assertions)]
+    pub inject_panic: bool,
 }
 
 pub enum DecodeSrc {

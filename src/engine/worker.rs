@@ -79,6 +79,10 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
 
 /// Decodes up to one pass of packets for `job`; true if it pushed anything.
 fn decode_pass(job: &mut DecodeJob) -> bool {
+    #[cfg(debug_assertions)]
+    if job.inject_panic {
+        panic!("test: injected panic in the decoder");
+    }
     let mut progress = false;
     // Read-ahead sources decode one packet per readiness check, so a packet never
     // waits for the network on this thread.

@@ -27,6 +27,10 @@ pub enum PlayerCommand {
     SetVolume(u16),
     /// Replace the whole filter set (already validated by the control plane).
     SetFilters(Box<basalt_dsp::Filters>),
+    /// The run-time WASM filters to run after the chain, configured by the control plane
+    /// (`pluginFilters` keys of loaded modules).
+    #[cfg(feature = "wasm-plugins")]
+    SetWasmFilters(Vec<crate::plugin::wasm::Spec>),
     /// Where paced Opus frames go from now on (the guild's voice connection).
     AttachSink(Box<dyn FrameSink>),
     /// Stop sending; the track keeps its state (it is not being read any more).
@@ -117,6 +121,12 @@ pub enum PlayerEventKind {
         code: u16,
         reason: String,
         by_remote: bool,
+    },
+    /// A run-time WASM filter faulted and was switched off for this player
+    /// (`WasmFilterFaultEvent`); the audio goes on without it.
+    WasmFilterFault {
+        filter: String,
+        reason: String,
     },
 }
 

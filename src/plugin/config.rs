@@ -13,6 +13,8 @@ use crate::config::ConfigError;
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PluginsConfig {
+    /// Directory of run-time WASM filter modules (`.wasm` / `.wat`); "" = none.
+    pub wasm_dir: String,
     pub lavasrc: LavaSrcConfig,
     pub lavasearch: Toggle,
     pub lavalyrics: LavaLyricsConfig,

@@ -35,6 +35,8 @@ pub mod lavasrc;
 pub mod metrics;
 #[cfg(feature = "plugin-sponsorblock")]
 pub mod sponsorblock;
+#[cfg(feature = "wasm-plugins")]
+pub mod wasm;
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;

@@ -100,6 +100,9 @@ pub struct Node {
     pub(crate) load_pool: load_pool::LoadPool,
     /// Graceful drain (SIGTERM, `POST /v4/drain`).
     pub drain: drain::Drain,
+    /// Run-time WASM filters (`[plugins] wasm_dir`, `/v4/wasm/…`).
+    #[cfg(feature = "wasm-plugins")]
+    pub wasm: std::sync::Arc<crate::plugin::wasm::WasmFilters>,
 }
 
 impl Node {
@@ -112,7 +115,15 @@ impl Node {
             (config.server.loaders as usize).min((options.workers / 2).max(1)),
             Duration::from_millis(u64::from(config.server.load_timeout_ms)),
         );
+        #[cfg(feature = "wasm-plugins")]
+        let wasm = crate::plugin::wasm::WasmFilters::new(
+            &config.plugins.wasm_dir,
+            crate::engine::worker_count(config.player.encode_workers),
+        )
+        .map_err(ServerError::Thread)?;
         Ok(Node {
+            #[cfg(feature = "wasm-plugins")]
+            wasm,
             planner: config.planner.get(&config.ratelimit),
             plugins: crate::plugin::Plugins::new(&config),
             live: std::sync::RwLock::new(std::sync::Arc::new(config.clone())),

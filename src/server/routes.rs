@@ -301,6 +301,8 @@ pub fn dispatch(node: &Node, r: &Req) -> Result<Reply, ApiError> {
         ["youtube", ..] => {
             youtube_routes(node, r, &segs).unwrap_or_else(|| Err(ApiError::not_found("Not Found")))
         }
+        #[cfg(feature = "wasm-plugins")]
+        ["v4", "wasm", rest @ ..] => wasm_routes(node, r, rest),
         _ => node
             .plugins
             .route(node, r)
@@ -351,7 +353,35 @@ fn info(node: &Node) -> Value {
     // The built-in YouTube source answers for youtube-source's plugin entry.
     plugins.extend(crate::source::youtube::info_plugins(&sources));
     v["plugins"] = Value::Array(plugins);
+    // Loaded WASM filters answer to `pluginFilters.<name>` like plugins' filters.
+    #[cfg(feature = "wasm-plugins")]
+    if let Some(list) = v["filters"].as_array_mut() {
+        list.extend(node.wasm.names().into_iter().map(Value::from));
+    }
     v
+}
+
+/// `/v4/wasm/…`: list, load (or reload), unload the run-time WASM filters, rescan their
+/// directory.
+#[cfg(feature = "wasm-plugins")]
+fn wasm_routes(node: &Node, r: &Req, rest: &[&str]) -> Result<Reply, ApiError> {
+    use crate::plugin::wasm::WasmError;
+    let err = |e: WasmError| match e.status() {
+        404 => ApiError::not_found(e.to_string()),
+        _ => ApiError::bad_request(e.to_string()),
+    };
+    match (rest, r.method) {
+        (["filters"], Method::Get) => Ok(Reply::json(node.wasm.list())),
+        (["filters", name], Method::Post) => node.wasm.load(name).map(Reply::json).map_err(err),
+        (["filters", name], Method::Delete) => node
+            .wasm
+            .unload(name)
+            .map(|_| Reply::no_content())
+            .map_err(err),
+        (["rescan"], Method::Post) => node.wasm.rescan().map(Reply::json).map_err(err),
+        (["filters"] | ["filters", _] | ["rescan"], _) => Err(method_not_allowed(r)),
+        _ => Err(ApiError::not_found("Not Found")),
+    }
 }
 
 fn metrics(node: &Node, r: &Req) -> Result<Reply, ApiError> {
@@ -393,5 +423,9 @@ fn basalt_figures(node: &Node, players: usize, playing: usize) -> crate::telemet
         paused: paused as u64,
         idle: players.saturating_sub(playing + paused) as u64,
         failing_addresses: failing,
+        #[cfg(feature = "wasm-plugins")]
+        wasm_faults: node.wasm.fault_counts(),
+        #[cfg(not(feature = "wasm-plugins"))]
+        wasm_faults: Vec::new(),
     }
 }

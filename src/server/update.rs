@@ -337,6 +337,13 @@ pub fn apply_update(
             )));
         }
     }
+    // 2b. WASM filters parse their JSON now (control thread): a bad configuration is a
+    // 400 before anything changes.
+    #[cfg(feature = "wasm-plugins")]
+    let wasm_specs = match &up.filters {
+        Some(f) => Some(wasm_specs(node, &f.filters.plugin_filters)?),
+        None => None,
+    };
     // 3.
     let voice = up.voice.as_ref().map(VoiceUpdate::validate).transpose()?;
     if let Some(v) = &voice {
@@ -395,8 +402,25 @@ pub fn apply_update(
             // Lavalink keeps only names a registered plugin filter answers to.
             let mut filters = f.filters.clone();
             filters.plugin_filters = node.plugins.keep_plugin_filters(&filters.plugin_filters);
+            // Only players that run (or ran) a WASM filter hear about them.
+            #[cfg(feature = "wasm-plugins")]
+            let had_wasm = p
+                .filters
+                .plugin_filters
+                .keys()
+                .any(|k| node.wasm.get(k).is_some());
+            #[cfg(feature = "wasm-plugins")]
+            for name in node.wasm.names() {
+                if let Some(v) = f.filters.plugin_filters.get(&name) {
+                    filters.plugin_filters.insert(name, v.clone());
+                }
+            }
             p.filters = filters.clone();
             p.handle.send(PlayerCommand::SetFilters(Box::new(filters)));
+            #[cfg(feature = "wasm-plugins")]
+            if let Some(specs) = wasm_specs.filter(|s| had_wasm || !s.is_empty()) {
+                p.handle.send(PlayerCommand::SetWasmFilters(specs));
+            }
             session.send_player_update(&p);
         }
         if !new_track {
@@ -471,6 +495,27 @@ pub fn decode_for_play(node: &Node, encoded: &str) -> Result<TrackData, ApiError
         });
     }
     Ok(data)
+}
+
+/// The loaded WASM filters named in `pluginFilters` (null values mean "off"), each
+/// configured by its module; an unknown key is left to Lavalink's rule (dropped).
+#[cfg(feature = "wasm-plugins")]
+fn wasm_specs(
+    node: &Node,
+    plugin_filters: &serde_json::Map<String, Value>,
+) -> Result<Vec<crate::plugin::wasm::Spec>, ApiError> {
+    let mut specs = Vec::new();
+    for (name, cfg) in plugin_filters {
+        if cfg.is_null() || node.wasm.get(name).is_none() {
+            continue;
+        }
+        let (plugin, params) = node
+            .wasm
+            .configure(name, cfg)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        specs.push(crate::plugin::wasm::Spec { plugin, params });
+    }
+    Ok(specs)
 }
 
 /// `track.identifier`: must resolve to exactly one track (§6 step 11).

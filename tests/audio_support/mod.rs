@@ -82,6 +82,22 @@ pub fn write_ogg_opus(path: &Path, segments: &[(f32, f32)]) -> Vec<Vec<u8>> {
     packets
 }
 
+/// Turns a 20 ms code-0 packet into a code-3 packet (one frame) with `pad` padding bytes:
+/// still a valid 20 ms stereo packet, now over the 1276-byte limit.
+pub fn pad_packet(p: &[u8], pad: usize) -> Vec<u8> {
+    assert_eq!(p[0] & 3, 0, "code 0 packet");
+    let mut out = vec![p[0] | 3, 0x40 | 1];
+    let mut left = pad;
+    while left >= 255 {
+        out.push(255);
+        left -= 254;
+    }
+    out.push(left as u8);
+    out.extend_from_slice(&p[1..]);
+    out.resize(out.len() + pad, 0);
+    out
+}
+
 /// Ogg Opus (48 kHz stereo) holding exactly `packets`, each taken as 20 ms.
 pub fn write_ogg_opus_packets(path: &Path, packets: &[Vec<u8>]) {
     let mut head = b"OpusHead".to_vec();

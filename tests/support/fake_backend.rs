@@ -101,6 +101,8 @@ impl PlayerFactory for FakeEngine {
                     PlayerCommand::SetEndTime(ms) => format!("endTime:{ms}"),
                     PlayerCommand::SetVolume(v) => format!("volume:{v}"),
                     PlayerCommand::SetFilters(_) => "filters".into(),
+                    #[cfg(feature = "wasm-plugins")]
+                    PlayerCommand::SetWasmFilters(s) => format!("wasmFilters:{}", s.len()),
                     PlayerCommand::AttachSink(_) => "attach".into(),
                     PlayerCommand::DetachSink => "detach".into(),
                     PlayerCommand::Destroy => "destroy".into(),

@@ -54,12 +54,18 @@ pub fn config_text(port: u16, password: &str, server_extra: &str, extra: &str) -
 impl Node {
     /// Starts the binary on `config` (written to `DIR/config.toml`) and waits until it listens.
     pub fn start(tag: &str, port: u16, config: &str) -> Node {
+        Node::start_env(tag, port, config, &[])
+    }
+
+    /// [`Node::start`] with extra environment variables for the node.
+    pub fn start_env(tag: &str, port: u16, config: &str, env: &[(&str, &str)]) -> Node {
         let dir = std::env::temp_dir().join(format!("basalt-ops-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = dir.join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(dir.join("config.toml"))
             .stdout(Stdio::null())
