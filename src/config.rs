@@ -272,6 +272,11 @@ pub struct PlayerConfig {
     pub cpu_affinity: String,
     /// End every player's path with the look-ahead limiter instead of the soft clip.
     pub limiter: bool,
+    /// Most pacer threads (shards of the 20 ms clock); 0 = one per two cores. A shard runs
+    /// only once the ones before it hold `pacer_players_per_thread` players.
+    pub pacer_threads: usize,
+    /// Players a pacer thread takes before the next one starts; 0 = 1,000.
+    pub pacer_players_per_thread: usize,
 }
 
 impl Default for PlayerConfig {
@@ -292,6 +297,8 @@ impl Default for PlayerConfig {
             encode_workers: 0,
             cpu_affinity: String::new(),
             limiter: false,
+            pacer_threads: 0,
+            pacer_players_per_thread: 0,
         }
     }
 }
@@ -775,7 +782,8 @@ fn check_value(key: &str, val: &mut toml::Value, origin: &str) -> Result<(), Con
         "player.track_stuck_threshold_ms" => range(0, U32),
         "player.youtube_playlist_load_limit" => range(0, U32),
         "youtube.media_chunk_bytes" => range(1024, I32),
-        "player.decode_workers" | "player.encode_workers" => range(0, 256),
+        "player.decode_workers" | "player.encode_workers" | "player.pacer_threads" => range(0, 256),
+        "player.pacer_players_per_thread" => range(0, 1_000_000),
         "ratelimit.retry_limit" => range(i32::MIN as i64, I32),
         "server.workers" | "server.loaders" => range(1, 256),
         "server.load_timeout_ms" => range(100, 3_600_000),

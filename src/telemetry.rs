@@ -227,6 +227,17 @@ pub fn frame_empty(playing: bool) {
     FRAMES[if playing { 2 } else { 1 }].inc();
 }
 
+/// One pacer tick's totals of `frame_sent` / `frame_empty` (a shard adds them once per
+/// tick rather than once per player).
+#[inline]
+pub fn frames_paced(sent: u64, silent: u64, missed: u64) {
+    for (i, n) in [sent, silent, missed].into_iter().enumerate() {
+        if n > 0 {
+            FRAMES[i].0.fetch_add(n, Relaxed);
+        }
+    }
+}
+
 /// Runs one decode step and records its cost per 20 ms stereo frame produced
 /// (`pushed` interleaved samples; 1,920 per frame).
 #[inline]

@@ -3,9 +3,11 @@
 
 pub use crate::audio_format::{FRAME, FRAME_SAMPLES, MAX_OPUS_PACKET};
 
-/// Frame-ring capacity. The encode side keeps at most `TARGET_DEPTH` queued so changes are
-/// heard quickly; the spare slots absorb a late encode worker.
-pub const FRAME_RING: usize = 4;
+/// Frame-ring capacity. The encode side keeps at most `TARGET_DEPTH` current frames queued
+/// so changes are heard quickly. A change leaves up to `TARGET_DEPTH` stale frames in the
+/// ring until the pacer skips them; the spare slots hold the changed frames next to them,
+/// for up to two changes in one tick (a PATCH's fields may land in two service passes).
+pub const FRAME_RING: usize = 3 * TARGET_DEPTH;
 pub const TARGET_DEPTH: usize = 2;
 
 #[derive(Clone, Copy)]

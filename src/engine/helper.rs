@@ -190,6 +190,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
         src,
         pushed: 0,
         handled_seek: 0,
+        wake_encoder: true,
         readiness,
         #[cfg(debug_assertions)]
         inject_panic: super::fault::decode_panic_for(&track.info.identifier),
@@ -228,8 +229,14 @@ fn seek(shared: &Shared, mut job: Box<DecodeJob>, worker: usize) {
         job.ctl.eof.store(false, Ordering::Release);
     }
     job.handled_seek = gen;
+    job.wake_encoder = true;
     job.ctl.seek_done_at.store(job.pushed, Ordering::Release);
     job.ctl.seek_done_gen.store(gen, Ordering::Release);
+    // The encode side drops the pre-seek audio now: a full ring would hold the decoder
+    // back until the next tick.
+    if let Some(t) = &job.ctl.encoder {
+        t.unpark();
+    }
     hand_to_worker(shared, job, worker);
 }
 

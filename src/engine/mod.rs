@@ -16,6 +16,7 @@ pub use fault::{dead_threads, install_panic_hook};
 mod frame;
 mod helper;
 mod pacer;
+mod pacers;
 mod player;
 mod readahead;
 mod track;
@@ -70,7 +71,8 @@ pub(crate) struct Shared {
     pub settings: Settings,
     pub shutdown: AtomicBool,
     pub opener: Opener,
-    pub pacer_tx: Sender<pacer::PacerMsg>,
+    /// The pacer shards' inboxes and loads (`pacers`).
+    pub pacers: pacers::Pacers,
     pub helper_tx: Sender<helper::HelperJob>,
     pub dispose_tx: Sender<disposal::Garbage>,
     /// One channel per decode worker (new decode jobs).
@@ -152,7 +154,14 @@ impl Engine {
 
         let n_decode = worker_count(p.decode_workers);
         let n_encode = worker_count(p.encode_workers);
-        let (pacer_tx, pacer_rx) = channel::unbounded();
+        let n_pacers = pacers::shard_count(p.pacer_threads);
+        let mut pacer_tx = Vec::new();
+        let mut pacer_rx = Vec::new();
+        for _ in 0..n_pacers {
+            let (tx, rx) = channel::unbounded();
+            pacer_tx.push(tx);
+            pacer_rx.push(rx);
+        }
         let (helper_tx, helper_rx) = channel::unbounded();
         let (dispose_tx, dispose_rx) = channel::unbounded();
         let mut decode_tx = Vec::new();
@@ -166,7 +175,10 @@ impl Engine {
             settings,
             shutdown: AtomicBool::new(false),
             opener,
-            pacer_tx,
+            pacers: pacers::Pacers::new(
+                pacer_tx,
+                pacers::shard_capacity(p.pacer_players_per_thread),
+            ),
             helper_tx,
             dispose_tx,
             decode_tx,
@@ -224,15 +236,23 @@ impl Engine {
             joins.push(h);
         }
         let pacer_stats = Arc::new(PacerStats::default());
-        {
+        for (i, rx) in pacer_rx.into_iter().enumerate() {
             let s = shared.clone();
             let et = encode_threads.clone();
             let st = pacer_stats.clone();
-            joins.push(spawn("basalt-pacer".into(), move || {
-                pacer::run(s, pacer_rx, et, st)
-            })?);
+            // Shard 0 keeps the historical name (tools look for it).
+            let name = if i == 0 {
+                "basalt-pacer".to_string()
+            } else {
+                format!("basalt-pacer-{i}")
+            };
+            joins.push(spawn(name, move || pacer::run(s, i, rx, et, st))?);
         }
-        log::info!("engine started: {n_decode} decode workers, {n_encode} encode workers");
+        log::info!(
+            "engine started: {n_decode} decode workers, {n_encode} encode workers, \
+             up to {n_pacers} pacer threads of {} players",
+            shared.pacers.capacity()
+        );
         Ok(Engine {
             shared,
             encode_tx,
@@ -262,10 +282,12 @@ impl Engine {
             shared.clone(),
             self.shared.clone(),
         );
+        let shard = self.shared.pacers.assign();
+        entry.link.shard.store(shard, Ordering::Release);
         let _ = self
             .shared
-            .pacer_tx
-            .send(pacer::PacerMsg::Add(Box::new(entry)));
+            .pacers
+            .to(shard, pacer::PacerMsg::Add(Box::new(entry)));
         let w = (id as usize) % self.encode_tx.len();
         let _ = self.encode_tx[w].send(player);
         self.encode_threads[w].unpark();
@@ -292,6 +314,12 @@ impl Engine {
     /// Pacing lateness and tick counters (perf figures).
     pub fn pacer_stats(&self) -> Arc<PacerStats> {
         self.pacer_stats.clone()
+    }
+
+    /// Players each pacer thread holds (tests and perf: how the players are spread).
+    pub fn pacer_loads(&self) -> Vec<usize> {
+        let p = &self.shared.pacers;
+        (0..p.count()).map(|i| p.load(i)).collect()
     }
 
     /// Stops and joins every engine thread. Players still alive are dropped silently.

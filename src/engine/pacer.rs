@@ -1,10 +1,11 @@
-//! The pacer: one thread owning the 20 ms clock for every player.
+//! The pacer: the 20 ms clock of every player, run by one or more shard threads (see
+//! `pacers`), each sending the packets of its own players.
 //!
-//! Absolute schedule (deadline += 20 ms, never re-based except after a stall of more than
-//! three periods, so there is neither drift nor a burst). SCHED_FIFO when permitted, sleeping
+//! Absolute schedule on a grid shared by every shard (tick `n` is due at `epoch + n × 20
+//! ms`; never re-based except after a stall of more than three periods, and then onto the
+//! grid again, so there is neither drift nor a burst). SCHED_FIFO when permitted, sleeping
 //! to just before the deadline and spinning the rest, because a plain sleep is milliseconds
 //! late when the workers saturate the cores (perf-budget.md).
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::Receiver;
 
 use super::frame::Frame;
+use super::pacers::Pacers;
 use super::Shared;
 use crate::player::{FrameSink, PlayerShared};
 
@@ -44,6 +46,8 @@ pub struct PlayerLink {
     /// The current track's number (0 = none): the tail of a finished track still plays
     /// out, but only frames of the current track update the reported position.
     pub track: std::sync::atomic::AtomicU32,
+    /// The pacer shard that owns the player (where its control messages go).
+    pub shard: std::sync::atomic::AtomicUsize,
 }
 
 impl PlayerLink {
@@ -69,17 +73,23 @@ impl PlayerLink {
 /// The pacer's view of one player.
 pub struct PacerEntry {
     pub id: u64,
+    /// The grid tick that last served this player: a shard that receives it from another
+    /// serves it only on a later tick, so a move neither doubles nor skips a packet.
+    pub served: u64,
     pub frames: rtrb::Consumer<Frame>,
     pub link: Arc<PlayerLink>,
     pub shared: Arc<PlayerShared>,
     pub sink: Option<Box<dyn FrameSink>>,
 }
 
+/// Control messages name the player by its link, so a shard that has just moved the player
+/// on can forward them to its new owner.
 pub enum PacerMsg {
+    /// A new player, or one handed over by another shard.
     Add(Box<PacerEntry>),
-    Attach(u64, Box<dyn FrameSink>),
-    Detach(u64),
-    Remove(u64),
+    Attach(Arc<PlayerLink>, Box<dyn FrameSink>),
+    Detach(Arc<PlayerLink>),
+    Remove(Arc<PlayerLink>),
 }
 
 /// Fine buckets of 1 µs up to 2 ms, then coarse ones of 100 µs up to 100 ms.
@@ -105,7 +115,8 @@ fn bucket_top(i: usize) -> u64 {
     }
 }
 
-/// Lateness of pacer ticks: a histogram (1 µs resolution below 2 ms), plus max.
+/// Lateness of pacer ticks: a histogram (1 µs resolution below 2 ms), plus max. One for all
+/// shards, so figures are merged: `ticks` counts every shard's ticks.
 pub struct PacerStats {
     pub ticks: AtomicU64,
     pub rebased: AtomicU64,
@@ -228,8 +239,24 @@ impl Spin {
     }
 }
 
+/// Ticks between a shard's looks at the balance (1 s), and players moved per look.
+const BALANCE_EVERY: u64 = 50;
+const MOVE_BATCH: usize = 64;
+
+/// The grid tick due at or before `now`.
+fn tick_at(pacers: &Pacers, now: Instant) -> u64 {
+    (now.saturating_duration_since(pacers.epoch).as_nanos() / PERIOD.as_nanos()) as u64
+}
+
+fn due(pacers: &Pacers, n: u64) -> Instant {
+    pacers.epoch + Duration::from_nanos(n.saturating_mul(PERIOD.as_nanos() as u64))
+}
+
+/// One pacer shard (`me`): serves its players on the shared grid, sleeps on its inbox while
+/// it has none.
 pub(crate) fn run(
     shared: Arc<Shared>,
+    me: usize,
     rx: Receiver<PacerMsg>,
     encoders: Vec<Thread>,
     stats: Arc<PacerStats>,
@@ -237,17 +264,32 @@ pub(crate) fn run(
     if shared.settings.realtime_pacer {
         if try_realtime() {
             stats.realtime.store(true, Ordering::Relaxed);
-        } else {
+        } else if me == 0 {
             log::warn!(
                 "pacer: SCHED_FIFO not permitted (needs root or CAP_SYS_NICE); \
                  using normal priority, pacing may be late under load"
             );
         }
     }
+    let pacers = &shared.pacers;
     let mut spin = Spin::new();
-    let mut entries: Vec<PacerEntry> = Vec::with_capacity(1024);
-    let mut deadline = Instant::now() + PERIOD;
+    let mut entries: Vec<Box<PacerEntry>> = Vec::with_capacity(pacers.capacity() + MOVE_BATCH);
+    let mut n = tick_at(pacers, Instant::now()) + 1;
     while !shared.shutdown.load(Ordering::Relaxed) {
+        if entries.is_empty() {
+            // Idle: no spin, no tick; the next player starts on the next grid tick.
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(msg) => handle_msg(&shared, me, &mut entries, msg),
+                Err(_) => continue,
+            }
+            // A player handed over is due on the tick after the one it was last served on,
+            // even if this thread woke late: serve it now rather than skip its slot.
+            let cur = tick_at(pacers, Instant::now());
+            let overdue = entries.iter().any(|e| e.served > 0 && e.served < cur);
+            n = if overdue { cur } else { cur + 1 };
+            continue;
+        }
+        let deadline = due(pacers, n);
         let overshoot = wait_until(deadline, spin.now);
         spin.observe(overshoot);
         stats
@@ -258,17 +300,33 @@ pub(crate) fn run(
         stats.record(late);
         crate::telemetry::PACING_LATENESS.observe(late);
         if late > PERIOD * MAX_CATCH_UP {
-            // A stall (suspended VM, debugger): skip the lost ticks rather than burst them.
+            // A stall (suspended VM, debugger): skip the lost ticks rather than burst them,
+            // and go on from the grid tick just passed.
             stats.rebased.fetch_add(1, Ordering::Relaxed);
             let missed = (late.as_nanos() / PERIOD.as_nanos()) as u64;
             stats.missed_ticks.fetch_add(missed, Ordering::Relaxed);
-            deadline = now;
+            n = tick_at(pacers, now);
         }
+        // Whole periods late (at most MAX_CATCH_UP here): serve the missed ticks now, each
+        // player's frames in one batch, rather than as back-to-back ticks.
+        let behind = tick_at(pacers, now)
+            .saturating_sub(n)
+            .min(u64::from(MAX_CATCH_UP));
+        for k in 1..=behind {
+            stats.record(late.saturating_sub(PERIOD * k as u32));
+        }
+        let last = n + behind;
         while let Ok(msg) = rx.try_recv() {
-            handle_msg(&shared, &mut entries, msg);
+            handle_msg(&shared, me, &mut entries, msg);
         }
+        let mut tally = Tally::default();
         for e in entries.iter_mut() {
-            if let Err(p) = super::fault::isolate(|| tick(e)) {
+            if e.served >= last {
+                continue; // served this tick by the shard it came from
+            }
+            let max = (last - e.served.max(n - 1)) as usize;
+            e.served = last;
+            if let Err(p) = super::fault::isolate(|| tick(e, max, &mut tally)) {
                 // A sink that panics (encryption, a socket) is detached; the player sees no
                 // reader and its track ends by `cleanup`, the others are not touched.
                 log::error!(
@@ -282,47 +340,99 @@ pub(crate) fn run(
                 }
             }
         }
+        crate::telemetry::frames_paced(tally.sent, tally.silent, tally.missed);
         for t in &encoders {
             t.unpark();
         }
-        deadline += PERIOD;
+        n = last;
+        if (n + me as u64).is_multiple_of(BALANCE_EVERY) {
+            if let Some((to, k)) = pacers.rebalance(me, entries.len(), MOVE_BATCH) {
+                for _ in 0..k {
+                    if let Some(e) = entries.pop() {
+                        pacers.hand_over(me, to, e);
+                    }
+                }
+            }
+        }
+        n += 1;
     }
     for e in entries.drain(..) {
-        super::disposal::dispose(&shared, Box::new(e));
+        super::disposal::dispose(&shared, e);
     }
 }
 
-fn handle_msg(shared: &Shared, entries: &mut Vec<PacerEntry>, msg: PacerMsg) {
+// Boxed on purpose: a player moves between shards as the same box, so a move never
+// allocates on a pacer thread.
+#[allow(clippy::vec_box)]
+fn handle_msg(shared: &Shared, me: usize, entries: &mut Vec<Box<PacerEntry>>, msg: PacerMsg) {
+    let find = |entries: &mut Vec<Box<PacerEntry>>, l: &Arc<PlayerLink>| {
+        entries.iter().position(|e| Arc::ptr_eq(&e.link, l))
+    };
     match msg {
-        PacerMsg::Add(e) => entries.push(*e),
-        PacerMsg::Attach(id, sink) => {
-            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
-                if let Some(old) = e.sink.replace(sink) {
+        PacerMsg::Add(e) => entries.push(e),
+        PacerMsg::Attach(link, sink) => match find(entries, &link) {
+            Some(i) => {
+                if let Some(old) = entries[i].sink.replace(sink) {
                     super::disposal::dispose(shared, Box::new(old));
                 }
-            } else {
-                super::disposal::dispose(shared, Box::new(sink));
             }
-        }
-        PacerMsg::Detach(id) => {
-            if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+            None => forward_or(shared, me, PacerMsg::Attach(link, sink)),
+        },
+        PacerMsg::Detach(link) => match find(entries, &link) {
+            Some(i) => {
+                let e = &mut entries[i];
                 e.link.sink_connected.store(false, Ordering::Release);
                 if let Some(old) = e.sink.take() {
                     super::disposal::dispose(shared, Box::new(old));
                 }
             }
-        }
-        PacerMsg::Remove(id) => {
-            if let Some(i) = entries.iter().position(|e| e.id == id) {
+            None => forward_or(shared, me, PacerMsg::Detach(link)),
+        },
+        PacerMsg::Remove(link) => match find(entries, &link) {
+            Some(i) => {
                 let e = entries.swap_remove(i);
+                shared.pacers.left(me);
                 e.link.sink_connected.store(false, Ordering::Release);
-                super::disposal::dispose(shared, Box::new(e));
+                super::disposal::dispose(shared, e);
             }
-        }
+            None => forward_or(shared, me, PacerMsg::Remove(link)),
+        },
     }
 }
 
-fn tick(e: &mut PacerEntry) {
+/// A message for a player this shard does not hold: it moved on (forward it to its owner),
+/// or it was removed (a sink that came too late is freed off this thread).
+fn forward_or(shared: &Shared, me: usize, msg: PacerMsg) {
+    let link = match &msg {
+        PacerMsg::Attach(l, _) | PacerMsg::Detach(l) | PacerMsg::Remove(l) => l,
+        PacerMsg::Add(_) => return,
+    };
+    let owner = link.shard.load(Ordering::Acquire);
+    if owner != me {
+        let _ = shared.pacers.to(owner, msg);
+    } else {
+        super::disposal::dispose(shared, Box::new(msg));
+    }
+}
+
+/// What one player's tick did, tallied per shard and added to the global counters once per
+/// tick (one shared counter hit by every shard for every packet would bounce its cache line
+/// between their cores).
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    silent: u64,
+    missed: u64,
+}
+
+/// Most frames one player gets in one tick: this tick's and the catch-up of up to
+/// `MAX_CATCH_UP` missed ones.
+const MAX_FRAMES: usize = MAX_CATCH_UP as usize + 1;
+
+/// Serves one player: up to `max` frames of its current generation (more than one only
+/// when a late tick catches up; they go to the sink in one call, one system call for a
+/// voice connection).
+fn tick(e: &mut PacerEntry, max: usize, tally: &mut Tally) {
     let Some(sink) = e.sink.as_mut() else {
         return;
     };
@@ -332,29 +442,62 @@ fn tick(e: &mut PacerEntry) {
         return;
     }
     loop {
-        let Ok(f) = e.frames.pop() else {
-            sink.no_frame();
-            crate::telemetry::frame_empty(e.shared.is_playing());
-            e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
+        // Frames made stale by a seek, change or pause go first.
+        loop {
+            let Ok(f) = e.frames.peek() else {
+                sink.no_frame();
+                if e.shared.is_playing() {
+                    tally.missed += 1;
+                } else {
+                    tally.silent += 1;
+                }
+                e.shared.frames_nulled.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if (e.link.accept.load(Ordering::Acquire) >> 32) as u32 == f.gen {
+                break;
+            }
+            let _ = e.frames.pop();
+        }
+        let n = e.frames.slots().clamp(1, max.clamp(1, MAX_FRAMES));
+        let Ok(chunk) = e.frames.read_chunk(n) else {
             return;
         };
-        let cur = e.link.accept.load(Ordering::Acquire);
-        if (cur >> 32) as u32 != f.gen {
-            continue; // made stale by a seek, change or pause
+        let (a, b) = chunk.as_slices();
+        let mut payloads: [&[u8]; MAX_FRAMES] = [&[]; MAX_FRAMES];
+        let mut k = 0;
+        let mut last = (0, 0);
+        for f in a.iter().chain(b) {
+            let cur = e.link.accept.load(Ordering::Acquire);
+            if (cur >> 32) as u32 != f.gen {
+                break; // a rewind landed just now: the rest are stale
+            }
+            let new = ((f.gen as u64) << 32) | f.seq as u64;
+            if e.link
+                .accept
+                .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                break;
+            }
+            payloads[k] = f.payload();
+            last = (f.track, f.end_ms);
+            k += 1;
         }
-        let new = ((f.gen as u64) << 32) | f.seq as u64;
-        if e.link
-            .accept
-            .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if k == 0 {
+            chunk.commit(1); // made stale between the look and the claim
             continue;
         }
-        sink.send_frame(f.payload());
-        crate::telemetry::frame_sent();
-        e.shared.frames_sent.fetch_add(1, Ordering::Relaxed);
-        if f.track == e.link.track.load(Ordering::Acquire) {
-            e.shared.position_ms.store(f.end_ms, Ordering::Relaxed);
+        if k == 1 {
+            sink.send_frame(payloads[0]);
+        } else {
+            sink.send_frames(&payloads[..k]);
+        }
+        chunk.commit(k);
+        tally.sent += k as u64;
+        e.shared.frames_sent.fetch_add(k as u64, Ordering::Relaxed);
+        if last.0 == e.link.track.load(Ordering::Acquire) {
+            e.shared.position_ms.store(last.1, Ordering::Relaxed);
         }
         return;
     }

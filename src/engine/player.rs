@@ -55,6 +55,8 @@ impl Scratch {
 
 /// What one service pass did, for the worker.
 pub struct Step {
+    /// The decode workers have work: PCM was consumed, or a seek was asked (it starts at
+    /// once rather than when a decode worker next looks).
     pub consumed: bool,
     pub remove: bool,
 }
@@ -90,7 +92,6 @@ impl Active {
 
 pub struct Player {
     guild_id: GuildId,
-    id: u64,
     cmds: Receiver<PlayerCommand>,
     events: Sender<PlayerEvent>,
     shared: Arc<PlayerShared>,
@@ -132,6 +133,9 @@ pub struct Player {
     /// Number of the current track (frames carry it), 0 when none.
     track_no: u32,
     handles_gone: bool,
+    /// A seek was asked, or pre-seek audio dropped from the feed: the worker wakes the decode
+    /// workers, so the seek starts (and its audio arrives) before the next tick.
+    wake_decoders: bool,
     destroyed: bool,
     unread_since: Option<Instant>,
 }
@@ -152,6 +156,7 @@ impl Player {
             .expect("libopus accepts complexity 10 at 48 kHz stereo");
         let entry = PacerEntry {
             id,
+            served: 0,
             frames: cons,
             link: link.clone(),
             shared: shared.clone(),
@@ -165,7 +170,6 @@ impl Player {
         });
         let p = Player {
             guild_id,
-            id,
             cmds,
             events,
             shared,
@@ -196,6 +200,7 @@ impl Player {
             track: None,
             track_no: 0,
             handles_gone: false,
+            wake_decoders: false,
             destroyed: false,
             unread_since: None,
         };
@@ -231,7 +236,7 @@ impl Player {
             }
         }
         let mut step = Step {
-            consumed: false,
+            consumed: std::mem::take(&mut self.wake_decoders),
             remove: false,
         };
         if self.destroyed || (self.handles_gone && self.track.is_none()) {
@@ -263,12 +268,13 @@ impl Player {
             }
         }
         self.resolve_seek();
+        step.consumed |= std::mem::take(&mut self.wake_decoders);
         let ready = self
             .track
             .as_ref()
             .is_some_and(|t| t.feed.is_some() && t.awaiting_seek.is_none());
         if !self.paused && ready {
-            while FRAME_RING - self.frames.slots() < TARGET_DEPTH {
+            while self.frames.slots() > 0 && self.live_queued() < TARGET_DEPTH {
                 match self.produce(scratch) {
                     Made::Frame => {
                         step.consumed = true;
@@ -410,10 +416,13 @@ impl Player {
                 self.rewind(true);
             }
             PlayerCommand::AttachSink(sink) => {
-                let _ = self.engine.pacer_tx.send(PacerMsg::Attach(self.id, sink));
+                let _ = self
+                    .engine
+                    .pacers
+                    .send(PacerMsg::Attach(self.link.clone(), sink));
             }
             PlayerCommand::DetachSink => {
-                let _ = self.engine.pacer_tx.send(PacerMsg::Detach(self.id));
+                let _ = self.engine.pacers.send(PacerMsg::Detach(self.link.clone()));
             }
             PlayerCommand::Destroy => self.destroy(),
         }
@@ -425,7 +434,7 @@ impl Player {
         }
         #[cfg(feature = "wasm-plugins")]
         self.wasm.release();
-        let _ = self.engine.pacer_tx.send(PacerMsg::Remove(self.id));
+        let _ = self.engine.pacers.send(PacerMsg::Remove(self.link.clone()));
         self.destroyed = true;
     }
 
@@ -435,7 +444,7 @@ impl Player {
         }
         self.paused = req.paused;
         self.shared.paused.store(req.paused, Ordering::Relaxed);
-        let ctl = Arc::new(TrackCtl::new());
+        let ctl = Arc::new(TrackCtl::new(self.shared.waker.get().cloned()));
         let start_ms = if req.track.info.is_stream {
             0
         } else {
@@ -494,6 +503,7 @@ impl Player {
         t.ctl.seek_ms.store(target, Ordering::Release);
         t.ctl.seek_gen.store(gen, Ordering::Release);
         t.awaiting_seek = Some(gen);
+        self.wake_decoders = true;
         self.rewind(false);
         let t = self.track.as_mut().expect("checked above");
         t.base_ms = target;
@@ -541,6 +551,8 @@ impl Player {
         };
         t.popped += dropped as u64;
         t.awaiting_seek = None;
+        // A full ring of pre-seek audio held the decoder back.
+        self.wake_decoders |= dropped > 0;
     }
 
     fn poll_outcome(&mut self) {
@@ -621,6 +633,27 @@ impl Player {
         if let Some(feed) = t.feed {
             dispose(&self.engine, Box::new(feed));
         }
+    }
+
+    /// Frames of the current generation queued for the pacer and not sent yet. Stale frames
+    /// left in the ring by a rewind do not count: the pacer skips them, and counting them
+    /// made the tick after every change go out empty (the change was heard a tick late,
+    /// after a gap).
+    fn live_queued(&self) -> usize {
+        let made = self.next_seq.wrapping_sub(self.gen_first_seq);
+        let cur = self.link.accept.load(Ordering::Acquire);
+        let sent = if (cur >> 32) as u32 == self.gen {
+            // The last sent frame, if it is of this generation (its seq is ≥ the first).
+            let d = (cur as u32).wrapping_sub(self.gen_first_seq) as i32;
+            if d >= 0 {
+                d as u32 + 1
+            } else {
+                0
+            }
+        } else {
+            0
+        };
+        made.saturating_sub(sent) as usize
     }
 
     /// Makes queued frames stale; with `replay`, their audio is produced again next.

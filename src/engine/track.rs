@@ -42,10 +42,13 @@ pub struct TrackCtl {
     pub eof: AtomicBool,
     pub outcome_tx: Sender<Outcome>,
     pub outcome_rx: Receiver<Outcome>,
+    /// The player's encode worker: woken when the first audio after an open or a seek is
+    /// decoded, so it reaches the next packet instead of waiting for the pacer's tick.
+    pub encoder: Option<std::thread::Thread>,
 }
 
 impl TrackCtl {
-    pub fn new() -> TrackCtl {
+    pub fn new(encoder: Option<std::thread::Thread>) -> TrackCtl {
         let (outcome_tx, outcome_rx) = channel::bounded(4);
         TrackCtl {
             stop: AtomicBool::new(false),
@@ -56,6 +59,7 @@ impl TrackCtl {
             eof: AtomicBool::new(false),
             outcome_tx,
             outcome_rx,
+            encoder,
         }
     }
 
@@ -78,6 +82,8 @@ pub struct DecodeJob {
     pub pushed: u64,
     /// The seek generation this job last handled.
     pub handled_seek: u32,
+    /// Set by an open or a seek: the decode worker wakes the encode side once it has pushed.
+    pub wake_encoder: bool,
     /// For read-ahead sources: whether enough bytes are buffered to decode without waiting.
     pub readiness: Option<super::readahead::Readiness>,
     /// Test-only (debug builds): this job's decode step panics (`fault::decode_panic_for`).

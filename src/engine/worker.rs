@@ -47,7 +47,17 @@ pub(crate) fn run_decode(shared: Arc<Shared>, rx: Receiver<Box<DecodeJob>>) {
                 continue;
             }
             match isolate(|| decode_pass(job)) {
-                Ok(p) => progress |= p,
+                Ok(p) => {
+                    progress |= p;
+                    if p && job.wake_encoder {
+                        // The first audio after an open or a seek: the encode worker makes
+                        // its frames now, in time for the next tick.
+                        job.wake_encoder = false;
+                        if let Some(t) = &job.ctl.encoder {
+                            t.unpark();
+                        }
+                    }
+                }
                 Err(panic) => {
                     // The decoder may be half-updated: fail the track and drop the job.
                     let j = jobs.swap_remove(i);
@@ -165,7 +175,8 @@ pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Ve
                 t.unpark();
             }
         }
-        // The pacer unparks us after every tick; the timeout covers idle players' commands.
+        // The pacer unparks us after every tick, a command or the first audio after a seek
+        // as soon as it is there (`PlayerHandle::send`, the decode worker).
         std::thread::park_timeout(Duration::from_millis(20));
     }
     for p in players {

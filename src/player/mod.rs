@@ -53,6 +53,13 @@ pub struct PlayRequest {
 pub trait FrameSink: Send {
     /// One 20 ms Opus frame of audio.
     fn send_frame(&mut self, opus: &[u8]);
+    /// Several frames in one go, oldest first: a late tick catching up. A sink that can
+    /// batch them (one system call) overrides this.
+    fn send_frames(&mut self, frames: &[&[u8]]) {
+        for f in frames {
+            self.send_frame(f);
+        }
+    }
     /// The player had no frame this tick (paused, buffering, stopped). The sink sends its
     /// trailing silence frames the first few times and then stays quiet.
     fn no_frame(&mut self);
