@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use fake_voice::FakeVoice;
 use ops_node::*;
+use serde_json::json;
 
 const PW: &str = "faults-pw";
 const CANARY: u64 = 812_000_000_000_000_001;
@@ -231,4 +232,85 @@ fn huge_resume_timeouts_and_resumes_racing_expiry_keep_sessions_consistent() {
     drop(ws);
     assert_eq!(c.get("/v4/info").status, 200);
     assert!(!node.stderr().contains("panicked"), "{}", node.stderr());
+}
+
+/// A local file on a hung disk (a FIFO whose writer stops after one second of audio)
+/// starves only its own player: TrackStuckEvent after the threshold, while a canary on the
+/// same (single) decode worker keeps its cadence. Local files are read on the I/O pool, not
+/// on the decode worker.
+#[test]
+fn a_hung_local_file_starves_only_its_player() {
+    let port = free_port();
+    let config = config_text(
+        port,
+        PW,
+        "",
+        "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1500\n",
+    );
+    let node = Node::start_env("hung-disk", port, &config, &[]);
+    let c = node.client(PW);
+    let (mut ws, sid) = session(&node, PW);
+    let (fc, fv) = (voice(CANARY), voice(VICTIM));
+    let canary = sine_wav(&node.dir, "canary.wav", 12.0);
+    // Load a real file for its encoded track, then put a FIFO at that path.
+    let slow = sine_wav(&node.dir, "slow.wav", 10.0);
+    let wav = std::fs::read(&slow).unwrap();
+    let loaded = c
+        .get(&format!(
+            "/v4/loadtracks?identifier={}",
+            slow.to_str().unwrap().replace('/', "%2F")
+        ))
+        .json();
+    let encoded = loaded["data"]["encoded"]
+        .as_str()
+        .expect("track")
+        .to_string();
+    std::fs::remove_file(&slow).unwrap();
+    let path = std::ffi::CString::new(slow.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let writer = {
+        let slow = slow.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // Blocks until the node opens the FIFO; then one second of audio, then silence
+            // on the wire (a hung disk) until the test ends.
+            let mut f = std::fs::OpenOptions::new().write(true).open(&slow).unwrap();
+            let _ = f.write_all(&wav[..44 + 192_000]);
+            let _ = stop_rx.recv_timeout(Duration::from_secs(30));
+        })
+    };
+    play(&node, &sid, CANARY, &fc, &canary);
+    wait_packets(&fc, 20, 15);
+    let body = json!({
+        "track": {"encoded": encoded},
+        "voice": {
+            "token": fv.config.token,
+            "endpoint": fv.endpoint,
+            "sessionId": fv.config.session_id,
+            "channelId": fv.config.channel_id.to_string(),
+        }
+    });
+    let r = c.patch(
+        &format!("/v4/sessions/{sid}/players/{VICTIM}"),
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let victim = VICTIM.to_string();
+    let stuck = loop {
+        let ev = ws.expect("event", None, Duration::from_secs(10));
+        if ev["guildId"] == victim.as_str() && ev["type"] == "TrackStuckEvent" {
+            break ev;
+        }
+    };
+    assert_eq!(stuck["thresholdMs"], 1500, "{stuck}");
+    // It played its buffered second first.
+    assert!(fv.packets().len() >= 40, "{} packets", fv.packets().len());
+    let n = fc.packets().len();
+    wait_packets(&fc, n + 25, 10);
+    let worst = worst_gap(&fc);
+    assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
+    let _ = stop_tx.send(());
+    let _ = writer.join();
 }

@@ -146,13 +146,12 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
         Ok(i) => i,
         Err(e) => return ctl.fail(e),
     };
-    // Network sources stall; local files are read directly.
-    let mut readiness = None;
-    if track.info.source_name != "local" {
-        let ra = super::readahead::ReadAhead::new(input.reader, &shared.io);
-        readiness = Some(ra.readiness());
-        input.reader = Box::new(ra);
-    }
+    // Every source is read on the I/O pool, never on the decode worker: network sources
+    // stall, and so does a local file on a slow or hung disk (an NFS mount, a FIFO). The
+    // decode worker decodes only what is already buffered (64 KiB per track).
+    let ra = super::readahead::ReadAhead::new(input.reader, &shared.io);
+    let readiness = Some(ra.readiness());
+    input.reader = Box::new(ra);
     let opened = match decode::open(input, shared.settings.resampling) {
         Ok(o) => o,
         Err(e) => {
