@@ -449,7 +449,15 @@ impl IoPool {
             match self.rx.recv_timeout(Duration::from_millis(5)) {
                 Ok(mut f) => {
                     idle_since = Instant::now();
-                    self.busy.fetch_add(1, Ordering::AcqRel);
+                    // A read may block for as long as a stalled host takes to time out:
+                    // keep one thread idle (up to MAX_THREADS) so the next reader in the
+                    // queue, a healthy one, never waits behind stalled ones.
+                    let busy = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
+                    if busy >= self.threads.load(Ordering::Acquire)
+                        && self.threads.load(Ordering::Acquire) < MAX_THREADS
+                    {
+                        self.spawn_thread();
+                    }
                     // A panic in a source's read or seek fails that track's reader only;
                     // this thread and every other track it fills go on.
                     let step = match super::fault::isolate(|| f.step(&mut buf)) {
