@@ -419,9 +419,10 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let mut seen: Vec<(String, String)> = Vec::new();
-    // The stalled source's TrackExceptionEvent is not asserted: while its HTTP reads time
-    // out and reconnect, the 3× rule has not fired in this setup (it ends ~35 s later when
-    // the source gives up); noted for the next session.
+    // The stalled source's TrackExceptionEvent is not asserted: it sends no length, so the
+    // HTTP source treats it as a live stream and reconnects after each read timeout; every
+    // reconnect delivers another second of audio, so it never goes three thresholds without
+    // audio (it ends when the source stops reconnecting, ~35 s in).
     let wanted = |seen: &Vec<(String, String)>| {
         let has = |g: u64, t: &str| {
             let g = g.to_string();
