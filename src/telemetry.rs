@@ -249,7 +249,9 @@ pub fn timed_decode<E>(
     if let Ok(f) = &r {
         if f.pushed > 0 {
             let ns = t0.elapsed().as_nanos() as u64;
-            DECODE.observe_ns(ns.saturating_mul(1920) / f.pushed as u64);
+            DECODE.observe_ns(
+                ns.saturating_mul(crate::audio_format::FRAME_SAMPLES as u64) / f.pushed as u64,
+            );
         }
     }
     r

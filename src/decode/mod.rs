@@ -27,7 +27,7 @@ mod segmented;
 pub use resample::Resampler48;
 
 /// Output sample rate of the whole pipeline.
-pub const OUT_RATE: u32 = 48_000;
+pub const OUT_RATE: u32 = crate::audio_format::SAMPLE_RATE;
 /// Largest demuxed Opus packet kept for passthrough or decoding (120 ms at high bitrates).
 pub const MAX_OPUS_SOURCE_PACKET: usize = 2040;
 

@@ -25,8 +25,12 @@ pub struct OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(complexity: u8) -> Result<OpusEncoder, EncodeError> {
-        let mut enc =
-            opus2::Encoder::new(48_000, Channels::Stereo, Application::Audio).map_err(err)?;
+        let mut enc = opus2::Encoder::new(
+            crate::audio_format::SAMPLE_RATE,
+            Channels::Stereo,
+            Application::Audio,
+        )
+        .map_err(err)?;
         enc.set_complexity(i32::from(complexity.min(10)))
             .map_err(err)?;
         enc.set_bitrate(Bitrate::Bits(96_000)).map_err(err)?;
@@ -52,5 +56,8 @@ pub fn is_passthrough_packet(packet: &[u8]) -> bool {
         return false;
     }
     matches!(opus2::packet::get_nb_channels(packet), Ok(Channels::Stereo))
-        && matches!(opus2::packet::get_nb_samples(packet, 48_000), Ok(FRAME))
+        && matches!(
+            opus2::packet::get_nb_samples(packet, crate::audio_format::SAMPLE_RATE),
+            Ok(FRAME)
+        )
 }

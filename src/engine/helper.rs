@@ -169,7 +169,10 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
             (DecodeSrc::Pcm(dec, p), Feed::Pcm(c))
         }
         Opened::Opus(demux) => {
-            let decoder = match opus2::Decoder::new(48_000, opus2::Channels::Stereo) {
+            let decoder = match opus2::Decoder::new(
+                crate::audio_format::SAMPLE_RATE,
+                opus2::Channels::Stereo,
+            ) {
                 Ok(d) => d,
                 Err(e) => return ctl.fail(playback_exception(&format!("libopus: {e}"))),
             };
