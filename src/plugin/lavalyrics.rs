@@ -21,8 +21,8 @@ use crate::config::Config;
 use crate::net::Outbound;
 use crate::player::{GuildId, PlayerEvent, PlayerEventKind};
 use crate::server::routes::{Reply, Req};
+use crate::server::session::{lock, Session};
 use crate::server::ApiError;
-use crate::session::{lock, Session};
 use crate::track::TrackData;
 
 pub const NAME: &str = "lavalyrics-plugin";
@@ -288,7 +288,7 @@ impl LavaLyrics {
         ctx: &Ctx,
         sid: &str,
         gid: &str,
-    ) -> Result<(Arc<Session>, Arc<Mutex<crate::session::Player>>), ApiError> {
+    ) -> Result<(Arc<Session>, Arc<Mutex<crate::server::session::Player>>), ApiError> {
         let guild = guild_param(gid)?;
         let s = ctx
             .node

@@ -47,8 +47,8 @@ use serde_json::{json, Map, Value};
 use crate::config::Config;
 use crate::player::{GuildId, PlayerEvent};
 use crate::server::routes::{Body, Reply, Req};
+use crate::server::session::Session;
 use crate::server::{ApiError, Node};
-use crate::session::Session;
 use crate::track::TrackData;
 
 /// The version each built-in plugin reports: Basalt's own.
@@ -458,7 +458,7 @@ pub(crate) struct CueTarget {
     pub sid: String,
     pub guild: GuildId,
     pub session: Arc<Session>,
-    pub player: Arc<std::sync::Mutex<crate::session::Player>>,
+    pub player: Arc<std::sync::Mutex<crate::server::session::Player>>,
     /// The playing track's identity (`track_identity`), if any.
     pub track: Option<(String, String)>,
     pub pos: i64,
@@ -473,7 +473,7 @@ pub(crate) fn cue_targets<V>(
     map: &std::sync::Mutex<std::collections::HashMap<(String, GuildId), V>>,
     has_cues: impl Fn(&V) -> bool,
 ) -> Vec<CueTarget> {
-    use crate::session::lock;
+    use crate::sync::lock;
     let keys: Vec<(String, GuildId)> = {
         let mut map = lock(map);
         if map.is_empty() {

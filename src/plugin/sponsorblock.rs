@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::net::Outbound;
 use crate::player::{GuildId, PlayerCommand, PlayerEvent, PlayerEventKind};
 use crate::server::routes::{Reply, Req};
+use crate::server::session::{lock, Session};
 use crate::server::ApiError;
-use crate::session::{lock, Session};
 use crate::track::TrackData;
 
 pub const NAME: &str = "sponsorblock-plugin";

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::update::UpdatePlayer;
 use super::ApiError;
-use crate::session::Session;
+use crate::server::session::Session;
 
 /// Whether the node drains, and since when.
 #[derive(Default)]

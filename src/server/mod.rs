@@ -20,6 +20,7 @@ pub mod reload;
 mod request;
 pub mod routeplanner;
 pub mod routes;
+pub mod session;
 pub mod update;
 mod voice_pool;
 pub mod websocket;
@@ -33,7 +34,7 @@ pub use http::Server;
 pub use update::{parse_update_player, UpdatePlayer};
 
 use crate::config::Config;
-use crate::session::Sessions;
+use session::Sessions;
 
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
@@ -103,6 +104,42 @@ pub struct Node {
     /// Run-time WASM filters (`[plugins] wasm_dir`, `/v4/wasm/…`).
     #[cfg(feature = "wasm-plugins")]
     pub wasm: std::sync::Arc<crate::plugin::wasm::WasmFilters>,
+}
+
+impl session::SessionHost for Node {
+    fn create_player(
+        &self,
+        guild: crate::player::GuildId,
+        events: crossbeam::channel::Sender<crate::player::PlayerEvent>,
+    ) -> crate::player::PlayerHandle {
+        self.backend.players.create_player(guild, events)
+    }
+    fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+    fn player_update_interval(&self) -> Duration {
+        self.options.player_update_interval
+    }
+    fn stats_interval(&self) -> Duration {
+        self.options.stats_interval
+    }
+    fn system_figures(&self) -> dto::SystemFigures {
+        Node::system_figures(self)
+    }
+    fn before_event(
+        &self,
+        session: &std::sync::Arc<session::Session>,
+        ev: &crate::player::PlayerEvent,
+    ) {
+        self.plugins.before_event(self, session, ev);
+    }
+    fn after_event(
+        &self,
+        session: &std::sync::Arc<session::Session>,
+        ev: &crate::player::PlayerEvent,
+    ) {
+        self.plugins.on_event(self, session, ev);
+    }
 }
 
 impl Node {

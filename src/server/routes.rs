@@ -8,7 +8,7 @@ use super::update::{
     apply_update, decode_for_play, parse_json, parse_update_player, parse_update_session,
 };
 use super::{dto, Node};
-use crate::session::{lock, Session};
+use crate::server::session::{lock, Session};
 
 /// One request as the handlers see it.
 pub struct Req<'a> {

@@ -305,7 +305,7 @@ fn opt_nullable_string(
 use std::sync::{Arc, Mutex};
 
 use crate::player::{GuildId, PlayRequest, PlayerCommand, PlayerEvent, PlayerEventKind};
-use crate::session::{lock, CurrentTrack, Player, Session};
+use crate::server::session::{lock, CurrentTrack, Player, Session};
 use crate::source::LoadResult;
 use crate::track::TrackData;
 

@@ -23,7 +23,7 @@ use tungstenite::Message;
 use super::limits::ConnGuard;
 use super::request::{self, Head};
 use super::Node;
-use crate::session::{next_generation, OutTx, Outgoing, Session, Sessions};
+use crate::server::session::{next_generation, OutTx, Outgoing, Session, Sessions};
 
 /// Upper bound of one read once poll said the socket is readable.
 const POLL: Duration = Duration::from_millis(20);
@@ -72,7 +72,11 @@ pub fn accept(
     let is_resumed = resumed.is_some();
     let session = match resumed {
         Some(s) => s,
-        None => Sessions::create(node, user_id, tx, generation),
+        None => {
+            // The plugins' cue thread starts with the first session.
+            node.plugins.start(node);
+            Sessions::create(node.clone(), user_id, tx, generation)
+        }
     };
     let accept_key = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let answer = format!(
@@ -81,7 +85,7 @@ pub fn accept(
          Lavalink-Api-Version: 4\r\n\r\n"
     );
     if stream.write_all(answer.as_bytes()).is_err() {
-        session.socket_closed(node, generation);
+        session.socket_closed(&**node, generation);
         return;
     }
     // Upgrades are requests too: counted as 101 beside the REST answers.
@@ -100,7 +104,7 @@ pub fn accept(
         });
     if spawned.is_err() {
         node.open_sockets.fetch_sub(1, Ordering::Relaxed);
-        session.socket_closed(node, generation);
+        session.socket_closed(&**node, generation);
     }
 }
 

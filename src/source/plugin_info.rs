@@ -29,7 +29,7 @@ fn key(track: &TrackData) -> Key {
 /// Attaches `info` to every JSON rendering of `track` (replacing what was attached before).
 pub fn attach(track: &TrackData, info: Map<String, Value>) {
     let k = key(track);
-    let mut recent = crate::session::lock(&RECENT);
+    let mut recent = crate::sync::lock(&RECENT);
     recent.retain(|(r, _)| *r != k);
     if recent.len() >= MAX_TRACKS {
         recent.pop_front();
@@ -39,7 +39,7 @@ pub fn attach(track: &TrackData, info: Map<String, Value>) {
 
 /// Merges what a source attached to `track` into `out`.
 pub fn extend(track: &TrackData, out: &mut Map<String, Value>) {
-    let recent = crate::session::lock(&RECENT);
+    let recent = crate::sync::lock(&RECENT);
     let (source, identifier) = (&track.info.source_name, &track.info.identifier);
     if let Some((_, info)) = recent
         .iter()
@@ -87,7 +87,7 @@ mod tests {
         for i in 0..MAX_TRACKS + 10 {
             attach(&track(&format!("x{i}")), Map::new());
         }
-        assert!(crate::session::lock(&RECENT).len() <= MAX_TRACKS);
+        assert!(crate::sync::lock(&RECENT).len() <= MAX_TRACKS);
         let mut gone = Map::new();
         extend(&track("a"), &mut gone);
         assert!(gone.is_empty());

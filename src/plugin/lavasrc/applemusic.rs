@@ -46,7 +46,7 @@ impl AppleMusic {
     fn token(&self) -> Result<AmToken, SourceError> {
         let configured = self.config().media_api_token;
         let now = crate::server::now_ms() / 1000;
-        let mut cell = crate::session::lock(&self.token);
+        let mut cell = crate::sync::lock(&self.token);
         if let Some((from, t)) = cell.as_ref() {
             if *from == configured && !t.expired(now) {
                 return Ok(t.clone());
@@ -87,12 +87,12 @@ impl AppleMusic {
     }
 
     pub fn config(&self) -> AppleMusicConfig {
-        crate::session::lock(&self.config).clone()
+        crate::sync::lock(&self.config).clone()
     }
 
     /// Applies new settings (`PATCH /v4/lavasrc/config`).
     pub fn update(&self, f: impl FnOnce(&mut AppleMusicConfig)) {
-        f(&mut crate::session::lock(&self.config));
+        f(&mut crate::sync::lock(&self.config));
     }
 
     pub fn claims(identifier: &str) -> bool {
@@ -127,7 +127,7 @@ impl AppleMusic {
             s => {
                 if s == 401 {
                     // A scraped token may have been revoked early: scrape again next time.
-                    *crate::session::lock(&self.token) = None;
+                    *crate::sync::lock(&self.token) = None;
                 }
                 Err(failure(
                     "Failed to load from Apple Music.",

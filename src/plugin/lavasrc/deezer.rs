@@ -59,12 +59,12 @@ impl Deezer {
     }
 
     pub fn config(&self) -> DeezerConfig {
-        crate::session::lock(&self.config).clone()
+        crate::sync::lock(&self.config).clone()
     }
 
     /// Applies new settings (`PATCH /v4/lavasrc/config`).
     pub fn update(&self, f: impl FnOnce(&mut DeezerConfig)) {
-        f(&mut crate::session::lock(&self.config));
+        f(&mut crate::sync::lock(&self.config));
     }
 
     /// The logged-in session for the configured `arl` (LavaSrc: `deezer.getUserData`
@@ -77,7 +77,7 @@ impl Deezer {
                 "java.lang.NullPointerException: Deezer arl must be set".into(),
             ));
         }
-        let mut cell = crate::session::lock(&self.user);
+        let mut cell = crate::sync::lock(&self.user);
         if let Some((from, s, until)) = cell.as_ref() {
             if *from == arl && Instant::now() < *until {
                 return Ok(s.clone());
@@ -329,7 +329,7 @@ impl Deezer {
 
     /// The private API's session (id, api token), refreshed hourly.
     fn private_session(&self) -> Result<(String, String), SourceError> {
-        let mut guard = crate::session::lock(&self.session);
+        let mut guard = crate::sync::lock(&self.session);
         if let Some((sid, tok, until)) = guard.as_ref() {
             if Instant::now() < *until {
                 return Ok((sid.clone(), tok.clone()));

@@ -105,7 +105,7 @@ impl Mirror {
     pub fn resolve(&self, track: &TrackData) -> Result<TrackData, SourceError> {
         let queries = provider_queries(&self.providers, track);
         {
-            let cache = crate::session::lock(&self.cache);
+            let cache = crate::sync::lock(&self.cache);
             for q in &queries {
                 if let Some((t, at)) = cache.get(q) {
                     if at.elapsed() < CACHE_TTL {
@@ -136,7 +136,7 @@ impl Mirror {
                 other => other,
             };
             if let Some(t) = found {
-                let mut cache = crate::session::lock(&self.cache);
+                let mut cache = crate::sync::lock(&self.cache);
                 if cache.len() >= CACHE_MAX {
                     cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
                     if cache.len() >= CACHE_MAX {

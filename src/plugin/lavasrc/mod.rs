@@ -161,7 +161,7 @@ fn playlist_key(name: &str, tracks: &[TrackData]) -> u64 {
 /// Remembers a playlist's info for the JSON writer.
 pub fn remember_playlist(name: &str, tracks: &[TrackData], info: PlaylistInfo) {
     let key = playlist_key(name, tracks);
-    let mut recent = crate::session::lock(&RECENT_PLAYLISTS);
+    let mut recent = crate::sync::lock(&RECENT_PLAYLISTS);
     recent.retain(|(k, _)| *k != key);
     if recent.len() >= RECENT_PLAYLISTS_MAX {
         recent.pop_front();
@@ -178,7 +178,7 @@ pub fn playlist_plugin_info(name: &str, tracks: &[TrackData], out: &mut Map<Stri
         return;
     }
     let key = playlist_key(name, tracks);
-    let recent = crate::session::lock(&RECENT_PLAYLISTS);
+    let recent = crate::sync::lock(&RECENT_PLAYLISTS);
     if let Some((_, info)) = recent.iter().rev().find(|(k, _)| *k == key) {
         info.to_map(out);
     }
@@ -250,7 +250,7 @@ impl Clients {
     /// The clients of `config`, made once per distinct configuration in this process.
     pub fn shared(config: &Config) -> Clients {
         let key = format!("{config:?}");
-        let mut all = crate::session::lock(&SHARED);
+        let mut all = crate::sync::lock(&SHARED);
         if let Some((_, c)) = all.iter().find(|(k, _)| *k == key) {
             return c.clone();
         }

@@ -88,7 +88,7 @@ impl Spotify {
         if c.sp_dc.is_empty() {
             return Err(token_error("Spotify spDc must be set".into()));
         }
-        let mut cell = crate::session::lock(&self.account);
+        let mut cell = crate::sync::lock(&self.account);
         if let Some((dc, t, until)) = cell.as_ref() {
             if *dc == c.sp_dc && Instant::now() < *until {
                 return Ok(t.clone());
@@ -125,12 +125,12 @@ impl Spotify {
 
     /// The settings in effect now.
     pub fn config(&self) -> SpotifyConfig {
-        crate::session::lock(&self.config).clone()
+        crate::sync::lock(&self.config).clone()
     }
 
     /// Applies new settings (`PATCH /v4/lavasrc/config`); a new credential drops the token.
     pub fn update(&self, f: impl FnOnce(&mut SpotifyConfig)) {
-        let mut c = crate::session::lock(&self.config);
+        let mut c = crate::sync::lock(&self.config);
         let before = (
             c.client_id.clone(),
             c.client_secret.clone(),
@@ -144,14 +144,14 @@ impl Spotify {
                 c.custom_token_endpoint.clone(),
             )
         {
-            *crate::session::lock(&self.token) = None;
+            *crate::sync::lock(&self.token) = None;
         }
     }
 
     /// A bearer token: client credentials when configured, else the web player's
     /// anonymous token; cached until a minute before it expires (then refreshed).
     fn token(&self) -> Result<String, SourceError> {
-        let mut guard = crate::session::lock(&self.token);
+        let mut guard = crate::sync::lock(&self.token);
         if let Some((t, until)) = guard.as_ref() {
             if Instant::now() < *until {
                 return Ok(t.clone());
@@ -210,7 +210,7 @@ impl Spotify {
             return Ok(None);
         }
         if status == 401 {
-            *crate::session::lock(&self.token) = None;
+            *crate::sync::lock(&self.token) = None;
         }
         if status != 200 {
             let body = resp.text().unwrap_or_default();

@@ -6,6 +6,9 @@
 //! when its resume timeout runs out. Locks are fine here: this is the control plane.
 //! Lock order (never take them the other way round): sessions map → player → orphans →
 //! session state.
+//!
+//! Sessions reach the rest of the node only through [`SessionHost`] (make an engine
+//! player, the registry, the periodic-op intervals and figures, the plugin event hooks).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +23,7 @@ use crate::player::{
     EndReason, GuildId, PlayerCommand, PlayerEvent, PlayerEventKind, PlayerHandle,
 };
 use crate::server::backend::{VoiceData, VoiceLink};
-use crate::server::{dto, now_ms, Node};
+use crate::server::{dto, now_ms};
 use crate::track::TrackData;
 
 /// A message for the client socket.
@@ -79,10 +82,7 @@ impl OutTx {
     }
 }
 
-/// Lock a mutex even if a panicking thread poisoned it: the data is plain state.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub use crate::sync::lock;
 
 /// A track as the control plane knows it: the blob plus the client's `userData`.
 #[derive(Debug, Clone)]
@@ -327,14 +327,15 @@ impl Session {
     }
 
     /// Get or create (§6 step 5: volume 100, not paused, no filters, no track).
-    pub fn get_or_create_player(&self, node: &Node, guild: GuildId) -> Arc<Mutex<Player>> {
+    pub fn get_or_create_player(
+        &self,
+        host: &dyn SessionHost,
+        guild: GuildId,
+    ) -> Arc<Mutex<Player>> {
         let mut map = lock(&self.players);
         map.entry(guild)
             .or_insert_with(|| {
-                let handle = node
-                    .backend
-                    .players
-                    .create_player(guild, self.events_tx.clone());
+                let handle = host.create_player(guild, self.events_tx.clone());
                 Arc::new(Mutex::new(Player {
                     guild_id: guild,
                     handle,
@@ -384,7 +385,7 @@ impl Session {
     }
 
     /// The socket of `generation` went away: pause (resumable) or shut down.
-    pub fn socket_closed(&self, node: &Node, generation: u64) {
+    pub fn socket_closed(&self, host: &dyn SessionHost, generation: u64) {
         let shutdown = {
             let mut st = lock(&self.state);
             match st.link {
@@ -417,20 +418,20 @@ impl Session {
         let _ = self.wake_tx.send(());
         if shutdown {
             log::info!("session {} closed", self.id);
-            self.shutdown(node);
+            self.shutdown(host);
         }
     }
 
     /// End the session: players destroyed (their events dropped), voice closed.
-    pub fn shutdown(&self, node: &Node) {
+    pub fn shutdown(&self, host: &dyn SessionHost) {
         lock(&self.state).link = Link::Closed;
-        self.teardown(node);
+        self.teardown(host);
     }
 
     /// Ends a paused session whose resume deadline has passed. The check and the close are
     /// one step under the state lock, so a resume racing the expiry either wins (the session
     /// lives on, players intact) or finds the session closed; never resumed-then-destroyed.
-    fn expire(&self, node: &Node, now: Instant) -> bool {
+    fn expire(&self, host: &dyn SessionHost, now: Instant) -> bool {
         {
             let mut st = lock(&self.state);
             match st.link {
@@ -438,26 +439,26 @@ impl Session {
                 _ => return false,
             }
         }
-        self.teardown(node);
+        self.teardown(host);
         true
     }
 
-    fn teardown(&self, node: &Node) {
+    fn teardown(&self, host: &dyn SessionHost) {
         let players: Vec<_> = lock(&self.players).drain().map(|(_, p)| p).collect();
         for p in players {
             lock(&p).destroy();
         }
         lock(&self.orphans).clear();
-        node.sessions.remove(&self.id);
+        host.sessions().remove(&self.id);
         let _ = self.wake_tx.send(());
     }
 
     /// Server shutdown: close the client socket with 1001 and end the session.
-    pub fn close_for_shutdown(&self, node: &Node) {
+    pub fn close_for_shutdown(&self, host: &dyn SessionHost) {
         if let Link::Connected { tx, .. } = &lock(&self.state).link {
             let _ = tx.send(Outgoing::Close(1001));
         }
-        self.shutdown(node);
+        self.shutdown(host);
     }
 
     fn paused_deadline(&self) -> Option<Instant> {
@@ -652,6 +653,23 @@ impl Session {
     }
 }
 
+/// What sessions need from the rest of the node, and nothing more: engine players, the
+/// session registry, the intervals and figures of the periodic ops, and the plugins' event
+/// hooks. `Node` implements it; session code never sees the node itself.
+pub trait SessionHost: Send + Sync {
+    /// A new engine player for `guild` whose events go to `events`.
+    fn create_player(&self, guild: GuildId, events: Sender<PlayerEvent>) -> PlayerHandle;
+    /// Every session (a new one registers itself, a torn-down one leaves).
+    fn sessions(&self) -> &Sessions;
+    fn player_update_interval(&self) -> Duration;
+    fn stats_interval(&self) -> Duration;
+    /// Memory, CPU and uptime for the `stats` op.
+    fn system_figures(&self) -> dto::SystemFigures;
+    /// Plugin hooks around each player event of `session`.
+    fn before_event(&self, session: &Arc<Session>, ev: &PlayerEvent);
+    fn after_event(&self, session: &Arc<Session>, ev: &PlayerEvent);
+}
+
 /// Every session of the node, connected or waiting to be resumed.
 #[derive(Default)]
 pub struct Sessions {
@@ -677,11 +695,16 @@ impl Sessions {
 
     /// A new session for a fresh socket: `ready` is queued first, then the session thread
     /// starts (its first `stats` follows immediately).
-    pub fn create(node: &Arc<Node>, user_id: u64, out: OutTx, generation: u64) -> Arc<Session> {
+    pub fn create(
+        host: Arc<dyn SessionHost>,
+        user_id: u64,
+        out: OutTx,
+        generation: u64,
+    ) -> Arc<Session> {
         let (events_tx, events_rx) = channel::unbounded();
         let (wake_tx, wake_rx) = channel::unbounded();
         let session = {
-            let mut map = lock(&node.sessions.map);
+            let mut map = lock(&host.sessions().map);
             let id = loop {
                 let id = random_id();
                 if !map.contains_key(&id) {
@@ -708,13 +731,13 @@ impl Sessions {
             map.insert(id, s.clone());
             s
         };
-        let (n, s) = (node.clone(), session.clone());
+        let (h, s) = (host.clone(), session.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("session-{}", session.id))
-            .spawn(move || run_session(n, s, events_rx, wake_rx));
+            .spawn(move || run_session(h, s, events_rx, wake_rx));
         if let Err(e) = spawned {
             log::error!("cannot start a session thread: {e}");
-            session.shutdown(node);
+            session.shutdown(&*host);
         }
         session
     }
@@ -769,21 +792,20 @@ fn random_id() -> String {
 }
 
 fn run_session(
-    node: Arc<Node>,
+    host: Arc<dyn SessionHost>,
     session: Arc<Session>,
     events: Receiver<PlayerEvent>,
     wake: Receiver<()>,
 ) {
-    node.plugins.start(&node);
-    let interval = node.options.player_update_interval;
-    let stats_every = node.options.stats_interval;
+    let interval = host.player_update_interval();
+    let stats_every = host.stats_interval();
     let mut next_stats = Instant::now();
     loop {
         if session.is_closed() {
             break;
         }
         let now = Instant::now();
-        if session.expire(&node, now) {
+        if session.expire(&*host, now) {
             log::info!(
                 "session {} was not resumed in time; destroyed it",
                 session.id
@@ -791,8 +813,8 @@ fn run_session(
             break;
         }
         if now >= next_stats {
-            let (players, playing) = node.sessions.player_counts();
-            let fig = node.system_figures();
+            let (players, playing) = host.sessions().player_counts();
+            let fig = host.system_figures();
             let msg = dto::stats(Some(session.frame_stats()), players, playing, &fig);
             session.send(msg.to_string(), false);
             next_stats += stats_every;
@@ -811,9 +833,9 @@ fn run_session(
         crossbeam::select! {
             recv(events) -> ev => match ev {
                 Ok(ev) => {
-                    node.plugins.before_event(&node, &session, &ev);
+                    host.before_event(&session, &ev);
                     session.handle_event(ev.clone(), interval);
-                    node.plugins.on_event(&node, &session, &ev);
+                    host.after_event(&session, &ev);
                 }
                 Err(_) => std::thread::sleep(timeout),
             },
