@@ -163,7 +163,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
     let ring_frames = (shared.settings.pcm_ring_ms as usize * 48) / 20 * 20;
     let (src, feed) = match opened {
         Opened::Pcm(dec) => {
-            // Timescale's larger inputs are gathered on the encode side (`Player::pull_staged`).
+            // Timescale's larger inputs are gathered on the encode side (`PlayerPipeline::pull_staged`).
             let cap = (ring_frames * 2).max(FRAME_SAMPLES * 2);
             let (p, c) = rtrb::RingBuffer::<f32>::new(cap);
             (DecodeSrc::Pcm(dec, p), Feed::Pcm(c))

@@ -97,7 +97,7 @@ impl Shared {
 /// The running engine. `Send + Sync`; cheap to share behind an `Arc`.
 pub struct Engine {
     shared: Arc<Shared>,
-    encode_tx: Vec<Sender<player::Player>>,
+    encode_tx: Vec<Sender<player::PlayerPipeline>>,
     encode_threads: Vec<Thread>,
     next_player: AtomicU64,
     joins: Mutex<Vec<JoinHandle<()>>>,
@@ -274,7 +274,7 @@ impl Engine {
         let shared = Arc::new(PlayerShared::default());
         let w = (id as usize) % self.encode_tx.len();
         let _ = shared.waker.set(self.encode_threads[w].clone());
-        let (player, entry) = player::Player::new(
+        let (player, entry) = player::PlayerPipeline::new(
             id,
             guild_id,
             cmd_rx,

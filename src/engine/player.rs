@@ -90,7 +90,11 @@ impl Active {
     }
 }
 
-pub struct Player {
+/// The engine's half of a player: its track state machine and frame production, run by
+/// one encode worker. Names: `server::session::Player` is the control plane's record of
+/// a player (what REST shows), `player::PlayerHandle` is how the control plane reaches
+/// this pipeline, `player::PlayerShared` the counters both read.
+pub struct PlayerPipeline {
     guild_id: GuildId,
     cmds: Receiver<PlayerCommand>,
     events: Sender<PlayerEvent>,
@@ -140,7 +144,7 @@ pub struct Player {
     unread_since: Option<Instant>,
 }
 
-impl Player {
+impl PlayerPipeline {
     pub(crate) fn new(
         id: u64,
         guild_id: GuildId,
@@ -148,7 +152,7 @@ impl Player {
         events: Sender<PlayerEvent>,
         shared: Arc<PlayerShared>,
         engine: Arc<Shared>,
-    ) -> (Player, PacerEntry) {
+    ) -> (PlayerPipeline, PacerEntry) {
         let (prod, cons) = rtrb::RingBuffer::new(FRAME_RING);
         let link = Arc::new(PlayerLink::default());
         let encoder = OpusEncoder::new(engine.settings.complexity)
@@ -168,7 +172,7 @@ impl Player {
                 basalt_dsp::limiter::DEFAULT_RELEASE_MS,
             ))
         });
-        let p = Player {
+        let p = PlayerPipeline {
             guild_id,
             cmds,
             events,
@@ -1032,7 +1036,7 @@ impl Player {
     }
 }
 
-impl Drop for Player {
+impl Drop for PlayerPipeline {
     fn drop(&mut self) {
         if let Some(t) = self.track.take() {
             t.ctl.stop.store(true, Ordering::Release);
@@ -1043,6 +1047,6 @@ impl Drop for Player {
 #[allow(dead_code)]
 fn _assert_send() {
     fn is_send<T: Send>() {}
-    is_send::<Player>();
+    is_send::<PlayerPipeline>();
     let _ = playback_exception;
 }

@@ -12,7 +12,7 @@ use crossbeam::channel::Receiver;
 use super::disposal::dispose;
 use super::fault::{fault_exception, isolate};
 use super::helper::HelperJob;
-use super::player::{Player, Scratch, Step};
+use super::player::{PlayerPipeline, Scratch, Step};
 use super::track::{playback_exception, DecodeJob, DecodeSrc};
 use super::Shared;
 
@@ -128,8 +128,8 @@ fn decode_pass(job: &mut DecodeJob) -> bool {
     progress
 }
 
-pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<Player>, decoders: Vec<Thread>) {
-    let mut players: Vec<Player> = Vec::with_capacity(256);
+pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<PlayerPipeline>, decoders: Vec<Thread>) {
+    let mut players: Vec<PlayerPipeline> = Vec::with_capacity(256);
     let mut scratch = Scratch::new();
     while !shared.shutdown.load(Ordering::Relaxed) {
         while let Ok(p) = rx.try_recv() {
