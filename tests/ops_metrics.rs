@@ -133,7 +133,6 @@ fn basalt_families_beside_lavalinks() {
     assert_eq!(request(c.addr, "GET", "/v4/stats", &[], None).status, 401);
     let load = c.get("/v4/loadtracks?identifier=definitely-not-a-source%3Athing");
     assert_eq!(load.status, 200);
-    std::thread::sleep(Duration::from_millis(300)); // the pacer ticks meanwhile
 
     let m = request(c.addr, "GET", "/metrics", &[], None);
     assert_eq!(m.status, 200);
@@ -186,8 +185,9 @@ fn basalt_families_beside_lavalinks() {
         .sum();
     assert_eq!(loads, 1.0, "{text}");
     assert_eq!(s["basalt_load_seconds_count{source=\"other\"}"], 1.0);
+    // An idle node's pacer does not tick (no players attached: no spin, no wake-ups);
+    // whatever it recorded is a consistent histogram.
     let ticks = s["basalt_pacing_lateness_seconds_count"];
-    assert!(ticks >= 5.0, "the pacer ticked every 20 ms: {ticks}");
     assert_eq!(
         s["basalt_pacing_lateness_seconds_bucket{le=\"+Inf\"}"],
         ticks

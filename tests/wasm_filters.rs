@@ -207,6 +207,21 @@ fn a_wasm_filter_changes_the_audio_within_a_frame_then_unloads_and_reloads() {
         "{lv:?}"
     );
 
+    // Reload while in use: the player keeps its filter (re-applied from its stored
+    // configuration to the new module), the level stays at half.
+    let at = f.packets().len();
+    let r = c.post("/v4/wasm/filters/gain", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["generation"].as_u64() > Some(0));
+    wait_packets(&f, at + 20, 10);
+    let lv = levels(&f);
+    let after = lv[at + 5..at + 20].iter().sum::<f64>() / 15.0;
+    assert!(
+        (after / full - 0.5).abs() < 0.07,
+        "after a reload: ratio {}",
+        after / full
+    );
+
     // Rescan: a new file appears, a removed one goes.
     std::fs::write(dir.join("second.wat"), example()).unwrap();
     std::fs::remove_file(dir.join("spin.wat")).unwrap();

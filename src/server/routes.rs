@@ -361,6 +361,30 @@ fn info(node: &Node) -> Value {
     v
 }
 
+/// After modules are (re)loaded, the players whose filters name one of them run the new
+/// module with their stored configuration: a reload must not silently drop a filter that
+/// is playing.
+#[cfg(feature = "wasm-plugins")]
+fn reapply_wasm(node: &Node, names: &[String]) {
+    for s in node.sessions.all() {
+        for p in s.players() {
+            let p = lock(&p);
+            if !names
+                .iter()
+                .any(|n| p.filters.plugin_filters.contains_key(n))
+            {
+                continue;
+            }
+            match super::update::wasm_specs(node, &p.filters.plugin_filters) {
+                Ok(specs) => p
+                    .handle
+                    .send(crate::player::PlayerCommand::SetWasmFilters(specs)),
+                Err(e) => log::warn!("player {}: {e} after a WASM reload", p.guild_id),
+            }
+        }
+    }
+}
+
 /// `/v4/wasm/…`: list, load (or reload), unload the run-time WASM filters, rescan their
 /// directory.
 #[cfg(feature = "wasm-plugins")]
@@ -372,13 +396,27 @@ fn wasm_routes(node: &Node, r: &Req, rest: &[&str]) -> Result<Reply, ApiError> {
     };
     match (rest, r.method) {
         (["filters"], Method::Get) => Ok(Reply::json(node.wasm.list())),
-        (["filters", name], Method::Post) => node.wasm.load(name).map(Reply::json).map_err(err),
+        (["filters", name], Method::Post) => {
+            let info = node.wasm.load(name).map_err(err)?;
+            reapply_wasm(node, &[name.to_string()]);
+            Ok(Reply::json(info))
+        }
         (["filters", name], Method::Delete) => node
             .wasm
             .unload(name)
             .map(|_| Reply::no_content())
             .map_err(err),
-        (["rescan"], Method::Post) => node.wasm.rescan().map(Reply::json).map_err(err),
+        (["rescan"], Method::Post) => {
+            let report = node.wasm.rescan().map_err(err)?;
+            let loaded: Vec<String> = report["loaded"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect();
+            reapply_wasm(node, &loaded);
+            Ok(Reply::json(report))
+        }
         (["filters"] | ["filters", _] | ["rescan"], _) => Err(method_not_allowed(r)),
         _ => Err(ApiError::not_found("Not Found")),
     }

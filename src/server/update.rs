@@ -500,7 +500,7 @@ pub fn decode_for_play(node: &Node, encoded: &str) -> Result<TrackData, ApiError
 /// The loaded WASM filters named in `pluginFilters` (null values mean "off"), each
 /// configured by its module; an unknown key is left to Lavalink's rule (dropped).
 #[cfg(feature = "wasm-plugins")]
-fn wasm_specs(
+pub(crate) fn wasm_specs(
     node: &Node,
     plugin_filters: &serde_json::Map<String, Value>,
 ) -> Result<Vec<crate::plugin::wasm::Spec>, ApiError> {
