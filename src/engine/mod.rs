@@ -15,6 +15,7 @@ pub use fault::inject_frame_panic;
 pub use fault::{dead_threads, install_panic_hook};
 mod frame;
 mod helper;
+mod lookback;
 mod pacer;
 mod pacers;
 mod player;

@@ -15,6 +15,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 use super::disposal::dispose;
 use super::frame::{Frame, FRAME, FRAME_RING, FRAME_SAMPLES, TARGET_DEPTH};
 use super::helper::HelperJob;
+use super::lookback::{Kept, LookBack, LOOKBACK};
 use super::pacer::{PacerEntry, PacerMsg, PlayerLink};
 use super::track::{playback_exception, Feed, OpusFeed, Outcome, TrackCtl};
 use super::Shared;
@@ -25,9 +26,6 @@ use crate::player::{
 };
 use crate::track::{TrackData, TrackException};
 
-/// Look-back slots (frames whose audio can be produced again): the frames queued for the
-/// pacer (at most `TARGET_DEPTH`) plus the one it may be sending while a change lands.
-const LOOKBACK: usize = TARGET_DEPTH + 1;
 /// A track that stays stuck this many stuck thresholds ends with a TrackException.
 const DEAD_AFTER_STUCK: u64 = 3;
 /// Opus decode staging: up to 120 ms decoded; a chain's longest pull is added to it.
@@ -119,13 +117,9 @@ pub struct PlayerPipeline {
     gen: u32,
     gen_first_seq: u32,
     next_seq: u32,
-    /// Look-back: the input of the last frames, PCM or a passed-through packet. Reserved
-    /// up front and only touched when used, so a passthrough player never pays for PCM.
-    lb_pcm: Vec<f32>,
-    lb_pkt: Vec<OpusPacket>,
-    lb_is_packet: [bool; LOOKBACK],
-    replay: [u32; LOOKBACK],
-    replay_len: usize,
+    /// The input of the newest frames, to make queued frames again when a change must be
+    /// heard at once (`lookback`).
+    lookback: LookBack,
     /// Decoded Opus audio, or PCM gathered for an input larger than the PCM ring, not yet
     /// consumed (`stage_pos..`). Reserved when a track or filter first needs it.
     stage: Vec<f32>,
@@ -192,11 +186,7 @@ impl PlayerPipeline {
             gen: 0,
             gen_first_seq: 1,
             next_seq: 1,
-            lb_pcm: Vec::with_capacity(LOOKBACK * FRAME_SAMPLES),
-            lb_pkt: Vec::with_capacity(LOOKBACK),
-            lb_is_packet: [false; LOOKBACK],
-            replay: [0; LOOKBACK],
-            replay_len: 0,
+            lookback: LookBack::new(),
             stage: Vec::new(),
             stage_pos: 0,
             last_packet: Box::new(OpusPacket::EMPTY),
@@ -342,9 +332,8 @@ impl PlayerPipeline {
     pub fn fault(&mut self, e: TrackException) {
         self.stage.clear();
         self.stage_pos = 0;
-        self.replay_len = 0;
+        self.lookback.clear();
         self.last_was_packet = false;
-        self.lb_is_packet = [false; LOOKBACK];
         if let Some(c) = self.chain.as_mut() {
             c.reset();
         }
@@ -629,7 +618,7 @@ impl PlayerPipeline {
         self.link.track.store(0, Ordering::Release);
         self.shared.has_track.store(false, Ordering::Relaxed);
         self.shared.position_ms.store(0, Ordering::Relaxed);
-        self.replay_len = 0;
+        self.lookback.drop_replays();
         self.emit(PlayerEventKind::TrackEnd {
             track: Arc::new(d),
             reason,
@@ -677,12 +666,12 @@ impl PlayerPipeline {
         let k = if k as usize > FRAME_RING { 0 } else { k };
         self.gen_first_seq = self.next_seq;
         let Some(t) = self.track.as_mut() else {
-            self.replay_len = 0;
+            self.lookback.drop_replays();
             return;
         };
         if !replay {
             t.out_frames = t.out_frames.saturating_sub(k as u64);
-            self.replay_len = 0;
+            self.lookback.drop_replays();
             return;
         }
         // Only the newest LOOKBACK frames' audio is kept (more are never queued); anything
@@ -691,20 +680,7 @@ impl PlayerPipeline {
         let k = k.min(LOOKBACK as u32);
         t.out_frames = t.out_frames.saturating_sub(k as u64);
         // The unsent frames come before whatever was still waiting to be replayed.
-        let mut q = [0u32; LOOKBACK];
-        let mut n = 0;
-        for i in 0..k {
-            q[n] = first_unsent.wrapping_add(i);
-            n += 1;
-        }
-        for i in 0..self.replay_len {
-            if n < LOOKBACK {
-                q[n] = self.replay[i];
-                n += 1;
-            }
-        }
-        self.replay = q;
-        self.replay_len = n;
+        self.lookback.queue_replay(first_unsent, k);
     }
 
     /// Reserves the stage once (a command or a track opening, never a frame).
@@ -764,32 +740,20 @@ impl PlayerPipeline {
             scratch.input.resize(need.max(FRAME) * 2, 0.0);
         }
         let slot = (self.next_seq as usize) % LOOKBACK;
-        // Changes every frame can leave an old replay entry whose slot this frame reuses:
-        // drop it rather than replay the wrong audio.
-        if self.replay_len > 1 {
-            let mut kept = 1;
-            for i in 1..self.replay_len {
-                if (self.replay[i] as usize) % LOOKBACK != slot {
-                    self.replay[kept] = self.replay[i];
-                    kept += 1;
-                }
-            }
-            self.replay_len = kept;
-        }
         let mut packet_len = 0usize;
         let mut have = need;
-        if self.replay_len > 0 {
-            let seq = self.replay[0];
-            self.replay.copy_within(1.., 0);
-            self.replay_len -= 1;
-            let i = (seq as usize) % LOOKBACK;
-            if self.lb_is_packet[i] {
-                *self.last_packet = self.lb_pkt[i];
-                packet_len = self.last_packet.len as usize;
-            } else {
-                scratch.input[..FRAME_SAMPLES]
-                    .copy_from_slice(&self.lb_pcm[i * FRAME_SAMPLES..(i + 1) * FRAME_SAMPLES]);
-                have = FRAME;
+        // Changes every frame can leave an old replay entry whose slot this frame reuses:
+        // `next_replay` drops it rather than replay the wrong audio.
+        if let Some(seq) = self.lookback.next_replay(slot) {
+            match self.lookback.get(seq) {
+                Kept::Packet(p) => {
+                    *self.last_packet = *p;
+                    packet_len = self.last_packet.len as usize;
+                }
+                Kept::Pcm(p) => {
+                    scratch.input[..FRAME_SAMPLES].copy_from_slice(p);
+                    have = FRAME;
+                }
             }
         } else {
             match self.pull(need, &mut packet_len, scratch) {
@@ -798,11 +762,7 @@ impl PlayerPipeline {
             }
         }
         if packet_len > 0 {
-            if self.lb_pkt.len() < LOOKBACK {
-                self.lb_pkt.resize(LOOKBACK, OpusPacket::EMPTY);
-            }
-            self.lb_is_packet[slot] = true;
-            self.lb_pkt[slot] = *self.last_packet;
+            self.lookback.store_packet(slot, &self.last_packet);
             if self.passthrough_allowed() {
                 scratch.frame.data[..packet_len].copy_from_slice(self.last_packet.bytes());
                 scratch.frame.len = packet_len as u16;
@@ -824,16 +784,10 @@ impl PlayerPipeline {
             have = FRAME;
         } else {
             // Only whole 20 ms inputs can be produced again (not timescale's odd sizes).
-            if self.lb_pcm.len() < LOOKBACK * FRAME_SAMPLES {
-                self.lb_pcm.resize(LOOKBACK * FRAME_SAMPLES, 0.0);
-            }
-            self.lb_is_packet[slot] = false;
-            let dst = &mut self.lb_pcm[slot * FRAME_SAMPLES..(slot + 1) * FRAME_SAMPLES];
-            if have == FRAME {
-                dst.copy_from_slice(&scratch.input[..FRAME_SAMPLES]);
-            } else {
-                dst.fill(0.0);
-            }
+            self.lookback.store_pcm(
+                slot,
+                (have == FRAME).then(|| &scratch.input[..FRAME_SAMPLES]),
+            );
         }
         self.last_was_packet = false;
         // Without filters the input (already kept in the look-back) is finished in place.
