@@ -103,6 +103,23 @@ fn connect(n: &Node) -> (Ws, String) {
     (ws, id)
 }
 
+/// Polls `ok` every 10 ms until it holds; panics naming `what` after 3 s.
+fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + 3 * SEC;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Until a session's socket close has been noticed (a paused session is not visible over
+/// REST), so a reconnect is a resume and not a race with the old socket.
+fn until_paused(n: &Node, sid: &str) {
+    until("the session never paused", || {
+        n.c.get(&format!("/v4/sessions/{sid}/players")).status == 404
+    });
+}
+
 /// The fake engine's command log once it has at least `len` entries (it runs on its own thread).
 fn commands(n: &Node, len: usize) -> Vec<String> {
     let deadline = Instant::now() + 3 * SEC;
@@ -858,14 +875,13 @@ fn patch_tracks_and_events() {
         json!({"track": {"encoded": SOUNDCLOUD}, "paused": true}),
     );
     assert_eq!(p["paused"], true);
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(n
-        .fakes
-        .engine
-        .commands(GUILD)
-        .last()
-        .unwrap()
-        .ends_with(":None:true"));
+    until("the paused play never reached the engine", || {
+        n.fakes
+            .engine
+            .commands(GUILD)
+            .last()
+            .is_some_and(|c| c.ends_with(":None:true"))
+    });
 
     // stop
     let p = play(&n, &sid, example("updatePlayerStop"));
@@ -880,9 +896,11 @@ fn patch_tracks_and_events() {
     assert_eq!(last_end["reason"], "stopped");
     // stopping with nothing playing is fine; position/endTime ignored without a track
     play(&n, &sid, json!({"track": {"encoded": null}}));
+    // A stop with nothing playing sends nothing either: a quiet window, not a condition.
     std::thread::sleep(Duration::from_millis(200));
     let before = n.fakes.engine.commands(GUILD).len();
     play(&n, &sid, json!({"position": 10, "endTime": 10}));
+    // Showing that nothing is sent needs a time window, not a condition to poll for.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(n.fakes.engine.commands(GUILD).len(), before);
 
@@ -1202,6 +1220,7 @@ fn resuming_queues_and_replays() {
             reason: EndReason::Finished,
         },
     );
+    // A window in which nothing may happen (players are not destroyed while paused).
     std::thread::sleep(Duration::from_millis(900));
     assert!(
         n.fakes
@@ -1257,7 +1276,7 @@ fn resuming_queues_and_replays() {
     assert_eq!(n.c.get(&format!("/v4/sessions/{sid}/players")).status, 200);
     // the resume flag stays for the next disconnect
     ws.close();
-    std::thread::sleep(Duration::from_millis(300));
+    until_paused(&n, &sid);
     let mut ws = n.c.ws(Some(&sid));
     assert_eq!(ws.header("Session-Resumed"), Some("true"));
     assert_eq!(ws.next(3 * SEC).unwrap().unwrap()["resumed"], true);
@@ -1556,7 +1575,7 @@ fn concurrent_requests_and_events_do_not_deadlock() {
     }
     // reconnect (resume) in the middle of the traffic
     ws.close();
-    std::thread::sleep(Duration::from_millis(100));
+    until_paused(&n, &sid);
     let mut ws = n.c.ws(Some(&sid));
     assert_eq!(ws.header("Session-Resumed"), Some("true"));
     let deadline = Instant::now() + Duration::from_millis(700);
