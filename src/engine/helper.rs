@@ -207,6 +207,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
     if ctl.outcome_tx.try_send(Outcome::Opened(feed)).is_err() {
         return;
     }
+    super::worker::decode_first_step(&mut job);
     hand_to_worker(shared, job, shared.decode_worker_for_next());
 }
 

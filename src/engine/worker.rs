@@ -96,36 +96,51 @@ fn decode_pass(job: &mut DecodeJob) -> bool {
         if !ready || job.ctl.eof.load(Ordering::Acquire) {
             break;
         }
-        let before = job.readiness.as_ref().map(|r| r.consumed());
-        let r = match &mut job.src {
-            DecodeSrc::Pcm(d, ring) => crate::telemetry::timed_decode(|| d.fill(ring, per_round)),
-            DecodeSrc::Opus(d, ring) => d.fill(ring, per_round),
-        };
-        if let (Some(r), Some(before)) = (job.readiness.as_ref(), before) {
-            r.observe(before);
-        }
-        match r {
-            Ok(f) => {
-                job.pushed += f.pushed as u64;
-                if f.pushed > 0 {
-                    progress = true;
-                }
-                if f.eof {
-                    job.ctl.eof.store(true, Ordering::Release);
-                }
-                if f.full || f.eof {
-                    break;
-                }
-            }
-            Err(e) => {
-                job.ctl.fail(playback_exception(&format!(
-                    "basalt::decode::DecodeError: {e}"
-                )));
-                break;
-            }
+        let (pushed, stop) = decode_step(job, per_round);
+        progress |= pushed;
+        if stop {
+            break;
         }
     }
     progress
+}
+
+/// Decodes `n` packets of `job` (it may wait inside a read); teaches the read-ahead's
+/// readiness how large a step is. Returns (pushed anything, stop this pass).
+fn decode_step(job: &mut DecodeJob, n: usize) -> (bool, bool) {
+    let before = job.readiness.as_ref().map(|r| r.consumed());
+    let r = match &mut job.src {
+        DecodeSrc::Pcm(d, ring) => crate::telemetry::timed_decode(|| d.fill(ring, n)),
+        DecodeSrc::Opus(d, ring) => d.fill(ring, n),
+    };
+    if let (Some(r), Some(before)) = (job.readiness.as_ref(), before) {
+        r.observe(before);
+    }
+    match r {
+        Ok(f) => {
+            job.pushed += f.pushed as u64;
+            if f.eof {
+                job.ctl.eof.store(true, Ordering::Release);
+            }
+            (f.pushed > 0, f.full || f.eof)
+        }
+        Err(e) => {
+            job.ctl.fail(playback_exception(&format!(
+                "basalt::decode::DecodeError: {e}"
+            )));
+            (false, true)
+        }
+    }
+}
+
+/// The first packet of a read-ahead track is decoded on the open helper, where waiting
+/// for bytes is allowed: `Readiness` then knows the step size before the decode worker
+/// takes the track, so a first frame larger than the low-water mark (a 40 KiB FLAC frame
+/// on a slow link) never makes the decode worker wait inside a read.
+pub(crate) fn decode_first_step(job: &mut DecodeJob) {
+    if job.readiness.is_some() && !job.ctl.eof.load(Ordering::Acquire) {
+        decode_step(job, 1);
+    }
 }
 
 pub(crate) fn run_encode(shared: Arc<Shared>, rx: Receiver<PlayerPipeline>, decoders: Vec<Thread>) {
