@@ -345,17 +345,7 @@ impl PlayerPipeline {
         if let Some(t) = self.track.as_ref() {
             // The decode side stops with the track; its feed may be mid-update.
             t.ctl.stop.store(true, Ordering::Release);
-            let track = self.live(t);
-            let reason = if t.produced_audio {
-                EndReason::Finished
-            } else {
-                EndReason::LoadFailed
-            };
-            self.emit(PlayerEventKind::TrackException {
-                track,
-                exception: e,
-            });
-            self.end_track(reason, true);
+            self.end_with_exception(e, true);
         }
     }
 
@@ -595,8 +585,15 @@ impl PlayerPipeline {
 
     fn fail_track(&mut self, e: TrackException) {
         let Some(t) = self.track.as_ref() else { return };
+        crate::telemetry::track_exception(&t.track.info.source_name, e.severity);
+        self.end_with_exception(e, false);
+    }
+
+    /// TrackExceptionEvent, then the track ends (`finished` if it played anything, else
+    /// `loadFailed`, as Lavalink reports it).
+    fn end_with_exception(&mut self, e: TrackException, drop_queued: bool) {
+        let Some(t) = self.track.as_ref() else { return };
         let track = self.live(t);
-        crate::telemetry::track_exception(&track.info.source_name, e.severity);
         let reason = if t.produced_audio {
             EndReason::Finished
         } else {
@@ -606,7 +603,7 @@ impl PlayerPipeline {
             track,
             exception: e,
         });
-        self.end_track(reason, false);
+        self.end_track(reason, drop_queued);
     }
 
     /// Ends the current track. `drop_queued`: frames already queued are not sent (stop,

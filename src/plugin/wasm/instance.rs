@@ -22,11 +22,7 @@ impl ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if self.processing {
-            self.refused = true;
-            return Ok(false);
-        }
-        Ok(desired <= abi::MAX_MEMORY_BYTES)
+        Ok(self.allow(desired <= abi::MAX_MEMORY_BYTES))
     }
 
     fn table_growing(
@@ -35,11 +31,19 @@ impl ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        Ok(self.allow(desired <= 65_536))
+    }
+}
+
+impl Limits {
+    /// A growth within `limit` is allowed, except while a frame is processed (then it is
+    /// refused and remembered as a fault).
+    fn allow(&mut self, within_limit: bool) -> bool {
         if self.processing {
             self.refused = true;
-            return Ok(false);
+            return false;
         }
-        Ok(desired <= 65_536)
+        within_limit
     }
 }
 
