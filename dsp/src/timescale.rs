@@ -45,6 +45,13 @@ const CORR_MAX: usize = 1024;
 const DECIM: usize = 8;
 /// Slack on top of the measured buffer spans (`sizes`).
 const SIZE_MARGIN: usize = CORR_MAX + 64;
+/// Frames the anti-alias pass (and its blend) filters at a time: its work buffers are this
+/// long instead of a whole pull, which is up to `MAX_INPUT` frames. A multiple of the SIMD
+/// width, so the pieces split the signal where the whole-pull pass would.
+const AA_CHUNK: usize = 512;
+/// Candidate span the splice search mixes to mono: every shift (±SEEK), one correlation
+/// window, and the coarse pass's box sums.
+const MONO_SPAN: usize = ((CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES) * DECIM;
 
 /// (input buffer capacity per channel, most input frames one pull may ask for) for net
 /// factors `(speed, pitch)`. The live span a grain, its splice search and its predecessor
@@ -134,11 +141,11 @@ impl AntiAlias {
         a
     }
 
-    /// Sizes the work buffers for blocks of up to `max_in` frames (grows, keeps content).
-    fn allocate(&mut self, max_in: usize) {
+    /// Sizes the work buffers for pieces of `AA_CHUNK` frames.
+    fn allocate(&mut self) {
         for w in &mut self.work {
-            if w.len() < max_in + 2 + LANES {
-                w.resize(max_in + 2 + LANES, 0.0);
+            if w.len() < AA_CHUNK + 2 + LANES {
+                w.resize(AA_CHUNK + 2 + LANES, 0.0);
             }
         }
     }
@@ -162,9 +169,22 @@ impl AntiAlias {
         }
     }
 
-    /// Filter both channels in place. The SIMD path runs the two channels' recursions in
-    /// lockstep so each hides the other's latency.
+    /// Filter both channels in place, `AA_CHUNK` frames at a time (the state carries over,
+    /// so the pieces make the same signal as one pass).
     fn run(&mut self, xs: [&mut [f32]; 2], simd: bool) {
+        let n = xs[0].len().min(xs[1].len());
+        let [xl, xr] = xs;
+        let mut at = 0;
+        while at < n {
+            let k = (n - at).min(AA_CHUNK);
+            self.run_piece([&mut xl[at..at + k], &mut xr[at..at + k]], simd);
+            at += k;
+        }
+    }
+
+    /// One piece of at most `AA_CHUNK` frames. The SIMD path runs the two channels'
+    /// recursions in lockstep so each hides the other's latency.
+    fn run_piece(&mut self, xs: [&mut [f32]; 2], simd: bool) {
         let n = xs[0].len().min(xs[1].len());
         let [xl, xr] = xs;
         let mut xs = [&mut xl[..n], &mut xr[..n]];
@@ -236,7 +256,7 @@ impl AntiAlias {
     }
 }
 
-/// The buffers (`buf`, `mono`, `scratch`, `dec_*`, the anti-alias work) stay empty
+/// The buffers (`buf`, `mono_*`, `scratch`, `dec_*`, the anti-alias work) stay empty
 /// until timescale is first configured: most players never use it, and they are most of the
 /// chain's memory. They are sized for the configured factors (`sizes`), grow when a later
 /// setting needs more (a command, on the control path, never a frame) and are then kept;
@@ -246,8 +266,11 @@ pub(crate) struct TimescaleStage {
     /// Target factors; `None` = identity (drain and switch off).
     target: Option<(f64, f64)>,
     buf: [Vec<f32>; 2],
-    mono: Vec<f32>,
-    /// Second anti-alias scratch (the first is `mono`).
+    /// L+R of the splice search's template and candidates, mixed when a grain is placed
+    /// (a few thousand samples) instead of kept for the whole buffer.
+    mono_t: Vec<f32>,
+    mono_c: Vec<f32>,
+    /// The anti-alias blend's filtered copies: two pieces of `AA_CHUNK` frames.
     scratch: Vec<f32>,
     /// Absolute input index of `buf[_][0]`.
     base: i64,
@@ -267,7 +290,7 @@ pub(crate) struct TimescaleStage {
     aa_mix: Ramp,
     dec_t: Vec<f32>,
     dec_c: Vec<f32>,
-    /// Input buffer capacity per channel (`buf`, `mono`), from [`sizes`].
+    /// Input buffer capacity per channel (`buf`), from [`sizes`].
     cap: usize,
     /// Most input frames one pull may take, from [`sizes`].
     max_in: usize,
@@ -284,7 +307,8 @@ impl TimescaleStage {
             mode: Mode::Off,
             target: None,
             buf: [Vec::new(), Vec::new()],
-            mono: Vec::new(),
+            mono_t: Vec::new(),
+            mono_c: Vec::new(),
             scratch: Vec::new(),
             base: 0,
             len: 0,
@@ -315,19 +339,19 @@ impl TimescaleStage {
             for b in &mut self.buf {
                 b.resize(cap, 0.0);
             }
-            self.mono.resize(cap, 0.0);
         }
         self.max_in = self.max_in.max(max_in);
         if pitch > 1.0 || self.aa.allocated() {
-            // The anti-alias pass (and its blend while fading) runs on whole pulls.
-            self.aa.allocate(self.max_in);
-            if self.scratch.len() < self.max_in {
-                self.scratch.resize(self.max_in, 0.0);
+            self.aa.allocate();
+            if self.scratch.len() < 2 * AA_CHUNK {
+                self.scratch.resize(2 * AA_CHUNK, 0.0);
             }
         }
         if self.dec_t.is_empty() {
             self.dec_t = vec![0.0; CORR_MAX / DECIM + LANES];
-            self.dec_c = vec![0.0; (CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES];
+            self.dec_c = vec![0.0; MONO_SPAN / DECIM];
+            self.mono_t = vec![0.0; CORR_MAX];
+            self.mono_c = vec![0.0; MONO_SPAN];
         }
     }
 
@@ -472,29 +496,29 @@ impl TimescaleStage {
         self.buf[1][off..off + n].copy_from_slice(&r[..n]);
         if self.aa_mix.is(0.0) {
             self.aa.clear();
+        } else if self.aa_mix.is(1.0) {
+            // Fully on: filter in place (a blend with 1 would only add rounding).
+            let [b0, b1] = &mut self.buf;
+            self.aa
+                .run([&mut b0[off..off + n], &mut b1[off..off + n]], self.simd);
         } else {
-            let mix = self.aa_mix.block(n);
-            if mix.constant() && mix.start == 1.0 {
-                // Fully on: filter in place (a blend with 1 would only add rounding).
-                let [b0, b1] = &mut self.buf;
-                self.aa
-                    .run([&mut b0[off..off + n], &mut b1[off..off + n]], self.simd);
-            } else {
-                // Filtered copies in `mono` (its scratch until the sum is written) and
-                // `scratch`, then the dry/filtered mix back into the channel buffers.
-                let (t0, t1) = (&mut self.mono[off..off + n], &mut self.scratch[..n]);
-                t0.copy_from_slice(&self.buf[0][off..off + n]);
-                t1.copy_from_slice(&self.buf[1][off..off + n]);
+            // Fading: filtered copies of a piece in `scratch`, then the dry/filtered mix
+            // back into the channel buffers.
+            let mut at = off;
+            while at < off + n {
+                let k = (off + n - at).min(AA_CHUNK);
+                let mix = self.aa_mix.block(k);
+                let (t0, t1) = self.scratch.split_at_mut(AA_CHUNK);
+                let (t0, t1) = (&mut t0[..k], &mut t1[..k]);
+                t0.copy_from_slice(&self.buf[0][at..at + k]);
+                t1.copy_from_slice(&self.buf[1][at..at + k]);
                 self.aa.run([&mut *t0, &mut *t1], self.simd);
                 for (ch, tmp) in [t0, t1].into_iter().enumerate() {
-                    blend_ramp(&self.buf[ch][off..off + n], tmp, mix, self.simd);
-                    self.buf[ch][off..off + n].copy_from_slice(tmp);
+                    blend_ramp(&self.buf[ch][at..at + k], tmp, mix, self.simd);
+                    self.buf[ch][at..at + k].copy_from_slice(tmp);
                 }
+                at += k;
             }
-        }
-        let (bl, br) = (&self.buf[0][off..off + n], &self.buf[1][off..off + n]);
-        for ((m, &a), &b) in self.mono[off..off + n].iter_mut().zip(bl).zip(br) {
-            *m = a + b;
         }
         self.len += n;
     }
@@ -509,7 +533,6 @@ impl TimescaleStage {
             for b in &mut self.buf {
                 b.copy_within(drop..self.len, 0);
             }
-            self.mono.copy_within(drop..self.len, 0);
             self.base += drop as i64;
             self.len -= drop;
         }
@@ -636,15 +659,20 @@ impl TimescaleStage {
             return (self.nominal - t).round().clamp(s_lo as f64, s_hi as f64) as i64;
         }
         let tpl = rel(t0);
+        // The mono signal where the search reads: the template, and the candidates from
+        // the lowest shift on (up to the buffer's end, as far as the coarse pass may read).
+        let c0 = rel(t0 + s_lo);
+        let c_len = (self.len - c0).min(MONO_SPAN);
+        mix_mono(&self.buf, tpl, &mut self.mono_t[..len]);
+        mix_mono(&self.buf, c0, &mut self.mono_c[..c_len]);
+        let (mt, mc) = (&self.mono_t[..len], &self.mono_c[..c_len]);
 
         // Coarse pass on box sums of DECIM samples, every DECIM-th shift.
         let ld_n = len / DECIM;
         let n_cand = ((s_hi - s_lo) as usize) / DECIM + 1;
-        let mono = &self.mono[..self.len];
-        box_sums(mono, tpl, &mut self.dec_t[..ld_n], self.simd);
-        let c0 = rel(t0 + s_lo);
+        box_sums(mt, 0, &mut self.dec_t[..ld_n], self.simd);
         let dc_n = (ld_n + n_cand).min(self.dec_c.len());
-        box_sums(mono, c0, &mut self.dec_c[..dc_n], self.simd);
+        box_sums(mc, 0, &mut self.dec_c[..dc_n], self.simd);
         let mut energy: f64 = self.dec_c[..ld_n].iter().map(|&x| (x * x) as f64).sum();
         let mut best = (f64::NEG_INFINITY, 1.0f64, s_lo);
         let n_coarse = n_cand.min(dc_n.saturating_sub(ld_n) + 1);
@@ -681,29 +709,26 @@ impl TimescaleStage {
         let reach = DECIM as i64 - 1;
         let (lo, hi) = ((best.2 - reach).max(s_lo), (best.2 + reach).min(s_hi));
         let mut fine = (f64::NEG_INFINITY, best.2);
-        let c_lo = rel(t0 + lo);
-        let mut e = dot(
-            &self.mono[c_lo..c_lo + len],
-            &self.mono[c_lo..c_lo + len],
-            self.simd,
-        ) as f64;
+        // Candidate offsets are relative to `c0`, where `mc` starts.
+        let c_lo = rel(t0 + lo) - c0;
+        let mut e = dot(&mc[c_lo..c_lo + len], &mc[c_lo..c_lo + len], self.simd) as f64;
         let mut pending = None;
         for s in lo..=hi {
-            let c = rel(t0 + s);
+            let c = rel(t0 + s) - c0;
             if s > lo {
-                let (out, inn) = (self.mono[c - 1], self.mono[c + len - 1]);
+                let (out, inn) = (mc[c - 1], mc[c + len - 1]);
                 e += (inn * inn) as f64 - (out * out) as f64;
             }
-            let cand = &self.mono[c..c + len];
+            let cand = &mc[c..c + len];
             let d = match pending.take() {
                 Some(d) => d,
                 None if self.simd && s < hi => {
-                    let next = &self.mono[c + 1..c + 1 + len];
-                    let (d0, d1) = dot2(&self.mono[tpl..tpl + len], cand, next);
+                    let next = &mc[c + 1..c + 1 + len];
+                    let (d0, d1) = dot2(mt, cand, next);
                     pending = Some(d1);
                     d0
                 }
-                None => dot(&self.mono[tpl..tpl + len], cand, self.simd),
+                None => dot(mt, cand, self.simd),
             } as f64;
             let score = d / (e.max(0.0) + 1e-9).sqrt();
             if score > fine.0 {
@@ -887,6 +912,18 @@ impl Reader {
 /// `out[v]` = sum of the DECIM samples of `m` from `start + v·DECIM` (0 past the end).
 /// The SIMD path sums four boxes at once from two 4×4 transposes, adding each box's
 /// samples in the same order as the plain loop, so both give identical sums.
+/// `out[i] = l[from + i] + r[from + i]`: the correlation signal.
+fn mix_mono(buf: &[Vec<f32>; 2], from: usize, out: &mut [f32]) {
+    let n = out.len();
+    for ((m, &a), &b) in out
+        .iter_mut()
+        .zip(&buf[0][from..from + n])
+        .zip(&buf[1][from..from + n])
+    {
+        *m = a + b;
+    }
+}
+
 fn box_sums(m: &[f32], start: usize, out: &mut [f32], simd: bool) {
     let boxed = |at: usize| -> f32 {
         if at + DECIM <= m.len() {

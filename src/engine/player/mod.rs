@@ -549,12 +549,10 @@ impl PlayerPipeline {
         }
         match t.ctl.outcome_rx.try_recv() {
             Ok(Outcome::Opened(feed)) => {
-                // Opus tracks decode into the stage whenever they cannot pass through.
-                let opus = matches!(feed, Feed::Opus(_));
+                // Opus tracks decode into the stage whenever they cannot pass through; PCM
+                // tracks use it only for pulls longer than their ring.
                 t.feed = Some(feed);
-                if opus {
-                    self.reserve_stage();
-                }
+                self.reserve_stage();
             }
             Ok(Outcome::Failed(e)) => {
                 if t.feed.is_none() {

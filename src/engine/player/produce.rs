@@ -61,15 +61,23 @@ impl PlayerPipeline {
         self.lookback.queue_replay(first_unsent, k);
     }
 
-    /// Reserves the stage once (a command or a track opening, never a frame).
-    /// Staging for one Opus packet's audio plus the chain's longest pull, which follows
-    /// the timescale factors set so far (grows with them; a command, never a frame).
+    /// Reserves the stage (a command or a track opening, never a frame): staging for one
+    /// Opus packet's audio plus the chain's longest pull, which follows the timescale
+    /// factors set so far (grows with them).
+    /// A PCM track whose ring holds a whole pull needs no stage (it is read straight from
+    /// the ring); one whose pull is larger gathers it there. Reserved when a track's feed
+    /// arrives and when filters change, so a player reserves only what its track can use.
     pub(super) fn reserve_stage(&mut self) {
         let pull = self
             .chain
             .as_ref()
             .map_or(basalt_dsp::FRAME, |c| c.max_input());
-        let want = (STAGE_FRAMES + pull) * 2;
+        let want = match self.track.as_ref().and_then(|t| t.feed.as_ref()) {
+            None => return,
+            Some(Feed::Pcm(c)) if pull * 2 <= c.buffer().capacity() => return,
+            Some(Feed::Pcm(_)) => pull * 2,
+            Some(Feed::Opus(_)) => (STAGE_FRAMES + pull) * 2,
+        };
         if self.stage.capacity() < want {
             self.stage.reserve_exact(want - self.stage.len());
         }
