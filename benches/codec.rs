@@ -7,13 +7,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use basalt::audio_format::{FRAME_SAMPLES, SAMPLE_RATE};
 use basalt::config::ResamplingQuality;
 use basalt::decode::{self, Opened, Resampler48};
 use basalt::encode::OpusEncoder;
 use basalt::source::MediaInput;
 use criterion::{criterion_group, criterion_main, Criterion};
-
-const FRAME_SAMPLES: usize = 1920;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -146,7 +145,7 @@ fn bench_resample(c: &mut Criterion) {
 }
 
 fn bench_encode(c: &mut Criterion) {
-    let pcm = sine(48_000, 48_000.0);
+    let pcm = sine(SAMPLE_RATE as usize, SAMPLE_RATE as f32);
     let mut g = c.benchmark_group("opus_encode_cx10_96k");
     g.bench_function("basalt_encoder", |b| {
         let mut enc = OpusEncoder::new(10).expect("encoder");
@@ -159,9 +158,12 @@ fn bench_encode(c: &mut Criterion) {
         })
     });
     g.bench_function("bare_libopus", |b| {
-        let mut enc =
-            opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)
-                .expect("encoder");
+        let mut enc = opus2::Encoder::new(
+            SAMPLE_RATE,
+            opus2::Channels::Stereo,
+            opus2::Application::Audio,
+        )
+        .expect("encoder");
         enc.set_complexity(10).expect("complexity");
         enc.set_bitrate(opus2::Bitrate::Bits(96_000))
             .expect("bitrate");
@@ -176,16 +178,19 @@ fn bench_encode(c: &mut Criterion) {
     });
     g.finish();
     c.bench_function("opus_decode (per 20 ms)", |b| {
-        let mut enc =
-            opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)
-                .expect("encoder");
+        let mut enc = opus2::Encoder::new(
+            SAMPLE_RATE,
+            opus2::Channels::Stereo,
+            opus2::Application::Audio,
+        )
+        .expect("encoder");
         enc.set_bitrate(opus2::Bitrate::Bits(96_000))
             .expect("bitrate");
         let packets: Vec<Vec<u8>> = pcm
             .chunks_exact(FRAME_SAMPLES)
             .map(|f| enc.encode_vec_float(f, 1500).expect("encode"))
             .collect();
-        let mut dec = opus2::Decoder::new(48_000, opus2::Channels::Stereo).expect("decoder");
+        let mut dec = opus2::Decoder::new(SAMPLE_RATE, opus2::Channels::Stereo).expect("decoder");
         let mut out = vec![0f32; FRAME_SAMPLES];
         let mut i = 0;
         b.iter(|| {

@@ -9,6 +9,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use basalt::audio_format::FRAME_SAMPLES;
 use basalt::encode::OpusEncoder;
 use basalt::plugin::wasm::{Spec, Uses, WasmFilters};
 
@@ -52,7 +53,9 @@ fn main() {
     let filters = WasmFilters::new(dir.to_str().expect("utf-8 path"), 1).expect("registry");
     let (mut gain, mut empty) = (uses(&filters, "gain"), uses(&filters, "empty"));
 
-    let input: Vec<f32> = (0..1920).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+    let input: Vec<f32> = (0..FRAME_SAMPLES)
+        .map(|i| (i as f32 * 0.01).sin() * 0.5)
+        .collect();
     let mut pcm = input.clone();
     let native = per_frame(|| {
         pcm.copy_from_slice(&input);

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use basalt::audio_format::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
 use basalt::config::Config;
 use basalt::engine::{Engine, Opener};
 use basalt::player::{FrameSink, PlayRequest, PlayerCommand, PlayerEventKind};
@@ -88,15 +89,15 @@ fn decoded_frames(bytes: &Arc<Vec<u8>>, config: &Config, frames: usize) -> Vec<f
     // A small ring and one exact allocation: freeing a large (mmap'd) block would raise
     // glibc's mmap threshold and change how the players' memory is laid out.
     let (mut prod, mut cons) = rtrb::RingBuffer::<f32>::new(16_384);
-    let mut out = Vec::with_capacity(frames * 1920);
-    let mut frame = [0f32; 1920];
-    while out.len() < frames * 1920 {
-        if cons.slots() >= 1920 {
+    let mut out = Vec::with_capacity(frames * FRAME_SAMPLES);
+    let mut frame = [0f32; FRAME_SAMPLES];
+    while out.len() < frames * FRAME_SAMPLES {
+        if cons.slots() >= FRAME_SAMPLES {
             cons.pop_entire_slice(&mut frame).expect("frame");
             out.extend_from_slice(&frame);
             continue;
         }
-        if dec.fill(&mut prod, 1).expect("decode").eof && cons.slots() < 1920 {
+        if dec.fill(&mut prod, 1).expect("decode").eof && cons.slots() < FRAME_SAMPLES {
             break;
         }
     }
@@ -121,9 +122,12 @@ fn start_probe(pcm: Vec<f32>, complexity: i32, go: Arc<AtomicBool>) -> Probe {
     let result = std::thread::spawn(move || {
         let mut encoders: Vec<opus2::Encoder> = (0..PROBE_ENCODERS)
             .map(|_| {
-                let mut enc =
-                    opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio)
-                        .expect("encoder");
+                let mut enc = opus2::Encoder::new(
+                    SAMPLE_RATE,
+                    opus2::Channels::Stereo,
+                    opus2::Application::Audio,
+                )
+                .expect("encoder");
                 enc.set_complexity(complexity).expect("complexity");
                 enc.set_bitrate(opus2::Bitrate::Bits(96_000))
                     .expect("bitrate");
@@ -133,7 +137,7 @@ fn start_probe(pcm: Vec<f32>, complexity: i32, go: Arc<AtomicBool>) -> Probe {
             .collect();
         let mut out = [0u8; 1500];
         let (mut frames, mut busy) = (0u64, 0u64);
-        let n = pcm.len() / 1920;
+        let n = pcm.len() / FRAME_SAMPLES;
         let mut i = 0;
         while !go.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(1));
@@ -144,7 +148,7 @@ fn start_probe(pcm: Vec<f32>, complexity: i32, go: Arc<AtomicBool>) -> Probe {
             for (k, enc) in encoders.iter_mut().enumerate() {
                 // Each encoder plays the audio from its own offset, as players would.
                 let f = (i + k * 37) % n;
-                let frame = &pcm[f * 1920..(f + 1) * 1920];
+                let frame = &pcm[f * FRAME_SAMPLES..(f + 1) * FRAME_SAMPLES];
                 std::hint::black_box(enc.encode_float(frame, &mut out).expect("encode"));
             }
             busy += thread_cpu_ns() - a;
@@ -168,16 +172,21 @@ fn rss_kib() -> u64 {
 
 /// `secs` of a 440 Hz tone as 20 ms stereo Opus packets at 96 kbit/s.
 fn opus_packets(secs: usize) -> Vec<Vec<u8>> {
-    let mut enc =
-        opus2::Encoder::new(48_000, opus2::Channels::Stereo, opus2::Application::Audio).unwrap();
+    let mut enc = opus2::Encoder::new(
+        SAMPLE_RATE,
+        opus2::Channels::Stereo,
+        opus2::Application::Audio,
+    )
+    .unwrap();
     enc.set_bitrate(opus2::Bitrate::Bits(96_000)).unwrap();
-    let mut pcm = [0f32; 1920];
+    let mut pcm = [0f32; FRAME_SAMPLES];
     let mut phase = 0f32;
     (0..secs * 50)
         .map(|_| {
             for s in pcm.chunks_exact_mut(2) {
                 let v = phase.sin() * 0.4;
-                phase = (phase + 440.0 * std::f32::consts::TAU / 48_000.0) % std::f32::consts::TAU;
+                phase = (phase + 440.0 * std::f32::consts::TAU / SAMPLE_RATE as f32)
+                    % std::f32::consts::TAU;
                 s[0] = v;
                 s[1] = v;
             }
@@ -195,7 +204,7 @@ fn make_opus(secs: usize) -> Vec<u8> {
     let packets = opus_packets(secs);
     let mut head = b"OpusHead".to_vec();
     head.extend_from_slice(&[1, 2, 0, 0]);
-    head.extend_from_slice(&48_000u32.to_le_bytes());
+    head.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
     head.extend_from_slice(&[0, 0, 0]);
     let mut tags = b"OpusTags".to_vec();
     tags.extend_from_slice(&0u32.to_le_bytes());
@@ -210,7 +219,7 @@ fn make_opus(secs: usize) -> Vec<u8> {
     for (i, p) in packets.into_iter().enumerate() {
         group.push(p);
         if group.len() == 25 || i + 1 == frames {
-            granule += 960 * group.len() as u64;
+            granule += FRAME as u64 * group.len() as u64;
             let refs: Vec<&[u8]> = group.iter().map(|p| p.as_slice()).collect();
             ogg_page(
                 &mut out,

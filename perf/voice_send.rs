@@ -15,6 +15,7 @@ use std::hint::black_box;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use basalt::audio_format::FRAME;
 use basalt::voice::crypto::{write_rtp_header, DaveEncryptor, Mode, TransportCipher};
 use basalt::voice::udp::{SendCore, Update};
 
@@ -36,7 +37,7 @@ fn transport(mode: Mode, iters: u32) -> Duration {
     let mut buf = [0u8; 1500];
     let mut n = 0u32;
     time_per_iter(iters, || {
-        write_rtp_header(&mut buf, n as u16, n.wrapping_mul(960), 7);
+        write_rtp_header(&mut buf, n as u16, n.wrapping_mul(FRAME as u32), 7);
         n = n.wrapping_add(1);
         black_box(c.seal(&mut buf, FRAME_BYTES, n));
     })

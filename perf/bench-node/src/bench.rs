@@ -386,7 +386,7 @@ impl Bench<'_> {
         let mut decoders = Vec::with_capacity(k);
         for _ in 0..k {
             decoders.push(
-                opus2::Decoder::new(48_000, opus2::Channels::Stereo)
+                opus2::Decoder::new(crate::media::RATE as u32, opus2::Channels::Stereo)
                     .map_err(|e| format!("opus decoder: {e}"))?,
             );
         }

@@ -2,7 +2,7 @@
 //! player, and per-frame features of decoded audio for the change tests.
 
 use crate::fakevoice::Arrival;
-use crate::media::{HIGH_HZ, LOW_HZ};
+use crate::media::{HIGH_HZ, LOW_HZ, RATE};
 
 pub const FRAME_NS: i64 = 20_000_000;
 /// Lateness is measured against the best (earliest) schedule seen over this many previous
@@ -95,7 +95,7 @@ pub fn features(stereo: &[i16]) -> Features {
         .windows(2)
         .filter(|w| (w[0] < 0) != (w[1] < 0))
         .count();
-    let secs = n as f64 / 48_000.0;
+    let secs = n as f64 / RATE as f64;
     Features {
         rms_left: l,
         rms_right: r,
@@ -148,6 +148,9 @@ impl Change {
 mod tests {
     use super::*;
 
+    /// Stereo frames per 20 ms Opus packet, as every node sends them.
+    const PACKET_FRAMES: usize = (RATE / 50) as usize;
+
     fn arr(seq: u16, ms: f64) -> Arrival {
         Arrival {
             seq,
@@ -187,9 +190,9 @@ mod tests {
     #[test]
     fn features_tell_the_tones_and_channels_apart() {
         let frame = |hz: f64, l: f64, r: f64| -> Vec<i16> {
-            (0..960)
+            (0..PACKET_FRAMES)
                 .flat_map(|n| {
-                    let s = (2.0 * std::f64::consts::PI * hz * n as f64 / 48_000.0).sin();
+                    let s = (2.0 * std::f64::consts::PI * hz * n as f64 / RATE as f64).sin();
                     [(s * l) as i16, (s * r) as i16]
                 })
                 .collect()
@@ -202,6 +205,6 @@ mod tests {
         assert!(Change::Volume.shows(&features(&frame(400.0, 3_000.0, 800.0)), base));
         assert!(Change::Filter.shows(&features(&frame(400.0, 4_000.0, 16_000.0)), base));
         assert!(Change::Seek.shows(&features(&frame(800.0, 16_000.0, 4_000.0)), base));
-        assert!(!Change::Seek.shows(&features(&[0i16; 1920]), base));
+        assert!(!Change::Seek.shows(&features(&[0i16; 2 * PACKET_FRAMES]), base));
     }
 }
