@@ -272,10 +272,12 @@ impl FilterChain {
     /// a stage switched off still fades out (and may be switched on again) with them.
     fn grow_buffers(&mut self, crossfade: bool, distortion: bool) {
         let n_in = self.timescale.max_input();
-        grow(&mut self.in_l, n_in);
-        grow(&mut self.in_r, n_in);
-        // `pre` runs in pieces of at most CHUNK input frames; karaoke crossfades FRAME.
+        // Input is taken in pieces of at most CHUNK frames (a long timescale pull
+        // included), so the planar input never needs a whole pull.
         let piece = n_in.min(CHUNK);
+        grow(&mut self.in_l, piece);
+        grow(&mut self.in_r, piece);
+        // Karaoke crossfades FRAME.
         if crossfade || !self.dry_l.is_empty() {
             grow(&mut self.dry_l, piece.max(FRAME));
             grow(&mut self.dry_r, piece.max(FRAME));
@@ -327,18 +329,31 @@ impl FilterChain {
         } else {
             need
         };
-        deinterleave(input, &mut self.in_l[..n_in], &mut self.in_r[..n_in]);
-        sanitize(&mut self.in_l[..n_in], self.simd);
-        sanitize(&mut self.in_r[..n_in], self.simd);
+        let stretching = self.timescale.active();
+        // Piece by piece: deinterleave, the stages before timescale, then into timescale's
+        // buffer (or, with timescale off, where the output is made; `n_in` is FRAME then).
         let mut at = 0;
         while at < n_in {
             let n = (n_in - at).min(CHUNK);
-            self.pre(at, n);
+            let src = &input[(2 * at).min(input.len())..(2 * (at + n)).min(input.len())];
+            deinterleave(src, &mut self.in_l[..n], &mut self.in_r[..n]);
+            sanitize(&mut self.in_l[..n], self.simd);
+            sanitize(&mut self.in_r[..n], self.simd);
+            self.pre(0, n);
+            let (il, ir) = (&self.in_l[..n], &self.in_r[..n]);
+            if stretching {
+                self.timescale.push(il, ir);
+            } else {
+                let end = (at + n).min(FRAME);
+                self.out_l[at..end].copy_from_slice(&il[..end - at]);
+                self.out_r[at..end].copy_from_slice(&ir[..end - at]);
+            }
             at += n;
         }
-        let (il, ir) = (&self.in_l[..n_in], &self.in_r[..n_in]);
         let (ol, or) = (&mut self.out_l[..], &mut self.out_r[..]);
-        self.timescale.process(il, ir, ol, or);
+        if stretching {
+            self.timescale.render(ol, or);
+        }
         let simd = self.simd;
         let (dl, dr) = (&mut self.dry_l[..], &mut self.dry_r[..]);
         let k = &mut self.karaoke;

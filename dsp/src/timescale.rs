@@ -488,8 +488,9 @@ impl TimescaleStage {
         need
     }
 
-    /// Append new input (anti-aliased when reading faster than real time).
-    fn push(&mut self, l: &[f32], r: &[f32]) {
+    /// Append new input (anti-aliased when reading faster than real time); only while
+    /// running or draining (`active`).
+    pub(crate) fn push(&mut self, l: &[f32], r: &[f32]) {
         let n = l.len().min(r.len()).min(self.cap - self.len);
         let off = self.len;
         self.buf[0][off..off + n].copy_from_slice(&l[..n]);
@@ -553,8 +554,10 @@ impl TimescaleStage {
         }
     }
 
-    /// Process: `input` (planar, `input_needed()` frames) → FRAME output frames.
-    pub fn process(&mut self, il: &[f32], ir: &[f32], ol: &mut [f32], or: &mut [f32]) {
+    /// Process: `input` (planar, `input_needed()` frames) → FRAME output frames in one
+    /// call (the chain pushes in pieces, then renders; the unit tests use this).
+    #[cfg(test)]
+    pub(crate) fn process(&mut self, il: &[f32], ir: &[f32], ol: &mut [f32], or: &mut [f32]) {
         if self.mode == Mode::Off {
             let n = ol.len().min(il.len());
             ol[..n].copy_from_slice(&il[..n]);
@@ -562,6 +565,12 @@ impl TimescaleStage {
             return;
         }
         self.push(il, ir);
+        self.render(ol, or);
+    }
+
+    /// FRAME output frames from what has been pushed (the second half of `process`, for
+    /// a caller that pushes its input in pieces).
+    pub(crate) fn render(&mut self, ol: &mut [f32], or: &mut [f32]) {
         let total = ol.len().min(or.len());
         let mut done = 0;
         while done < total {
