@@ -453,3 +453,137 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
     let worst = worst_gap(&fc);
     assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
 }
+
+/// Serves an MP3 stream (no length, as a radio does): `mp3` at once, then endless junk
+/// with no MPEG sync word in it, `chunk` bytes every 50 ms, until the client goes away.
+/// Returns the port and a flag set when the client has closed the connection.
+fn junk_mp3_stream(
+    mp3: Vec<u8>,
+    chunk: usize,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let gone = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = gone.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let (mp3, flag) = (mp3.clone(), flag.clone());
+            std::thread::spawn(move || {
+                let mut req = [0u8; 4096];
+                let n = s.read(&mut req).unwrap_or(0);
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nConnection: close\r\n\r\n";
+                if s.write_all(head.as_bytes()).is_err() || req[..n].starts_with(b"HEAD") {
+                    return;
+                }
+                if s.write_all(&mp3).is_err() {
+                    return;
+                }
+                // Bytes below 0x80 only: never an 0xFF sync byte, so no frame is ever found.
+                let mut x = 0x1234_5678u32;
+                let mut junk = vec![0u8; chunk];
+                loop {
+                    for b in junk.iter_mut() {
+                        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        *b = (x >> 25) as u8;
+                    }
+                    if s.write_all(&junk).is_err() {
+                        flag.store(true, Ordering::Release);
+                        return;
+                    }
+                    // The stream's own rate (a fast host), not a wait.
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            });
+        }
+    });
+    (port, gone)
+}
+
+/// An endless stream that turns into junk after two seconds of real MP3 (fast: 1.3 MB/s,
+/// and slow: 20 KB/s) ends its track with a TrackExceptionEvent and stops downloading; a
+/// canary on the same (single) decode worker keeps its 20 ms cadence throughout. Before,
+/// the MP3 reader's search for a sync word read the junk for as long as it came, inside
+/// one decode step: the decode worker served nobody else.
+#[test]
+fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
+    let port = free_port();
+    let config = config_text(
+        port,
+        PW,
+        "",
+        "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1000\n",
+    );
+    let node = Node::start_env("junk-mp3", port, &config, &[]);
+    let c = node.client(PW);
+    let (mut ws, sid) = session(&node, PW);
+    const SLOW: u64 = 812_000_000_000_000_004;
+    let (fc, ff, fs) = (voice(CANARY), voice(VICTIM), voice(SLOW));
+    let canary = sine_wav(&node.dir, "canary.wav", 20.0);
+    let mp3 = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/sine440_44k_mono_2s_bare.mp3"
+    ))
+    .unwrap();
+    let (fast, fast_gone) = junk_mp3_stream(mp3.clone(), 64 * 1024);
+    let (slow, slow_gone) = junk_mp3_stream(mp3, 1024);
+    play(&node, &sid, CANARY, &fc, &canary);
+    wait_packets(&fc, 20, 15);
+    for (guild, f, port) in [(VICTIM, &ff, fast), (SLOW, &fs, slow)] {
+        let url = format!("http://127.0.0.1:{port}/radio.mp3");
+        let body = json!({
+            "track": {"identifier": url},
+            "voice": {
+                "token": f.config.token,
+                "endpoint": f.endpoint,
+                "sessionId": f.config.session_id,
+                "channelId": f.config.channel_id.to_string(),
+            }
+        });
+        let r = c.patch(
+            &format!("/v4/sessions/{sid}/players/{guild}"),
+            &body.to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let has = |seen: &Vec<(String, String)>, g: u64, t: &str| {
+        let g = g.to_string();
+        seen.iter().any(|(sg, st)| *sg == g && st == t)
+    };
+    while !(has(&seen, VICTIM, "TrackEndEvent") && has(&seen, SLOW, "TrackEndEvent")) {
+        let ev = ws.expect("event", None, Duration::from_secs(20));
+        let g = ev["guildId"].as_str().unwrap_or("").to_string();
+        assert!(
+            g != CANARY.to_string() || ev["type"] == "TrackStartEvent",
+            "the canary got {ev}; seen {seen:?}"
+        );
+        seen.push((g, ev["type"].as_str().unwrap_or("").to_string()));
+    }
+    for g in [VICTIM, SLOW] {
+        assert!(has(&seen, g, "TrackExceptionEvent"), "{g}: {seen:?}");
+        // The real audio at the start was heard.
+        assert!(has(&seen, g, "TrackStartEvent"), "{g}: {seen:?}");
+    }
+    assert!(ff.packets().len() >= 50, "{} packets", ff.packets().len());
+    // The node let go of both streams.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(fast_gone.load(std::sync::atomic::Ordering::Acquire)
+        && slow_gone.load(std::sync::atomic::Ordering::Acquire))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still downloading: fast {} slow {}",
+            fast_gone.load(std::sync::atomic::Ordering::Acquire),
+            slow_gone.load(std::sync::atomic::Ordering::Acquire)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n = fc.packets().len();
+    wait_packets(&fc, n + 25, 10);
+    let worst = worst_gap(&fc);
+    assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
+}

@@ -26,6 +26,17 @@ const MAX_THREADS: usize = 64;
 const IDLE_EXIT: Duration = Duration::from_secs(30);
 /// How long the reader waits for bytes before it reports a stalled source.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes one decode step may consume. A packet is smaller (FLAC's largest real-world
+/// frames, 8 channels of 24 bits, are ~100 KiB); a step reading more is a demuxer
+/// searching junk for a frame sync, which an endless stream of garbage would keep reading,
+/// with its worker busy, forever.
+pub const STEP_LIMIT: u64 = 256 * 1024;
+/// How long a step on a decode worker waits for bytes once it has read more than twice
+/// the low-water mark it started with (four times the largest step so far): no packet
+/// seen so far was that large, it is most likely a demuxer scanning junk, and the worker's
+/// other players are waiting. On a fast link even such a frame arrives within this; on a
+/// slow one its track fails ("source stalled") rather than every player on the worker.
+const SCAN_PATIENCE: Duration = Duration::from_millis(40);
 
 /// Shared by the reader (decoder side) and its filler (I/O pool).
 #[derive(Default)]
@@ -48,6 +59,12 @@ struct State {
     popped: AtomicU64,
     /// Bytes the largest decode step so far consumed (see `Readiness::observe`).
     largest_step: AtomicU64,
+    /// `popped` when the current decode step began; `u64::MAX` outside a step (a probe or
+    /// a seek on a helper reads without the step bounds).
+    step_from: AtomicU64,
+    /// Bytes into the current step after which an empty ring is waited for only
+    /// `SCAN_PATIENCE` (`u64::MAX`: a step on a helper, which may wait).
+    step_patient_upto: AtomicU64,
 }
 
 /// Lets `ReadAhead` be `Sync` (symphonia's `MediaSource` demands it) although the ring end
@@ -93,7 +110,10 @@ impl ReadAhead {
     /// Wraps `src`; the pool starts filling at once.
     pub fn new(src: Box<dyn MediaSource>, pool: &Arc<IoPool>) -> ReadAhead {
         let (p, c) = rtrb::RingBuffer::new(RING_BYTES);
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            step_from: AtomicU64::new(u64::MAX),
+            ..State::default()
+        });
         let len = src.byte_len();
         let seekable = src.is_seekable();
         pool.submit(Filler {
@@ -148,12 +168,29 @@ impl Readiness {
         self.state.popped.load(Ordering::Acquire)
     }
 
+    /// Marks the start of a decode step and returns `consumed()` for `observe`. The step's
+    /// reads are bounded: at most `STEP_LIMIT` bytes, and (`may_wait` false: a decode
+    /// worker) only a short wait for bytes once it has read twice what it was started with.
+    pub fn begin_step(&self, may_wait: bool) -> u64 {
+        let s = &self.state;
+        let from = s.popped.load(Ordering::Acquire);
+        let upto = if may_wait {
+            u64::MAX
+        } else {
+            2 * low_water(s.largest_step.load(Ordering::Relaxed))
+        };
+        s.step_patient_upto.store(upto, Ordering::Relaxed);
+        s.step_from.store(from, Ordering::Release);
+        from
+    }
+
     /// Learns from one decode step that began at `consumed_before`: later steps wait until
     /// twice the largest step is buffered, so a large frame on a slow link starves only its
     /// own track instead of making the decode worker wait inside `read`.
     pub fn observe(&self, consumed_before: u64) {
         let step = self.consumed().saturating_sub(consumed_before);
         self.state.largest_step.fetch_max(step, Ordering::Relaxed);
+        self.state.step_from.store(u64::MAX, Ordering::Release);
     }
 
     pub fn ready(&self) -> bool {
@@ -175,6 +212,20 @@ impl Read for ReadAhead {
             return Ok(0);
         }
         let start = Instant::now();
+        let in_step = self
+            .popped
+            .saturating_sub(self.state.step_from.load(Ordering::Acquire));
+        if in_step > STEP_LIMIT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("no audio frame in {} KiB of input", STEP_LIMIT / 1024),
+            ));
+        }
+        let patience = if in_step > self.state.step_patient_upto.load(Ordering::Relaxed) {
+            SCAN_PATIENCE
+        } else {
+            READ_TIMEOUT
+        };
         loop {
             let avail = self.ring.slots();
             if avail > 0 {
@@ -197,7 +248,7 @@ impl Read for ReadAhead {
                 return Ok(0);
             }
             // Rare: a packet larger than what was buffered. Wait for the filler.
-            if start.elapsed() > READ_TIMEOUT {
+            if start.elapsed() > patience {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "source stalled"));
             }
             std::thread::sleep(Duration::from_micros(500));
@@ -569,6 +620,102 @@ mod tests {
         let mut all = Vec::new();
         good.read_to_end(&mut all).unwrap();
         assert_eq!(all.len(), 100_000);
+        pool.shutdown();
+    }
+
+    /// Endless bytes (`stall_after`: then nothing, forever).
+    struct Endless {
+        stall_after: Option<usize>,
+        sent: usize,
+    }
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.stall_after.is_some_and(|s| self.sent >= s) {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            let n = match self.stall_after {
+                Some(s) => buf.len().min(s - self.sent),
+                None => buf.len(),
+            };
+            buf[..n].fill(0x11);
+            self.sent += n;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Endless {
+        fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+            Err(io::Error::other("not seekable"))
+        }
+    }
+
+    impl MediaSource for Endless {
+        fn is_seekable(&self) -> bool {
+            false
+        }
+        fn byte_len(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    fn read_until_error(r: &mut ReadAhead, most: u64) -> (u64, Option<io::Error>) {
+        let (mut got, mut buf) = (0u64, [0u8; 4096]);
+        while got < most {
+            match r.read(&mut buf) {
+                Ok(n) => got += n as u64,
+                Err(e) => return (got, Some(e)),
+            }
+        }
+        (got, None)
+    }
+
+    #[test]
+    fn a_decode_step_reads_at_most_the_step_limit_and_waits_briefly_when_scanning() {
+        let pool = IoPool::new();
+        // Endless junk inside one step: cut off at the limit with a clear error.
+        let mut junk = ReadAhead::new(
+            Box::new(Endless {
+                stall_after: None,
+                sent: 0,
+            }),
+            &pool,
+        );
+        let r = junk.readiness();
+        let from = r.begin_step(false);
+        let (got, err) = read_until_error(&mut junk, 4 * STEP_LIMIT);
+        let err = err.expect("the step is cut off");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(err.to_string().contains("no audio frame"), "{err}");
+        assert!((STEP_LIMIT..STEP_LIMIT + 8192).contains(&got), "{got}");
+        // Outside a step (a probe or a seek on a helper) there is no such limit.
+        r.observe(from);
+        let (got, err) = read_until_error(&mut junk, 2 * STEP_LIMIT);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(got, 2 * STEP_LIMIT);
+
+        // A worker's step that has read far more than a packet and finds the ring empty
+        // gives up within SCAN_PATIENCE instead of READ_TIMEOUT.
+        let mut stalled = ReadAhead::new(
+            Box::new(Endless {
+                stall_after: Some(48 * 1024),
+                sent: 0,
+            }),
+            &pool,
+        );
+        let r = stalled.readiness();
+        let t = Instant::now();
+        while r.consumed() == 0 && !r.ready() && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        r.begin_step(false);
+        let t = Instant::now();
+        let (got, err) = read_until_error(&mut stalled, 4 * STEP_LIMIT);
+        let err = err.expect("gives up");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        assert!(got > 2 * LOW_WATER as u64, "{got}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        drop((junk, stalled));
         pool.shutdown();
     }
 

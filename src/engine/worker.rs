@@ -96,7 +96,7 @@ fn decode_pass(job: &mut DecodeJob) -> bool {
         if !ready || job.ctl.eof.load(Ordering::Acquire) {
             break;
         }
-        let (pushed, stop) = decode_step(job, per_round);
+        let (pushed, stop) = decode_step(job, per_round, false);
         progress |= pushed;
         if stop {
             break;
@@ -107,8 +107,8 @@ fn decode_pass(job: &mut DecodeJob) -> bool {
 
 /// Decodes `n` packets of `job` (it may wait inside a read); teaches the read-ahead's
 /// readiness how large a step is. Returns (pushed anything, stop this pass).
-fn decode_step(job: &mut DecodeJob, n: usize) -> (bool, bool) {
-    let before = job.readiness.as_ref().map(|r| r.consumed());
+fn decode_step(job: &mut DecodeJob, n: usize, may_wait: bool) -> (bool, bool) {
+    let before = job.readiness.as_ref().map(|r| r.begin_step(may_wait));
     let r = match &mut job.src {
         DecodeSrc::Pcm(d, ring) => crate::telemetry::timed_decode(|| d.fill(ring, n)),
         DecodeSrc::Opus(d, ring) => d.fill(ring, n),
@@ -139,7 +139,7 @@ fn decode_step(job: &mut DecodeJob, n: usize) -> (bool, bool) {
 /// on a slow link) never makes the decode worker wait inside a read.
 pub(crate) fn decode_first_step(job: &mut DecodeJob) {
     if job.readiness.is_some() && !job.ctl.eof.load(Ordering::Acquire) {
-        decode_step(job, 1);
+        decode_step(job, 1, true);
     }
 }
 
