@@ -217,11 +217,6 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
         .map(|c| c.count())
         .unwrap_or(2)
         .max(1);
-    let resampler = if rate == OUT_RATE {
-        None
-    } else {
-        Some(Resampler48::new(rate, quality)?)
-    };
     // Sized for the codec's largest packet when the container says (MP3 1,152 frames, AAC
     // 1,024): most players never need the 8,192-frame guess, and reserved-but-unused heap
     // fragments the memory every player shares.
@@ -229,6 +224,16 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
         || typical_frames(params.codec),
         |n| n.clamp(1, 65_536) as usize,
     );
+    let resampler = if rate == OUT_RATE {
+        None
+    } else {
+        // The resampler's history grows (once) past 4,096 frames only for larger packets.
+        Some(Resampler48::for_packets(
+            rate,
+            quality,
+            Some(max_frames.min(4096)),
+        )?)
+    };
     let out_frames =
         (max_frames as u64 * u64::from(OUT_RATE)).div_ceil(u64::from(rate.max(1))) as usize;
     Ok(Opened::Pcm(Box::new(PcmDecoder {

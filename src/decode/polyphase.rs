@@ -262,6 +262,18 @@ impl Polyphase {
     /// [`MAX_TABLE`] (the caller then uses rubato). Builds the table on first use: call it at
     /// track open, not on the audio path.
     pub fn new(rate_in: u32, rate_out: u32, quality: ResamplingQuality) -> Option<Polyphase> {
+        Polyphase::with_history(rate_in, rate_out, quality, HISTORY_FRAMES)
+    }
+
+    /// As `new`, with room for pushes of `packet_frames` input frames without growing: the
+    /// decoder passes its codec's packet size (an MP3 player then keeps ~10 KiB of history
+    /// instead of the 4,096-frame default's 33 KiB).
+    pub fn with_history(
+        rate_in: u32,
+        rate_out: u32,
+        quality: ResamplingQuality,
+        packet_frames: usize,
+    ) -> Option<Polyphase> {
         if rate_in == 0 || rate_out == 0 {
             return None;
         }
@@ -291,8 +303,8 @@ impl Polyphase {
             m,
             step_whole: m / l,
             step_phase: m % l,
-            left: Vec::with_capacity(HISTORY_FRAMES + 2 * taps),
-            right: Vec::with_capacity(HISTORY_FRAMES + 2 * taps),
+            left: Vec::with_capacity(packet_frames + 2 * taps),
+            right: Vec::with_capacity(packet_frames + 2 * taps),
             pos: 0,
             phase: 0,
             frames_in: 0,

@@ -32,10 +32,24 @@ impl Resampler48 {
     /// Builds the resampler (and, on first use of a ratio, its shared table): call it at
     /// track open, not on the audio path.
     pub fn new(rate_in: u32, quality: ResamplingQuality) -> Result<Resampler48, DecodeError> {
+        Resampler48::for_packets(rate_in, quality, None)
+    }
+
+    /// As `new`, sized for decoder packets of `packet_frames` input frames when known (the
+    /// history then holds one packet plus the filter, not a 4,096-frame guess).
+    pub fn for_packets(
+        rate_in: u32,
+        quality: ResamplingQuality,
+        packet_frames: Option<usize>,
+    ) -> Result<Resampler48, DecodeError> {
         if rate_in == 0 {
             return Err(DecodeError::Resampler("sample rate 0".into()));
         }
-        let backend = match Polyphase::new(rate_in, OUT_RATE, quality) {
+        let polyphase = match packet_frames {
+            Some(n) => Polyphase::with_history(rate_in, OUT_RATE, quality, n),
+            None => Polyphase::new(rate_in, OUT_RATE, quality),
+        };
+        let backend = match polyphase {
             Some(p) => Backend::Polyphase(p),
             None => Backend::Rubato(Box::new(RubatoBackend::new(rate_in, quality)?)),
         };

@@ -18,8 +18,11 @@ pub const RING_BYTES: usize = 64 * 1024;
 pub const LOW_WATER: usize = 8 * 1024;
 /// Most bytes handed to the decoder per read call.
 const MAX_READ: usize = 2 * 1024;
-/// Bytes per read from the source.
-const READ_CHUNK: usize = 8 * 1024;
+/// The smallest free space a filler reads into. A read asks for all the free space at once,
+/// so a range-windowed HTTP source sizes its next window to what the ring can take now and
+/// the whole response is consumed in one burst: the HTTP stack then holds no half-read
+/// response (and no read buffer) per track between bursts.
+const MIN_READ: usize = 4 * 1024;
 /// I/O threads kept when idle; more are started while all are busy, up to `MAX_THREADS`.
 const MIN_THREADS: usize = 2;
 const MAX_THREADS: usize = 64;
@@ -350,7 +353,7 @@ enum Step {
 }
 
 impl Filler {
-    fn step(&mut self, buf: &mut [u8; READ_CHUNK]) -> Step {
+    fn step(&mut self, buf: &mut [u8]) -> Step {
         if self.state.closed.load(Ordering::Acquire) {
             return Step::Done;
         }
@@ -370,8 +373,8 @@ impl Filler {
         if self.state.eof.load(Ordering::Acquire) || self.state.failed.load(Ordering::Acquire) {
             return Step::Park;
         }
-        let room = self.ring.slots().min(READ_CHUNK);
-        if room < READ_CHUNK / 2 {
+        let room = self.ring.slots().min(buf.len());
+        if room < MIN_READ {
             return Step::Park;
         }
         match self.src.read(&mut buf[..room]) {
@@ -490,7 +493,8 @@ impl IoPool {
     }
 
     fn run(self: Arc<Self>) {
-        let mut buf = Box::new([0u8; READ_CHUNK]);
+        // One ring's worth per I/O thread (not per track): a read may fill all free space.
+        let mut buf = vec![0u8; RING_BYTES];
         let mut idle_since = Instant::now();
         loop {
             if self.shutdown.load(Ordering::Acquire) {

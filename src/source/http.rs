@@ -16,11 +16,17 @@ use crate::config::Config;
 pub use crate::net::USER_AGENT;
 use crate::net::{NetError, Outbound};
 
-/// Bytes asked for per range request when the server supports ranges. Bounding each
+/// Most bytes asked for per range request when the server supports ranges. Bounding each
 /// response bounds what the HTTP stack buffers per player (hyper grows its read buffer to
 /// ~400 KiB on a fast link and hands over chunks as large), at one request per ~4 s of
 /// 128 kbit/s audio on a kept-alive connection.
 pub const RANGE_WINDOW: u64 = 64 * 1024;
+/// Fewest bytes asked for per range request of a media stream. Each next window is sized
+/// to the read that asks for it (between this and the client's window): the read-ahead
+/// reads into all the free space of its ring, so a window fits and its response is read
+/// to the end at once. A response left half-read would keep its chunk and its
+/// connection's read buffer (together ~130 KiB) alive per player until the ring drained.
+pub const MIN_RANGE_WINDOW: u64 = 16 * 1024;
 /// Forward seeks shorter than this read and discard instead of reconnecting.
 const SKIP_LIMIT: u64 = 512 * 1024;
 
@@ -53,8 +59,11 @@ pub struct HttpClient {
     out: Outbound,
     /// Headers sent with every request of this client (e.g. Twitch's Client-ID on segments).
     headers: Vec<(String, String)>,
-    /// Bytes per range request of an `HttpStream` opened with this client.
+    /// Most bytes per range request of an `HttpStream` opened with this client.
     window: u64,
+    /// Fewest bytes per range request (see `MIN_RANGE_WINDOW`); equal to `window` for
+    /// fixed windows.
+    min_window: u64,
 }
 
 impl HttpClient {
@@ -67,13 +76,21 @@ impl HttpClient {
             out,
             headers: Vec::new(),
             window: RANGE_WINDOW,
+            min_window: MIN_RANGE_WINDOW,
         }
     }
 
-    /// The same client reading `HttpStream`s in windows of `bytes` (at least 4 KiB).
+    /// The same client reading `HttpStream`s in fixed windows of `bytes` (at least 4 KiB),
+    /// whatever the size of the reads.
     pub fn with_window(mut self, bytes: u64) -> HttpClient {
         self.window = bytes.max(4096);
+        self.min_window = self.window;
         self
+    }
+
+    /// Bytes the next range request asks for when a read of `want` bytes needs it.
+    fn window_for(&self, want: usize) -> u64 {
+        (want as u64).clamp(self.min_window, self.window)
     }
 
     /// The same client sending `name: value` with every request.
@@ -281,14 +298,15 @@ impl HttpStream {
         self.title.clone()
     }
 
-    /// Reconnects at `self.pos`: a range request when the length is known, else (endless
-    /// streams) a plain reconnect that continues wherever the stream now is.
-    fn reopen(&mut self) -> io::Result<()> {
+    /// Reconnects at `self.pos` for a read of `want` bytes: a range request when the length
+    /// is known, else (endless streams) a plain reconnect that continues wherever the
+    /// stream now is.
+    fn reopen(&mut self, want: usize) -> io::Result<()> {
         let from = if self.len.is_some() { self.pos } else { 0 };
         let windowed = self.window_end.is_some();
         let to = match (windowed, self.len) {
             (true, Some(l)) => Some(
-                from.saturating_add(self.client.window)
+                from.saturating_add(self.client.window_for(want))
                     .min(l)
                     .saturating_sub(1),
             ),
@@ -346,7 +364,7 @@ impl Read for HttpStream {
         }
         loop {
             if self.body.is_none() {
-                self.reopen()?;
+                self.reopen(buf.len())?;
             }
             let Some(body) = self.body.as_mut() else {
                 return Ok(0);
@@ -634,4 +652,123 @@ pub(crate) fn entries_answer(url: &Url, entries: Vec<(String, Option<String>)>) 
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| url.to_string());
     Answer::References { name, entries }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    type Seen = Arc<StdMutex<Vec<(usize, usize)>>>;
+
+    /// A loopback server that honours bounded ranges of `len` bytes and records each
+    /// request's `(from, to)`.
+    fn ranged_server(len: usize) -> (Url, Seen) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/a.mp3", l.local_addr().unwrap())).unwrap();
+        let seen = Arc::new(StdMutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { return };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut out = conn.try_clone().unwrap();
+                    let mut r = BufReader::new(conn);
+                    loop {
+                        let mut range = None;
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            let lower = line.to_ascii_lowercase();
+                            if let Some(spec) = lower.strip_prefix("range: bytes=") {
+                                let (a, b) = spec.trim().split_once('-').unwrap();
+                                let a: usize = a.parse().unwrap();
+                                let b = b.parse::<usize>().map_or(len - 1, |b| b.min(len - 1));
+                                range = Some((a, b));
+                            }
+                        }
+                        let (a, b) = range.unwrap_or((0, len - 1));
+                        log.lock().unwrap().push((a, b));
+                        let body = vec![(a % 251) as u8; b + 1 - a];
+                        let head = format!(
+                            "HTTP/1.1 206 Partial Content\r\nContent-Type: audio/mpeg\r\n\
+                             Content-Range: bytes {a}-{b}/{len}\r\nContent-Length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        if out.write_all(head.as_bytes()).is_err() || out.write_all(&body).is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn each_next_window_is_sized_to_the_read_that_asks_for_it() {
+        let (url, seen) = ranged_server(1 << 20);
+        let client = HttpClient::new(&Config::default());
+        let (mut s, _) = HttpStream::open(&client, &url).unwrap();
+        let mut buf = vec![0u8; 200 * 1024];
+        // Finish the first window (64 KiB), then read with three sizes of buffer.
+        let mut got = 0;
+        while got < RANGE_WINDOW as usize {
+            got += s.read(&mut buf[..RANGE_WINDOW as usize - got]).unwrap();
+        }
+        for want in [40 * 1024, 1024, 200 * 1024] {
+            let mut n = 0;
+            let mut first = true;
+            // Read the whole window, asking for what is left of it as the read-ahead does.
+            loop {
+                let windows = seen.lock().unwrap().len();
+                let k = s.read(&mut buf[..want.max(1)]).unwrap();
+                assert!(k > 0);
+                n += k;
+                let w = *seen.lock().unwrap().last().unwrap();
+                let size = w.1 + 1 - w.0;
+                if first {
+                    assert_eq!(seen.lock().unwrap().len(), windows + 1);
+                    first = false;
+                }
+                if n >= size {
+                    let expect = (want as u64).clamp(MIN_RANGE_WINDOW, RANGE_WINDOW) as usize;
+                    assert_eq!(size, expect, "a read of {want} bytes");
+                    break;
+                }
+            }
+        }
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen[0], (0, RANGE_WINDOW as usize - 1), "{seen:?}");
+        // Windows follow each other with no gap or overlap.
+        for w in seen.windows(2) {
+            assert_eq!(w[1].0, w[0].1 + 1, "{seen:?}");
+        }
+    }
+
+    #[test]
+    fn a_fixed_window_client_ignores_the_read_size() {
+        let (url, seen) = ranged_server(256 * 1024);
+        let client = HttpClient::new(&Config::default()).with_window(24 * 1024);
+        let (mut s, _) = HttpStream::open(&client, &url).unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        assert_eq!(all.len(), 256 * 1024);
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            seen.iter()
+                .all(|(a, b)| b + 1 - a == 24 * 1024 || b + 1 == 256 * 1024),
+            "{seen:?}"
+        );
+    }
 }

@@ -225,7 +225,10 @@ impl SendCore {
     }
 
     pub fn with_waker(waker: Option<Arc<mio::Waker>>) -> (Arc<SendCore>, rtrb::Producer<Update>) {
-        let (tx, rx) = rtrb::RingBuffer::new(16);
+        // Four slots (each ~1 KiB of cipher state, per player): updates come at most three
+        // at once (a handshake's DAVE reset, transport and first key) and the send path
+        // drains them every 20 ms; an overflow waits, in order, for the gateway's next timer.
+        let (tx, rx) = rtrb::RingBuffer::new(4);
         let state = SendState {
             updates: rx,
             socket: None,
