@@ -5,6 +5,8 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -91,16 +93,9 @@ fn spawn(name: &str, extra: &str, nofile: Option<u64>) -> Running {
             });
         }
     }
-    let child = cmd.spawn().expect("binary starts");
+    let mut child = cmd.spawn().expect("binary starts");
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(client.addr).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "binary did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     Running { child, client }
 }
 

@@ -11,6 +11,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::path::Path;
 use std::time::Duration;

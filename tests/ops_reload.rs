@@ -10,6 +10,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::time::{Duration, Instant};
 

@@ -11,6 +11,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::process::Command;
 use std::time::Duration;

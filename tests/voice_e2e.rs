@@ -8,8 +8,10 @@
 mod fake_voice;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,7 @@ fn start_node(tag: &str) -> Node {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .arg("--config")
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -70,11 +72,7 @@ fn start_node(tag: &str) -> Node {
         .spawn()
         .expect("spawn basalt");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, addr);
     Node {
         child,
         addr,

@@ -12,6 +12,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -1,0 +1,46 @@
+//! Deadline polls for the tests: check a condition every few milliseconds and fail with a
+//! clear message after a generous deadline. A fixed sleep ("it has probably happened by
+//! now") flakes on a loaded 2-core CI machine; a poll is as fast as the node allows and
+//! only gives up when something is really wrong.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpStream};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// How long to sleep between two checks: short enough not to slow a test down, long
+/// enough not to steal a core from the node under test.
+pub const STEP: Duration = Duration::from_millis(10);
+
+/// The default deadline for things that should take milliseconds on an idle machine.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Polls `cond` until it holds; panics naming `what` if it still does not after `deadline`.
+pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
+    wait_for(what, deadline, || cond().then_some(()))
+}
+
+/// Polls `f` until it yields a value and returns it; panics naming `what` after `deadline`.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() >= deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        std::thread::sleep(STEP);
+    }
+}
+
+/// Waits until the spawned node accepts TCP connections on `addr`. Fails at once (with
+/// the exit status) if the process dies first, rather than waiting out the deadline.
+pub fn wait_listening(child: &mut Child, addr: SocketAddr) {
+    wait_until("the node to listen", Duration::from_secs(30), || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the node exited ({status}) before listening on {addr}");
+        }
+        TcpStream::connect(addr).is_ok()
+    });
+}
