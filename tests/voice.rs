@@ -3,6 +3,8 @@
 
 #[path = "support/fake_voice/mod.rs"]
 mod fake_voice;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::time::{Duration, Instant};
 
@@ -149,7 +151,8 @@ fn run_transport_only(modes: &[&str], expect: &str) {
     let mut sink = conn.sink();
     assert!(sink.is_connected());
     play(&mut *sink, &sine_frames(440.0, 50), 15, |_| {});
-    assert!(fake.wait(Duration::from_secs(2), |s| s.packets.len() >= 55));
+    assert!(fake.wait(Duration::from_secs(10), |s| s.packets.len() >= 55));
+    // Idle on purpose: proves no packet follows the five silence frames.
     std::thread::sleep(Duration::from_millis(100));
     let all = fake.packets();
     assert_eq!(
@@ -166,9 +169,10 @@ fn run_transport_only(modes: &[&str], expect: &str) {
         "speaking off after silence"
     );
     // Heartbeats are measured.
-    assert!(fake.wait(Duration::from_secs(2), |s| s.heartbeats >= 1));
-    std::thread::sleep(Duration::from_millis(50));
-    assert!(conn.ping_ms() >= 0, "ping measured: {}", conn.ping_ms());
+    assert!(fake.wait(Duration::from_secs(10), |s| s.heartbeats >= 1));
+    poll::wait_until("the heartbeat ACK to give a ping", poll::DEADLINE, || {
+        conn.ping_ms() >= 0
+    });
     no_errors(&fake);
     conn.close();
     assert!(!conn.is_connected());
@@ -442,6 +446,7 @@ fn terminal_close_codes_are_reported_and_not_retried() {
             }
             other => panic!("unexpected event {other:?}"),
         }
+        // Idle on purpose: proves no reconnect follows a terminal code.
         std::thread::sleep(Duration::from_millis(400));
         let s = fake.state();
         assert_eq!(
@@ -479,6 +484,7 @@ fn dave_required_4017_fails_connect_and_reports() {
             ..
         }
     ));
+    // Idle on purpose: proves no reconnect follows 4017.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(fake.state().connections, 1);
 }
@@ -520,6 +526,7 @@ fn refused_resume_4006_is_reported_once() {
         "{:?}",
         ev.kind
     );
+    // Idle on purpose: proves no further resume or identify follows 4006.
     std::thread::sleep(Duration::from_millis(700));
     let s = fake.state();
     assert_eq!(
@@ -626,8 +633,10 @@ fn idle_connection_sleeps_between_heartbeats() {
     let m = manager(true, 1);
     let (conn, _ev) = connect(&m, &fake);
     let conn = conn.expect("connect");
-    std::thread::sleep(Duration::from_millis(300));
+    // Past the handshake burst: count wake-ups only once heartbeating has begun.
+    assert!(fake.wait(poll::DEADLINE, |s| s.heartbeats >= 1));
     let before = conn.gateway_wakeups();
+    // The measuring window, not a wait.
     std::thread::sleep(Duration::from_secs(2));
     let woke = conn.gateway_wakeups() - before;
     assert!(woke <= 40, "{woke} wake-ups in 2 s idle");
@@ -658,6 +667,7 @@ fn local_close_sends_1000_and_no_event() {
     assert!(fake.wait(Duration::from_secs(2), |s| s.client_closes == vec![1000]));
     assert!(!sink.is_connected());
     sink.send_frame(&[0xFC, 1, 2, 3]);
+    // Idle on purpose: proves the frame is never sent.
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         fake.packets().is_empty(),
