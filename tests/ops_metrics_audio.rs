@@ -99,10 +99,12 @@ fn playback_moves_the_audio_and_voice_figures() {
     let r = c.patch(&path, &body.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(500));
-    let during = scrape(addr);
-    assert_eq!(during["basalt_players{state=\"playing\"}"], 1.0);
-    assert_eq!(during["basalt_voice_connections{state=\"connected\"}"], 1.0);
+    // The gauges follow the start event: poll until both show the playing player.
+    poll::wait_until("playing and connected gauges", poll::DEADLINE, || {
+        let during = scrape(addr);
+        during.get("basalt_players{state=\"playing\"}") == Some(&1.0)
+            && during.get("basalt_voice_connections{state=\"connected\"}") == Some(&1.0)
+    });
 
     f.close_with(4015, "voice server crashed");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
