@@ -15,6 +15,10 @@ pub const STEP: Duration = Duration::from_millis(10);
 /// The default deadline for things that should take milliseconds on an idle machine.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
+/// How long a frame count must stay still for [`wait_quiet`] callers to call it settled
+/// (five pacer ticks).
+pub const QUIET: Duration = Duration::from_millis(100);
+
 /// Polls `cond` until it holds; panics naming `what` if it still does not after `deadline`.
 pub fn wait_until(what: &str, deadline: Duration, mut cond: impl FnMut() -> bool) {
     wait_for(what, deadline, || cond().then_some(()))
@@ -42,5 +46,23 @@ pub fn wait_listening(child: &mut Child, addr: SocketAddr) {
             panic!("the node exited ({status}) before listening on {addr}");
         }
         TcpStream::connect(addr).is_ok()
+    });
+}
+
+/// Waits until `count` has not changed for `quiet`: a sink after its track ended, whose
+/// last frames may still be in the pacer's ring. Panics naming `what` after `deadline`.
+pub fn wait_quiet(
+    what: &str,
+    quiet: Duration,
+    deadline: Duration,
+    mut count: impl FnMut() -> usize,
+) {
+    let mut last = (count(), Instant::now());
+    wait_until(what, deadline, || {
+        let n = count();
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        last.1.elapsed() >= quiet
     });
 }
