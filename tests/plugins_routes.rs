@@ -11,8 +11,6 @@ mod plugin_node;
 #[path = "support/poll.rs"]
 mod poll;
 
-use std::time::Duration;
-
 use basalt::track::{encode_track, utf_source_data, TrackData, TrackInfo};
 use mitm::{Mitm, Router};
 use plugin_node::*;
@@ -359,7 +357,11 @@ fn sponsorblock_matrix_and_resume() {
         200
     );
     ws.close();
-    std::thread::sleep(Duration::from_millis(300));
+    // Until the close is noticed (a paused session is invisible over REST), so the
+    // reconnect is a resume and not a race with the old socket.
+    poll::wait_until("the session to pause", poll::DEADLINE, || {
+        c.get(&format!("/v4/sessions/{sid}/players")).status == 404
+    });
     let _ws = resume(&node, &sid);
     assert_eq!(c.get(&path).json(), json!(["sponsor", "selfpromo"]));
 
