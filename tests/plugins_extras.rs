@@ -401,7 +401,8 @@ fn apple_music_token_scraped_and_renewed_at_exp() {
         .requests()
         .iter()
         .any(|r| r.host == "music.apple.com" && r.path == "/"));
-    // Past the first token's exp (minus five seconds): scraped again.
+    // Past the first token's exp (minus five seconds): scraped again. Waiting out a clock,
+    // not a condition the node could signal.
     std::thread::sleep(std::time::Duration::from_millis(3_500));
     search();
     assert_eq!(scrapes(), 2);
