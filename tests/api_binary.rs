@@ -61,14 +61,7 @@ fn spawn(name: &str) -> Running {
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "binary did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll::wait_for("the binary to exit", within, || child.try_wait().unwrap())
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod poll;
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
 use http_client::{ws_connect, Client, Ws};
@@ -32,17 +32,7 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // SIGTERM for a clean shutdown; kill if it lingers.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        poll::stop(&mut self.child, Duration::from_secs(5));
     }
 }
 

@@ -66,3 +66,19 @@ pub fn wait_quiet(
         last.1.elapsed() >= quiet
     });
 }
+
+/// Stops a spawned node as a supervisor would: SIGTERM, up to `grace` for it to exit (a
+/// clean shutdown), then SIGKILL. Never panics: it runs from `Drop`.
+pub fn stop(child: &mut Child, grace: Duration) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let start = Instant::now();
+    while start.elapsed() < grace {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(STEP);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
