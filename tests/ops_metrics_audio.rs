@@ -109,7 +109,7 @@ fn playback_moves_the_audio_and_voice_figures() {
     f.close_with(4015, "voice server crashed");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(3), |s| s.resumes == 1));
+    assert!(f.wait(Duration::from_secs(10), |s| s.resumes == 1));
     let audio = f.packets().iter().filter(|p| p.payload != SILENCE).count();
 
     let m = scrape(addr);

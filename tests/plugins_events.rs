@@ -234,7 +234,7 @@ fn sponsorblock_skips_a_segment_forward_with_its_events() {
     assert_eq!(evs[6]["reason"], "finished");
 
     // About one second of the two was skipped.
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

@@ -782,7 +782,7 @@ fn deezer_full_stream_decrypted_and_heard() {
     assert_eq!(start["track"]["info"]["sourceName"], "deezer");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], "finished", "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

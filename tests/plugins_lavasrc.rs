@@ -100,7 +100,7 @@ fn spotify_link_is_mirrored_and_heard_at_the_voice_server() {
     assert_eq!(start["track"]["pluginInfo"]["albumName"], "Album \"One\"");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], "finished", "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

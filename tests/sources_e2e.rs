@@ -94,7 +94,7 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(10));
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

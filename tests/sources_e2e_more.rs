@@ -67,7 +67,7 @@ fn play(
         }
     };
     assert_eq!(end["reason"], json!("finished"), "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

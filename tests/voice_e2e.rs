@@ -125,7 +125,7 @@ fn play_and_check(dave: bool) {
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)
@@ -217,7 +217,7 @@ fn binary_keeps_playing_across_a_gateway_resume() {
     f.close_with(4015, "voice server crashed");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(3), |s| s.resumes == 1));
+    assert!(f.wait(Duration::from_secs(10), |s| s.resumes == 1));
     let packets = f.packets();
     let audio: Vec<_> = packets
         .iter()
