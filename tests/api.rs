@@ -5,6 +5,8 @@
 mod fake_backend;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -103,26 +105,18 @@ fn connect(n: &Node) -> (Ws, String) {
     (ws, id)
 }
 
-/// Polls `ok` every 10 ms until it holds; panics naming `what` after 3 s.
-fn until(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + 3 * SEC;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Until a session's socket close has been noticed (a paused session is not visible over
 /// REST), so a reconnect is a resume and not a race with the old socket.
 fn until_paused(n: &Node, sid: &str) {
-    until("the session never paused", || {
+    poll::wait_until("the session to pause", poll::DEADLINE, || {
         n.c.get(&format!("/v4/sessions/{sid}/players")).status == 404
     });
 }
 
-/// The fake engine's command log once it has at least `len` entries (it runs on its own thread).
+/// The fake engine's command log once it has at least `len` entries (it runs on its own
+/// thread); after the deadline, whatever it has, for the caller's assertion to show.
 fn commands(n: &Node, len: usize) -> Vec<String> {
-    let deadline = Instant::now() + 3 * SEC;
+    let deadline = Instant::now() + poll::DEADLINE;
     loop {
         let c = n.fakes.engine.commands(GUILD);
         if c.len() >= len || Instant::now() > deadline {
@@ -712,15 +706,10 @@ fn patch_voice() {
     // The handshake runs off the request: the PATCH answers at once, the state follows.
     let p = n.c.patch(&path, &json!({ "voice": v }).to_string()).json();
     assert_eq!(p["voice"], v);
-    let deadline = Instant::now() + 5 * SEC;
-    let p = loop {
+    let p = poll::wait_for("the voice state to connect", poll::DEADLINE, || {
         let p = n.c.get(&path).json();
-        if p["state"]["connected"] == true || Instant::now() > deadline {
-            break p;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert_eq!(p["state"]["connected"], true);
+        (p["state"]["connected"] == true).then_some(p)
+    });
     assert_eq!(p["state"]["ping"], 42);
     assert_eq!(
         n.c.patch(&path, &json!({ "voice": v }).to_string()).status,
@@ -875,13 +864,17 @@ fn patch_tracks_and_events() {
         json!({"track": {"encoded": SOUNDCLOUD}, "paused": true}),
     );
     assert_eq!(p["paused"], true);
-    until("the paused play never reached the engine", || {
-        n.fakes
-            .engine
-            .commands(GUILD)
-            .last()
-            .is_some_and(|c| c.ends_with(":None:true"))
-    });
+    poll::wait_until(
+        "the paused play to reach the engine",
+        poll::DEADLINE,
+        || {
+            n.fakes
+                .engine
+                .commands(GUILD)
+                .last()
+                .is_some_and(|c| c.ends_with(":None:true"))
+        },
+    );
 
     // stop
     let p = play(&n, &sid, example("updatePlayerStop"));
@@ -1045,11 +1038,9 @@ fn engine_events_become_ops() {
     ex["track"]["userData"] = json!({"k": "v"});
     assert_eq!(v, ex);
     // a finished track leaves the player
-    let deadline = Instant::now() + 3 * SEC;
-    while n.c.get(&player_path(&sid)).json()["track"] != Value::Null {
-        assert!(Instant::now() < deadline, "track not cleared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll::wait_until("the finished track to be cleared", poll::DEADLINE, || {
+        n.c.get(&player_path(&sid)).json()["track"] == Value::Null
+    });
     e.emit(
         GUILD,
         PlayerEventKind::VoiceClosed {
@@ -1190,11 +1181,7 @@ fn resuming_queues_and_replays() {
     );
     ws.close();
     // paused: invisible over REST
-    let deadline = Instant::now() + 3 * SEC;
-    while n.c.get(&format!("/v4/sessions/{sid}/players")).status != 404 {
-        assert!(Instant::now() < deadline, "session still visible");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_paused(&n, &sid);
     assert_eq!(
         n.c.get(&player_path(&sid)).json()["message"],
         "Session not found"
@@ -1220,7 +1207,8 @@ fn resuming_queues_and_replays() {
             reason: EndReason::Finished,
         },
     );
-    // A window in which nothing may happen (players are not destroyed while paused).
+    // A window in which nothing may happen (players are not destroyed while paused):
+    // idle on purpose, not a wait.
     std::thread::sleep(Duration::from_millis(900));
     assert!(
         n.fakes
@@ -1288,17 +1276,13 @@ fn sessions_end_without_resuming_or_after_timeout() {
     let (ws, sid) = connect(&n);
     play(&n, &sid, json!({"track": {"encoded": RICK_V3}}));
     ws.close();
-    let deadline = Instant::now() + 3 * SEC;
-    while !n
-        .fakes
-        .engine
-        .commands(GUILD)
-        .iter()
-        .any(|c| c == "destroy")
-    {
-        assert!(Instant::now() < deadline, "player not destroyed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll::wait_until("the player to be destroyed", poll::DEADLINE, || {
+        n.fakes
+            .engine
+            .commands(GUILD)
+            .iter()
+            .any(|c| c == "destroy")
+    });
     let mut ws = n.c.ws(Some(&sid));
     assert_eq!(ws.header("Session-Resumed"), Some("false"));
     assert_eq!(ws.next(3 * SEC).unwrap().unwrap()["resumed"], false);
@@ -1312,16 +1296,17 @@ fn sessions_end_without_resuming_or_after_timeout() {
     play(&m, &sid, json!({"track": {"encoded": RICK_V3}}));
     ws.close();
     let t0 = Instant::now();
-    while !m
-        .fakes
-        .engine
-        .commands(GUILD)
-        .iter()
-        .any(|c| c == "destroy")
-    {
-        assert!(t0.elapsed() < 6 * SEC, "not destroyed after the timeout");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_until(
+        "the player to be destroyed after the timeout",
+        poll::DEADLINE,
+        || {
+            m.fakes
+                .engine
+                .commands(GUILD)
+                .iter()
+                .any(|c| c == "destroy")
+        },
+    );
     assert!(
         t0.elapsed() >= Duration::from_millis(900),
         "destroyed before the timeout"
@@ -1601,16 +1586,10 @@ fn huge_resume_timeout_does_not_overflow() {
     play(&n, &sid, json!({"track": {"encoded": RICK_V3}}));
     ws.close();
     // The close is handled on the server's side; poll until the session resumes.
-    let t0 = Instant::now();
-    loop {
-        let mut ws = n.c.ws(Some(&sid));
-        if ws.header("Session-Resumed") == Some("true") {
-            assert_eq!(ws.next(3 * SEC).unwrap().unwrap()["resumed"], true);
-            break;
-        }
-        assert!(t0.elapsed() < 5 * SEC, "session never resumed");
-        drop(ws);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut ws = poll::wait_for("the session to resume", poll::DEADLINE, || {
+        let ws = n.c.ws(Some(&sid));
+        (ws.header("Session-Resumed") == Some("true")).then_some(ws)
+    });
+    assert_eq!(ws.next(3 * SEC).unwrap().unwrap()["resumed"], true);
     assert_eq!(n.c.get("/v4/info").status, 200);
 }

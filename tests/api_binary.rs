@@ -3,6 +3,8 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -46,7 +48,7 @@ fn spawn(name: &str) -> Running {
             "[server]\naddress = \"127.0.0.1\"\nport = {port}\npassword = \"pw\"\n\n[player]\nrealtime_pacer = false\n"
         ),
     );
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -54,26 +56,12 @@ fn spawn(name: &str) -> Running {
         .spawn()
         .expect("binary starts");
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if std::net::TcpStream::connect(client.addr).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "binary did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     Running { child, client }
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "binary did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    poll::wait_for("the binary to exit", within, || child.try_wait().unwrap())
 }
 
 #[test]
@@ -224,15 +212,11 @@ fn raises_the_open_file_soft_limit_to_the_hard_limit() {
         });
     }
     let child = cmd.spawn().expect("binary starts");
-    let r = Running {
+    let mut r = Running {
         child,
         client: Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw"),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(r.client.addr).is_err() {
-        assert!(Instant::now() < deadline, "binary did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut r.child, r.client.addr);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", r.child.id())).unwrap();
     let line = limits
         .lines()

@@ -4,10 +4,12 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_client::*;
 use serde_json::json;
@@ -44,7 +46,7 @@ fn spawn() -> Running {
         ),
     )
     .unwrap();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -52,11 +54,7 @@ fn spawn() -> Running {
         .spawn()
         .expect("binary starts");
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(client.addr).is_err() {
-        assert!(Instant::now() < deadline, "binary did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     Running { child, client }
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -52,6 +54,18 @@ impl Running {
             .and_then(|v| v.parse().ok())
             .unwrap()
     }
+    /// The thread count once it has held still for 300 ms: the node still starts threads
+    /// after it listens, and a baseline read too early makes them look like leaks.
+    fn settled_threads(&self) -> u64 {
+        let count = || self.status("Threads:") as usize;
+        poll::wait_quiet(
+            "the thread count to settle",
+            Duration::from_millis(300),
+            poll::DEADLINE,
+            count,
+        );
+        self.status("Threads:")
+    }
     fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -91,16 +105,9 @@ fn spawn(name: &str, extra: &str, nofile: Option<u64>) -> Running {
             });
         }
     }
-    let child = cmd.spawn().expect("binary starts");
+    let mut child = cmd.spawn().expect("binary starts");
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if TcpStream::connect(client.addr).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "binary did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     Running { child, client }
 }
 
@@ -184,20 +191,6 @@ fn status_of(answer: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status line in {answer:?}"))
 }
 
-/// Poll `f` until it is true or `within` passed.
-fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// True once the server closed `s` (EOF or reset) within `within`.
 fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
     s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
@@ -258,7 +251,7 @@ fn slow_bodies_and_slowloris_hold_no_worker() {
         "workers = 2\nheader_timeout_ms = 1500\nbody_timeout_ms = 1500",
         None,
     );
-    let threads_before = r.status("Threads:");
+    let threads_before = r.settled_threads();
     let mut held = Vec::new();
     for i in 0..40 {
         let mut s = TcpStream::connect(r.addr()).unwrap();
@@ -299,7 +292,7 @@ fn slow_bodies_and_slowloris_hold_no_worker() {
 #[test]
 fn two_thousand_half_open_connections_cost_no_threads() {
     let r = spawn("halfopen", "", None);
-    let threads_before = r.status("Threads:");
+    let threads_before = r.settled_threads();
     let conns: Vec<TcpStream> = (0..2000)
         .map(|_| {
             let mut s = TcpStream::connect(r.addr()).unwrap();
@@ -307,8 +300,9 @@ fn two_thousand_half_open_connections_cost_no_threads() {
             s
         })
         .collect();
-    assert!(wait_until(Duration::from_secs(10), || r.status("Threads:")
-        <= threads_before + 1));
+    poll::wait_until("the threads back to the baseline", poll::DEADLINE, || {
+        r.status("Threads:") <= threads_before + 1
+    });
     assert!(version_ok(&r));
     drop(conns);
 }
@@ -324,23 +318,21 @@ fn running_out_of_descriptors_never_kills_the_acceptor() {
     let mut idle: Vec<TcpStream> = (0..400)
         .filter_map(|_| TcpStream::connect(r.addr()).ok())
         .collect();
+    // Idle on purpose: the acceptor runs into EMFILE meanwhile, and must survive it.
     std::thread::sleep(Duration::from_millis(300));
     assert!(r.alive());
     // Once the idle ones time out the node serves again, and keeps accepting.
-    assert!(
-        wait_until(Duration::from_secs(15), || {
-            let mut s = match TcpStream::connect(r.addr()) {
-                Ok(s) => s,
-                Err(_) => return false,
-            };
-            let a = raw_on(
-                &mut s,
-                b"GET /version HTTP/1.1\r\nAuthorization: pw\r\nConnection: close\r\n\r\n",
-            );
-            a.starts_with("HTTP/1.1 200")
-        }),
-        "REST came back"
-    );
+    poll::wait_until("REST to come back", Duration::from_secs(15), || {
+        let mut s = match TcpStream::connect(r.addr()) {
+            Ok(s) => s,
+            Err(_) => return false,
+        };
+        let a = raw_on(
+            &mut s,
+            b"GET /version HTTP/1.1\r\nAuthorization: pw\r\nConnection: close\r\n\r\n",
+        );
+        a.starts_with("HTTP/1.1 200")
+    });
     idle.clear();
     for _ in 0..20 {
         assert!(version_ok(&r));
@@ -683,10 +675,12 @@ fn an_allowed_client_keeps_its_latency_while_others_flood() {
     let (_ws, sid) = session(&r);
     let addr = r.addr();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut attackers = Vec::new();
     for i in 2..=9 {
         let from = format!("127.0.0.{i}");
         let stop = stop.clone();
+        let flooding = flooding.clone();
         attackers.push(std::thread::spawn(move || {
             // Slowloris and slow bodies, held open.
             let mut held = Vec::new();
@@ -704,6 +698,7 @@ fn an_allowed_client_keeps_its_latency_while_others_flood() {
                 }
             }
             // And a request flood.
+            flooding.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(mut s) = connect_from(&from, addr) {
                     let _ = s.write_all(b"GET /v4/info HTTP/1.1\r\nAuthorization: pw\r\n\r\n");
@@ -714,7 +709,11 @@ fn an_allowed_client_keeps_its_latency_while_others_flood() {
             drop(held);
         }));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    poll::wait_until(
+        "every attacker to hold its connections",
+        poll::DEADLINE,
+        || flooding.load(std::sync::atomic::Ordering::Acquire) == 8,
+    );
     let path = format!("/v4/sessions/{sid}/players/1092473640983924900");
     let mut times = Vec::new();
     for _ in 0..20 {
@@ -722,6 +721,7 @@ fn an_allowed_client_keeps_its_latency_while_others_flood() {
         let resp = r.client.patch(&path, r#"{"volume":50}"#);
         times.push(t.elapsed());
         assert_eq!(resp.status, 200, "{}", resp.text());
+        // Pacing between measured requests, not a wait.
         std::thread::sleep(Duration::from_millis(20));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -834,8 +834,11 @@ fn slow_loads_never_stop_rest_and_sigterm_still_exits() {
     // A host that dribbles its answer at one byte per second.
     let slow = TcpListener::bind("127.0.0.1:0").unwrap();
     let slow_addr = slow.local_addr().unwrap();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reaching = reached.clone();
     std::thread::spawn(move || {
         for s in slow.incoming().flatten() {
+            reaching.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             std::thread::spawn(move || {
                 let mut s = s;
                 let mut b = [0u8; 2048];
@@ -867,7 +870,10 @@ fn slow_loads_never_stop_rest_and_sigterm_still_exits() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // Every loader (4 by default) stuck on the slow host before REST is timed.
+    poll::wait_until("the loads to reach the slow host", poll::DEADLINE, || {
+        reached.load(std::sync::atomic::Ordering::Acquire) >= 4
+    });
     for _ in 0..5 {
         let t = Instant::now();
         assert!(version_ok(&r));
@@ -886,16 +892,8 @@ fn slow_loads_never_stop_rest_and_sigterm_still_exits() {
     // SIGTERM ends the process although loads are still stuck on the slow host.
     // SAFETY: signalling our own child.
     unsafe { libc::kill(r.pid() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = r.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the node did not exit on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = poll::wait_for("the node to exit on SIGTERM", poll::DEADLINE, || {
+        r.child.try_wait().unwrap()
+    });
     assert!(status.success(), "{status:?}");
 }

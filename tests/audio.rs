@@ -2,6 +2,8 @@
 //! pacer → an in-process sink; the Opus that comes out is decoded and checked.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -55,9 +57,11 @@ fn seek_lands_on_the_target() {
     rig.expect_start();
     rig.wait_frames(10, 5);
     rig.player.send(PlayerCommand::Seek(2000));
-    // The position is the target at once.
-    std::thread::sleep(Duration::from_millis(5));
-    let p = rig.player.shared.position();
+    // The position is the target as soon as the command lands (it was ~200 ms before).
+    let p = poll::wait_for("the seek to land", poll::DEADLINE, || {
+        let p = rig.player.shared.position();
+        (p >= 2000).then_some(p)
+    });
     assert!((2000..=2100).contains(&p), "position right after seek {p}");
     let before = rig.frame_count();
     rig.wait_frames(before + 30, 5);
@@ -110,6 +114,7 @@ fn pause_stops_frames_and_resume_continues() {
     rig.settle();
     let n1 = rig.frame_count();
     let pos1 = rig.player.shared.position();
+    // Idle on purpose: proves no frame goes out and the position stays while paused.
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(rig.frame_count(), n1, "frames sent while paused");
     assert_eq!(
@@ -332,6 +337,7 @@ fn stuck_event_when_no_audio_arrives() {
 #[test]
 fn frame_counters_cover_every_tick() {
     let rig = Rig::new();
+    // The measuring window, not a wait.
     std::thread::sleep(Duration::from_millis(500));
     // No track: every tick is a null frame.
     let nulled = rig.player.shared.frames_nulled.load(Ordering::Relaxed);
@@ -348,6 +354,7 @@ fn disconnected_sink_is_not_read() {
     rig.sink.connected.store(false, Ordering::Relaxed);
     rig.play(track(&path, 2000), 500, None);
     rig.expect_start();
+    // Idle on purpose: proves a disconnected sink is not read.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(rig.frame_count(), 0);
     assert_eq!(rig.player.shared.position(), 500);
@@ -393,14 +400,13 @@ fn paused_start_and_seek_while_paused() {
             paused: true,
         }));
     rig.expect_start();
+    // Idle on purpose: proves a track started paused sends nothing.
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rig.frame_count(), 0);
     rig.player.send(PlayerCommand::Seek(1500));
-    let t0 = Instant::now();
-    while rig.player.shared.position() != 1500 && t0.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert_eq!(rig.player.shared.position(), 1500);
+    poll::wait_until("the seek while paused to land", poll::DEADLINE, || {
+        rig.player.shared.position() == 1500
+    });
     rig.player.send(PlayerCommand::SetPaused(false));
     rig.wait_frames(20, 5);
     let pcm = decode(&rig.frames());

@@ -4,6 +4,8 @@
 //! 20 ms cadence. Also the known trigger: an Ogg Opus packet over the 1276-byte limit.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -205,17 +207,6 @@ fn named(id: &str, length_ms: i64) -> Arc<TrackData> {
     Arc::new(t)
 }
 
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !ok() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// A player on the same (single) decode and encode worker as the victims, whose cadence
 /// is checked across the faults.
 struct Canary {
@@ -234,7 +225,9 @@ impl Canary {
         let player = P::new(engine, guild, Box::new(TimedSink(log.clone())));
         player.play(track(&file, 12_000));
         assert!(matches!(player.next(), PlayerEventKind::TrackStart { .. }));
-        wait_for("canary audio", 10, || log.at.lock().unwrap().len() >= 10);
+        poll::wait_until("canary audio", Duration::from_secs(10), || {
+            log.at.lock().unwrap().len() >= 10
+        });
         let from = log.at.lock().unwrap().len();
         let nulls_before = log.nulls.load(Ordering::Relaxed);
         Canary {
@@ -311,7 +304,7 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
     let before = victim_log.at.lock().unwrap().len();
     victim.play(track(&victim_file, 3000));
     assert!(matches!(victim.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("the victim plays again", 10, || {
+    poll::wait_until("the victim plays again", Duration::from_secs(10), || {
         victim_log.at.lock().unwrap().len() >= before + 25
     });
 
@@ -321,7 +314,7 @@ fn panics_fail_only_their_player_and_the_canary_keeps_its_cadence() {
     assert!(matches!(broken.next(), PlayerEventKind::TrackStart { .. }));
     // Let the pacer send (and catch) a few times.
     let t0 = Instant::now();
-    wait_for("pacer survives", 10, || {
+    poll::wait_until("pacer survives", Duration::from_secs(10), || {
         t0.elapsed() > Duration::from_millis(500) && canary.frames_since_start() > 40
     });
     canary.assert_cadence(40);
@@ -364,7 +357,7 @@ fn an_encode_worker_panic_fails_only_its_player() {
     basalt::engine::inject_frame_panic(0);
     victim.play(track(&victim_file, 3000));
     assert!(matches!(victim.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("the victim plays again", 10, || {
+    poll::wait_until("the victim plays again", Duration::from_secs(10), || {
         victim_log.at.lock().unwrap().len() >= 25
     });
     canary.assert_cadence(25);
@@ -444,7 +437,7 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
     let canary = P::new(&engine, 1, Box::new(TimedSink(canary_log.clone())));
     canary.play(track(&canary_file, 12_000));
     assert!(matches!(canary.next(), PlayerEventKind::TrackStart { .. }));
-    wait_for("canary audio", 10, || {
+    poll::wait_until("canary audio", Duration::from_secs(10), || {
         canary_log.at.lock().unwrap().len() >= 10
     });
     let from = canary_log.at.lock().unwrap().len();
@@ -478,10 +471,13 @@ fn a_trickling_source_ends_stuck_then_failed_and_the_canary_plays_on() {
     );
     assert!(matches!(slow.next(), PlayerEventKind::TrackEnd { .. }));
     // The download stops: the source is dropped and no more bytes are read.
-    wait_for("the trickling source is dropped", 5, || {
-        dropped.load(Ordering::Acquire)
-    });
+    poll::wait_until(
+        "the trickling source is dropped",
+        Duration::from_secs(5),
+        || dropped.load(Ordering::Acquire),
+    );
     let n = served.load(Ordering::Relaxed);
+    // Idle on purpose: proves no more bytes are read.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(served.load(Ordering::Relaxed), n, "still downloading");
     // The bytes below the read-ahead low-water mark wait for more; the rest played.
@@ -518,8 +514,12 @@ fn slow_opens_do_not_hold_up_other_players() {
     let file = dir.join("fast.wav");
     write_wav(&file, 48_000, 2, &[(440.0, 3.0)]);
     let files = file_opener();
+    let slow_opens = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let opening = slow_opens.clone();
     let opener: Opener = Arc::new(move |t: &TrackData| {
         if t.info.identifier == "slow-host" {
+            opening.fetch_add(1, Ordering::AcqRel);
+            // The slow host itself (fault injection), not a wait.
             std::thread::sleep(Duration::from_millis(2500));
         }
         files(t)
@@ -531,13 +531,14 @@ fn slow_opens_do_not_hold_up_other_players() {
         p.play(named("slow-host", 1000));
         slow.push(p);
     }
-    // Let every slow open reach a helper.
-    std::thread::sleep(Duration::from_millis(100));
+    poll::wait_until("every slow open to reach a helper", poll::DEADLINE, || {
+        slow_opens.load(Ordering::Acquire) == 10
+    });
     let log = Arc::new(Timed::default());
     let fast = P::new(&engine, 1, Box::new(TimedSink(log.clone())));
     let t0 = Instant::now();
     fast.play(track(&file, 3000));
-    wait_for("the local track plays", 10, || {
+    poll::wait_until("the local track plays", Duration::from_secs(10), || {
         !log.at.lock().unwrap().is_empty()
     });
     let first = t0.elapsed();

@@ -2,6 +2,8 @@
 //! and by the `http` source from a loopback server, all players at once on one engine.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -98,7 +100,10 @@ fn play_all(identifiers: Vec<(String, f32)>) {
                 _ => {}
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // The last frames may still be in the pacer's ring.
+        poll::wait_quiet("the sink to settle", poll::QUIET, poll::DEADLINE, || {
+            sink.frames.lock().unwrap().len()
+        });
         if reason != Some(EndReason::Finished) {
             failures.push(format!("{ident}: end {reason:?}"));
             continue;

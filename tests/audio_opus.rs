@@ -5,7 +5,6 @@
 mod audio_support;
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use audio_support::*;
 use basalt::player::{EndReason, PlayerCommand};
@@ -26,7 +25,7 @@ fn passthrough_is_bit_exact_and_switches_without_skipping() {
     rig.player.send(PlayerCommand::SetVolume(100));
     let back = rig.player.shared.frames_sent.load(Ordering::Relaxed) as usize;
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     assert_eq!(frames.len(), packets.len(), "no packet lost or repeated");
     // Before the change: the source's packets, untouched.

@@ -2,6 +2,8 @@
 //! nor loses the stalled track's audio: its read-ahead absorbs the gap.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -106,7 +108,12 @@ fn stalled_source_does_not_block_other_players() {
             }
         }
     }
-    std::thread::sleep(Duration::from_millis(100));
+    // The last frames may still be in the pacer's ring.
+    for (_, _, sink) in &rigs {
+        poll::wait_quiet("the sink to settle", poll::QUIET, poll::DEADLINE, || {
+            sink.frames.lock().unwrap().len()
+        });
+    }
     let (_, _, fast_sink) = &rigs[1];
     let n = fast_sink.frames.lock().unwrap().len();
     assert!((199..=201).contains(&n), "fast track: {n} frames");

@@ -5,11 +5,13 @@
 //! steady playback.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use audio_support::*;
 use basalt::engine::Engine;
@@ -126,19 +128,15 @@ fn frame_step_and_pacer_tick_do_not_allocate() {
         assert!(matches!(ev.kind, PlayerEventKind::TrackStart { .. }));
     }
     // Warm up: every player is producing frames.
-    let t0 = Instant::now();
-    while players.iter().any(|(_, c)| c.load(Ordering::Relaxed) < 25) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "players did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::wait_until("every player to produce 25 frames", poll::DEADLINE, || {
+        players.iter().all(|(_, c)| c.load(Ordering::Relaxed) >= 25)
+    });
     let before: Vec<u64> = players
         .iter()
         .map(|(_, c)| c.load(Ordering::Relaxed))
         .collect();
     ARMED.store(true, Ordering::SeqCst);
+    // The measuring window, not a wait.
     std::thread::sleep(Duration::from_millis(1000));
     ARMED.store(false, Ordering::SeqCst);
     for (i, (_, c)) in players.iter().enumerate() {

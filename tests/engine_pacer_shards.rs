@@ -5,6 +5,8 @@
 //! 20 ms grid slot: none skipped, none doubled.
 
 mod audio_support;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,14 +45,6 @@ fn offset_spread(ticks: &[Instant]) -> f64 {
     max - min
 }
 
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn players_keep_their_cadence_across_shards_and_moves() {
     let dir = tmpdir("pacer-shards");
@@ -79,7 +73,7 @@ fn players_keep_their_cadence_across_shards_and_moves() {
         assert!(matches!(ev.kind, PlayerEventKind::TrackStart { .. }));
     }
     assert_eq!(engine.pacer_loads(), vec![2, 2, 1], "shards fill in order");
-    wait_for("25 ticks each", 10, || {
+    poll::wait_until("25 ticks each", Duration::from_secs(10), || {
         players.iter().all(|(_, l)| l.lock().unwrap().len() >= 25)
     });
     // One of the first shard's players leaves; the upper shards move down into the room.
@@ -89,7 +83,7 @@ fn players_keep_their_cadence_across_shards_and_moves() {
         .iter()
         .map(|(_, l)| l.lock().unwrap().len())
         .collect();
-    wait_for("the players to move down", 10, || {
+    poll::wait_until("the players to move down", Duration::from_secs(10), || {
         engine.pacer_loads() == vec![2, 2, 0]
     });
     // A second more on the new shards.
@@ -97,7 +91,7 @@ fn players_keep_their_cadence_across_shards_and_moves() {
         .iter()
         .map(|(_, l)| l.lock().unwrap().len())
         .collect();
-    wait_for("50 more ticks each", 10, || {
+    poll::wait_until("50 more ticks each", Duration::from_secs(10), || {
         players
             .iter()
             .zip(&moved)

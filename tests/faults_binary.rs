@@ -11,6 +11,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::path::Path;
 use std::time::Duration;
@@ -570,18 +572,10 @@ fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
     }
     assert!(ff.packets().len() >= 50, "{} packets", ff.packets().len());
     // The node let go of both streams.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !(fast_gone.load(std::sync::atomic::Ordering::Acquire)
-        && slow_gone.load(std::sync::atomic::Ordering::Acquire))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still downloading: fast {} slow {}",
-            fast_gone.load(std::sync::atomic::Ordering::Acquire),
-            slow_gone.load(std::sync::atomic::Ordering::Acquire)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_until("both junk downloads to stop", poll::DEADLINE, || {
+        fast_gone.load(std::sync::atomic::Ordering::Acquire)
+            && slow_gone.load(std::sync::atomic::Ordering::Acquire)
+    });
     let n = fc.packets().len();
     wait_packets(&fc, n + 25, 10);
     let worst = worst_gap(&fc);

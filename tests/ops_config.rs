@@ -3,11 +3,12 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use basalt::config::ResamplingQuality;
 use http_client::*;
@@ -269,11 +270,7 @@ fn node_starts_on_an_application_yml() {
         .spawn()
         .unwrap();
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "12345");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(client.addr).is_err() {
-        assert!(Instant::now() < deadline, "did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     let info = client.get("/v4/info");
     assert_eq!(info.status, 200, "password from the yml");
     let filters = info.json()["filters"].clone();
@@ -321,11 +318,7 @@ fn cpu_affinity_pins_engine_threads_only() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, ([127, 0, 0, 1], port).into());
     let mut seen = Vec::new();
     for t in std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap() {
         let dir = t.unwrap().path();

@@ -10,6 +10,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::time::{Duration, Instant};
 
@@ -63,7 +65,7 @@ fn sigterm_drains_until_the_track_ends_then_closes_1001_and_exits_0() {
     let (mut ws, sid, f) = playing(&node, 3.0);
     let t0 = Instant::now();
     node.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
+    node.wait_log("SIGTERM received: draining", Duration::from_secs(10));
     assert!(node.wait_exit(Duration::ZERO).is_none(), "exited at once");
 
     // a new WebSocket is refused with 503
@@ -159,9 +161,9 @@ fn a_second_sigterm_exits_at_once() {
     let (_ws, _sid, _f) = playing(&node, 30.0);
     // a drain started over REST: the first SIGTERM is still a first one
     assert_eq!(node.client(PW).post("/v4/drain", "").status, 204);
-    std::thread::sleep(Duration::from_millis(300));
     node.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(500));
+    // Handled as a first SIGTERM: logged as the start of a drain, and the node stays up.
+    node.wait_log("SIGTERM received: draining", Duration::from_secs(10));
     assert_eq!(node.wait_exit(Duration::ZERO), None, "still draining");
     let t0 = Instant::now();
     node.signal(libc::SIGTERM);

@@ -3,11 +3,12 @@
 
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use http_client::*;
 
@@ -46,7 +47,7 @@ fn start() -> Node {
         ),
     )
     .unwrap();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -54,11 +55,7 @@ fn start() -> Node {
         .spawn()
         .unwrap();
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap(), "pw");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(client.addr).is_err() {
-        assert!(Instant::now() < deadline, "did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, client.addr);
     Node { child, client }
 }
 

@@ -6,11 +6,13 @@
 mod fake_voice;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
 use http_client::{request, ws_connect, Client};
@@ -59,7 +61,7 @@ fn playback_moves_the_audio_and_voice_figures() {
         ),
     )
     .unwrap();
-    let _node = Node(
+    let mut node = Node(
         Command::new(env!("CARGO_BIN_EXE_basalt"))
             .arg("--config")
             .arg(&cfg)
@@ -69,11 +71,7 @@ fn playback_moves_the_audio_and_voice_figures() {
             .unwrap(),
     );
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut node.0, addr);
     let f = FakeVoice::start(FakeConfig {
         guild_id: GUILD,
         user_id: USER,
@@ -101,15 +99,17 @@ fn playback_moves_the_audio_and_voice_figures() {
     let r = c.patch(&path, &body.to_string());
     assert_eq!(r.status, 200, "{}", r.text());
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(500));
-    let during = scrape(addr);
-    assert_eq!(during["basalt_players{state=\"playing\"}"], 1.0);
-    assert_eq!(during["basalt_voice_connections{state=\"connected\"}"], 1.0);
+    // The gauges follow the start event: poll until both show the playing player.
+    poll::wait_until("playing and connected gauges", poll::DEADLINE, || {
+        let during = scrape(addr);
+        during.get("basalt_players{state=\"playing\"}") == Some(&1.0)
+            && during.get("basalt_voice_connections{state=\"connected\"}") == Some(&1.0)
+    });
 
     f.close_with(4015, "voice server crashed");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(3), |s| s.resumes == 1));
+    assert!(f.wait(Duration::from_secs(10), |s| s.resumes == 1));
     let audio = f.packets().iter().filter(|p| p.payload != SILENCE).count();
 
     let m = scrape(addr);

@@ -10,6 +10,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/ops_node.rs"]
 mod ops_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::time::{Duration, Instant};
 
@@ -93,7 +95,10 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
     .replace("vimeo = false\n", "vimeo = false\nhttp = false\n");
     node.rewrite_config(&second);
     sighup(&node, 1, "server.workers needs a restart");
-    std::thread::sleep(Duration::from_millis(200));
+    // The verdict is logged before the new config is applied: wait for the new password.
+    poll::wait_until("the reload to apply", poll::DEADLINE, || {
+        one.get("/v4/info").status == 403
+    });
     let log = node.stderr();
     assert_eq!(log.matches("needs a restart").count(), 1, "{log}");
 

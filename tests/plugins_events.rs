@@ -11,6 +11,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::time::{Duration, Instant};
 
@@ -136,6 +138,8 @@ fn lyric_lines_in_order_and_skipped_on_a_forward_seek() {
         (first["lineIndex"].clone(), first["skipped"].clone()),
         (json!(0), json!(false))
     );
+    // Idle on purpose: a paused track sends no further line (one would show up below
+    // as line 1 not skipped).
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(c.patch(&path, "{\"position\": 1300}").status, 200);
     let mut got = Vec::new();
@@ -230,7 +234,7 @@ fn sponsorblock_skips_a_segment_forward_with_its_events() {
     assert_eq!(evs[6]["reason"], "finished");
 
     // About one second of the two was skipped.
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)
@@ -279,8 +283,13 @@ fn plugin_events_are_queued_while_paused_and_replayed_on_resume() {
     assert_eq!(c.patch(&path, &body.to_string()).status, 200);
     wait_event(&mut ws, "TrackStartEvent", Duration::from_secs(10));
     ws.close();
-    // The track plays on; its lyric events wait in the session's queue.
-    std::thread::sleep(Duration::from_millis(2500));
+    // The track plays on to its end (its audio, then the trailing silence frames) while
+    // the client is away; its lyric events wait in the session's queue.
+    poll::wait_until("the track to play out while away", poll::DEADLINE, || {
+        let p = f.packets();
+        let audio = p.iter().filter(|p| p.payload != SILENCE).count();
+        audio >= 90 && p.last().is_some_and(|p| p.payload == SILENCE)
+    });
     let mut ws = resume(&node, &sid);
     let evs = events_until(&mut ws, "TrackEndEvent", Duration::from_secs(10));
     let lines: Vec<i64> = of_type(&evs, "LyricsLineEvent")

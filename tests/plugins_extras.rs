@@ -13,6 +13,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use mitm::{Mitm, MockResponse, Router};
 use plugin_node::*;
@@ -399,7 +401,8 @@ fn apple_music_token_scraped_and_renewed_at_exp() {
         .requests()
         .iter()
         .any(|r| r.host == "music.apple.com" && r.path == "/"));
-    // Past the first token's exp (minus five seconds): scraped again.
+    // Past the first token's exp (minus five seconds): scraped again. Waiting out a clock,
+    // not a condition the node could signal.
     std::thread::sleep(std::time::Duration::from_millis(3_500));
     search();
     assert_eq!(scrapes(), 2);
@@ -779,7 +782,7 @@ fn deezer_full_stream_decrypted_and_heard() {
     assert_eq!(start["track"]["info"]["sourceName"], "deezer");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], "finished", "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

@@ -12,6 +12,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -11,6 +11,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::process::Command;
 use std::time::Duration;
@@ -98,7 +100,7 @@ fn spotify_link_is_mirrored_and_heard_at_the_voice_server() {
     assert_eq!(start["track"]["pluginInfo"]["albumName"], "Album \"One\"");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], "finished", "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

@@ -8,8 +8,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
-
-use std::time::Duration;
+#[path = "support/poll.rs"]
+mod poll;
 
 use basalt::track::{encode_track, utf_source_data, TrackData, TrackInfo};
 use mitm::{Mitm, Router};
@@ -357,7 +357,11 @@ fn sponsorblock_matrix_and_resume() {
         200
     );
     ws.close();
-    std::thread::sleep(Duration::from_millis(300));
+    // Until the close is noticed (a paused session is invisible over REST), so the
+    // reconnect is a resume and not a race with the old socket.
+    poll::wait_until("the session to pause", poll::DEADLINE, || {
+        c.get(&format!("/v4/sessions/{sid}/players")).status == 404
+    });
     let _ws = resume(&node, &sid);
     assert_eq!(c.get(&path).json(), json!(["sponsor", "selfpromo"]));
 

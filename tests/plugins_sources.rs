@@ -8,6 +8,8 @@ mod http_client;
 mod mitm;
 #[path = "support/plugin_node.rs"]
 mod plugin_node;
+#[path = "support/poll.rs"]
+mod poll;
 
 use mitm::{Mitm, MockResponse, Router};
 use plugin_node::*;

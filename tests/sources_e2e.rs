@@ -11,6 +11,8 @@ mod fake_voice;
 mod http_client;
 #[path = "support/mitm.rs"]
 mod mitm;
+#[path = "support/poll.rs"]
+mod poll;
 #[path = "support/proxied_node.rs"]
 mod proxied_node;
 #[path = "support/sc_mock.rs"]
@@ -92,7 +94,7 @@ fn a_soundcloud_track_loads_and_plays_to_discord() {
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(10));
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)
@@ -141,7 +143,12 @@ fn seeking_inside_an_hls_vod_track() {
     assert_eq!(r.status, 200, "seek PATCH: {}", r.text());
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(15));
     assert_eq!(end["reason"], json!("finished"));
-    std::thread::sleep(Duration::from_millis(300));
+    poll::wait_quiet(
+        "the last audio to arrive",
+        poll::QUIET,
+        poll::DEADLINE,
+        || audio(&f).len(),
+    );
     let total = audio(&f).len();
     // Before the seek ~at_seek frames; after it 3.04 − 2.2 s ≈ 42 frames (not the 3 s track).
     let after = total - at_seek;

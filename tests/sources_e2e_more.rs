@@ -15,6 +15,8 @@ mod http_client;
 mod mitm;
 #[path = "support/nico_mock.rs"]
 mod nico_mock;
+#[path = "support/poll.rs"]
+mod poll;
 #[path = "support/proxied_node.rs"]
 mod proxied_node;
 #[path = "support/vimeo_mock.rs"]
@@ -65,7 +67,7 @@ fn play(
         }
     };
     assert_eq!(end["reason"], json!("finished"), "{end}");
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)

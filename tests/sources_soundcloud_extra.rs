@@ -9,6 +9,8 @@
 mod http_client;
 #[path = "support/mitm.rs"]
 mod mitm;
+#[path = "support/poll.rs"]
+mod poll;
 #[path = "support/proxied_node.rs"]
 mod proxied_node;
 #[path = "support/sc_mock.rs"]

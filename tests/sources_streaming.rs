@@ -13,6 +13,8 @@ mod http_client;
 mod mitm;
 #[path = "support/nico_mock.rs"]
 mod nico_mock;
+#[path = "support/poll.rs"]
+mod poll;
 #[path = "support/proxied_node.rs"]
 mod proxied_node;
 #[path = "support/twitch_mock.rs"]

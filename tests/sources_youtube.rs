@@ -5,6 +5,8 @@
 
 #[path = "support/mitm.rs"]
 mod mitm;
+#[path = "support/poll.rs"]
+mod poll;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -994,33 +996,20 @@ fn oauth_device_flow_polls_until_granted() {
         &m,
         &format!("[youtube]\noauth_enabled = true\noauth_client_id = \"CID\"\n{TV_ONLY}"),
     );
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while calls.load(Ordering::SeqCst) < 2 {
-        assert!(
-            std::time::Instant::now() < end,
-            "device flow did not finish"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    poll::wait_until("the device flow to finish", poll::DEADLINE, || {
+        calls.load(Ordering::SeqCst) >= 2
+    });
     // The grant is stored by the flow's thread: play until a TV request carries it.
     let t = expect_track(sm.load(VID));
-    loop {
+    poll::wait_until("the granted token to be used", poll::DEADLINE, || {
         read_all(&sm, &t);
         let tv = m
             .requests_to(IT, "/youtubei/v1/player")
             .into_iter()
             .rfind(|r| client_name(r) == "TVHTML5")
             .unwrap();
-        if tv.header("authorization") == Some("Bearer AT-dev") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "the granted token was never used"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        tv.header("authorization") == Some("Bearer AT-dev")
+    });
     let polls = m.requests_to("www.youtube.com", "/o/oauth2/token");
     assert_eq!(polls[0].body_json()["code"], "DEV");
     assert_eq!(

@@ -8,7 +8,6 @@ mod audio_support;
 mod mitm;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use audio_support::*;
 use basalt::engine::Opener;
@@ -122,7 +121,7 @@ fn youtube_opus_passes_through_untouched() {
     );
     rig.expect_start();
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     // Every packet of the file arrives, byte for byte and in order (the first one
     // included: Matroska blocks without a duration once made the demuxer drop it), ...
@@ -152,7 +151,7 @@ fn local_frames() -> Vec<Vec<u8>> {
     rig.play(track(&p, 2000), 0, None);
     rig.expect_start();
     assert_eq!(rig.expect_end(10).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     rig.frames()
 }
 
@@ -186,7 +185,7 @@ fn generated_youtube_style_webm_passes_every_packet_through() {
     rig.play(track(&path, 6_000), 0, None);
     rig.expect_start();
     assert_eq!(rig.expect_end(30).0, EndReason::Finished);
-    std::thread::sleep(Duration::from_millis(100));
+    rig.settle();
     let frames = rig.frames();
     let _ = std::fs::remove_file(&path);
     assert_eq!(frames.len(), packets.len(), "packets lost on the way");

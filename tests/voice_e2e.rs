@@ -8,10 +8,12 @@
 mod fake_voice;
 #[path = "support/http_client.rs"]
 mod http_client;
+#[path = "support/poll.rs"]
+mod poll;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_voice::{FakeConfig, FakeVoice, SILENCE};
 use http_client::{ws_connect, Client, Ws};
@@ -30,17 +32,7 @@ struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // SIGTERM for a clean shutdown; kill if it lingers.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        poll::stop(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -62,7 +54,7 @@ fn start_node(tag: &str) -> Node {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .arg("--config")
         .arg(&cfg)
         .stdout(Stdio::null())
@@ -70,11 +62,7 @@ fn start_node(tag: &str) -> Node {
         .spawn()
         .expect("spawn basalt");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::wait_listening(&mut child, addr);
     Node {
         child,
         addr,
@@ -131,18 +119,13 @@ fn play_and_check(dave: bool) {
     let r = c.patch(&path, &body.to_string());
     assert_eq!(r.status, 200, "PATCH: {}", r.text());
     // The handshake runs off the request (issue 14): the state turns connected shortly.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while c.get(&path).json()["state"]["connected"] != json!(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "voice never connected"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::wait_until("the voice state to connect", poll::DEADLINE, || {
+        c.get(&path).json()["state"]["connected"] == json!(true)
+    });
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(2), |s| s
+    assert!(f.wait(Duration::from_secs(10), |s| s
         .packets
         .iter()
         .filter(|p| p.payload == SILENCE)
@@ -199,6 +182,7 @@ fn play_and_check(dave: bool) {
     let up = ws.expect("playerUpdate", None, Duration::from_secs(5));
     assert_eq!(up["state"]["connected"], json!(false));
     assert_eq!(up["state"]["ping"], json!(-1));
+    // Idle on purpose: proves no reconnect follows 4014.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(f.state().connections, 1, "4014 is never retried");
 }
@@ -223,11 +207,17 @@ fn binary_keeps_playing_across_a_gateway_resume() {
     let body = json!({"track": {"identifier": fixture("sine440_48k_stereo_2s.opus")}, "voice": voice_body(&f)});
     assert_eq!(c.patch(&path, &body.to_string()).status, 200);
     ws.expect("event", Some("TrackStartEvent"), Duration::from_secs(5));
-    std::thread::sleep(Duration::from_millis(500));
+    // Crash the voice server mid-track: once a quarter of the track has arrived.
+    assert!(f.wait(poll::DEADLINE, |s| s
+        .packets
+        .iter()
+        .filter(|p| p.payload != SILENCE)
+        .count()
+        >= 25));
     f.close_with(4015, "voice server crashed");
     let end = ws.expect("event", Some("TrackEndEvent"), Duration::from_secs(10));
     assert_eq!(end["reason"], json!("finished"));
-    assert!(f.wait(Duration::from_secs(3), |s| s.resumes == 1));
+    assert!(f.wait(Duration::from_secs(10), |s| s.resumes == 1));
     let packets = f.packets();
     let audio: Vec<_> = packets
         .iter()

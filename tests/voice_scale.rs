@@ -161,7 +161,7 @@ fn fifty_connections_do_not_add_threads() {
         t.elapsed()
     );
     assert!(
-        fake.wait(Duration::from_secs(2), |s| s.client_closes.len()
+        fake.wait(Duration::from_secs(10), |s| s.client_closes.len()
             == CONNECTIONS
             && s.client_closes.iter().all(|&c| c == 1000)),
         "every connection closed with 1000"

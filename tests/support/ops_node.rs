@@ -3,7 +3,7 @@
 //! to the fake Discord voice server.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -64,7 +64,7 @@ impl Node {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.toml"), config).unwrap();
         let log = dir.join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
             .envs(env.iter().copied())
             .arg("--config")
             .arg(dir.join("config.toml"))
@@ -73,11 +73,7 @@ impl Node {
             .spawn()
             .expect("spawn basalt");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let end = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < end, "basalt did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll::wait_listening(&mut child, addr);
         Node {
             child,
             addr,

@@ -4,7 +4,7 @@
 //! in the services' shapes live here too.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,16 +25,7 @@ pub struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::poll::stop(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -74,7 +65,7 @@ pub fn start(tag: &str, mitm: &Mitm, extra: &str) -> Node {
 /// base config turns off).
 pub fn start_with_env(tag: &str, mitm: &Mitm, extra: &str, env: &[(&str, &str)]) -> Node {
     let (dir, port) = write_config(tag, mitm, extra);
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .envs(env.iter().copied())
         .arg("--config")
         .arg(dir.join("config.toml"))
@@ -83,11 +74,7 @@ pub fn start_with_env(tag: &str, mitm: &Mitm, extra: &str, env: &[(&str, &str)])
         .spawn()
         .expect("spawn basalt");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::poll::wait_listening(&mut child, addr);
     Node { child, addr, dir }
 }
 

@@ -3,9 +3,9 @@
 //! fake Discord voice server, and a client WebSocket.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::http_client::{ws_connect, Client, Ws};
 use crate::mitm::Mitm;
@@ -21,16 +21,7 @@ pub struct Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::poll::stop(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -54,7 +45,7 @@ pub fn start_node(tag: &str, mitm: &Mitm, sources: &str) -> Node {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_basalt"))
         .arg("--config")
         .arg(&cfg)
         .envs(mitm.env())
@@ -63,11 +54,7 @@ pub fn start_node(tag: &str, mitm: &Mitm, sources: &str) -> Node {
         .spawn()
         .expect("spawn basalt");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "basalt did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::poll::wait_listening(&mut child, addr);
     Node { child, addr }
 }
 
