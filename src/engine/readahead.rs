@@ -18,10 +18,13 @@ pub const RING_BYTES: usize = 64 * 1024;
 pub const LOW_WATER: usize = 8 * 1024;
 /// Most bytes handed to the decoder per read call.
 const MAX_READ: usize = 2 * 1024;
-/// The smallest free space a filler reads into. A read asks for all the free space at once,
-/// so a range-windowed HTTP source sizes its next window to what the ring can take now and
-/// the whole response is consumed in one burst: the HTTP stack then holds no half-read
-/// response (and no read buffer) per track between bursts.
+/// The smallest free space a filler reads into; with less it parks until half the ring is
+/// free. A read asks for all the free space at once, so a range-windowed HTTP source sizes
+/// its next window to what the ring can take, and a response is mostly read to its end in
+/// one burst instead of staying half-read (its chunk and the connection's read buffer
+/// alive) per track between bursts. (Parking below 16 KiB instead, so every window fits
+/// whole, measured ~30 KiB more per player: the larger windows grow hyper's per-connection
+/// read buffers.)
 const MIN_READ: usize = 4 * 1024;
 /// I/O threads kept when idle; more are started while all are busy, up to `MAX_THREADS`.
 const MIN_THREADS: usize = 2;
@@ -158,11 +161,13 @@ pub struct Readiness {
 }
 
 /// Bytes that must be buffered before a decode step: twice the largest step seen (a FLAC
-/// frame can be 40 KiB, far over `LOW_WATER`), within what the ring can hold.
+/// frame can be 40 KiB, far over `LOW_WATER`), within what a parked filler leaves buffered
+/// (more than `RING_BYTES - MIN_READ`): a higher mark could never be reached, the filler
+/// waiting for the decoder to free space and the decoder for the filler to fill it.
 fn low_water(largest_step: u64) -> u64 {
     (largest_step.saturating_mul(2))
         .max(LOW_WATER as u64)
-        .min((RING_BYTES - MAX_READ) as u64)
+        .min((RING_BYTES - MIN_READ) as u64)
 }
 
 impl Readiness {
@@ -398,12 +403,20 @@ impl Filler {
         }
     }
 
+    /// The reader waits for more than is buffered: the filler must not wait for half the
+    /// ring to be free (a track with large steps would never be ready again).
+    fn below_low_water(&self) -> bool {
+        let s = &self.state;
+        let buffered = self.pushed.saturating_sub(s.popped.load(Ordering::Acquire));
+        buffered < low_water(s.largest_step.load(Ordering::Relaxed))
+    }
+
     fn wants_service(&self) -> bool {
         self.state.closed.load(Ordering::Acquire)
             || self.state.seek_gen.load(Ordering::Acquire) != self.handled_seek
             || (!self.state.eof.load(Ordering::Acquire)
                 && !self.state.failed.load(Ordering::Acquire)
-                && self.ring.slots() >= RING_BYTES / 2)
+                && (self.ring.slots() >= RING_BYTES / 2 || self.below_low_water()))
     }
 }
 
@@ -728,7 +741,48 @@ mod tests {
         assert_eq!(low_water(0), LOW_WATER as u64);
         assert_eq!(low_water(1000), LOW_WATER as u64);
         assert_eq!(low_water(6000), 12_000);
-        assert_eq!(low_water(40 * 1024), (RING_BYTES - MAX_READ) as u64);
-        assert_eq!(low_water(u64::MAX), (RING_BYTES - MAX_READ) as u64);
+        assert_eq!(low_water(20 * 1024), 40 * 1024);
+        assert_eq!(low_water(40 * 1024), (RING_BYTES - MIN_READ) as u64);
+        assert_eq!(low_water(u64::MAX), (RING_BYTES - MIN_READ) as u64);
+    }
+
+    /// A track whose steps are larger than the ring allows for stays decodable: what a
+    /// parked filler leaves buffered reaches the (capped) low-water mark, and after a
+    /// smaller step the filler tops the ring up again without waiting for half of it to be
+    /// free, so the decoder and the filler never wait for each other.
+    #[test]
+    fn a_track_with_huge_steps_never_waits_on_its_own_filler() {
+        let pool = IoPool::new();
+        let mut r = ReadAhead::new(
+            Box::new(Endless {
+                stall_after: None,
+                sent: 0,
+            }),
+            &pool,
+        );
+        let ready = r.readiness();
+        let wait_ready = |what: &str| {
+            let t = Instant::now();
+            while !ready.ready() {
+                assert!(t.elapsed() < Duration::from_secs(5), "not ready {what}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // One step larger than the whole ring, as a 96 KiB FLAC frame would be.
+        let from = ready.begin_step(true);
+        let (got, err) = read_until_error(&mut r, RING_BYTES as u64 + 4096);
+        assert!(err.is_none() && got >= RING_BYTES as u64, "{got} {err:?}");
+        ready.observe(from);
+        wait_ready("after the huge step");
+        // Smaller steps than half the ring, each once the track is ready again.
+        for _ in 0..8 {
+            let from = ready.begin_step(false);
+            let (_, err) = read_until_error(&mut r, 10 * 1024);
+            assert!(err.is_none(), "{err:?}");
+            ready.observe(from);
+            wait_ready("after a 10 KiB step");
+        }
+        drop(r);
+        pool.shutdown();
     }
 }
