@@ -364,6 +364,9 @@ impl Read for HttpStream {
         }
         loop {
             if self.body.is_none() {
+                if self.len.is_some_and(|l| self.pos >= l) {
+                    return Ok(0);
+                }
                 self.reopen(buf.len())?;
             }
             let Some(body) = self.body.as_mut() else {
@@ -387,6 +390,13 @@ impl Read for HttpStream {
                     self.pos += n as u64;
                     if n > 0 {
                         self.retries_left = 1;
+                    }
+                    if self.window_end == Some(self.pos) {
+                        // The window is read: drop its response now, not when the next
+                        // window is asked for seconds later (until then it was kept with
+                        // whatever the HTTP stack held for it). All of its Content-Length
+                        // was read, so the connection stays open and goes back to the pool.
+                        self.body = None;
                     }
                     return Ok(n);
                 }
@@ -673,6 +683,8 @@ mod tests {
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { return };
+                // A new connection is recorded as (usize::MAX, 0).
+                log.lock().unwrap().push((usize::MAX, 0));
                 let log = log.clone();
                 std::thread::spawn(move || {
                     let mut out = conn.try_clone().unwrap();
@@ -731,14 +743,19 @@ mod tests {
             let mut first = true;
             // Read the whole window, asking for what is left of it as the read-ahead does.
             loop {
-                let windows = seen.lock().unwrap().len();
+                let requests = || {
+                    let all = seen.lock().unwrap();
+                    let list: Vec<_> = all.iter().copied().filter(|w| w.0 != usize::MAX).collect();
+                    list
+                };
+                let windows = requests().len();
                 let k = s.read(&mut buf[..want.max(1)]).unwrap();
                 assert!(k > 0);
                 n += k;
-                let w = *seen.lock().unwrap().last().unwrap();
+                let w = *requests().last().unwrap();
                 let size = w.1 + 1 - w.0;
                 if first {
-                    assert_eq!(seen.lock().unwrap().len(), windows + 1);
+                    assert_eq!(requests().len(), windows + 1);
                     first = false;
                 }
                 if n >= size {
@@ -748,7 +765,11 @@ mod tests {
                 }
             }
         }
-        let seen = seen.lock().unwrap().clone();
+        let all = seen.lock().unwrap().clone();
+        let seen: Vec<_> = all.iter().copied().filter(|w| w.0 != usize::MAX).collect();
+        // Every window is read to its end, so the one kept-alive connection serves them all.
+        let connections = all.len() - seen.len();
+        assert_eq!(connections, 1, "{all:?}");
         assert_eq!(seen[0], (0, RANGE_WINDOW as usize - 1), "{seen:?}");
         // Windows follow each other with no gap or overlap.
         for w in seen.windows(2) {
@@ -764,11 +785,13 @@ mod tests {
         let mut all = Vec::new();
         s.read_to_end(&mut all).unwrap();
         assert_eq!(all.len(), 256 * 1024);
-        let seen = seen.lock().unwrap().clone();
+        let all_log = seen.lock().unwrap().clone();
+        let seen: Vec<_> = all_log.iter().filter(|w| w.0 != usize::MAX).collect();
         assert!(
             seen.iter()
                 .all(|(a, b)| b + 1 - a == 24 * 1024 || b + 1 == 256 * 1024),
             "{seen:?}"
         );
+        assert_eq!(all_log.len() - seen.len(), 1, "one connection: {all_log:?}");
     }
 }
