@@ -111,6 +111,13 @@ struct Settings {
 /// Clients bound to route-planner addresses, kept so a stable address keeps its pool.
 const ROUTED_CLIENTS: usize = 16;
 
+/// Idle kept-alive connections kept per host. Every idle connection keeps its read buffer
+/// (hyper grows it to the largest response read in one go): media streams read in range
+/// windows return their connection after each window, and after a burst of starts the pool
+/// otherwise kept one idle connection per player for its 90 s idle timeout. Window requests
+/// take milliseconds each, so a handful of connections serves hundreds of players.
+const MAX_IDLE_PER_HOST: usize = 8;
+
 /// The outbound client. Cheap to clone; `Send + Sync`.
 #[derive(Clone)]
 pub struct Outbound {
@@ -306,6 +313,7 @@ fn make_client(
         .connector_layer(tower::timeout::TimeoutLayer::new(request))
         .timeout(read)
         .http1_only()
+        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .tls_certs_only(roots);
     b = match &settings.proxy {
         Some((url, auth)) => match reqwest::Proxy::all(url) {
