@@ -358,7 +358,7 @@ enum Step {
 }
 
 impl Filler {
-    fn step(&mut self, buf: &mut [u8]) -> Step {
+    fn step(&mut self) -> Step {
         if self.state.closed.load(Ordering::Acquire) {
             return Step::Done;
         }
@@ -378,18 +378,23 @@ impl Filler {
         if self.state.eof.load(Ordering::Acquire) || self.state.failed.load(Ordering::Acquire) {
             return Step::Park;
         }
-        let room = self.ring.slots().min(buf.len());
+        let room = self.ring.slots();
         if room < MIN_READ {
             return Step::Park;
         }
-        match self.src.read(&mut buf[..room]) {
+        // Read straight into the ring's free space (its first contiguous part): no buffer
+        // per I/O thread, no copy.
+        let Ok(mut chunk) = self.ring.write_chunk(room) else {
+            return Step::Park;
+        };
+        let (free, _) = chunk.as_mut_slices();
+        match self.src.read(free) {
             Ok(0) => {
                 self.state.eof.store(true, Ordering::Release);
                 Step::Park
             }
             Ok(n) => {
-                let (rest, _) = self.ring.push_partial_slice(&buf[..n]);
-                debug_assert!(rest.is_empty() || rest.len() == n);
+                chunk.commit(n);
                 self.pushed += n as u64;
                 self.state.pushed.store(self.pushed, Ordering::Release);
                 Step::Again
@@ -506,8 +511,6 @@ impl IoPool {
     }
 
     fn run(self: Arc<Self>) {
-        // One ring's worth per I/O thread (not per track): a read may fill all free space.
-        let mut buf = vec![0u8; RING_BYTES];
         let mut idle_since = Instant::now();
         loop {
             if self.shutdown.load(Ordering::Acquire) {
@@ -528,7 +531,7 @@ impl IoPool {
                     }
                     // A panic in a source's read or seek fails that track's reader only;
                     // this thread and every other track it fills go on.
-                    let step = match super::fault::isolate(|| f.step(&mut buf)) {
+                    let step = match super::fault::isolate(|| f.step()) {
                         Ok(step) => step,
                         Err(p) => {
                             log::error!(
