@@ -581,3 +581,164 @@ fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
     let worst = worst_gap(&fc);
     assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
 }
+
+/// A 48 kHz stereo 24-bit FLAC of `secs` seconds of a 440 Hz tone in VERBATIM subframes of
+/// 4,096 frames: every frame is ~24 KiB, three times the read-ahead's 8 KiB low-water mark.
+fn verbatim_flac(secs: f64) -> Vec<u8> {
+    const BLOCK: usize = 4096;
+    fn crc8(d: &[u8]) -> u8 {
+        d.iter().fold(0u8, |mut c, &b| {
+            c ^= b;
+            for _ in 0..8 {
+                c = if c & 0x80 != 0 {
+                    (c << 1) ^ 0x07
+                } else {
+                    c << 1
+                };
+            }
+            c
+        })
+    }
+    fn crc16(d: &[u8]) -> u16 {
+        d.iter().fold(0u16, |mut c, &b| {
+            c ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                c = if c & 0x8000 != 0 {
+                    (c << 1) ^ 0x8005
+                } else {
+                    c << 1
+                };
+            }
+            c
+        })
+    }
+    let total = (48_000.0 * secs) as usize / BLOCK * BLOCK;
+    let mut out = b"fLaC".to_vec();
+    // STREAMINFO (last metadata block): block sizes, frame sizes unknown, 48 kHz, 2
+    // channels, 24 bits, total samples, no MD5.
+    out.extend_from_slice(&[0x80, 0, 0, 34]);
+    out.extend_from_slice(&(BLOCK as u16).to_be_bytes());
+    out.extend_from_slice(&(BLOCK as u16).to_be_bytes());
+    out.extend_from_slice(&[0; 6]);
+    let packed: u64 = (48_000u64 << 44) | (1u64 << 41) | (23u64 << 36) | total as u64;
+    out.extend_from_slice(&packed.to_be_bytes());
+    out.extend_from_slice(&[0; 16]);
+    for (n, start) in (0..total).step_by(BLOCK).enumerate() {
+        let at = out.len();
+        // Fixed block size, 4,096 frames, 48 kHz, two independent channels, 24 bits; the
+        // frame number in UTF-8 coding (under 128 here).
+        assert!(n < 128);
+        out.extend_from_slice(&[0xFF, 0xF8, 0xCA, 0x1C, n as u8]);
+        let c = crc8(&out[at..]);
+        out.push(c);
+        // Both channels the same tone: VERBATIM (0x02, no wasted bits), 24-bit big-endian.
+        let channel: Vec<u8> = std::iter::once(0x02)
+            .chain((start..start + BLOCK).flat_map(|i| {
+                let v = (0.5
+                    * (i as f64 * 440.0 * std::f64::consts::TAU / 48_000.0).sin()
+                    * 8_388_607.0) as i32;
+                let b = v.to_be_bytes();
+                [b[1], b[2], b[3]]
+            }))
+            .collect();
+        out.extend_from_slice(&channel);
+        out.extend_from_slice(&channel);
+        let c = crc16(&out[at..]);
+        out.extend_from_slice(&c.to_be_bytes());
+    }
+    out
+}
+
+/// A track whose very first audio frame is large (24 KiB) and comes slowly (the headers
+/// and 6 KiB at once, the rest of that frame over ~1.5 s, then the rest quickly) plays
+/// whole, and a canary on the same single decode worker keeps its cadence: the first packet
+/// is decoded on the open helper, where waiting is allowed, so the decode worker learns the
+/// step size before it takes the track. (Without that, the worker's first step found 8 KiB
+/// buffered for a 24 KiB frame: it either waited for the trickle inside `read`, silencing
+/// the canary, or gave up after its scan patience and failed the track.)
+#[test]
+fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let config = config_text(
+        port,
+        PW,
+        "",
+        "[player]\ndecode_workers = 1\nencode_workers = 1\n",
+    );
+    let node = Node::start_env("first-frame", port, &config, &[]);
+    let c = node.client(PW);
+    let (mut ws, sid) = session(&node, PW);
+    let (fc, fv) = (voice(CANARY), voice(VICTIM));
+    let canary = sine_wav(&node.dir, "canary.wav", 20.0);
+    let flac = verbatim_flac(3.0);
+    // Where the first frame starts: right after fLaC and the 38-byte STREAMINFO block.
+    let first_frame = 4 + 4 + 34;
+    let fast_part = first_frame + 6 * 1024;
+    let slow_end = first_frame + 25 * 1024;
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let media = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in server.incoming() {
+            let Ok(mut s) = s else { continue };
+            let body = flac.clone();
+            std::thread::spawn(move || {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: audio/flac\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n",
+                    body.len()
+                );
+                if s.write_all(head.as_bytes()).is_err() || s.write_all(&body[..fast_part]).is_err()
+                {
+                    return;
+                }
+                for piece in body[fast_part..slow_end].chunks(1024) {
+                    // The slow link itself, not a wait: 1 KiB per 80 ms.
+                    std::thread::sleep(Duration::from_millis(80));
+                    if s.write_all(piece).is_err() {
+                        return;
+                    }
+                }
+                let _ = s.write_all(&body[slow_end..]);
+            });
+        }
+    });
+    play(&node, &sid, CANARY, &fc, &canary);
+    wait_packets(&fc, 20, 15);
+    let body = json!({
+        "track": {"identifier": format!("http://{media}/big-frames.flac")},
+        "voice": {
+            "token": fv.config.token,
+            "endpoint": fv.endpoint,
+            "sessionId": fv.config.session_id,
+            "channelId": fv.config.channel_id.to_string(),
+        }
+    });
+    let r = c.patch(
+        &format!("/v4/sessions/{sid}/players/{VICTIM}"),
+        &body.to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let end = loop {
+        let ev = ws.expect("event", None, Duration::from_secs(20));
+        let g = ev["guildId"].as_str().unwrap_or("");
+        assert!(
+            g != CANARY.to_string() || ev["type"] == "TrackStartEvent",
+            "the canary got {ev}"
+        );
+        assert_ne!(ev["type"], "TrackExceptionEvent", "{ev}");
+        assert_ne!(ev["type"], "TrackStuckEvent", "{ev}");
+        if g == VICTIM.to_string() && ev["type"] == "TrackEndEvent" {
+            break ev;
+        }
+    };
+    assert_eq!(end["reason"], "finished", "{end}");
+    // Three seconds of audio reached the voice server (150 packets, some slack).
+    assert!(fv.packets().len() >= 140, "{} packets", fv.packets().len());
+    let n = fc.packets().len();
+    wait_packets(&fc, n + 25, 10);
+    let worst = worst_gap(&fc);
+    assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
+}
