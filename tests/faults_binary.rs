@@ -31,9 +31,13 @@ fn start(tag: &str, env: &[(&str, &str)]) -> Node {
 }
 
 fn play(node: &Node, sid: &str, guild: u64, f: &FakeVoice, file: &Path) {
+    play_url(node, sid, guild, f, file.to_str().unwrap());
+}
+
+fn play_url(node: &Node, sid: &str, guild: u64, f: &FakeVoice, identifier: &str) {
     let r = node.client(PW).patch(
         &format!("/v4/sessions/{sid}/players/{guild}"),
-        &play_body(f, file),
+        &play_identifier_body(f, identifier),
     );
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -392,7 +396,6 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
         "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1000\n",
     );
     let node = Node::start_env("stalled-http", port, &config, &[]);
-    let c = node.client(PW);
     let (mut ws, sid) = session(&node, PW);
     const TRICKLE: u64 = 812_000_000_000_000_003;
     let (fc, fs, ft) = (voice(CANARY), voice(VICTIM), voice(TRICKLE));
@@ -405,20 +408,7 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
     wait_packets(&fc, 20, 15);
     for (guild, f, port) in [(VICTIM, &fs, stall), (TRICKLE, &ft, trickle)] {
         let url = format!("http://127.0.0.1:{port}/a.wav");
-        let body = json!({
-            "track": {"identifier": url},
-            "voice": {
-                "token": f.config.token,
-                "endpoint": f.endpoint,
-                "sessionId": f.config.session_id,
-                "channelId": f.config.channel_id.to_string(),
-            }
-        });
-        let r = c.patch(
-            &format!("/v4/sessions/{sid}/players/{guild}"),
-            &body.to_string(),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
+        play_url(&node, &sid, guild, f, &url);
     }
     let mut seen: Vec<(String, String)> = Vec::new();
     // The stalled source's TrackExceptionEvent is not asserted: it sends no length, so the
@@ -520,7 +510,6 @@ fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
         "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1000\n",
     );
     let node = Node::start_env("junk-mp3", port, &config, &[]);
-    let c = node.client(PW);
     let (mut ws, sid) = session(&node, PW);
     const SLOW: u64 = 812_000_000_000_000_004;
     let (fc, ff, fs) = (voice(CANARY), voice(VICTIM), voice(SLOW));
@@ -536,20 +525,7 @@ fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
     wait_packets(&fc, 20, 15);
     for (guild, f, port) in [(VICTIM, &ff, fast), (SLOW, &fs, slow)] {
         let url = format!("http://127.0.0.1:{port}/radio.mp3");
-        let body = json!({
-            "track": {"identifier": url},
-            "voice": {
-                "token": f.config.token,
-                "endpoint": f.endpoint,
-                "sessionId": f.config.session_id,
-                "channelId": f.config.channel_id.to_string(),
-            }
-        });
-        let r = c.patch(
-            &format!("/v4/sessions/{sid}/players/{guild}"),
-            &body.to_string(),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
+        play_url(&node, &sid, guild, f, &url);
     }
     let mut seen: Vec<(String, String)> = Vec::new();
     let has = |seen: &Vec<(String, String)>, g: u64, t: &str| {
@@ -667,7 +643,6 @@ fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
         "[player]\ndecode_workers = 1\nencode_workers = 1\n",
     );
     let node = Node::start_env("first-frame", port, &config, &[]);
-    let c = node.client(PW);
     let (mut ws, sid) = session(&node, PW);
     let (fc, fv) = (voice(CANARY), voice(VICTIM));
     let canary = sine_wav(&node.dir, "canary.wav", 20.0);
@@ -707,20 +682,13 @@ fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
     });
     play(&node, &sid, CANARY, &fc, &canary);
     wait_packets(&fc, 20, 15);
-    let body = json!({
-        "track": {"identifier": format!("http://{media}/big-frames.flac")},
-        "voice": {
-            "token": fv.config.token,
-            "endpoint": fv.endpoint,
-            "sessionId": fv.config.session_id,
-            "channelId": fv.config.channel_id.to_string(),
-        }
-    });
-    let r = c.patch(
-        &format!("/v4/sessions/{sid}/players/{VICTIM}"),
-        &body.to_string(),
+    play_url(
+        &node,
+        &sid,
+        VICTIM,
+        &fv,
+        &format!("http://{media}/big-frames.flac"),
     );
-    assert_eq!(r.status, 200, "{}", r.text());
     let end = loop {
         let ev = ws.expect("event", None, Duration::from_secs(20));
         let g = ev["guildId"].as_str().unwrap_or("");

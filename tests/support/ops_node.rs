@@ -197,8 +197,13 @@ pub fn voice(guild: u64) -> FakeVoice {
 
 /// The PATCH body that connects `guild` to `f` and plays `file`.
 pub fn play_body(f: &FakeVoice, file: &std::path::Path) -> String {
+    play_identifier_body(f, file.to_str().unwrap())
+}
+
+/// A PATCH body that plays `identifier` (a path or a URL) on the fake voice server `f`.
+pub fn play_identifier_body(f: &FakeVoice, identifier: &str) -> String {
     json!({
-        "track": {"identifier": file.to_str().unwrap()},
+        "track": {"identifier": identifier},
         "voice": {
             "token": f.config.token,
             "endpoint": f.endpoint,
