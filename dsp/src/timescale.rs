@@ -57,10 +57,11 @@ const MONO_SPAN: usize = ((CORR_MAX + 2 * SEEK as usize) / DECIM + 2 * LANES) * 
 /// factors `(speed, pitch)`. The live span a grain, its splice search and its predecessor
 /// can read was measured over a grid of factors (0.1–4 each; the `sizes_cover_*` test
 /// replays it on a finer grid): it stays under 2·SEEK + 3·HOP·speed + 2·HOP·pitch, and one
-/// pull under 2·HOP·speed + HOP·pitch + FRAME. The buffer holds a span plus a pull, so
-/// compaction always leaves room. Sized from the parameters instead of for the largest
-/// factors: at speed 1.25 this is ~10 K frames instead of 16 K, and the chain's input and
-/// the engine's staging follow `max_in`.
+/// pull under 2·HOP·speed + HOP·pitch + FRAME. The span already reaches to the end of the
+/// next pull, so the buffer holds a span plus a margin: once compacted (which happens
+/// whenever room for a pull could run out) a pull always fits. Sized from the parameters
+/// instead of for the largest factors: at speed 1.1 / pitch 1.05 this is 7 K frames (28 KiB
+/// per channel), and the chain's input and the engine's staging follow `max_in`.
 fn sizes(speed: f64, pitch: f64) -> (usize, usize) {
     let (s, p) = (
         speed.clamp(MIN_FACTOR, MAX_FACTOR),
@@ -69,7 +70,7 @@ fn sizes(speed: f64, pitch: f64) -> (usize, usize) {
     let hop = HOP as f64;
     let span = 2.0 * SEEK + 3.0 * hop * s + 2.0 * hop * p;
     let max_in = ((2.0 * hop * s + hop * p).ceil() as usize + FRAME + 64).min(MAX_INPUT);
-    let cap = (span.ceil() as usize + SIZE_MARGIN + max_in + 64).next_multiple_of(1024);
+    let cap = (span.ceil() as usize + SIZE_MARGIN + 64).next_multiple_of(1024);
     (cap, max_in)
 }
 
@@ -1076,6 +1077,36 @@ mod size_tests {
             }
             pos += n;
             st.process(&input[..n], &input[..n], &mut ol, &mut or);
+        }
+    }
+
+    /// What `sizes` rests on: the input any grain, splice search or pull can still need
+    /// (from `keep_from` to the end of the next pull) stays under the span bound, so a
+    /// buffer of the span plus a margin is never short once compacted.
+    #[test]
+    fn the_live_input_stays_under_the_span_bound() {
+        let grid = [0.1, 0.5, 0.8, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0];
+        let (mut ol, mut or) = (vec![0.0f32; FRAME], vec![0.0f32; FRAME]);
+        let input = vec![0.1f32; MAX_INPUT];
+        for &s in &grid {
+            for &p in &grid {
+                let mut st = TimescaleStage::new(true);
+                st.set(Some(Timescale {
+                    speed: s,
+                    pitch: p,
+                    rate: 1.0,
+                }));
+                let span = 2.0 * SEEK + 3.0 * HOP as f64 * s + 2.0 * HOP as f64 * p;
+                for f in 0..200 {
+                    let live = st.need_abs().ceil() as i64 - st.keep_from();
+                    assert!(
+                        (live as f64) < span,
+                        "speed {s} pitch {p} frame {f}: {live}"
+                    );
+                    let n = st.input_needed();
+                    st.process(&input[..n], &input[..n], &mut ol, &mut or);
+                }
+            }
         }
     }
 
