@@ -148,8 +148,10 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
     };
     // Every source is read on the I/O pool, never on the decode worker: network sources
     // stall, and so does a local file on a slow or hung disk (an NFS mount, a FIFO). The
-    // decode worker decodes only what is already buffered (64 KiB per track).
-    let ra = super::readahead::ReadAhead::new(input.reader, &shared.io);
+    // decode worker decodes only what is already buffered (two seconds of the track,
+    // 32-128 KiB; 64 KiB for streams).
+    let ring = super::readahead::ring_bytes_for(input.reader.byte_len(), track.info.length);
+    let ra = super::readahead::ReadAhead::with_capacity(input.reader, &shared.io, ring);
     let readiness = Some(ra.readiness());
     input.reader = Box::new(ra);
     let opened = match decode::open(input, shared.settings.resampling) {

@@ -11,8 +11,15 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use symphonia::core::io::MediaSource;
 
-/// Bytes buffered per track: seconds of compressed audio at usual bitrates.
+/// Bytes buffered per track when its bitrate is unknown (streams): seconds of compressed
+/// audio at usual bitrates.
 pub const RING_BYTES: usize = 64 * 1024;
+/// Seconds of audio a track's ring holds when its bitrate is known (`ring_bytes_for`).
+const RING_SECONDS: u64 = 2;
+/// Bounds of a ring sized from the bitrate: a 128 kbit/s MP3 gets the minimum, a FLAC the
+/// maximum (less than its two seconds).
+const MIN_RING_BYTES: usize = 32 * 1024;
+const MAX_RING_BYTES: usize = 128 * 1024;
 /// A track is decoded only with at least this much buffered (or at its end), so one
 /// packet never has to wait for the network.
 pub const LOW_WATER: usize = 8 * 1024;
@@ -65,6 +72,8 @@ struct State {
     popped: AtomicU64,
     /// Bytes the largest decode step so far consumed (see `Readiness::observe`).
     largest_step: AtomicU64,
+    /// The ring's capacity in bytes (set once, at creation).
+    cap: usize,
     /// `popped` when the current decode step began; `u64::MAX` outside a step (a probe or
     /// a seek on a helper reads without the step bounds).
     step_from: AtomicU64,
@@ -112,12 +121,35 @@ struct Filler {
     handled_seek: u32,
 }
 
+/// The ring size for a track of `byte_len` bytes lasting `length_ms`: two seconds of its
+/// audio within [`MIN_RING_BYTES`, `MAX_RING_BYTES`], or [`RING_BYTES`] when either is
+/// unknown (a stream). A 64 KiB ring for every track held four seconds of a 128 kbit/s MP3
+/// per player, on top of symphonia's own 64 KiB read buffer.
+pub fn ring_bytes_for(byte_len: Option<u64>, length_ms: i64) -> usize {
+    match byte_len {
+        Some(len) if length_ms >= 1000 && len > 0 => {
+            let per_s = len.saturating_mul(1000) / length_ms as u64;
+            (per_s.saturating_mul(RING_SECONDS) as usize).clamp(MIN_RING_BYTES, MAX_RING_BYTES)
+        }
+        _ => RING_BYTES,
+    }
+}
+
 impl ReadAhead {
-    /// Wraps `src`; the pool starts filling at once.
+    /// Wraps `src` with a [`RING_BYTES`] ring (the unit tests' default).
+    #[cfg(test)]
     pub fn new(src: Box<dyn MediaSource>, pool: &Arc<IoPool>) -> ReadAhead {
-        let (p, c) = rtrb::RingBuffer::new(RING_BYTES);
+        ReadAhead::with_capacity(src, pool, RING_BYTES)
+    }
+
+    /// Wraps `src` with a ring of `bytes` (at least [`MIN_RING_BYTES`], see
+    /// [`ring_bytes_for`]); the pool starts filling at once.
+    pub fn with_capacity(src: Box<dyn MediaSource>, pool: &Arc<IoPool>, bytes: usize) -> ReadAhead {
+        let cap = bytes.max(MIN_RING_BYTES);
+        let (p, c) = rtrb::RingBuffer::new(cap);
         let state = Arc::new(State {
             step_from: AtomicU64::new(u64::MAX),
+            cap,
             ..State::default()
         });
         let len = src.byte_len();
@@ -162,12 +194,12 @@ pub struct Readiness {
 
 /// Bytes that must be buffered before a decode step: twice the largest step seen (a FLAC
 /// frame can be 40 KiB, far over `LOW_WATER`), within what a parked filler leaves buffered
-/// (more than `RING_BYTES - MIN_READ`): a higher mark could never be reached, the filler
+/// (more than the ring's capacity less `MIN_READ`): a higher mark could never be reached, the filler
 /// waiting for the decoder to free space and the decoder for the filler to fill it.
-fn low_water(largest_step: u64) -> u64 {
+fn low_water(largest_step: u64, cap: usize) -> u64 {
     (largest_step.saturating_mul(2))
         .max(LOW_WATER as u64)
-        .min((RING_BYTES - MIN_READ) as u64)
+        .min((cap - MIN_READ) as u64)
 }
 
 impl Readiness {
@@ -185,7 +217,7 @@ impl Readiness {
         let upto = if may_wait {
             u64::MAX
         } else {
-            2 * low_water(s.largest_step.load(Ordering::Relaxed))
+            2 * low_water(s.largest_step.load(Ordering::Relaxed), s.cap)
         };
         s.step_patient_upto.store(upto, Ordering::Relaxed);
         s.step_from.store(from, Ordering::Release);
@@ -207,7 +239,7 @@ impl Readiness {
             .pushed
             .load(Ordering::Acquire)
             .saturating_sub(s.popped.load(Ordering::Acquire));
-        buffered >= low_water(s.largest_step.load(Ordering::Relaxed))
+        buffered >= low_water(s.largest_step.load(Ordering::Relaxed), s.cap)
             || s.eof.load(Ordering::Acquire)
             || s.failed.load(Ordering::Acquire)
             || s.seek_gen.load(Ordering::Acquire) != s.seek_done_gen.load(Ordering::Acquire)
@@ -413,7 +445,7 @@ impl Filler {
     fn below_low_water(&self) -> bool {
         let s = &self.state;
         let buffered = self.pushed.saturating_sub(s.popped.load(Ordering::Acquire));
-        buffered < low_water(s.largest_step.load(Ordering::Relaxed))
+        buffered < low_water(s.largest_step.load(Ordering::Relaxed), s.cap)
     }
 
     fn wants_service(&self) -> bool {
@@ -421,7 +453,7 @@ impl Filler {
             || self.state.seek_gen.load(Ordering::Acquire) != self.handled_seek
             || (!self.state.eof.load(Ordering::Acquire)
                 && !self.state.failed.load(Ordering::Acquire)
-                && (self.ring.slots() >= RING_BYTES / 2 || self.below_low_water()))
+                && (self.ring.slots() >= self.state.cap / 2 || self.below_low_water()))
     }
 }
 
@@ -741,12 +773,31 @@ mod tests {
 
     #[test]
     fn low_water_follows_the_largest_step_within_the_ring() {
-        assert_eq!(low_water(0), LOW_WATER as u64);
-        assert_eq!(low_water(1000), LOW_WATER as u64);
-        assert_eq!(low_water(6000), 12_000);
-        assert_eq!(low_water(20 * 1024), 40 * 1024);
-        assert_eq!(low_water(40 * 1024), (RING_BYTES - MIN_READ) as u64);
-        assert_eq!(low_water(u64::MAX), (RING_BYTES - MIN_READ) as u64);
+        let r = RING_BYTES;
+        assert_eq!(low_water(0, r), LOW_WATER as u64);
+        assert_eq!(low_water(1000, r), LOW_WATER as u64);
+        assert_eq!(low_water(6000, r), 12_000);
+        assert_eq!(low_water(20 * 1024, r), 40 * 1024);
+        assert_eq!(low_water(40 * 1024, r), (r - MIN_READ) as u64);
+        assert_eq!(low_water(u64::MAX, r), (r - MIN_READ) as u64);
+        assert_eq!(
+            low_water(20 * 1024, MIN_RING_BYTES),
+            (MIN_RING_BYTES - MIN_READ) as u64
+        );
+    }
+
+    #[test]
+    fn the_ring_holds_two_seconds_of_a_track_within_bounds() {
+        // 128 kbit/s for 3 minutes: 32 KiB (two seconds is 32,000 bytes).
+        assert_eq!(ring_bytes_for(Some(2_880_000), 180_000), MIN_RING_BYTES);
+        // 320 kbit/s: 80,000 bytes.
+        assert_eq!(ring_bytes_for(Some(7_200_000), 180_000), 80_000);
+        // A FLAC (~1 Mbit/s): the maximum.
+        assert_eq!(ring_bytes_for(Some(22_500_000), 180_000), MAX_RING_BYTES);
+        // Unknown length or duration (streams), or too short to tell: the default.
+        assert_eq!(ring_bytes_for(None, 180_000), RING_BYTES);
+        assert_eq!(ring_bytes_for(Some(1_000_000), 0), RING_BYTES);
+        assert_eq!(ring_bytes_for(Some(1_000_000), i64::MAX), MIN_RING_BYTES);
     }
 
     /// A track whose steps are larger than the ring allows for stays decodable: what a
