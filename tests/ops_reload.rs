@@ -95,9 +95,15 @@ fn sighup_applies_live_keys_and_the_player_keeps_playing() {
     .replace("vimeo = false\n", "vimeo = false\nhttp = false\n");
     node.rewrite_config(&second);
     sighup(&node, 1, "server.workers needs a restart");
-    // The verdict is logged before the new config is applied: wait for the new password.
+    // The verdict is logged before the new config is applied, and the new password takes
+    // effect before sources and plugins are swapped (the last step; its log line is at info
+    // level, which this reload silences): wait for the swapped plugin list.
     poll::wait_until("the reload to apply", poll::DEADLINE, || {
-        one.get("/v4/info").status == 403
+        let info = node.client("pw-two").get("/v4/info");
+        info.status == 200 && {
+            let info = info.json();
+            !has(&info["plugins"], "sponsorblock-plugin") && has(&info["sourceManagers"], "deezer")
+        }
     });
     let log = node.stderr();
     assert_eq!(log.matches("needs a restart").count(), 1, "{log}");
