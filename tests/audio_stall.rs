@@ -4,9 +4,9 @@
 mod audio_support;
 #[path = "support/poll.rs"]
 mod poll;
+#[path = "support/stall_http.rs"]
+mod stall_http;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,37 +16,6 @@ use basalt::engine::Engine;
 use basalt::player::{EndReason, PlayRequest, PlayerCommand, PlayerEventKind};
 use basalt::source::{LoadResult, SourceManager};
 
-/// Serves `body` once per connection; after `stall_at` bytes of the body it stops for
-/// `stall`.
-fn stalling_server(body: Vec<u8>, stall_at: usize, stall: Duration) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut req = [0u8; 4096];
-                let _ = s.read(&mut req);
-                let req = String::from_utf8_lossy(&req);
-                // No length, no ranges: a stream, read straight through.
-                let head =
-                    "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nConnection: close\r\n\r\n";
-                if s.write_all(head.as_bytes()).is_err() || req.starts_with("HEAD") {
-                    return;
-                }
-                let cut = stall_at.min(body.len());
-                if s.write_all(&body[..cut]).is_err() {
-                    return;
-                }
-                std::thread::sleep(stall);
-                let _ = s.write_all(&body[cut..]);
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn stalled_source_does_not_block_other_players() {
     let dir = tmpdir("stall");
@@ -55,11 +24,16 @@ fn stalled_source_does_not_block_other_players() {
     write_wav(&slow, 8_000, 1, &[(440.0, 4.0)]);
     let fast = dir.join("fast.wav");
     write_wav(&fast, 48_000, 2, &[(880.0, 4.0)]);
-    let port = stalling_server(
-        std::fs::read(&slow).unwrap(),
-        30_000,
-        Duration::from_millis(3000),
-    );
+    // No length, no ranges (a stream, read straight through), 3 s stall after 30,000 bytes.
+    let port = stall_http::serve(stall_http::Plan {
+        content_type: "audio/wav",
+        body: std::fs::read(&slow).unwrap(),
+        with_length: false,
+        ranges: false,
+        fast: 30_000,
+        then: stall_http::Then::StallFor(Duration::from_millis(3000)),
+    })
+    .port;
 
     let mut cfg = test_config();
     cfg.sources.local = true;

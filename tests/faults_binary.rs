@@ -13,6 +13,8 @@ mod http_client;
 mod ops_node;
 #[path = "support/poll.rs"]
 mod poll;
+#[path = "support/stall_http.rs"]
+mod stall_http;
 
 use std::path::Path;
 use std::time::Duration;
@@ -321,65 +323,6 @@ fn a_hung_local_file_starves_only_its_player() {
     let _ = writer.join();
 }
 
-/// Serves `body` on every connection: headers and the first `cut` bytes at once, then
-/// (`trickle` false) nothing more, or (`trickle` true) one byte per second, until the
-/// client goes away. HEAD gets the headers only.
-fn stalling_http(body: Vec<u8>, cut: usize, trickle: bool) -> u16 {
-    use std::io::{Read, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let body = body.clone();
-            std::thread::spawn(move || {
-                let mut req = [0u8; 4096];
-                let n = s.read(&mut req).unwrap_or(0);
-                let text = String::from_utf8_lossy(&req[..n]).to_ascii_lowercase();
-                // A reconnect asks for the rest (`Range: bytes=N-`), as from a CDN.
-                let from = text
-                    .split("range: bytes=")
-                    .nth(1)
-                    .and_then(|r| r.split('-').next())
-                    .and_then(|n| n.trim().parse::<usize>().ok())
-                    .unwrap_or(0)
-                    .min(body.len());
-                let head = if from > 0 {
-                    format!(
-                        "HTTP/1.1 206 Partial Content\r\nContent-Type: audio/wav\r\n\
-                         Content-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
-                        body.len() - 1,
-                        body.len()
-                    )
-                } else {
-                    "HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nConnection: close\r\n\r\n"
-                        .to_string()
-                };
-                if s.write_all(head.as_bytes()).is_err() || req.starts_with(b"HEAD") {
-                    return;
-                }
-                if from < cut && s.write_all(&body[from..cut]).is_err() {
-                    return;
-                }
-                let mut at = cut.max(from);
-                loop {
-                    // The stall or the trickle itself (a slow host), not a wait.
-                    std::thread::sleep(Duration::from_secs(1));
-                    if trickle && at < body.len() {
-                        if s.write_all(&body[at..at + 1]).is_err() {
-                            return;
-                        }
-                        at += 1;
-                    } else if s.write_all(&[]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 /// Two HTTP sources that stop after a second of audio (one stalls, one trickles a byte a
 /// second) starve only their own players: TrackStuckEvent at the threshold (and for the
 /// trickle a TrackExceptionEvent once nothing has come for three thresholds); a canary on
@@ -402,8 +345,28 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
     let canary = sine_wav(&node.dir, "canary.wav", 15.0);
     let body = std::fs::read(sine_wav(&node.dir, "remote.wav", 10.0)).unwrap();
     let one_second = 44 + 192_000;
-    let stall = stalling_http(body.clone(), one_second, false);
-    let trickle = stalling_http(body, one_second, true);
+    // No length (a stream), ranges honoured for reconnects: one stalls for good after a
+    // second of audio, the other trickles a byte a second.
+    let wav = |body: Vec<u8>, then| {
+        stall_http::serve(stall_http::Plan {
+            content_type: "audio/wav",
+            body,
+            with_length: false,
+            ranges: true,
+            fast: one_second,
+            then,
+        })
+        .port
+    };
+    let stall = wav(body.clone(), stall_http::Then::StallForever);
+    let trickle = wav(
+        body.clone(),
+        stall_http::Then::Trickle {
+            bytes: 1,
+            every: Duration::from_secs(1),
+            until: body.len(),
+        },
+    );
     play(&node, &sid, CANARY, &fc, &canary);
     wait_packets(&fc, 20, 15);
     for (guild, f, port) in [(VICTIM, &fs, stall), (TRICKLE, &ft, trickle)] {
@@ -446,55 +409,6 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
     assert!(worst < Duration::from_millis(120), "canary gap {worst:?}");
 }
 
-/// Serves an MP3 stream (no length, as a radio does): `mp3` at once, then endless junk
-/// with no MPEG sync word in it, `chunk` bytes every 50 ms, until the client goes away.
-/// Returns the port and a flag set when the client has closed the connection.
-fn junk_mp3_stream(
-    mp3: Vec<u8>,
-    chunk: usize,
-) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
-    use std::io::{Read, Write};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let gone = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = gone.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(mut s) = s else { continue };
-            let (mp3, flag) = (mp3.clone(), flag.clone());
-            std::thread::spawn(move || {
-                let mut req = [0u8; 4096];
-                let n = s.read(&mut req).unwrap_or(0);
-                let head =
-                    "HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nConnection: close\r\n\r\n";
-                if s.write_all(head.as_bytes()).is_err() || req[..n].starts_with(b"HEAD") {
-                    return;
-                }
-                if s.write_all(&mp3).is_err() {
-                    return;
-                }
-                // Bytes below 0x80 only: never an 0xFF sync byte, so no frame is ever found.
-                let mut x = 0x1234_5678u32;
-                let mut junk = vec![0u8; chunk];
-                loop {
-                    for b in junk.iter_mut() {
-                        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                        *b = (x >> 25) as u8;
-                    }
-                    if s.write_all(&junk).is_err() {
-                        flag.store(true, Ordering::Release);
-                        return;
-                    }
-                    // The stream's own rate (a fast host), not a wait.
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            });
-        }
-    });
-    (port, gone)
-}
-
 /// An endless stream that turns into junk after two seconds of real MP3 (fast: 1.3 MB/s,
 /// and slow: 20 KB/s) ends its track with a TrackExceptionEvent and stops downloading; a
 /// canary on the same (single) decode worker keeps its 20 ms cadence throughout. Before,
@@ -519,8 +433,23 @@ fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
         "/tests/fixtures/sine440_44k_mono_2s_bare.mp3"
     ))
     .unwrap();
-    let (fast, fast_gone) = junk_mp3_stream(mp3.clone(), 64 * 1024);
-    let (slow, slow_gone) = junk_mp3_stream(mp3, 1024);
+    // A radio (no length): the real MP3 at once, then junk every 50 ms.
+    let junk = |chunk| {
+        stall_http::serve(stall_http::Plan {
+            content_type: "audio/mpeg",
+            body: mp3.clone(),
+            with_length: false,
+            ranges: false,
+            fast: mp3.len(),
+            then: stall_http::Then::Junk {
+                chunk,
+                every: Duration::from_millis(50),
+            },
+        })
+    };
+    let (fast, slow) = (junk(64 * 1024), junk(1024));
+    let (fast_gone, slow_gone) = (fast.gone, slow.gone);
+    let (fast, slow) = (fast.port, slow.port);
     play(&node, &sid, CANARY, &fc, &canary);
     wait_packets(&fc, 20, 15);
     for (guild, f, port) in [(VICTIM, &ff, fast), (SLOW, &fs, slow)] {
@@ -634,7 +563,6 @@ fn verbatim_flac(secs: f64) -> Vec<u8> {
 /// the canary, or gave up after its scan patience and failed the track.)
 #[test]
 fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
-    use std::io::{Read, Write};
     let port = free_port();
     let config = config_text(
         port,
@@ -651,35 +579,21 @@ fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
     let first_frame = 4 + 4 + 34;
     let fast_part = first_frame + 6 * 1024;
     let slow_end = first_frame + 25 * 1024;
-    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let media = server.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for s in server.incoming() {
-            let Ok(mut s) = s else { continue };
-            let body = flac.clone();
-            std::thread::spawn(move || {
-                let mut req = [0u8; 4096];
-                let _ = s.read(&mut req);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: audio/flac\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n",
-                    body.len()
-                );
-                if s.write_all(head.as_bytes()).is_err() || s.write_all(&body[..fast_part]).is_err()
-                {
-                    return;
-                }
-                for piece in body[fast_part..slow_end].chunks(1024) {
-                    // The slow link itself, not a wait: 1 KiB per 80 ms.
-                    std::thread::sleep(Duration::from_millis(80));
-                    if s.write_all(piece).is_err() {
-                        return;
-                    }
-                }
-                let _ = s.write_all(&body[slow_end..]);
-            });
-        }
-    });
+    // With a length, ranges ignored: the headers and 6 KiB at once, the rest of the first
+    // frame at 1 KiB per 80 ms, then everything else.
+    let media = stall_http::serve(stall_http::Plan {
+        content_type: "audio/flac",
+        body: flac,
+        with_length: true,
+        ranges: false,
+        fast: fast_part,
+        then: stall_http::Then::Trickle {
+            bytes: 1024,
+            every: Duration::from_millis(80),
+            until: slow_end,
+        },
+    })
+    .port;
     play(&node, &sid, CANARY, &fc, &canary);
     wait_packets(&fc, 20, 15);
     play_url(
@@ -687,7 +601,7 @@ fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
         &sid,
         VICTIM,
         &fv,
-        &format!("http://{media}/big-frames.flac"),
+        &format!("http://127.0.0.1:{media}/big-frames.flac"),
     );
     let end = loop {
         let ev = ws.expect("event", None, Duration::from_secs(20));
