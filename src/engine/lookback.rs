@@ -12,15 +12,30 @@ use super::frame::{FRAME_SAMPLES, TARGET_DEPTH};
 /// may be sending while a change lands.
 pub const LOOKBACK: usize = TARGET_DEPTH + 1;
 
+/// PCM is kept as i16 at this scale: ±2.0 full range in steps of 1/16384 (−84 dB, finer
+/// than the 16-bit PCM lavaplayer works in), half the memory of f32 (11 KiB per player).
+/// Only the one to three frames replayed after a change are ever made from it.
+const PCM_SCALE: f32 = 16_384.0;
+
 /// What a slot holds.
 pub enum Kept<'a> {
     Packet(&'a OpusPacket),
-    Pcm(&'a [f32]),
+    /// Interleaved stereo at [`PCM_SCALE`]: turn back into samples with [`Kept::pcm_into`].
+    Pcm(&'a [i16]),
+}
+
+impl Kept<'_> {
+    /// Writes a kept PCM frame back as f32 samples into `out` (FRAME_SAMPLES of them).
+    pub fn pcm_into(pcm: &[i16], out: &mut [f32]) {
+        for (o, &s) in out.iter_mut().zip(pcm) {
+            *o = f32::from(s) * (1.0 / PCM_SCALE);
+        }
+    }
 }
 
 pub struct LookBack {
     /// PCM slots, reserved on first use (a passthrough player never pays for them).
-    pcm: Vec<f32>,
+    pcm: Vec<i16>,
     pkt: Vec<OpusPacket>,
     is_packet: [bool; LOOKBACK],
     replay: [u32; LOOKBACK],
@@ -112,7 +127,7 @@ impl LookBack {
             Kept::Pcm(&self.pcm[i * FRAME_SAMPLES..(i + 1) * FRAME_SAMPLES])
         } else {
             // Never written: silence (within the reserved capacity, touched once).
-            Kept::Pcm(&[0.0; FRAME_SAMPLES])
+            Kept::Pcm(&[0; FRAME_SAMPLES])
         }
     }
 
@@ -128,13 +143,18 @@ impl LookBack {
     /// frame, e.g. timescale's, cannot be produced again).
     pub fn store_pcm(&mut self, slot: usize, pcm: Option<&[f32]>) {
         if self.pcm.len() < LOOKBACK * FRAME_SAMPLES {
-            self.pcm.resize(LOOKBACK * FRAME_SAMPLES, 0.0);
+            self.pcm.resize(LOOKBACK * FRAME_SAMPLES, 0);
         }
         self.is_packet[slot] = false;
         let dst = &mut self.pcm[slot * FRAME_SAMPLES..(slot + 1) * FRAME_SAMPLES];
         match pcm {
-            Some(src) => dst.copy_from_slice(&src[..FRAME_SAMPLES]),
-            None => dst.fill(0.0),
+            Some(src) => {
+                for (d, &x) in dst.iter_mut().zip(&src[..FRAME_SAMPLES]) {
+                    // `as` saturates (and maps NaN to 0): no clamp needed.
+                    *d = (x * PCM_SCALE).round() as i16;
+                }
+            }
+            None => dst.fill(0),
         }
     }
 }
@@ -149,7 +169,11 @@ mod tests {
 
     fn pcm_of(lb: &LookBack, seq: u32) -> f32 {
         match lb.get(seq) {
-            Kept::Pcm(p) => p[0],
+            Kept::Pcm(p) => {
+                let mut out = [0.0f32; FRAME_SAMPLES];
+                Kept::pcm_into(p, &mut out);
+                out[0]
+            }
             Kept::Packet(_) => panic!("slot of {seq} holds a packet"),
         }
     }
@@ -158,12 +182,33 @@ mod tests {
     fn slots_wrap_and_keep_the_newest_frames() {
         let mut lb = LookBack::new();
         for seq in 0..(LOOKBACK as u32 * 2 + 1) {
-            lb.store_pcm(seq as usize % LOOKBACK, Some(&frame(seq as f32)));
+            lb.store_pcm(seq as usize % LOOKBACK, Some(&frame(seq as f32 / 8.0)));
         }
         let last = LOOKBACK as u32 * 2;
         for back in 0..LOOKBACK as u32 {
-            assert_eq!(pcm_of(&lb, last - back), (last - back) as f32);
+            assert_eq!(pcm_of(&lb, last - back), (last - back) as f32 / 8.0);
         }
+    }
+
+    #[test]
+    fn kept_pcm_comes_back_within_a_quantisation_step_and_saturates_past_two() {
+        let mut lb = LookBack::new();
+        let src: Vec<f32> = (0..FRAME_SAMPLES)
+            .map(|i| ((i as f32) * 0.37).sin() * 1.2)
+            .collect();
+        lb.store_pcm(0, Some(&src));
+        let Kept::Pcm(p) = lb.get(0) else {
+            panic!("pcm")
+        };
+        let mut out = vec![0.0f32; FRAME_SAMPLES];
+        Kept::pcm_into(p, &mut out);
+        for (a, b) in src.iter().zip(&out) {
+            assert!((a - b).abs() <= 0.5 / PCM_SCALE, "{a} {b}");
+        }
+        lb.store_pcm(1, Some(&frame(5.0)));
+        assert_eq!(pcm_of(&lb, 1), 32_767.0 / PCM_SCALE);
+        lb.store_pcm(2, Some(&frame(f32::NAN)));
+        assert_eq!(pcm_of(&lb, 2), 0.0);
     }
 
     #[test]
