@@ -296,7 +296,11 @@ fn websocket_upgrades_are_counted() {
     // a plain GET of the socket path (no Upgrade) is a 400 of the same route
     assert_eq!(c.get("/v4/websocket").status, 400);
 
-    assert_eq!(series(c, ok), 2.0);
+    // The 101 is counted once the upgrade is handed over, which may be just after the
+    // client has its answer: wait for the count rather than read it once.
+    poll::wait_until("two upgrades counted", poll::DEADLINE, || {
+        series(c, ok) == 2.0
+    });
     assert_eq!(series(c, bad), 2.0);
     assert_eq!(series(c, unauth), 1.0);
     let _ = a.ws.close(None);
@@ -304,7 +308,9 @@ fn websocket_upgrades_are_counted() {
 
     // a resume is an upgrade too; the route label stays the template (no session ids)
     let mut r = c.ws(Some("not-a-session"));
-    assert_eq!(series(c, ok), 3.0);
+    poll::wait_until("the resume's upgrade counted", poll::DEADLINE, || {
+        series(c, ok) == 3.0
+    });
     let _ = r.ws.close(None);
     let text = request(c.addr, "GET", "/metrics", &[], None).text();
     assert!(!text.contains("not-a-session"), "{text}");
