@@ -32,6 +32,14 @@ fn start(tag: &str, env: &[(&str, &str)]) -> Node {
     Node::start_env(tag, port, &config_text(port, PW, "", ""), env)
 }
 
+/// A node with one decode and one encode worker (so a canary shares the victim's workers)
+/// and `player` appended to its `[player]` table.
+fn start_one_worker(tag: &str, player: &str) -> Node {
+    let port = free_port();
+    let extra = format!("[player]\ndecode_workers = 1\nencode_workers = 1\n{player}");
+    Node::start_env(tag, port, &config_text(port, PW, "", &extra), &[])
+}
+
 fn play(node: &Node, sid: &str, guild: u64, f: &FakeVoice, file: &Path) {
     play_url(node, sid, guild, f, file.to_str().unwrap());
 }
@@ -248,14 +256,7 @@ fn huge_resume_timeouts_and_resumes_racing_expiry_keep_sessions_consistent() {
 /// on the decode worker.
 #[test]
 fn a_hung_local_file_starves_only_its_player() {
-    let port = free_port();
-    let config = config_text(
-        port,
-        PW,
-        "",
-        "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1500\n",
-    );
-    let node = Node::start_env("hung-disk", port, &config, &[]);
+    let node = start_one_worker("hung-disk", "track_stuck_threshold_ms = 1500\n");
     let c = node.client(PW);
     let (mut ws, sid) = session(&node, PW);
     let (fc, fv) = (voice(CANARY), voice(VICTIM));
@@ -331,14 +332,7 @@ fn a_hung_local_file_starves_only_its_player() {
 /// held both I/O threads and the canary got a TrackStuckEvent).
 #[test]
 fn stalled_and_trickling_http_sources_starve_only_their_players() {
-    let port = free_port();
-    let config = config_text(
-        port,
-        PW,
-        "",
-        "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1000\n",
-    );
-    let node = Node::start_env("stalled-http", port, &config, &[]);
+    let node = start_one_worker("stalled-http", "track_stuck_threshold_ms = 1000\n");
     let (mut ws, sid) = session(&node, PW);
     const TRICKLE: u64 = 812_000_000_000_000_003;
     let (fc, fs, ft) = (voice(CANARY), voice(VICTIM), voice(TRICKLE));
@@ -416,14 +410,7 @@ fn stalled_and_trickling_http_sources_starve_only_their_players() {
 /// one decode step: the decode worker served nobody else.
 #[test]
 fn an_endless_junk_mp3_stream_ends_its_track_and_spares_the_worker() {
-    let port = free_port();
-    let config = config_text(
-        port,
-        PW,
-        "",
-        "[player]\ndecode_workers = 1\nencode_workers = 1\ntrack_stuck_threshold_ms = 1000\n",
-    );
-    let node = Node::start_env("junk-mp3", port, &config, &[]);
+    let node = start_one_worker("junk-mp3", "track_stuck_threshold_ms = 1000\n");
     let (mut ws, sid) = session(&node, PW);
     const SLOW: u64 = 812_000_000_000_000_004;
     let (fc, ff, fs) = (voice(CANARY), voice(VICTIM), voice(SLOW));
@@ -563,14 +550,7 @@ fn verbatim_flac(secs: f64) -> Vec<u8> {
 /// the canary, or gave up after its scan patience and failed the track.)
 #[test]
 fn a_large_first_frame_on_a_slow_link_plays_and_spares_the_worker() {
-    let port = free_port();
-    let config = config_text(
-        port,
-        PW,
-        "",
-        "[player]\ndecode_workers = 1\nencode_workers = 1\n",
-    );
-    let node = Node::start_env("first-frame", port, &config, &[]);
+    let node = start_one_worker("first-frame", "");
     let (mut ws, sid) = session(&node, PW);
     let (fc, fv) = (voice(CANARY), voice(VICTIM));
     let canary = sine_wav(&node.dir, "canary.wav", 20.0);

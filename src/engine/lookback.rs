@@ -20,16 +20,14 @@ const PCM_SCALE: f32 = 16_384.0;
 /// What a slot holds.
 pub enum Kept<'a> {
     Packet(&'a OpusPacket),
-    /// Interleaved stereo at [`PCM_SCALE`]: turn back into samples with [`Kept::pcm_into`].
+    /// Interleaved stereo at [`PCM_SCALE`]: turn back into samples with [`to_samples`].
     Pcm(&'a [i16]),
 }
 
-impl Kept<'_> {
-    /// Writes a kept PCM frame back as f32 samples into `out` (FRAME_SAMPLES of them).
-    pub fn pcm_into(pcm: &[i16], out: &mut [f32]) {
-        for (o, &s) in out.iter_mut().zip(pcm) {
-            *o = f32::from(s) * (1.0 / PCM_SCALE);
-        }
+/// Writes a kept PCM frame back as f32 samples into `out`.
+pub fn to_samples(pcm: &[i16], out: &mut [f32]) {
+    for (o, &s) in out.iter_mut().zip(pcm) {
+        *o = f32::from(s) * (1.0 / PCM_SCALE);
     }
 }
 
@@ -171,7 +169,7 @@ mod tests {
         match lb.get(seq) {
             Kept::Pcm(p) => {
                 let mut out = [0.0f32; FRAME_SAMPLES];
-                Kept::pcm_into(p, &mut out);
+                to_samples(p, &mut out);
                 out[0]
             }
             Kept::Packet(_) => panic!("slot of {seq} holds a packet"),
@@ -201,7 +199,7 @@ mod tests {
             panic!("pcm")
         };
         let mut out = vec![0.0f32; FRAME_SAMPLES];
-        Kept::pcm_into(p, &mut out);
+        to_samples(p, &mut out);
         for (a, b) in src.iter().zip(&out) {
             assert!((a - b).abs() <= 0.5 / PCM_SCALE, "{a} {b}");
         }

@@ -26,7 +26,7 @@ pub const LOW_WATER: usize = 8 * 1024;
 /// Most bytes handed to the decoder per read call.
 const MAX_READ: usize = 2 * 1024;
 /// The smallest free space a filler reads into; with less it parks until half the ring is
-/// free. A read asks for all the free space at once, so a range-windowed HTTP source sizes
+/// free or its track falls below its low-water mark. A read asks for all the free space at once, so a range-windowed HTTP source sizes
 /// its next window to what the ring can take, and a response is mostly read to its end in
 /// one burst instead of staying half-read (its chunk and the connection's read buffer
 /// alive) per track between bursts. (Parking below 16 KiB instead, so every window fits
@@ -194,8 +194,8 @@ pub struct Readiness {
 
 /// Bytes that must be buffered before a decode step: twice the largest step seen (a FLAC
 /// frame can be 40 KiB, far over `LOW_WATER`), within what a parked filler leaves buffered
-/// (more than the ring's capacity less `MIN_READ`): a higher mark could never be reached, the filler
-/// waiting for the decoder to free space and the decoder for the filler to fill it.
+/// (more than the ring's capacity less `MIN_READ`): a higher mark could never be reached,
+/// the filler waiting for the decoder to free space and the decoder for the filler.
 fn low_water(largest_step: u64, cap: usize) -> u64 {
     (largest_step.saturating_mul(2))
         .max(LOW_WATER as u64)
@@ -711,6 +711,17 @@ mod tests {
         }
     }
 
+    /// A reader over endless bytes (`stall_after`: then nothing, forever).
+    fn endless(pool: &Arc<IoPool>, stall_after: Option<usize>) -> ReadAhead {
+        ReadAhead::new(
+            Box::new(Endless {
+                stall_after,
+                sent: 0,
+            }),
+            pool,
+        )
+    }
+
     fn read_until_error(r: &mut ReadAhead, most: u64) -> (u64, Option<io::Error>) {
         let (mut got, mut buf) = (0u64, [0u8; 4096]);
         while got < most {
@@ -726,13 +737,7 @@ mod tests {
     fn a_decode_step_reads_at_most_the_step_limit_and_waits_briefly_when_scanning() {
         let pool = IoPool::new();
         // Endless junk inside one step: cut off at the limit with a clear error.
-        let mut junk = ReadAhead::new(
-            Box::new(Endless {
-                stall_after: None,
-                sent: 0,
-            }),
-            &pool,
-        );
+        let mut junk = endless(&pool, None);
         let r = junk.readiness();
         let from = r.begin_step(false);
         let (got, err) = read_until_error(&mut junk, 4 * STEP_LIMIT);
@@ -748,13 +753,7 @@ mod tests {
 
         // A worker's step that has read far more than a packet and finds the ring empty
         // gives up within SCAN_PATIENCE instead of READ_TIMEOUT.
-        let mut stalled = ReadAhead::new(
-            Box::new(Endless {
-                stall_after: Some(48 * 1024),
-                sent: 0,
-            }),
-            &pool,
-        );
+        let mut stalled = endless(&pool, Some(48 * 1024));
         let r = stalled.readiness();
         let t = Instant::now();
         while r.consumed() == 0 && !r.ready() && t.elapsed() < Duration::from_secs(10) {
@@ -807,13 +806,7 @@ mod tests {
     #[test]
     fn a_track_with_huge_steps_never_waits_on_its_own_filler() {
         let pool = IoPool::new();
-        let mut r = ReadAhead::new(
-            Box::new(Endless {
-                stall_after: None,
-                sent: 0,
-            }),
-            &pool,
-        );
+        let mut r = endless(&pool, None);
         let ready = r.readiness();
         let wait_ready = |what: &str| {
             let t = Instant::now();

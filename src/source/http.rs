@@ -374,13 +374,6 @@ impl Read for HttpStream {
             };
             let body = body.get_mut().unwrap_or_else(|p| p.into_inner());
             match body.read(buf) {
-                Ok(0)
-                    if self.window_end == Some(self.pos)
-                        && self.len.is_some_and(|l| self.pos < l) =>
-                {
-                    // End of this window: ask for the next one.
-                    self.body = None;
-                }
                 Ok(0) if self.len.is_some_and(|l| self.pos < l) && self.retries_left > 0 => {
                     // Premature end of body: resume with a range request.
                     self.retries_left -= 1;
@@ -392,10 +385,11 @@ impl Read for HttpStream {
                         self.retries_left = 1;
                     }
                     if self.window_end == Some(self.pos) {
-                        // The window is read: drop its response now, not when the next
-                        // window is asked for seconds later (until then it was kept with
-                        // whatever the HTTP stack held for it). All of its Content-Length
-                        // was read, so the connection stays open and goes back to the pool.
+                        // The window is read: drop its response now (the next read asks
+                        // for the next window), not when that read comes seconds later
+                        // (until then it was kept with whatever the HTTP stack held for
+                        // it). All of its Content-Length was read, so the connection stays
+                        // open and goes back to the pool.
                         self.body = None;
                     }
                     return Ok(n);

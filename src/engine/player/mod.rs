@@ -19,7 +19,7 @@ use crossbeam::channel::{Receiver, Sender, TryRecvError};
 use super::disposal::dispose;
 use super::frame::{Frame, FRAME, FRAME_RING, FRAME_SAMPLES, TARGET_DEPTH};
 use super::helper::HelperJob;
-use super::lookback::{Kept, LookBack, LOOKBACK};
+use super::lookback::{to_samples, Kept, LookBack, LOOKBACK};
 use super::pacer::{PacerEntry, PacerMsg, PlayerLink};
 use super::track::{playback_exception, Feed, OpusFeed, Outcome, TrackCtl};
 use super::Shared;

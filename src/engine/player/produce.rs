@@ -124,7 +124,7 @@ impl PlayerPipeline {
                     packet_len = self.last_packet.len as usize;
                 }
                 Kept::Pcm(p) => {
-                    Kept::pcm_into(p, &mut scratch.input[..FRAME_SAMPLES]);
+                    to_samples(p, &mut scratch.input[..FRAME_SAMPLES]);
                     have = FRAME;
                 }
             }
