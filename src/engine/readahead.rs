@@ -26,13 +26,12 @@ pub const LOW_WATER: usize = 8 * 1024;
 /// Most bytes handed to the decoder per read call.
 const MAX_READ: usize = 2 * 1024;
 /// The smallest free space a filler reads into; with less it parks until half the ring is
-/// free or its track falls below its low-water mark. A read asks for all the free space at once, so a range-windowed HTTP source sizes
-/// its next window to what the ring can take, and a response is mostly read to its end in
-/// one burst instead of staying half-read (its chunk and the connection's read buffer
-/// alive) per track between bursts. (Parking below 16 KiB instead, so every window fits
-/// whole, measured ~30 KiB more per player: the larger windows grow hyper's per-connection
-/// read buffers.)
-const MIN_READ: usize = 4 * 1024;
+/// free or its track falls below its low-water mark. A read asks for all the free space
+/// (its first contiguous part) at once, and a range-windowed HTTP source sizes its next
+/// window to that read, never below this: every response is read to its end in the burst
+/// that asked for it instead of staying half-read (its chunks and its connection's read
+/// buffer alive) between bursts.
+const MIN_READ: usize = crate::source::http::MIN_RANGE_WINDOW as usize;
 /// I/O threads kept when idle; more are started while all are busy, up to `MAX_THREADS`.
 const MIN_THREADS: usize = 2;
 const MAX_THREADS: usize = 64;

@@ -21,12 +21,16 @@ use crate::net::{NetError, Outbound};
 /// ~400 KiB on a fast link and hands over chunks as large), at one request per ~4 s of
 /// 128 kbit/s audio on a kept-alive connection.
 pub const RANGE_WINDOW: u64 = 64 * 1024;
-/// Fewest bytes asked for per range request of a media stream. Each next window is sized
-/// to the read that asks for it (between this and the client's window): the read-ahead
-/// reads into all the free space of its ring, so a window fits and its response is read
-/// to the end at once. A response left half-read would keep its chunk and its
-/// connection's read buffer (together ~130 KiB) alive per player until the ring drained.
-pub const MIN_RANGE_WINDOW: u64 = 16 * 1024;
+/// Fewest bytes asked for per range request of a media stream: the read-ahead's smallest
+/// read. Each next window is sized to the read that asks for it (between this and the
+/// client's window), and the read-ahead reads into all the free space of its ring, so a
+/// window is read to its end at once. A response left half-read keeps its chunks and its
+/// connection's read buffer alive until the ring drains: a 16 KiB floor, larger than the
+/// reads at the ring's wrap, left one open per player (≈ 50 KiB of hyper buffers each).
+pub const MIN_RANGE_WINDOW: u64 = 4 * 1024;
+/// The first window (clients without fixed windows): the ring's first fill asks for the
+/// rest at once, sized to its free space.
+const FIRST_WINDOW: u64 = 16 * 1024;
 /// Forward seeks shorter than this read and discard instead of reconnecting.
 const SKIP_LIMIT: u64 = 512 * 1024;
 
@@ -91,6 +95,15 @@ impl HttpClient {
     /// Bytes the next range request asks for when a read of `want` bytes needs it.
     fn window_for(&self, want: usize) -> u64 {
         (want as u64).clamp(self.min_window, self.window)
+    }
+
+    /// Bytes of the first range request: a fixed window, or `FIRST_WINDOW`.
+    fn first_window(&self) -> u64 {
+        if self.min_window == self.window {
+            self.window
+        } else {
+            FIRST_WINDOW.min(self.window)
+        }
     }
 
     /// The same client sending `name: value` with every request.
@@ -228,7 +241,7 @@ impl HttpStream {
         client: &HttpClient,
         url: &Url,
     ) -> Result<(HttpStream, Option<String>), SourceError> {
-        let mut f = client.get_range(url, 0, Some(client.window - 1), true)?;
+        let mut f = client.get_range(url, 0, Some(client.first_window() - 1), true)?;
         if f.status == 206 && resource_len(206, &f.headers).is_none() {
             // A window of a resource of unknown size: read it as one body instead.
             f = client.get(url, 0, true)?;
@@ -727,10 +740,10 @@ mod tests {
         let client = HttpClient::new(&Config::default());
         let (mut s, _) = HttpStream::open(&client, &url).unwrap();
         let mut buf = vec![0u8; 200 * 1024];
-        // Finish the first window (64 KiB), then read with three sizes of buffer.
+        // Finish the first window, then read with three sizes of buffer.
         let mut got = 0;
-        while got < RANGE_WINDOW as usize {
-            got += s.read(&mut buf[..RANGE_WINDOW as usize - got]).unwrap();
+        while got < FIRST_WINDOW as usize {
+            got += s.read(&mut buf[..FIRST_WINDOW as usize - got]).unwrap();
         }
         for want in [40 * 1024, 1024, 200 * 1024] {
             let mut n = 0;
@@ -764,7 +777,7 @@ mod tests {
         // Every window is read to its end, so the one kept-alive connection serves them all.
         let connections = all.len() - seen.len();
         assert_eq!(connections, 1, "{all:?}");
-        assert_eq!(seen[0], (0, RANGE_WINDOW as usize - 1), "{seen:?}");
+        assert_eq!(seen[0], (0, FIRST_WINDOW as usize - 1), "{seen:?}");
         // Windows follow each other with no gap or overlap.
         for w in seen.windows(2) {
             assert_eq!(w[1].0, w[0].1 + 1, "{seen:?}");
