@@ -13,6 +13,7 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
+pub mod heap_trim;
 pub mod lavalink_yaml;
 pub mod logging;
 pub mod metrics;

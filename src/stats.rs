@@ -204,7 +204,7 @@ fn process_cpu_time() -> Duration {
 
 fn memory() -> MemoryStats {
     let allocated = read_statm().map_or(0, |(_, rss)| rss * page_size());
-    let free = allocator_free_bytes().min(allocated);
+    let free = crate::heap_trim::free_bytes().min(allocated);
     MemoryStats {
         free,
         used: allocated - free,
@@ -218,18 +218,6 @@ fn read_statm() -> Option<(u64, u64)> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
     let mut it = s.split_whitespace().map(|x| x.parse::<u64>().ok());
     Some((it.next()??, it.next()??))
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn allocator_free_bytes() -> u64 {
-    // SAFETY: mallinfo2 has no preconditions; it returns a plain struct by value.
-    let mi = unsafe { libc::mallinfo2() };
-    mi.fordblks as u64
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn allocator_free_bytes() -> u64 {
-    0
 }
 
 fn page_size() -> u64 {

@@ -1,5 +1,6 @@
 //! The disposal thread: decoders, rings and sinks of finished tracks are freed here, so a
-//! large `free` never stalls a worker or the pacer.
+//! large `free` never stalls a worker or the pacer. It also hands freed heap pages back to
+//! the OS now and then (`crate::heap_trim`).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -16,7 +17,9 @@ pub(crate) fn dispose(shared: &Shared, g: Garbage) {
 }
 
 pub(crate) fn run(shared: std::sync::Arc<Shared>, rx: Receiver<Garbage>) {
+    let mut trim = crate::heap_trim::HeapTrim::new();
     loop {
+        trim.tick();
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(g) => super::fault::drop_isolated(g),
             Err(RecvTimeoutError::Timeout) => {
