@@ -39,14 +39,15 @@ fn open(name: &str) -> Box<decode::PcmDecoder> {
 fn decode_frame(c: &mut Criterion, label: &str, name: &str) {
     c.bench_function(label, |b| {
         b.iter_custom(|iters| {
-            let (mut prod, mut cons) = rtrb::RingBuffer::<f32>::new(FRAME_SAMPLES * 8);
+            let (mut prod, mut cons) =
+                rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(FRAME_SAMPLES * 8);
             let mut dec = open(name);
             let mut out = vec![0f32; FRAME_SAMPLES];
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 loop {
                     if cons.slots() >= FRAME_SAMPLES {
-                        cons.pop_entire_slice(&mut out).expect("frame");
+                        basalt::audio_format::pop_pcm(&mut cons, &mut out);
                         black_box(&out);
                         break;
                     }

@@ -88,12 +88,12 @@ fn decoded_frames(bytes: &Arc<Vec<u8>>, config: &Config, frames: usize) -> Vec<f
     };
     // A small ring and one exact allocation: freeing a large (mmap'd) block would raise
     // glibc's mmap threshold and change how the players' memory is laid out.
-    let (mut prod, mut cons) = rtrb::RingBuffer::<f32>::new(16_384);
+    let (mut prod, mut cons) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(16_384);
     let mut out = Vec::with_capacity(frames * FRAME_SAMPLES);
     let mut frame = [0f32; FRAME_SAMPLES];
     while out.len() < frames * FRAME_SAMPLES {
         if cons.slots() >= FRAME_SAMPLES {
-            cons.pop_entire_slice(&mut frame).expect("frame");
+            basalt::audio_format::pop_pcm(&mut cons, &mut frame);
             out.extend_from_slice(&frame);
             continue;
         }

@@ -690,7 +690,7 @@ fn seconds_after_seek(input: MediaInput, seek_ms: i64) -> f64 {
         panic!("PCM expected")
     };
     dec.seek(seek_ms).expect("seek");
-    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let (mut p, mut c) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(48_000);
     let mut samples = 0usize;
     loop {
         let fill = dec.fill(&mut p, 16).expect("decode");

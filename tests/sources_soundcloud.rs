@@ -484,14 +484,15 @@ fn decode_all(input: MediaInput, seek_ms: Option<i64>) -> (f64, f32) {
     if let Some(ms) = seek_ms {
         dec.seek(ms).expect("seek");
     }
-    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let (mut p, mut c) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(48_000);
     let (mut samples, mut energy) = (0usize, 0f64);
     loop {
         let fill = dec.fill(&mut p, 16).expect("decode");
         let n = c.slots();
         if let Ok(ch) = c.read_chunk(n) {
             let (a, b) = ch.as_slices();
-            for &x in a.iter().chain(b) {
+            for &s in a.iter().chain(b) {
+                let x = basalt::audio_format::from_pcm(s);
                 energy += (x as f64) * (x as f64);
             }
             samples += n;

@@ -70,14 +70,15 @@ fn decode_all(input: MediaInput) -> (f64, f32) {
     else {
         panic!("PCM expected")
     };
-    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let (mut p, mut c) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(48_000);
     let (mut samples, mut energy) = (0usize, 0f64);
     loop {
         let fill = dec.fill(&mut p, 16).expect("decode");
         let n = c.slots();
         if let Ok(ch) = c.read_chunk(n) {
             let (a, b) = ch.as_slices();
-            for &x in a.iter().chain(b) {
+            for &s in a.iter().chain(b) {
+                let x = basalt::audio_format::from_pcm(s);
                 energy += (x as f64) * (x as f64);
             }
             samples += n;
@@ -97,7 +98,7 @@ fn seconds_after_seek(input: MediaInput, ms: i64) -> f64 {
         panic!("PCM expected")
     };
     dec.seek(ms).expect("seek");
-    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let (mut p, mut c) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(48_000);
     let mut samples = 0usize;
     loop {
         let fill = dec.fill(&mut p, 16).expect("decode");

@@ -45,7 +45,7 @@ fn seconds(input: MediaInput) -> f64 {
     else {
         panic!("PCM expected")
     };
-    let (mut p, mut c) = rtrb::RingBuffer::<f32>::new(48_000);
+    let (mut p, mut c) = rtrb::RingBuffer::<basalt::audio_format::PcmSample>::new(48_000);
     let mut samples = 0usize;
     loop {
         let fill = dec.fill(&mut p, 16).expect("decode");

@@ -1,7 +1,8 @@
 //! Decoding: symphonia demuxes every container it knows and decodes every codec it has;
 //! the result is mixed to stereo and resampled (`resample.rs`: a polyphase FIR for common
-//! rates, rubato for odd ones) to 48 kHz interleaved f32, the format the filter chain and
-//! the Opus encoder want. Opus tracks (symphonia has no Opus
+//! rates, rubato for odd ones) to 48 kHz interleaved stereo, pushed into the player's PCM
+//! ring as 16-bit samples (`audio_format::PcmSample`, half the memory of f32); the player
+//! turns them back into the f32 the filter chain and the Opus encoder want. Opus tracks (symphonia has no Opus
 //! decoder) are only demuxed here: their packets go to the encode side, which passes them
 //! through or decodes them with libopus when filters need PCM.
 
@@ -18,6 +19,7 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{Time, TimeBase};
 
+use crate::audio_format::{push_pcm, PcmSample};
 use crate::config::ResamplingQuality;
 use crate::source::MediaInput;
 
@@ -292,18 +294,17 @@ impl PcmDecoder {
     /// Decodes up to `max_packets` packets into `ring`, stopping early when it is full.
     pub fn fill(
         &mut self,
-        ring: &mut Producer<f32>,
+        ring: &mut Producer<PcmSample>,
         max_packets: usize,
     ) -> Result<Fill, DecodeError> {
         let mut fill = Fill::default();
         let mut packets = 0;
         loop {
             if self.out_pos < self.stereo.len() {
-                let (_, rest) = ring.push_partial_slice(&self.stereo[self.out_pos..]);
-                let n = self.stereo.len() - self.out_pos - rest.len();
+                let n = push_pcm(ring, &self.stereo[self.out_pos..]);
                 self.out_pos += n;
                 fill.pushed += n;
-                if !rest.is_empty() {
+                if self.out_pos < self.stereo.len() {
                     fill.full = true;
                     return Ok(fill);
                 }

@@ -91,9 +91,12 @@ impl Resampler48 {
     /// Writes the output ready so far straight into `ring`, as much as fits: samples pushed
     /// and whether more is ready. `None` when this backend cannot (rubato): use
     /// [`Resampler48::drain_into`].
-    pub fn drain_to_ring(&mut self, ring: &mut rtrb::Producer<f32>) -> Option<(usize, bool)> {
+    pub fn drain_to_ring(
+        &mut self,
+        ring: &mut rtrb::Producer<crate::audio_format::PcmSample>,
+    ) -> Option<(usize, bool)> {
         match &mut self.backend {
-            Backend::Polyphase(p) => p.drain_to_ring(ring),
+            Backend::Polyphase(p) => Some(p.drain_to_ring(ring)),
             Backend::Rubato(_) => None,
         }
     }

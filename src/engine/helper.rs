@@ -167,7 +167,7 @@ fn open(shared: &Shared, track: &TrackData, ctl: Arc<TrackCtl>, start_ms: i64) {
         Opened::Pcm(dec) => {
             // Timescale's larger inputs are gathered on the encode side (`PlayerPipeline::pull_staged`).
             let cap = (ring_frames * 2).max(FRAME_SAMPLES * 2);
-            let (p, c) = rtrb::RingBuffer::<f32>::new(cap);
+            let (p, c) = rtrb::RingBuffer::<crate::audio_format::PcmSample>::new(cap);
             (DecodeSrc::Pcm(dec, p), Feed::Pcm(c))
         }
         Opened::Opus(demux) => {

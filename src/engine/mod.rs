@@ -144,7 +144,7 @@ impl Engine {
             resampling: p.resampling_quality,
             stuck_threshold_ms: p.track_stuck_threshold_ms,
             // A quarter of `buffer_duration_ms` (100 ms by default, 60–200): decoded audio is
-            // big (375 KiB per second per player) and the compressed read-ahead, not this
+            // big (188 KiB per second per player, 16-bit) and the compressed read-ahead, not this
             // ring, absorbs network stalls; it only covers a decode worker's turn.
             pcm_ring_ms: (p.buffer_duration_ms / 4).clamp(60, 200),
             realtime_pacer: p.realtime_pacer,

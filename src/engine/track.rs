@@ -17,7 +17,7 @@ pub enum Outcome {
 
 /// The consumer end of a track's decoded data.
 pub enum Feed {
-    Pcm(rtrb::Consumer<f32>),
+    Pcm(rtrb::Consumer<crate::audio_format::PcmSample>),
     Opus(Box<OpusFeed>),
 }
 
@@ -92,7 +92,10 @@ pub struct DecodeJob {
 }
 
 pub enum DecodeSrc {
-    Pcm(Box<PcmDecoder>, rtrb::Producer<f32>),
+    Pcm(
+        Box<PcmDecoder>,
+        rtrb::Producer<crate::audio_format::PcmSample>,
+    ),
     Opus(Box<OpusDemuxer>, rtrb::Producer<OpusPacket>),
 }
 

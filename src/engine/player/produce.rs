@@ -4,6 +4,7 @@
 //! track state machine (commands, play, seek, end, events) is in the parent module.
 
 use super::*;
+use crate::audio_format::{from_pcm, pop_pcm, PcmSample};
 
 impl PlayerPipeline {
     /// Frames of the current generation queued for the pacer and not sent yet. Stale frames
@@ -231,11 +232,11 @@ impl PlayerPipeline {
                 }
                 let avail = c.slots();
                 if avail >= want {
-                    let _ = c.pop_entire_slice(dst);
+                    pop_pcm(c, dst);
                     t.popped += want as u64;
                     Made::Frame
                 } else if eof && avail > 0 {
-                    let _ = c.pop_entire_slice(&mut dst[..avail]);
+                    pop_pcm(c, &mut dst[..avail]);
                     dst[avail..].fill(0.0);
                     t.popped += avail as u64;
                     Made::Frame
@@ -283,7 +284,7 @@ impl PlayerPipeline {
     /// Gathers PCM in the stage until `dst` can be filled: timescale can ask for more input
     /// at once than the PCM ring holds, which is kept short for memory's sake.
     fn pull_staged(
-        c: &mut rtrb::Consumer<f32>,
+        c: &mut rtrb::Consumer<PcmSample>,
         stage: &mut Vec<f32>,
         pos: &mut usize,
         popped: &mut u64,
@@ -300,8 +301,7 @@ impl PlayerPipeline {
         let n = c.slots().min(want.saturating_sub(stage.len())).min(room);
         if let Ok(chunk) = c.read_chunk(n) {
             let (a, b) = chunk.as_slices();
-            stage.extend_from_slice(a);
-            stage.extend_from_slice(b);
+            stage.extend(a.iter().chain(b).map(|&s| from_pcm(s)));
             chunk.commit_all();
             *popped += n as u64;
         }
