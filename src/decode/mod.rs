@@ -244,7 +244,13 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
         rate,
         channels,
         inter: Vec::with_capacity(max_frames * channels),
-        stereo: Vec::with_capacity((out_frames + 64) * 2),
+        // The polyphase resampler writes into the ring itself: no output buffer (10 KiB
+        // for an MP3).
+        stereo: if resampler.as_ref().is_some_and(|r| r.is_polyphase()) {
+            Vec::new()
+        } else {
+            Vec::with_capacity((out_frames + 64) * 2)
+        },
         resampler,
         out_pos: 0,
         skip_src_frames: 0,
@@ -273,7 +279,8 @@ pub struct PcmDecoder {
     channels: usize,
     /// Decoded packet, interleaved in the source's channel layout.
     inter: Vec<f32>,
-    /// 48 kHz stereo interleaved output not yet pushed (`out_pos..`).
+    /// 48 kHz stereo interleaved output not yet pushed (`out_pos..`); unused (no capacity)
+    /// with the polyphase resampler, which writes into the ring.
     stereo: Vec<f32>,
     resampler: Option<Resampler48>,
     out_pos: usize,
@@ -311,22 +318,13 @@ impl PcmDecoder {
             }
             self.stereo.clear();
             self.out_pos = 0;
-            if !self.ended {
-                // Resampled output goes straight into the ring when the backend can.
-                if let Some(rs) = self.resampler.as_mut().filter(|r| r.is_polyphase()) {
-                    match rs.drain_to_ring(ring) {
-                        Some((n, more)) => {
-                            fill.pushed += n;
-                            if more {
-                                fill.full = true;
-                                return Ok(fill);
-                            }
-                        }
-                        None => {
-                            rs.drain_into(&mut self.stereo, false)?;
-                            continue;
-                        }
-                    }
+            // Resampled output goes straight into the ring when the backend can
+            // (polyphase), an ended track's tail included.
+            if let Some((n, more)) = self.resampler.as_mut().and_then(|r| r.drain_to_ring(ring)) {
+                fill.pushed += n;
+                if more {
+                    fill.full = true;
+                    return Ok(fill);
                 }
             }
             if self.ended {
@@ -389,7 +387,9 @@ impl PcmDecoder {
     fn finish(&mut self) -> Result<(), DecodeError> {
         self.ended = true;
         if let Some(rs) = &mut self.resampler {
-            rs.drain_into(&mut self.stereo, true)?;
+            if !rs.finish_in_place() {
+                rs.drain_into(&mut self.stereo, true)?;
+            }
         }
         Ok(())
     }

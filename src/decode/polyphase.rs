@@ -242,6 +242,8 @@ pub struct Polyphase {
     /// length at the end of a track.
     frames_in: u64,
     frames_out: u64,
+    /// After `finish`: the output frames the whole input makes (the track's exact length).
+    end: Option<u64>,
     /// The CPU has AVX2 and FMA: use [`dot2_fma`].
     fma: bool,
 }
@@ -309,6 +311,7 @@ impl Polyphase {
             phase: 0,
             frames_in: 0,
             frames_out: 0,
+            end: None,
             fma: fma_available(),
         };
         p.reset();
@@ -391,7 +394,24 @@ impl Polyphase {
         }
         // Output n is ready while pos + (phase + n·M)/L + taps <= len.
         let room = (len - self.taps - self.pos) as u64;
-        ((room + 1) * self.l as u64 - self.phase as u64).div_ceil(self.m as u64) as usize
+        let n = ((room + 1) * self.l as u64 - self.phase as u64).div_ceil(self.m as u64);
+        match self.end {
+            Some(end) => n.min(end.saturating_sub(self.frames_out)) as usize,
+            None => n as usize,
+        }
+    }
+
+    /// Ends the input (end of track): the tail, up to the exact length, then comes out of
+    /// `drain_to_ring` as if silence followed. No input may follow until `reset`.
+    pub fn finish(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        // `make_room` keeps `taps` spare, so this padding never allocates.
+        let len = self.left.len() + self.taps;
+        self.left.resize(len, 0.0);
+        self.right.resize(len, 0.0);
+        self.end = Some((self.frames_in * self.l as u64).div_ceil(self.m as u64));
     }
 
     /// Writes `out.len() / 2` output frames (at most `ready()`) and advances.
@@ -467,6 +487,7 @@ impl Polyphase {
         self.phase = 0;
         self.frames_in = 0;
         self.frames_out = 0;
+        self.end = None;
     }
 }
 
@@ -501,6 +522,40 @@ mod tests {
         assert!(want.len() > 8000);
         let want: Vec<_> = want.into_iter().map(crate::audio_format::to_pcm).collect();
         assert_eq!(want, got);
+    }
+
+    /// A track's tail through `finish` and the ring is exactly `drain_into`'s flush: the
+    /// same samples, the exact length, however small the ring.
+    #[test]
+    fn finishing_into_a_ring_matches_a_flush() {
+        let input: Vec<f32> = (0..2 * 4321).map(|i| ((i as f32) * 0.007).sin()).collect();
+        for rate in [44_100, 22_050, 32_000] {
+            let mut a = Polyphase::new(rate, 48_000, ResamplingQuality::Medium).unwrap();
+            let mut b = Polyphase::new(rate, 48_000, ResamplingQuality::Medium).unwrap();
+            let mut want = Vec::new();
+            a.push_interleaved(&input, 2);
+            a.drain_into(&mut want, true);
+            let (mut prod, mut cons) =
+                rtrb::RingBuffer::<crate::audio_format::PcmSample>::new(2 * 100);
+            let mut got = Vec::new();
+            b.push_interleaved(&input, 2);
+            b.finish();
+            loop {
+                let (_, more) = b.drain_to_ring(&mut prod);
+                while let Ok(x) = cons.pop() {
+                    got.push(x);
+                }
+                if !more {
+                    break;
+                }
+            }
+            assert_eq!(
+                got.len() as u64,
+                (4321u64 * 48_000).div_ceil(rate as u64) * 2
+            );
+            let want: Vec<_> = want.into_iter().map(crate::audio_format::to_pcm).collect();
+            assert_eq!(want, got, "{rate}");
+        }
     }
 
     /// The AVX2 + FMA loop and the portable one agree (to rounding) on every quality.

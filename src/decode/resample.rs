@@ -88,6 +88,19 @@ impl Resampler48 {
         }
     }
 
+    /// Ends the input in place when the backend can (polyphase: its tail then comes out of
+    /// `drain_to_ring`, so no output buffer is needed); false for rubato, whose tail comes
+    /// from `drain_into(.., true)`.
+    pub fn finish_in_place(&mut self) -> bool {
+        match &mut self.backend {
+            Backend::Polyphase(p) => {
+                p.finish();
+                true
+            }
+            Backend::Rubato(_) => false,
+        }
+    }
+
     /// Writes the output ready so far straight into `ring`, as much as fits: samples pushed
     /// and whether more is ready. `None` when this backend cannot (rubato): use
     /// [`Resampler48::drain_into`].
