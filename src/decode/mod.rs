@@ -236,6 +236,7 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
             Some(max_frames.min(4096)),
         )?)
     };
+    let polyphase = resampler.as_ref().is_some_and(|r| r.is_polyphase());
     let out_frames =
         (max_frames as u64 * u64::from(OUT_RATE)).div_ceil(u64::from(rate.max(1))) as usize;
     Ok(Opened::Pcm(Box::new(PcmDecoder {
@@ -243,10 +244,16 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
         decoder,
         rate,
         channels,
-        inter: Vec::with_capacity(max_frames * channels),
+        // Mono and stereo packets go to the polyphase resampler as planes, not through
+        // `inter` (9 KiB for an MP3).
+        inter: if polyphase && channels <= 2 {
+            Vec::new()
+        } else {
+            Vec::with_capacity(max_frames * channels)
+        },
         // The polyphase resampler writes into the ring itself: no output buffer (10 KiB
         // for an MP3).
-        stereo: if resampler.as_ref().is_some_and(|r| r.is_polyphase()) {
+        stereo: if polyphase {
             Vec::new()
         } else {
             Vec::with_capacity((out_frames + 64) * 2)
@@ -361,14 +368,32 @@ impl PcmDecoder {
         };
         let frames = buf.frames();
         let ch = buf.spec().channels().count().max(1);
-        self.inter.resize(frames * ch, 0.0);
-        buf.copy_to_slice_interleaved(&mut self.inter[..]);
         let mut start = 0usize;
         if self.skip_src_frames > 0 {
             let s = (self.skip_src_frames as usize).min(frames);
             self.skip_src_frames -= s as u64;
             start = s;
         }
+        if ch <= 2 && buf.num_planes() == ch {
+            if let Some(rs) = self.resampler.as_mut() {
+                // Mono or stereo into the polyphase resampler: the planes go straight into
+                // its input history, with no interleaved copy (and no buffer for one).
+                let part = buf.slice(start..);
+                let pushed = rs.push_planar(frames - start, |l, r| {
+                    if ch == 1 {
+                        part.copy_to_slice_planar::<f32, _>(&mut [&mut *l]);
+                        r.copy_from_slice(l);
+                    } else {
+                        part.copy_to_slice_planar::<f32, _>(&mut [l, r]);
+                    }
+                });
+                if pushed {
+                    return Ok(());
+                }
+            }
+        }
+        self.inter.resize(frames * ch, 0.0);
+        buf.copy_to_slice_interleaved(&mut self.inter[..]);
         let src = &self.inter[start * ch..];
         match &mut self.resampler {
             None => {

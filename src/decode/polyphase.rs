@@ -356,6 +356,16 @@ impl Polyphase {
         self.right.reserve(need);
     }
 
+    /// Queues `frames` input frames that `write` puts into the left and right planes.
+    pub fn push_planar(&mut self, frames: usize, write: impl FnOnce(&mut [f32], &mut [f32])) {
+        self.make_room(frames);
+        let len = self.left.len();
+        self.left.resize(len + frames, 0.0);
+        self.right.resize(len + frames, 0.0);
+        write(&mut self.left[len..], &mut self.right[len..]);
+        self.frames_in += frames as u64;
+    }
+
     /// Queues interleaved input of `ch` channels: mono goes to both sides, more than two
     /// channels keep the first two (as `to_stereo` does).
     pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
@@ -556,6 +566,27 @@ mod tests {
             let want: Vec<_> = want.into_iter().map(crate::audio_format::to_pcm).collect();
             assert_eq!(want, got, "{rate}");
         }
+    }
+
+    /// Planes pushed as they are give the same output as the same audio interleaved.
+    #[test]
+    fn planar_input_matches_interleaved_input() {
+        let input: Vec<f32> = (0..2 * 3000).map(|i| ((i as f32) * 0.011).cos()).collect();
+        let mut a = Polyphase::new(44_100, 48_000, ResamplingQuality::Low).unwrap();
+        let mut b = Polyphase::new(44_100, 48_000, ResamplingQuality::Low).unwrap();
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        for chunk in input.chunks(2 * 1152) {
+            a.push_interleaved(chunk, 2);
+            a.drain_into(&mut oa, false);
+            b.push_planar(chunk.len() / 2, |l, r| {
+                for (i, f) in chunk.chunks_exact(2).enumerate() {
+                    (l[i], r[i]) = (f[0], f[1]);
+                }
+            });
+            b.drain_into(&mut ob, false);
+        }
+        assert!(oa.len() > 5000);
+        assert_eq!(oa, ob);
     }
 
     /// The AVX2 + FMA loop and the portable one agree (to rounding) on every quality.

@@ -68,6 +68,22 @@ impl Resampler48 {
         Ok(Resampler48 { backend })
     }
 
+    /// Queues `frames` input frames that `write` puts into the (left, right) planes, when the
+    /// backend takes planes (polyphase); false (nothing called) for rubato.
+    pub fn push_planar(
+        &mut self,
+        frames: usize,
+        write: impl FnOnce(&mut [f32], &mut [f32]),
+    ) -> bool {
+        match &mut self.backend {
+            Backend::Polyphase(p) => {
+                p.push_planar(frames, write);
+                true
+            }
+            Backend::Rubato(_) => false,
+        }
+    }
+
     /// Queues interleaved input of `ch` channels (mono to both sides, beyond two dropped).
     pub fn push_interleaved(&mut self, src: &[f32], ch: usize) {
         match &mut self.backend {
