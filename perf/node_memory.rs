@@ -7,9 +7,10 @@
 //! cargo build --release && cargo run --release --example node_memory -- \
 //!     [players=50] [--dave] [--no-filters] [--bin target/release/basalt] [--settle 8]
 //!
-//! Players are added in two steps (N/5, then N) and the per-player figure is the slope
-//! between the two steps, so one-off costs (the first voice connection's threads, the HTTP
-//! client's pool, allocator arenas touched once) do not count per player.
+//! Players are added in five steps (N/5, then a quarter of the rest at a time) and the
+//! per-player figure is the least-squares slope over them, so one-off costs (the first
+//! voice connection's threads, the HTTP client's pool, allocator arenas touched once) do
+//! not count per player, and one noisy step moves it less.
 
 #[path = "../tests/support/fake_voice/mod.rs"]
 mod fake_voice;
@@ -268,16 +269,40 @@ fn main() {
         );
         m
     };
+    // The slope is fitted (least squares) over five counts, not taken between two: one
+    // pair of points moved by ±20 KiB per player from run to run.
     let first = (o.players / 5).max(1);
-    let a = step(0, first, &mut fakes);
-    let b = step(first, o.players, &mut fakes);
-    let n = (o.players - first) as f64;
+    let mut counts = vec![first];
+    for k in 1..=4 {
+        counts.push((first + (o.players - first) * k / 4).max(counts[k - 1]));
+    }
+    counts.dedup();
+    let mut points = Vec::new();
+    let mut from = 0;
+    for &to in &counts {
+        let m = step(from, to, &mut fakes);
+        points.push((to as f64, m.0 as f64, m.1 as f64));
+        from = to;
+    }
+    let fit = |y: fn(&(f64, f64, f64)) -> f64| {
+        let n = points.len() as f64;
+        let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+        let my = points.iter().map(y).sum::<f64>() / n;
+        let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (y(p) - my)).sum();
+        let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+        if sxx > 0.0 {
+            sxy / sxx
+        } else {
+            0.0
+        }
+    };
+    let last = points.last().copied().unwrap_or((0.0, 0.0, 0.0));
     println!(
-        "per player (slope {first}→{}): RSS {:.0} KiB, anon {:.0} KiB; from idle: RSS {:.0} KiB",
-        o.players,
-        (b.0 as f64 - a.0 as f64) / n,
-        (b.1 as f64 - a.1 as f64) / n,
-        (b.0 as f64 - base.0 as f64) / o.players as f64,
+        "per player (least-squares slope over {:?} players): RSS {:.0} KiB, anon {:.0} KiB; from idle: RSS {:.0} KiB",
+        counts,
+        fit(|p| p.1),
+        fit(|p| p.2),
+        (last.1 - base.0 as f64) / o.players as f64,
     );
     drop(fakes);
     drop(node);
