@@ -505,6 +505,26 @@ impl Polyphase {
 mod tests {
     use super::*;
 
+    type Sample = crate::audio_format::PcmSample;
+
+    /// Drains everything ready through a (small) ring into `got`.
+    fn drain_all(
+        p: &mut Polyphase,
+        prod: &mut rtrb::Producer<Sample>,
+        cons: &mut rtrb::Consumer<Sample>,
+        got: &mut Vec<Sample>,
+    ) {
+        loop {
+            let (_, more) = p.drain_to_ring(prod);
+            while let Ok(x) = cons.pop() {
+                got.push(x);
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
     /// Draining into a ring a little at a time gives exactly the samples `drain_into` does
     /// (as 16-bit).
     #[test]
@@ -514,20 +534,12 @@ mod tests {
         let mut b = Polyphase::new(44_100, 48_000, ResamplingQuality::Low).unwrap();
         let mut want = Vec::new();
         let mut got = Vec::new();
-        let (mut prod, mut cons) = rtrb::RingBuffer::<crate::audio_format::PcmSample>::new(2 * 300);
+        let (mut prod, mut cons) = rtrb::RingBuffer::<Sample>::new(2 * 300);
         for chunk in input.chunks(2 * 1152) {
             a.push_interleaved(chunk, 2);
             a.drain_into(&mut want, false);
             b.push_interleaved(chunk, 2);
-            loop {
-                let (_, more) = b.drain_to_ring(&mut prod);
-                while let Ok(x) = cons.pop() {
-                    got.push(x);
-                }
-                if !more {
-                    break;
-                }
-            }
+            drain_all(&mut b, &mut prod, &mut cons, &mut got);
         }
         assert!(want.len() > 8000);
         let want: Vec<_> = want.into_iter().map(crate::audio_format::to_pcm).collect();
@@ -545,20 +557,11 @@ mod tests {
             let mut want = Vec::new();
             a.push_interleaved(&input, 2);
             a.drain_into(&mut want, true);
-            let (mut prod, mut cons) =
-                rtrb::RingBuffer::<crate::audio_format::PcmSample>::new(2 * 100);
+            let (mut prod, mut cons) = rtrb::RingBuffer::<Sample>::new(2 * 100);
             let mut got = Vec::new();
             b.push_interleaved(&input, 2);
             b.finish();
-            loop {
-                let (_, more) = b.drain_to_ring(&mut prod);
-                while let Ok(x) = cons.pop() {
-                    got.push(x);
-                }
-                if !more {
-                    break;
-                }
-            }
+            drain_all(&mut b, &mut prod, &mut cons, &mut got);
             assert_eq!(
                 got.len() as u64,
                 (4321u64 * 48_000).div_ceil(rate as u64) * 2
