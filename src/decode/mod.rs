@@ -2,9 +2,9 @@
 //! the result is mixed to stereo and resampled (`resample.rs`: a polyphase FIR for common
 //! rates, rubato for odd ones) to 48 kHz interleaved stereo, pushed into the player's PCM
 //! ring as 16-bit samples (`audio_format::PcmSample`, half the memory of f32); the player
-//! turns them back into the f32 the filter chain and the Opus encoder want. Opus tracks (symphonia has no Opus
-//! decoder) are only demuxed here: their packets go to the encode side, which passes them
-//! through or decodes them with libopus when filters need PCM.
+//! turns them back into the f32 the filter chain and the Opus encoder want. Opus tracks
+//! (symphonia has no Opus decoder) are only demuxed here: their packets go to the encode
+//! side, which passes them through or decodes them with libopus when filters need PCM.
 
 use rtrb::Producer;
 use symphonia::core::codecs::audio::well_known::{
@@ -284,7 +284,8 @@ pub struct PcmDecoder {
     decoder: Box<dyn AudioDecoder>,
     rate: u32,
     channels: usize,
-    /// Decoded packet, interleaved in the source's channel layout.
+    /// Decoded packet, interleaved in the source's channel layout; unused (no capacity) for
+    /// mono and stereo into the polyphase resampler, which takes the planes.
     inter: Vec<f32>,
     /// 48 kHz stereo interleaved output not yet pushed (`out_pos..`); unused (no capacity)
     /// with the polyphase resampler, which writes into the ring.
