@@ -27,7 +27,7 @@ pub enum Kept<'a> {
 /// Writes a kept PCM frame back as f32 samples into `out`.
 pub fn to_samples(pcm: &[i16], out: &mut [f32]) {
     for (o, &s) in out.iter_mut().zip(pcm) {
-        *o = f32::from(s) * (1.0 / PCM_SCALE);
+        *o = crate::audio_format::dequantize(s, PCM_SCALE);
     }
 }
 
@@ -148,8 +148,7 @@ impl LookBack {
         match pcm {
             Some(src) => {
                 for (d, &x) in dst.iter_mut().zip(&src[..FRAME_SAMPLES]) {
-                    // `as` saturates (and maps NaN to 0): no clamp needed.
-                    *d = (x * PCM_SCALE).round() as i16;
+                    *d = crate::audio_format::quantize(x, PCM_SCALE);
                 }
             }
             None => dst.fill(0),
