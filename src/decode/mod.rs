@@ -14,7 +14,9 @@ use symphonia::core::codecs::audio::AudioCodecId;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::formats::{
+    FormatOptions, FormatReader, SeekMode, SeekTo, SeekedTo, Track, TrackType,
+};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::units::{Time, TimeBase};
@@ -23,7 +25,10 @@ use crate::audio_format::{push_pcm, PcmSample};
 use crate::config::ResamplingQuality;
 use crate::source::MediaInput;
 
+mod mpa;
+mod mpa_reader;
 mod polyphase;
+mod replay;
 mod resample;
 mod segmented;
 pub use resample::Resampler48;
@@ -94,9 +99,48 @@ pub struct Fill {
     pub eof: bool,
 }
 
+/// A track's demuxer: our own for MPEG audio (`mpa_reader`: no 64 KiB stream buffer),
+/// symphonia's for every other container.
+enum Format {
+    Symphonia(Box<dyn FormatReader>),
+    Mpa(Box<mpa_reader::MpaReader>),
+}
+
+impl Format {
+    fn next_packet(&mut self) -> Result<Option<symphonia::core::packet::Packet>, SymError> {
+        match self {
+            Format::Symphonia(f) => f.next_packet(),
+            Format::Mpa(r) => r.next_packet(),
+        }
+    }
+
+    fn seek(&mut self, time: Time, track_id: u32) -> Result<SeekedTo, SymError> {
+        match self {
+            Format::Symphonia(f) => f.seek(
+                SeekMode::Accurate,
+                SeekTo::Time {
+                    time,
+                    track_id: Some(track_id),
+                },
+            ),
+            Format::Mpa(r) => r.seek(time),
+        }
+    }
+
+    /// The track to play: the default audio track, else the first.
+    fn audio_track(&self) -> Option<&Track> {
+        match self {
+            Format::Symphonia(f) => f
+                .default_track(TrackType::Audio)
+                .or_else(|| f.first_track(TrackType::Audio)),
+            Format::Mpa(r) => Some(r.track()),
+        }
+    }
+}
+
 struct Demux {
     /// None only after a segment jump failed half-way: the track has ended.
-    format: Option<Box<dyn FormatReader>>,
+    format: Option<Format>,
     track_id: u32,
     time_base: Option<TimeBase>,
     /// HLS VOD: seeks restart the demuxer at a segment (`segmented.rs`).
@@ -123,13 +167,7 @@ impl Demux {
         let Some(format) = self.format.as_mut() else {
             return Ok(None);
         };
-        match format.seek(
-            SeekMode::Accurate,
-            SeekTo::Time {
-                time,
-                track_id: Some(self.track_id),
-            },
-        ) {
+        match format.seek(time, self.track_id) {
             Ok(s) => Ok(Some((
                 s.required_ts.get().max(0) as u64,
                 s.actual_ts.get().max(0) as u64,
@@ -138,6 +176,37 @@ impl Demux {
             Err(SymError::SeekError(_)) => Ok(None),
             Err(e) => Err(sym_err(e)),
         }
+    }
+}
+
+/// Whether a source names itself MPEG audio (the sources name what they detected; a radio
+/// stream says `audio/mpeg`): those go to our demuxer, every other one to symphonia's probe.
+fn hints_mpeg_audio(extension: Option<&str>, mime: Option<&str>) -> bool {
+    let ext = extension.unwrap_or("").to_ascii_lowercase();
+    let mime = mime.unwrap_or("").to_ascii_lowercase();
+    matches!(ext.as_str(), "mp3" | "mp2" | "mp1" | "mpga")
+        || matches!(
+            mime.split(';').next().unwrap_or("").trim(),
+            "audio/mpeg" | "audio/mp3" | "audio/mpeg3" | "audio/x-mpeg" | "audio/mpa"
+        )
+}
+
+/// Opens the demuxer for a source: ours when it says it is MPEG audio and is, else
+/// symphonia's probe (reading again the bytes ours looked at).
+fn open_format(
+    reader: Box<dyn symphonia::core::io::MediaSource>,
+    hint: &Hint,
+    mpeg_hinted: bool,
+) -> Result<Format, DecodeError> {
+    if !mpeg_hinted {
+        return probe_format(reader, hint).map(Format::Symphonia);
+    }
+    match mpa_reader::MpaReader::open(reader) {
+        Ok(mpa_reader::Sniffed::Mpa(r)) => Ok(Format::Mpa(r)),
+        Ok(mpa_reader::Sniffed::Other(replay)) => {
+            probe_format(Box::new(replay), hint).map(Format::Symphonia)
+        }
+        Err(e) => Err(DecodeError::Io(e.to_string())),
     }
 }
 
@@ -176,12 +245,10 @@ pub fn open(input: MediaInput, quality: ResamplingQuality) -> Result<Opened, Dec
     if let Some(mime) = &input.mime {
         hint.mime_type(mime);
     }
-    let (reader, segments) = segmented::wrap(input.reader, input.segments, &hint);
-    let format = probe_format(reader, &hint)?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .or_else(|| format.first_track(TrackType::Audio))
-        .ok_or(DecodeError::NoAudioTrack)?;
+    let mpeg_hinted = hints_mpeg_audio(input.extension.as_deref(), input.mime.as_deref());
+    let (reader, segments) = segmented::wrap(input.reader, input.segments, &hint, mpeg_hinted);
+    let format = open_format(reader, &hint, mpeg_hinted)?;
+    let track = format.audio_track().ok_or(DecodeError::NoAudioTrack)?;
     let params = track
         .codec_params
         .as_ref()

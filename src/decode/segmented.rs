@@ -7,17 +7,17 @@
 use std::io::{Seek, SeekFrom};
 
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::TrackType;
 use symphonia::core::io::MediaSource;
 use symphonia::core::units::Time;
 
-use super::{probe_stream, DecodeError, Demux};
+use super::{open_format, probe_stream, DecodeError, Demux, Format};
 use crate::source::hls::{JumpOnly, SegmentIndex};
 
 /// What a segmented demuxer needs to restart.
 pub(super) struct Segmented {
     index: SegmentIndex,
     hint: Hint,
+    mpeg_hinted: bool,
 }
 
 /// Hides a segmented input's seekability from the demuxer (it must not seek on its own)
@@ -26,6 +26,7 @@ pub(super) fn wrap(
     reader: Box<dyn MediaSource>,
     index: Option<SegmentIndex>,
     hint: &Hint,
+    mpeg_hinted: bool,
 ) -> (Box<dyn MediaSource>, Option<Segmented>) {
     match index {
         Some(index) if !index.is_empty() => (
@@ -33,6 +34,7 @@ pub(super) fn wrap(
             Some(Segmented {
                 index,
                 hint: hint.clone(),
+                mpeg_hinted,
             }),
         ),
         _ => (reader, None),
@@ -48,19 +50,26 @@ pub(super) fn seek(demux: &mut Demux, ms: i64) -> Result<Option<(u64, u64)>, Dec
     let Some((i, into_ms)) = seg.index.locate(ms.max(0) as u64) else {
         return Ok(None);
     };
-    let hint = seg.hint.clone();
+    let (hint, mpeg_hinted) = (seg.hint.clone(), seg.mpeg_hinted);
     let Some(format) = demux.format.take() else {
         return Ok(None);
     };
-    // The same stream object (and its buffer) carries on; the seek drops what it buffered.
-    let mut mss = format.into_inner();
-    mss.seek(SeekFrom::Start(SegmentIndex::jump_to(i)))
-        .map_err(|e| DecodeError::Io(e.to_string()))?;
-    let format = probe_stream(mss, &hint)?;
-    let track = format
-        .default_track(TrackType::Audio)
-        .or_else(|| format.first_track(TrackType::Audio))
-        .ok_or(DecodeError::NoAudioTrack)?;
+    let io = |e: std::io::Error| DecodeError::Io(e.to_string());
+    let jump = SeekFrom::Start(SegmentIndex::jump_to(i));
+    // The same stream object carries on; the seek drops what it buffered.
+    let format = match format {
+        Format::Symphonia(f) => {
+            let mut mss = f.into_inner();
+            mss.seek(jump).map_err(io)?;
+            Format::Symphonia(probe_stream(mss, &hint)?)
+        }
+        Format::Mpa(r) => {
+            let mut src = r.into_source();
+            src.seek(jump).map_err(io)?;
+            open_format(src, &hint, mpeg_hinted)?
+        }
+    };
+    let track = format.audio_track().ok_or(DecodeError::NoAudioTrack)?;
     demux.track_id = track.id;
     demux.time_base = track.time_base.or(demux.time_base);
     demux.format = Some(format);
