@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use basalt_dsp::FRAME;
+use basalt_dsp::{ChainWork, FRAME};
 use criterion::Criterion;
 
 #[path = "../dsp/bench_support/cases.rs"]
@@ -17,11 +17,14 @@ use cases::{chain, frame, input, summary, CASES};
 fn benches(cr: &mut Criterion) {
     let inp = input();
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     for (name, json) in CASES {
         let mut g = cr.benchmark_group(*name);
         for (label, simd) in [("simd", true), ("scalar", false)] {
             let mut c = chain(json, simd);
-            g.bench_function(label, |b| b.iter(|| frame(&mut c, &inp, &mut out)));
+            g.bench_function(label, |b| {
+                b.iter(|| frame(&mut c, &inp, &mut out, &mut work))
+            });
         }
         g.finish();
     }

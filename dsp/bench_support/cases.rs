@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use basalt_dsp::{FilterChain, Filters, FRAME, MAX_INPUT};
+use basalt_dsp::{ChainWork, FilterChain, Filters, FRAME, MAX_INPUT};
 
 pub const CASES: &[(&str, &str)] = &[
     ("volume", r#"{"volume": 0.8}"#),
@@ -130,16 +130,18 @@ pub fn chain(json: &str, simd: bool) -> FilterChain {
     // Past the switch-on ramps, so steady state is measured.
     let inp = input();
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     for _ in 0..10 {
         let n = c.input_needed();
-        c.process(&inp[..n * 2], &mut out);
+        c.process(&inp[..n * 2], &mut out, &mut work);
     }
     c
 }
 
-pub fn frame(c: &mut FilterChain, inp: &[f32], out: &mut [f32]) {
+/// One frame through `c`, with a worker's shared `work`.
+pub fn frame(c: &mut FilterChain, inp: &[f32], out: &mut [f32], work: &mut ChainWork) {
     let n = c.input_needed();
-    c.process(black_box(&inp[..n * 2]), out);
+    c.process(black_box(&inp[..n * 2]), out, work);
     black_box(&out[0]);
 }
 
@@ -148,11 +150,12 @@ pub fn frame(c: &mut FilterChain, inp: &[f32], out: &mut [f32]) {
 pub fn per_frame(json: &str, simd: bool, inp: &[f32], runs: u32, frames: u32) -> Duration {
     let mut c = chain(json, simd);
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     let mut best = Duration::MAX;
     for _ in 0..runs {
         let t = Instant::now();
         for _ in 0..frames {
-            frame(&mut c, inp, &mut out);
+            frame(&mut c, inp, &mut out, &mut work);
         }
         best = best.min(t.elapsed() / frames);
     }

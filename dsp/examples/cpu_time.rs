@@ -4,7 +4,7 @@
 //! `cargo run --release -p basalt-dsp --example cpu_time [frames]`; `BASALT_BENCH_CASES`
 //! selects cases as for `ratios`.
 
-use basalt_dsp::FRAME;
+use basalt_dsp::{ChainWork, FRAME};
 
 // Shared with the wall-clock tools; their timing helpers are not used here.
 #[allow(dead_code)]
@@ -40,6 +40,7 @@ fn main() {
         let mut per = [0.0f64; 2];
         for (k, simd) in [true, false].into_iter().enumerate() {
             let mut c = chain(json, simd);
+            let mut work = ChainWork::new();
             // Best of three runs: cache and frequency effects of other processes remain.
             let mut best = f64::MAX;
             for _ in 0..3 {
@@ -48,7 +49,7 @@ fn main() {
                     return;
                 };
                 for _ in 0..frames {
-                    frame(&mut c, &inp, &mut out);
+                    frame(&mut c, &inp, &mut out, &mut work);
                 }
                 let t1 = on_cpu_ns().unwrap_or(t0);
                 best = best.min((t1 - t0) as f64 / frames as f64 / 1000.0);

@@ -3,7 +3,7 @@
 //! and the example itself at opt-level 1, which makes the ratios meaningless).
 //! The criterion bench `benches/dsp.rs` in the root package measures the same cases.
 
-use basalt_dsp::FRAME;
+use basalt_dsp::{ChainWork, FRAME};
 
 #[path = "../bench_support/cases.rs"]
 mod cases;
@@ -21,8 +21,9 @@ fn main() {
         let inp = input();
         let mut c = chain(json, mode == "simd");
         let mut out = vec![0.0f32; FRAME * 2];
+        let mut work = ChainWork::new();
         for _ in 0..20_000 {
-            frame(&mut c, &inp, &mut out);
+            frame(&mut c, &inp, &mut out, &mut work);
         }
         return;
     }

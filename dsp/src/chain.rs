@@ -5,12 +5,13 @@
 //! If no configured filter is enabled the chain is "off" (every stage fades out, then the
 //! engine may pass audio through); if one is, every configured filter runs, enabled or not.
 //!
-//! Memory is per stage and lazy, since most players use one or two filters: `new` allocates
-//! one frame of planar input and output, and each stage's buffers (timescale's input buffer,
-//! vibrato's work buffer, the crossfade copies, the longer input timescale pulls) are
-//! allocated by the `update` that first configures that filter, then kept, so switching a
-//! filter off and on again neither allocates nor changes its fades. `process` and `reset`
-//! never allocate.
+//! Memory is per stage and lazy, since most players use one or two filters: each stage's
+//! buffers (timescale's input buffer, vibrato's work buffer) are allocated by the `update`
+//! that first configures that filter, then kept, so switching a filter off and on again
+//! neither allocates nor changes its fades. Buffers that hold nothing between frames
+//! (planar input and output, crossfade copies, timescale's search work) are in a
+//! [`ChainWork`] that the caller owns, one per worker. `process` and `reset` never
+//! allocate.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use crate::low_pass::LowPassStage;
 use crate::plugin::{PluginFactory, PluginFilter, PluginRegistry};
 use crate::rotation::RotationStage;
 use crate::simd::{blend_ramp, deinterleave, interleave, sanitize, Ramp, Wet};
-use crate::timescale::TimescaleStage;
+use crate::timescale::{TimescaleStage, TimescaleWork};
 use crate::tremolo::TremoloStage;
 use crate::vibrato::{self, VibratoStage};
 use crate::volume::VolumeStage;
@@ -97,19 +98,48 @@ pub struct FilterChain {
     extras: ExtraStages,
     volume: VolumeStage,
     simd: bool,
-    /// Planar input: [`TimescaleStage::max_input`] frames (FRAME until timescale is first
-    /// configured; only a running timescale takes more input than that).
+}
+
+/// The buffers a chain uses only while it makes one frame: planar input and output, dry
+/// copies for wet/dry crossfades, distortion's old-parameter output and timescale's search
+/// and anti-alias work. A worker runs its players' chains one at a time, so it owns one
+/// `ChainWork` for all of them (≈ 60 KiB) instead of each player's chain holding up to
+/// ≈ 45 KiB of it. Sized once, for the largest use: `process` never allocates.
+pub struct ChainWork {
+    /// Planar input, a piece of at most `CHUNK` frames at a time.
     in_l: Vec<f32>,
     in_r: Vec<f32>,
     out_l: Vec<f32>,
     out_r: Vec<f32>,
-    /// Dry copies for wet/dry crossfades (empty until a crossfading stage is configured),
-    /// and the old-parameter output for distortion (empty until distortion is). Sized by
-    /// [`FilterChain::grow_buffers`].
+    /// Dry copies (karaoke crossfades a whole FRAME; the stages before timescale a piece).
     dry_l: Vec<f32>,
     dry_r: Vec<f32>,
     alt_l: Vec<f32>,
     alt_r: Vec<f32>,
+    timescale: TimescaleWork,
+}
+
+impl ChainWork {
+    pub fn new() -> ChainWork {
+        let dry = CHUNK.max(FRAME);
+        ChainWork {
+            in_l: vec![0.0; CHUNK],
+            in_r: vec![0.0; CHUNK],
+            out_l: vec![0.0; FRAME],
+            out_r: vec![0.0; FRAME],
+            dry_l: vec![0.0; dry],
+            dry_r: vec![0.0; dry],
+            alt_l: vec![0.0; CHUNK],
+            alt_r: vec![0.0; CHUNK],
+            timescale: TimescaleWork::new(),
+        }
+    }
+}
+
+impl Default for ChainWork {
+    fn default() -> Self {
+        ChainWork::new()
+    }
 }
 
 impl Default for FilterChain {
@@ -164,14 +194,6 @@ impl FilterChain {
             extras: ExtraStages::new(simd),
             volume: VolumeStage::new(simd),
             simd,
-            in_l: vec![0.0; FRAME],
-            in_r: vec![0.0; FRAME],
-            out_l: vec![0.0; FRAME],
-            out_r: vec![0.0; FRAME],
-            dry_l: Vec::new(),
-            dry_r: Vec::new(),
-            alt_l: Vec::new(),
-            alt_r: Vec::new(),
         }
     }
 
@@ -194,8 +216,6 @@ impl FilterChain {
             self.plugin_on[i] = self.plugins[i].configure(cfg);
         }
         let cfg = |present: bool| on && present;
-        // A stage with a wet/dry crossfade is configured (it needs the dry copies).
-        let mut crossfade = false;
 
         match f
             .low_pass
@@ -204,7 +224,6 @@ impl FilterChain {
             Some(l) => {
                 self.low_pass.set(l.smoothing);
                 self.low_pass_wet.set(1.0);
-                crossfade = true;
             }
             None => self.low_pass_wet.set(0.0),
         }
@@ -213,7 +232,6 @@ impl FilterChain {
             Some(r) => {
                 self.rotation.set(r);
                 self.rotation_wet.set(1.0);
-                crossfade = true;
             }
             None => self.rotation_wet.set(0.0),
         }
@@ -230,7 +248,6 @@ impl FilterChain {
                     self.distortion_x.set(1.0);
                 }
                 self.distortion_wet.set(1.0);
-                crossfade = true;
             }
             None => self.distortion_wet.set(0.0),
         }
@@ -239,7 +256,6 @@ impl FilterChain {
                 let fresh = self.vibrato_wet.is(0.0);
                 self.vibrato.set(Some(v), fresh);
                 self.vibrato_wet.set(1.0);
-                crossfade = true;
             }
             None => self.vibrato_wet.set(0.0),
         }
@@ -253,7 +269,6 @@ impl FilterChain {
                 }
                 self.karaoke.set(k, fresh);
                 self.karaoke_wet.set(1.0);
-                crossfade = true;
             }
             None => self.karaoke_wet.set(0.0),
         }
@@ -262,30 +277,9 @@ impl FilterChain {
         } else {
             None
         });
-        crossfade |= self.dspx.update(f, on);
-        crossfade |= self.extras.update(f, on);
+        self.dspx.update(f, on);
+        self.extras.update(f, on);
         self.volume.set(f.volume.filter(|_| on));
-        self.grow_buffers(crossfade, f.distortion.is_some() && on);
-    }
-
-    /// Grow the chain's own buffers to what the configured stages can use. Never shrinks:
-    /// a stage switched off still fades out (and may be switched on again) with them.
-    fn grow_buffers(&mut self, crossfade: bool, distortion: bool) {
-        let n_in = self.timescale.max_input();
-        // Input is taken in pieces of at most CHUNK frames (a long timescale pull
-        // included), so the planar input never needs a whole pull.
-        let piece = n_in.min(CHUNK);
-        grow(&mut self.in_l, piece);
-        grow(&mut self.in_r, piece);
-        // Karaoke crossfades FRAME.
-        if crossfade || !self.dry_l.is_empty() {
-            grow(&mut self.dry_l, piece.max(FRAME));
-            grow(&mut self.dry_r, piece.max(FRAME));
-        }
-        if distortion || !self.alt_l.is_empty() {
-            grow(&mut self.alt_l, piece);
-            grow(&mut self.alt_r, piece);
-        }
     }
 
     /// False once no filter is on and every tail (ramps, timescale buffer) has ended.
@@ -322,7 +316,9 @@ impl FilterChain {
     /// silence. Excess input is buffered while timescale runs (so an engine that always
     /// pulls at least one frame loses nothing) and ignored otherwise. Never panics, never
     /// outputs NaN/inf.
-    pub fn process(&mut self, input: &[f32], output: &mut [f32]) {
+    ///
+    /// `work`: the worker's [`ChainWork`], shared by every chain it runs.
+    pub fn process(&mut self, input: &[f32], output: &mut [f32], work: &mut ChainWork) {
         let need = self.input_needed();
         let n_in = if self.timescale.active() {
             (input.len() / 2).clamp(need, self.timescale.max_input())
@@ -336,26 +332,26 @@ impl FilterChain {
         while at < n_in {
             let n = (n_in - at).min(CHUNK);
             let src = &input[(2 * at).min(input.len())..(2 * (at + n)).min(input.len())];
-            deinterleave(src, &mut self.in_l[..n], &mut self.in_r[..n]);
-            sanitize(&mut self.in_l[..n], self.simd);
-            sanitize(&mut self.in_r[..n], self.simd);
-            self.pre(0, n);
-            let (il, ir) = (&self.in_l[..n], &self.in_r[..n]);
+            deinterleave(src, &mut work.in_l[..n], &mut work.in_r[..n]);
+            sanitize(&mut work.in_l[..n], self.simd);
+            sanitize(&mut work.in_r[..n], self.simd);
+            self.pre(n, work);
+            let (il, ir) = (&work.in_l[..n], &work.in_r[..n]);
             if stretching {
-                self.timescale.push(il, ir);
+                self.timescale.push(il, ir, &mut work.timescale);
             } else {
                 let end = (at + n).min(FRAME);
-                self.out_l[at..end].copy_from_slice(&il[..end - at]);
-                self.out_r[at..end].copy_from_slice(&ir[..end - at]);
+                work.out_l[at..end].copy_from_slice(&il[..end - at]);
+                work.out_r[at..end].copy_from_slice(&ir[..end - at]);
             }
             at += n;
         }
-        let (ol, or) = (&mut self.out_l[..], &mut self.out_r[..]);
+        let (ol, or) = (&mut work.out_l[..], &mut work.out_r[..]);
         if stretching {
-            self.timescale.render(ol, or);
+            self.timescale.render(ol, or, &mut work.timescale);
         }
         let simd = self.simd;
-        let (dl, dr) = (&mut self.dry_l[..], &mut self.dry_r[..]);
+        let (dl, dr) = (&mut work.dry_l[..], &mut work.dry_r[..]);
         let k = &mut self.karaoke;
         run_wet(&mut self.karaoke_wet, ol, or, dl, dr, simd, |l, r| {
             k.process(l, r)
@@ -368,13 +364,12 @@ impl FilterChain {
         interleave(ol, or, output);
     }
 
-    /// The stages before timescale, on input frames `at..at + n`.
-    fn pre(&mut self, at: usize, n: usize) {
+    /// The stages before timescale, on the first `n` frames of the work's planar input.
+    fn pre(&mut self, n: usize, work: &mut ChainWork) {
         let simd = self.simd;
-        let l = &mut self.in_l[at..at + n];
-        let r = &mut self.in_r[at..at + n];
-        // Used only by crossfades, which need a configured stage and so allocated copies.
-        let (dl, dr) = (&mut self.dry_l[..], &mut self.dry_r[..]);
+        let l = &mut work.in_l[..n];
+        let r = &mut work.in_r[..n];
+        let (dl, dr) = (&mut work.dry_l[..], &mut work.dry_r[..]);
         for i in (0..self.plugins.len()).rev() {
             if self.plugin_on[i] {
                 self.plugins[i].process(l, r);
@@ -396,7 +391,7 @@ impl FilterChain {
         if !self.distortion_wet.is(0.0) {
             let (new, old) = (self.distortion, self.distortion_old);
             let x = &mut self.distortion_x;
-            let (al, ar) = (&mut self.alt_l[..n], &mut self.alt_r[..n]);
+            let (al, ar) = (&mut work.alt_l[..n], &mut work.alt_r[..n]);
             run_wet(&mut self.distortion_wet, l, r, dl, dr, simd, |l, r| {
                 if x.steady() {
                     distortion::process(&new, l, simd);
@@ -438,14 +433,6 @@ impl FilterChain {
         for p in &mut self.plugins {
             p.reset();
         }
-    }
-}
-
-/// Extend `v` with zeros to `n` samples, allocating exactly that (no amortised slack).
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.len() < n {
-        v.reserve_exact(n - v.len());
-        v.resize(n, 0.0);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::chain::{FilterChain, FRAME, MAX_INPUT};
+use crate::chain::{ChainWork, FilterChain, FRAME, MAX_INPUT};
 use crate::filters::*;
 
 struct Bytes<'a>(&'a [u8]);
@@ -241,6 +241,7 @@ pub fn run(data: &[u8]) {
     chain.update(&filters);
     let mut input = vec![0.0f32; MAX_INPUT * 2];
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     let mut sig = Bytes(signal);
     for frame in 0..8 {
         let need = chain.input_needed();
@@ -252,14 +253,14 @@ pub fn run(data: &[u8]) {
             chain.reset();
             continue;
         }
-        chain.process(&input[..need * 2], &mut out);
+        chain.process(&input[..need * 2], &mut out, &mut work);
         assert!(out.iter().all(|v| v.is_finite()), "non-finite output");
     }
     // Switching everything off ends every tail within a bounded number of frames.
     chain.update(&Filters::default());
     for _ in 0..24 {
         let need = chain.input_needed();
-        chain.process(&input[..need * 2], &mut out);
+        chain.process(&input[..need * 2], &mut out, &mut work);
         assert!(out.iter().all(|v| v.is_finite()), "non-finite output");
     }
     assert!(!chain.is_active(), "tails did not end");

@@ -28,7 +28,7 @@ mod tremolo;
 pub mod vibrato;
 pub mod volume;
 
-pub use chain::{FilterChain, FRAME, MAX_INPUT, SAMPLE_RATE};
+pub use chain::{ChainWork, FilterChain, FRAME, MAX_INPUT, SAMPLE_RATE};
 pub use error::FilterError;
 pub use filters::*;
 #[cfg(feature = "limiter")]

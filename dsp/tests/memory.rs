@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use basalt_dsp::{FilterChain, Filters, FRAME, MAX_INPUT};
+use basalt_dsp::{ChainWork, FilterChain, Filters, FRAME, MAX_INPUT};
 use serde_json::json;
 
 struct Counting;
@@ -108,6 +108,7 @@ fn frames(
     oversize: bool,
     input: &[f32],
     out: &mut [f32],
+    work: &mut ChainWork,
 ) -> usize {
     let mut made = 0;
     for _ in 0..n {
@@ -117,7 +118,7 @@ fn frames(
             chain.input_needed()
         };
         let before = calls();
-        chain.process(&input[..need * 2], out);
+        chain.process(&input[..need * 2], out, work);
         made += calls() - before;
     }
     made
@@ -130,12 +131,13 @@ fn tone() -> Vec<f32> {
 }
 
 /// Heap bytes one player's chain holds (boxed, as the engine keeps it) after `update` and
-/// a few frames.
+/// a few frames; the worker's shared `ChainWork` is not the player's.
 fn held(f: &Filters, input: &[f32], out: &mut [f32]) -> usize {
+    let mut work = ChainWork::new();
     let before = live();
     let mut chain = Box::new(FilterChain::new());
     chain.update(f);
-    frames(&mut chain, 20, false, input, out);
+    frames(&mut chain, 20, false, input, out, &mut work);
     let bytes = live() - before;
     drop(chain);
     bytes as usize
@@ -159,14 +161,14 @@ fn only_configured_stages_hold_memory() {
         reverb < 160 * 1024,
         "reverb-only chain holds {reverb} bytes"
     );
-    assert!(eq < 24 * 1024, "equalizer-only chain holds {eq} bytes");
+    assert!(eq < 12 * 1024, "equalizer-only chain holds {eq} bytes");
     assert!(ts > 4 * eq, "timescale {ts} vs equalizer {eq}");
     // Timescale's buffers are sized from its factors (speed 1.25, pitch 1.1 here): well
-    // under the 370 KiB that sizing for the largest factors (4×) cost; its mono signal,
-    // anti-alias work and the chain's planar input no longer scale with the pull, and its
-    // channel buffers hold the live span plus a margin, not also a second pull
-    // (~220 KiB, then ~135 KiB, now ~100 KiB).
-    assert!(ts < 112 * 1024, "timescale-only chain holds {ts} bytes");
+    // under the 370 KiB that sizing for the largest factors (4×) cost; its channel buffers
+    // hold the live span plus a margin, not also a second pull, and its search and
+    // anti-alias work and the chain's planar buffers are the worker's (`ChainWork`), not
+    // the player's (~220 KiB, then ~135 KiB, then ~100 KiB, now ~60 KiB).
+    assert!(ts < 72 * 1024, "timescale-only chain holds {ts} bytes");
     assert!(all > ts / 2 && all > eq);
     // The largest factors still fit (and cost what they need).
     let ts_max = held(
@@ -241,15 +243,16 @@ fn process_never_allocates() {
                 } else {
                     FilterChain::new_scalar()
                 };
+                let mut work = ChainWork::new();
                 for (i, v) in seq.iter().enumerate() {
                     chain.update(&filters(v.clone()));
                     // A change lands mid-crossfade: the ramps run across this update.
-                    let made = frames(&mut chain, 1, oversize, &input, &mut out)
-                        + frames(&mut chain, 12, oversize, &input, &mut out);
+                    let made = frames(&mut chain, 1, oversize, &input, &mut out, &mut work)
+                        + frames(&mut chain, 12, oversize, &input, &mut out, &mut work);
                     let before = calls();
                     chain.reset();
-                    let made =
-                        made + calls() - before + frames(&mut chain, 3, oversize, &input, &mut out);
+                    let made = made + calls() - before
+                        + frames(&mut chain, 3, oversize, &input, &mut out, &mut work);
                     assert_eq!(
                         made, 0,
                         "sequence {k} step {i} ({v}), oversize {oversize}, simd {simd}"
@@ -269,10 +272,11 @@ fn switching_a_filter_back_on_does_not_allocate_again() {
         .extend(EXTRAS().as_object().unwrap().clone());
     let (on, off) = (filters(all), filters(EQ()));
     let mut chain = FilterChain::new();
+    let mut work = ChainWork::new();
     chain.update(&on);
-    frames(&mut chain, 10, false, &input, &mut out);
+    frames(&mut chain, 10, false, &input, &mut out, &mut work);
     chain.update(&off);
-    frames(&mut chain, 10, false, &input, &mut out);
+    frames(&mut chain, 10, false, &input, &mut out, &mut work);
     let before = calls();
     chain.update(&on);
     assert_eq!(

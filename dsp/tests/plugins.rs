@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use basalt_dsp::{FilterChain, Filters, PluginFactory, PluginFilter, PluginRegistry, FRAME};
+use basalt_dsp::{
+    ChainWork, FilterChain, Filters, PluginFactory, PluginFilter, PluginRegistry, FRAME,
+};
 use serde_json::{json, Value};
 
 struct Gain(f32);
@@ -57,7 +59,8 @@ fn plugin_turns_chain_on_and_processes_first() {
     assert!(c.is_active());
     let input = vec![0.8f32; FRAME * 2];
     let mut out = vec![0.0f32; FRAME * 2];
-    c.process(&input, &mut out);
+    let mut work = ChainWork::new();
+    c.process(&input, &mut out, &mut work);
     assert!(out.iter().all(|&v| v == 0.4));
 
     // Before channelMix's clamp: 0.8·4 would clip, 0.8·0.5·2 = 0.8 does not.
@@ -68,14 +71,14 @@ fn plugin_turns_chain_on_and_processes_first() {
     .unwrap();
     c.update(&f);
     for _ in 0..3 {
-        c.process(&input, &mut out);
+        c.process(&input, &mut out, &mut work);
     }
     assert!(out.iter().all(|&v| (v - 0.8).abs() < 1e-6), "{}", out[0]);
 
     // Removing it: the chain turns off.
     c.update(&Filters::default());
     for _ in 0..3 {
-        c.process(&input, &mut out);
+        c.process(&input, &mut out, &mut work);
     }
     assert!(!c.is_active());
     assert!(out.iter().all(|&v| v == 0.8));

@@ -5,7 +5,7 @@ mod common;
 
 use basalt_dsp::equalizer::CENTRES;
 use basalt_dsp::volume::{filter_gain, player_volume_multiplier};
-use basalt_dsp::{apply_player_volume, soft_clip_count, FilterChain, Filters, FRAME};
+use basalt_dsp::{apply_player_volume, soft_clip_count, ChainWork, FilterChain, Filters, FRAME};
 use common::*;
 use std::f64::consts::TAU;
 
@@ -515,10 +515,11 @@ fn extra_input_is_buffered_while_timescale_runs() {
     let mut src = Source::new(sine(440.0, 0.5));
     let mut inbuf = Vec::new();
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     for _ in 0..200 {
         let need = c.input_needed().max(1);
         src.take(need, &mut inbuf);
-        c.process(&inbuf, &mut out);
+        c.process(&inbuf, &mut out, &mut work);
     }
     let ratio = src.pos as f64 / (200 * FRAME) as f64;
     assert!((ratio - 1.5).abs() < 0.03, "ratio {ratio}");
@@ -526,7 +527,7 @@ fn extra_input_is_buffered_while_timescale_runs() {
     for _ in 0..10 {
         let need = c.input_needed().max(1);
         src.take(need, &mut inbuf);
-        c.process(&inbuf, &mut out);
+        c.process(&inbuf, &mut out, &mut work);
     }
     assert!(!c.is_active());
 }

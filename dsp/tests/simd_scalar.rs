@@ -4,7 +4,7 @@
 
 mod common;
 
-use basalt_dsp::{FilterChain, Filters, FRAME};
+use basalt_dsp::{ChainWork, FilterChain, Filters, FRAME};
 use common::*;
 use serde_json::json;
 
@@ -23,6 +23,7 @@ fn compare(json: serde_json::Value, frames: usize, tol: f32) {
     let mut input = Vec::new();
     let mut oa = vec![0.0f32; FRAME * 2];
     let mut ob = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     let mut n = 0u64;
     for frame in 0..frames {
         assert_eq!(a.input_needed(), b.input_needed(), "{json} frame {frame}");
@@ -36,8 +37,8 @@ fn compare(json: serde_json::Value, frames: usize, tol: f32) {
             input.push(r as f32);
             n += 1;
         }
-        a.process(&input, &mut oa);
-        b.process(&input, &mut ob);
+        a.process(&input, &mut oa, &mut work);
+        b.process(&input, &mut ob, &mut work);
         for (i, (x, y)) in oa.iter().zip(&ob).enumerate() {
             assert!(
                 (x - y).abs() <= tol,
@@ -243,6 +244,7 @@ fn random_parameters_and_signals_never_produce_nan() {
     let mut chain = FilterChain::new();
     let mut input = Vec::new();
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     for round in 0..150 {
         let json = random_filters(&mut rng);
         let f = Filters::from_json(&json).unwrap();
@@ -264,7 +266,7 @@ fn random_parameters_and_signals_never_produce_nan() {
                     _ => rng.range(-2.0, 2.0) as f32,
                 });
             }
-            chain.process(&input, &mut out);
+            chain.process(&input, &mut out, &mut work);
             assert!(
                 out.iter().all(|v| v.is_finite()),
                 "round {round}: non-finite output for {json}"

@@ -105,60 +105,57 @@ impl ExtraStages {
         }
     }
 
-    /// Configure from `f` (`on`: the chain is on). Returns whether any stage is configured
-    /// (the chain then keeps dry copies for the crossfades).
-    pub fn update(&mut self, f: &Filters, on: bool) -> bool {
-        let mut any = false;
+    /// Configure from `f` (`on`: the chain is on).
+    pub fn update(&mut self, f: &Filters, on: bool) {
         let hp = f.high_pass.filter(|h| on && h.active());
-        any |= self.high_pass.switch(hp.is_some(), |s, fresh| {
+        self.high_pass.switch(hp.is_some(), |s, fresh| {
             if let Some(h) = hp {
                 let (c, g, clamp) = h.design();
                 s.set(c, g, clamp, fresh);
             }
         });
         let c = f.chorus.filter(|c| on && c.active());
-        any |= self.chorus.switch(c.is_some(), |s, fresh| {
+        self.chorus.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh)
             }
         });
         let c = f.flanger.filter(|c| on && c.active());
-        any |= self.flanger.switch(c.is_some(), |s, fresh| {
+        self.flanger.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh)
             }
         });
         let c = f.phaser.filter(|c| on && c.active());
-        any |= self.phaser.switch(c.is_some(), |s, fresh| {
+        self.phaser.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh)
             }
         });
         let c = f.echo.filter(|c| on && c.active());
-        any |= self.echo.switch(c.is_some(), |s, fresh| {
+        self.echo.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c.params(), fresh)
             }
         });
         let c = f.reverb.filter(|c| on && c.active());
-        any |= self.reverb.switch(c.is_some(), |s, fresh| {
+        self.reverb.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh)
             }
         });
         let c = f.spatial.filter(|c| on && c.active());
-        any |= self.spatial.switch(c.is_some(), |s, fresh| {
+        self.spatial.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh)
             }
         });
         let c = f.compressor.filter(|_| on);
-        any |= self.compressor.switch(c.is_some(), |s, fresh| {
+        self.compressor.switch(c.is_some(), |s, fresh| {
             if let Some(c) = &c {
                 s.set(c, fresh, FRAME)
             }
         });
-        any
     }
 
     pub fn active(&self) -> bool {
@@ -226,34 +223,32 @@ impl DspxStages {
         }
     }
 
-    pub fn update(&mut self, f: &Filters, on: bool) -> bool {
+    pub fn update(&mut self, f: &Filters, on: bool) {
         let d = f.dspx;
-        let mut any = false;
         let hp = d.high_pass.filter(|_| on);
-        any |= self.high_pass.switch(hp.is_some(), |s, fresh| {
+        self.high_pass.switch(hp.is_some(), |s, fresh| {
             if let Some(p) = hp {
                 s.set(p.design(Kind::HighPass), p.boost_factor, true, fresh)
             }
         });
         let lp = d.low_pass.filter(|_| on);
-        any |= self.low_pass.switch(lp.is_some(), |s, fresh| {
+        self.low_pass.switch(lp.is_some(), |s, fresh| {
             if let Some(p) = lp {
                 s.set(p.design(Kind::LowPass), p.boost_factor, true, fresh)
             }
         });
         let e = d.echo.filter(|_| on);
-        any |= self.echo.switch(e.is_some(), |s, fresh| {
+        self.echo.switch(e.is_some(), |s, fresh| {
             if let Some(e) = e {
                 s.set(EchoParams::comb(e.echo_length, e.decay), fresh)
             }
         });
         let nm = d.normalization.filter(|_| on);
-        any |= self.normalization.switch(nm.is_some(), |s, fresh| {
+        self.normalization.switch(nm.is_some(), |s, fresh| {
             if let Some(p) = nm {
                 s.set(p, fresh)
             }
         });
-        any
     }
 
     pub fn active(&self) -> bool {

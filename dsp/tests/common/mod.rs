@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! Signal helpers for the dsp tests.
 
-use basalt_dsp::{FilterChain, Filters, FRAME};
+use basalt_dsp::{ChainWork, FilterChain, Filters, FRAME};
 use std::f64::consts::TAU;
 
 pub const SR: f64 = 48_000.0;
@@ -42,13 +42,14 @@ pub fn run<F: FnMut(u64) -> (f32, f32)>(
 ) -> (Vec<f32>, Vec<f32>) {
     let mut inbuf = Vec::new();
     let mut out = vec![0.0f32; FRAME * 2];
+    let mut work = ChainWork::new();
     let mut l = Vec::new();
     let mut r = Vec::new();
     let mut produced = 0;
     while produced < frames_out {
         let need = chain.input_needed();
         src.take(need, &mut inbuf);
-        chain.process(&inbuf, &mut out);
+        chain.process(&inbuf, &mut out, &mut work);
         for fr in out.chunks_exact(2) {
             l.push(fr[0]);
             r.push(fr[1]);

@@ -42,6 +42,9 @@ pub struct Scratch {
     input: Vec<f32>,
     pcm: Box<[f32; FRAME_SAMPLES]>,
     frame: Box<Frame>,
+    /// The filter chains' per-frame buffers (planar audio, crossfade copies, timescale's
+    /// search work): ≈ 45 KiB a player with filters no longer holds.
+    chain: Box<basalt_dsp::ChainWork>,
 }
 
 impl Scratch {
@@ -51,6 +54,7 @@ impl Scratch {
             input: Vec::with_capacity(basalt_dsp::MAX_INPUT * 2),
             pcm: Box::new([0.0; FRAME_SAMPLES]),
             frame: Box::new(Frame::EMPTY),
+            chain: Box::new(basalt_dsp::ChainWork::new()),
         }
     }
 }

@@ -166,7 +166,11 @@ impl PlayerPipeline {
         self.last_was_packet = false;
         // Without filters the input (already kept in the look-back) is finished in place.
         let pcm: &mut [f32] = if let (true, Some(c)) = (chain_on, self.chain.as_mut()) {
-            c.process(&scratch.input[..have * 2], &mut scratch.pcm[..]);
+            c.process(
+                &scratch.input[..have * 2],
+                &mut scratch.pcm[..],
+                &mut scratch.chain,
+            );
             &mut scratch.pcm[..]
         } else {
             &mut scratch.input[..FRAME_SAMPLES]
