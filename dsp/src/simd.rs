@@ -11,6 +11,37 @@ pub(crate) fn ld(s: &[f32]) -> f32x8 {
     f32x8::new(a)
 }
 
+/// A stored sample type the interpolating readers load eight at a time as f32: f32 itself,
+/// or i16 (timescale's channel buffers, read in raw units and scaled once at the end).
+pub(crate) trait Stored: Copy {
+    fn ld8(s: &[Self]) -> f32x8;
+    fn value(self) -> f32;
+}
+
+impl Stored for f32 {
+    #[inline(always)]
+    fn ld8(s: &[f32]) -> f32x8 {
+        ld(s)
+    }
+    #[inline(always)]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Stored for i16 {
+    #[inline(always)]
+    fn ld8(s: &[i16]) -> f32x8 {
+        f32x8::from_i32x8(i32x8::from_i16x8(wide::i16x8::from_slice_unaligned(
+            &s[..8],
+        )))
+    }
+    #[inline(always)]
+    fn value(self) -> f32 {
+        f32::from(self)
+    }
+}
+
 #[inline(always)]
 pub(crate) fn st(s: &mut [f32], v: f32x8) {
     s[..8].copy_from_slice(&v.to_array());
@@ -46,14 +77,14 @@ impl NearTaps {
 
     /// The taps from `b`, or `None` when a load would leave it.
     #[inline(always)]
-    pub fn read(&self, b: &[f32], base: isize) -> Option<[f32x8; 4]> {
+    pub fn read<T: Stored>(&self, b: &[T], base: isize) -> Option<[f32x8; 4]> {
         let first = base + self.dmin as isize - 1;
         let end = first + self.spread as isize + 3 + LANES as isize;
         if first < 0 || end > b.len() as isize {
             return None;
         }
         // v(j)[k] = b[first + j + k]
-        let v = |j: usize| ld(&b[first as usize + j..]);
+        let v = |j: usize| T::ld8(&b[first as usize + j..]);
         let m1 = self.m1;
         Some(if self.spread == 0 {
             [v(0), v(1), v(2), v(3)]

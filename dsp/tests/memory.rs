@@ -167,8 +167,9 @@ fn only_configured_stages_hold_memory() {
     // under the 370 KiB that sizing for the largest factors (4×) cost; its channel buffers
     // hold the live span plus a margin, not also a second pull, and its search and
     // anti-alias work and the chain's planar buffers are the worker's (`ChainWork`), not
-    // the player's (~220 KiB, then ~135 KiB, then ~100 KiB, now ~60 KiB).
-    assert!(ts < 72 * 1024, "timescale-only chain holds {ts} bytes");
+    // the player's, and its channel buffers are 16-bit (~220 KiB, then ~135 KiB, then
+    // ~100 KiB, ~60 KiB, now ~33 KiB).
+    assert!(ts < 44 * 1024, "timescale-only chain holds {ts} bytes");
     assert!(all > ts / 2 && all > eq);
     // The largest factors still fit (and cost what they need).
     let ts_max = held(
