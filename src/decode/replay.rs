@@ -60,19 +60,13 @@ impl Read for Replay {
 
 impl Seek for Replay {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => p,
-            SeekFrom::Current(d) => self
-                .pos
-                .checked_add_signed(d)
-                .ok_or_else(|| io::Error::other("seek before start"))?,
-            SeekFrom::End(_) => {
-                self.head = Vec::new();
-                self.src_pos = self.src.seek(to)?;
-                self.pos = self.src_pos;
-                return Ok(self.pos);
-            }
-        };
+        if let SeekFrom::End(_) = to {
+            self.head = Vec::new();
+            self.src_pos = self.src.seek(to)?;
+            self.pos = self.src_pos;
+            return Ok(self.pos);
+        }
+        let target = crate::source::seek_target(self.pos, None, to)?;
         if !self.in_head(target) && target != self.src_pos {
             self.head = Vec::new();
             self.src_pos = self.src.seek(SeekFrom::Start(target))?;

@@ -297,18 +297,7 @@ impl Read for ReadAhead {
 
 impl Seek for ReadAhead {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let target = match to {
-            SeekFrom::Start(p) => p,
-            SeekFrom::Current(d) => self
-                .pos
-                .checked_add_signed(d)
-                .ok_or_else(|| io::Error::other("seek before start"))?,
-            SeekFrom::End(d) => {
-                let len = self.len.ok_or_else(|| io::Error::other("length unknown"))?;
-                len.checked_add_signed(d)
-                    .ok_or_else(|| io::Error::other("seek before start"))?
-            }
-        };
+        let target = crate::source::seek_target(self.pos, self.len, to)?;
         if target == self.pos {
             return Ok(target);
         }

@@ -420,12 +420,7 @@ impl Read for HttpStream {
 
 impl Seek for HttpStream {
     fn seek(&mut self, from: SeekFrom) -> io::Result<u64> {
-        let target = match from {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.len.and_then(|l| l.checked_add_signed(d)),
-        }
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid seek"))?;
+        let target = super::seek_target(self.pos, self.len, from)?;
         if target == self.pos {
             return Ok(target);
         }

@@ -42,6 +42,24 @@ pub enum LoadResult {
     Error(TrackException),
 }
 
+/// Where a `SeekFrom` lands for a stream at `pos` of `len` bytes (if known); an error for a
+/// position before the start or from the end of a stream of unknown length. Shared by our
+/// `Seek` implementations.
+pub fn seek_target(pos: u64, len: Option<u64>, to: std::io::SeekFrom) -> std::io::Result<u64> {
+    use std::io::SeekFrom;
+    match to {
+        SeekFrom::Start(p) => Some(p),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+        SeekFrom::End(d) => len.and_then(|l| l.checked_add_signed(d)),
+    }
+    .ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "seek before the start, or from the end of a stream of unknown length",
+        )
+    })
+}
+
 /// A readable, possibly seekable byte stream of one track plus what is known of its
 /// container, ready for the decoder.
 pub struct MediaInput {

@@ -130,12 +130,7 @@ impl<R: Read + Seek> Read for StripeReader<R> {
 
 impl<R: Read + Seek> Seek for StripeReader<R> {
     fn seek(&mut self, from: SeekFrom) -> io::Result<u64> {
-        let target = match from {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.len.and_then(|l| l.checked_add_signed(d)),
-        }
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "invalid seek"))?;
+        let target = crate::source::seek_target(self.pos, self.len, from)?;
         self.pos = target;
         Ok(target)
     }
