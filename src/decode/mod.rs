@@ -416,7 +416,21 @@ impl PcmDecoder {
 
     /// Decodes one packet (or flushes at the end) into `self.stereo`.
     fn decode_next(&mut self) -> Result<(), DecodeError> {
-        let packet = match self.demux.next_packet() {
+        let track_id = self.demux.track_id;
+        // Our MPEG demuxer lends the packet from its buffer; symphonia's readers own theirs.
+        let owned;
+        let next = match self.demux.format.as_mut() {
+            Some(Format::Mpa(r)) => r.next_packet_ref(),
+            Some(Format::Symphonia(f)) => match f.next_packet() {
+                Ok(p) => {
+                    owned = p;
+                    Ok(owned.as_ref().map(|p| p.as_packet_ref()))
+                }
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        };
+        let packet = match next {
             Ok(Some(p)) => p,
             Ok(None) => return self.finish(),
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -425,10 +439,10 @@ impl PcmDecoder {
             Err(SymError::ResetRequired) => return self.finish(),
             Err(e) => return Err(sym_err(e)),
         };
-        if packet.track_id != self.demux.track_id {
+        if packet.track_id != track_id {
             return Ok(());
         }
-        let buf = match self.decoder.decode(&packet) {
+        let buf = match self.decoder.decode_ref(&packet) {
             Ok(b) => b,
             // A damaged packet: skip it as players do.
             Err(SymError::DecodeError(_)) => return Ok(()),

@@ -5,7 +5,7 @@
 use symphonia::core::checksum::Crc16AnsiLe;
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_MP3};
 use symphonia::core::codecs::audio::AudioCodecId;
-use symphonia::core::io::Monitor;
+use symphonia::core::io::{BufReader, FiniteStream, Monitor, ReadBytes};
 
 /// Bytes of the fixed frame header.
 pub const HEADER_LEN: usize = 4;
@@ -202,32 +202,30 @@ pub fn info_tag(frame: &[u8], h: &FrameHeader) -> Option<StreamInfo> {
     if frame[h.header_size()..at].iter().any(|&b| b != 0) {
         return None;
     }
-    let mut r = Cursor {
-        buf: frame,
-        pos: at + 4,
+    let mut r = BufReader::new(&frame[at + 4..]);
+    let flags = r.read_be_u32().ok()?;
+    let frames = if flags & 1 != 0 {
+        Some(r.read_be_u32().ok()?)
+    } else {
+        None
     };
-    let flags = r.u32()?;
-    let frames = if flags & 1 != 0 { Some(r.u32()?) } else { None };
-    if flags & 2 != 0 {
-        r.skip(4)?;
+    // Byte count, table of contents, quality.
+    for (bit, len) in [(2, 4), (4, 100), (8, 4)] {
+        if flags & bit != 0 {
+            r.ignore_bytes(len).ok()?;
+        }
     }
-    if flags & 4 != 0 {
-        r.skip(100)?;
-    }
-    if flags & 8 != 0 {
-        r.skip(4)?;
-    }
-    let mut info = StreamInfo {
+    let plain = StreamInfo {
         frames,
         ..StreamInfo::default()
     };
     // LAME's extension: the encoder name, then (at +21) the 12-bit delay and padding.
     const LAME_MIN: usize = 24;
     const LAME_FULL: usize = 36;
-    if frame.len() - r.pos < LAME_MIN {
-        return Some(info);
+    if (r.bytes_available() as usize) < LAME_MIN {
+        return Some(plain);
     }
-    let ext = r.pos;
+    let ext = at + 4 + r.pos() as usize;
     let encoder = &frame[ext..ext + 4];
     let trim = u32::from_be_bytes([0, frame[ext + 21], frame[ext + 22], frame[ext + 23]]);
     let (delay, padding) = if matches!(encoder, b"LAME" | b"Lavf" | b"Lavc") {
@@ -245,12 +243,14 @@ pub fn info_tag(frame: &[u8], h: &FrameHeader) -> Option<StreamInfo> {
         let mut crc = Crc16AnsiLe::new(0);
         crc.process_buf_bytes(&frame[..crc_at]);
         if written != 0 && written != crc.crc() {
-            return Some(info);
+            return Some(plain);
         }
     }
-    info.delay = Some(delay);
-    info.padding = Some(padding);
-    Some(info)
+    Some(StreamInfo {
+        frames,
+        delay: Some(delay),
+        padding: Some(padding),
+    })
 }
 
 /// Reads a VBRI tag (Fraunhofer's encoder) from a whole frame: the stream's frame count.
@@ -265,11 +265,7 @@ pub fn vbri_frames(frame: &[u8], h: &FrameHeader) -> Option<u32> {
     if u16::from_be_bytes([frame[AT + 4], frame[AT + 5]]) != 1 {
         return None;
     }
-    let mut r = Cursor {
-        buf: frame,
-        pos: AT + 14,
-    };
-    r.u32()
+    BufReader::new(&frame[AT + 14..]).read_be_u32().ok()
 }
 
 /// The length of an ID3v2 tag starting `head` (10 bytes at least), footer included.
@@ -282,24 +278,6 @@ pub fn id3v2_len(head: &[u8]) -> Option<u64> {
     })?;
     let footer = if head[5] & 0x10 != 0 { 10 } else { 0 };
     Some(10 + size + footer)
-}
-
-/// Big-endian reads from a frame, `None` past its end.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.buf.get(self.pos..self.pos + 4)?;
-        self.pos += 4;
-        Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn skip(&mut self, n: usize) -> Option<()> {
-        (self.pos + n <= self.buf.len()).then(|| self.pos += n)
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use symphonia::core::codecs::CodecParameters;
 use symphonia::core::errors::{seek_error, Result as SymResult, SeekErrorKind};
 use symphonia::core::formats::{SeekedTo, Track};
 use symphonia::core::io::MediaSource;
-use symphonia::core::packet::{Packet, PacketBuilder};
+use symphonia::core::packet::{Packet, PacketBuilder, PacketRef};
 use symphonia::core::units::{Duration, Time, Timestamp};
 
 use super::mpa::{self, FrameHeader, HEADER_LEN, MAX_FRAME_LEN};
@@ -97,7 +97,7 @@ impl MpaReader {
         };
         r.start += offset;
         r.read_extra = READ_EXTRA;
-        r.shrink();
+        r.shrink(0);
         r.read_stream_info()?;
         Ok(Sniffed::Mpa(Box::new(r)))
     }
@@ -150,13 +150,10 @@ impl MpaReader {
             self.start -= from;
             self.end -= from;
         }
-        let need = self.start + n;
-        if need > self.buf.len() {
-            self.buf.resize(need.next_power_of_two(), 0);
-        } else if self.keep == 0 && self.buf.len() > BUF_LEN && need.max(self.end) <= BUF_LEN {
-            // Back to the playing size after a sniff or a seek grew it.
-            self.buf.truncate(BUF_LEN);
-            self.buf.shrink_to_fit();
+        if self.start + n > self.buf.len() {
+            self.buf.resize((self.start + n).next_power_of_two(), 0);
+        } else {
+            self.shrink(n);
         }
     }
 
@@ -332,34 +329,59 @@ impl MpaReader {
         }
     }
 
-    /// The next audio frame as a packet, trimmed for gapless playback; `None` at the end.
+    /// The next audio frame as a packet borrowing this reader's buffer (valid until the
+    /// next call: no allocation per packet), trimmed for gapless playback; `None` at the
+    /// end.
+    pub fn next_packet_ref(&mut self) -> SymResult<Option<PacketRef<'_>>> {
+        let Some((at, len, pts, dur)) = self.next_audio_frame()? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            PacketBuilder::new()
+                .track_id(0)
+                .pts(pts)
+                .trimmed_dur(dur, self.end_ts)
+                .data_by_ref(&self.buf[at..at + len])
+                .build_packet_ref(),
+        ))
+    }
+
+    /// [`MpaReader::next_packet_ref`] as an owned packet.
     pub fn next_packet(&mut self) -> SymResult<Option<Packet>> {
+        let Some((at, len, pts, dur)) = self.next_audio_frame()? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            PacketBuilder::new()
+                .track_id(0)
+                .pts(pts)
+                .trimmed_dur(dur, self.end_ts)
+                .data(Box::<[u8]>::from(&self.buf[at..at + len]))
+                .build(),
+        ))
+    }
+
+    /// Moves past the next audio frame and returns where it is in the buffer (offset,
+    /// length), its timestamp and duration; `None` at the end.
+    fn next_audio_frame(&mut self) -> io::Result<Option<(usize, usize, Timestamp, Duration)>> {
         loop {
             let Some((h, len)) = self.next_frame(false)? else {
                 return Ok(None);
             };
-            let frame = &self.buf[self.start..self.start + len];
+            let at = self.start;
+            let frame = &self.buf[at..at + len];
+            self.start += len;
             // A tag frame in the middle (streams cut and joined): not audio.
             if mpa::info_tag(frame, &h).is_some() || mpa::vbri_frames(frame, &h).is_some() {
-                self.start += len;
                 continue;
             }
-            let data: Box<[u8]> = frame.into();
-            self.start += len;
             let pts = self.next_ts;
             let dur = Duration::new(h.samples());
             let Some(next) = pts.checked_add(dur) else {
                 return Ok(None);
             };
             self.next_ts = next;
-            return Ok(Some(
-                PacketBuilder::new()
-                    .track_id(0)
-                    .pts(pts)
-                    .trimmed_dur(dur, self.end_ts)
-                    .data(data)
-                    .build(),
-            ));
+            return Ok(Some((at, len, pts, dur)));
         }
     }
 
@@ -389,7 +411,7 @@ impl MpaReader {
         self.keep = SEEK_KEEP;
         let landed = self.scan_to(required);
         self.keep = 0;
-        self.shrink();
+        self.shrink(0);
         landed
     }
 
@@ -439,16 +461,18 @@ impl MpaReader {
         }
     }
 
-    /// Back to the playing buffer size after a seek grew it.
-    fn shrink(&mut self) {
-        if self.buf.len() > BUF_LEN && self.end - self.start <= BUF_LEN {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.base += self.start as u64;
-            self.end -= self.start;
-            self.start = 0;
-            self.buf.truncate(BUF_LEN);
-            self.buf.shrink_to_fit();
+    /// Back to the playing buffer size after a sniff or a seek grew it, once the unread
+    /// bytes and `n` more fit and no look-back is kept.
+    fn shrink(&mut self, n: usize) {
+        if self.keep > 0 || self.buf.len() <= BUF_LEN || (self.end - self.start).max(n) > BUF_LEN {
+            return;
         }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.base += self.start as u64;
+        self.end -= self.start;
+        self.start = 0;
+        self.buf.truncate(BUF_LEN);
+        self.buf.shrink_to_fit();
     }
 }
 

@@ -47,7 +47,7 @@ impl<S> Slot<S> {
     }
 
     /// Switch on with `set(stage, fresh)` when `on`, else fade out. Returns `on`.
-    fn switch(&mut self, on: bool, set: impl FnOnce(&mut S, bool)) -> bool {
+    fn switch(&mut self, on: bool, set: impl FnOnce(&mut S, bool)) {
         if on {
             let fresh = self.wet.is(0.0);
             set(&mut self.stage, fresh);
@@ -55,7 +55,6 @@ impl<S> Slot<S> {
         } else {
             self.wet.set(0.0);
         }
-        on
     }
 
     fn active(&self) -> bool {
