@@ -34,6 +34,9 @@ const BUF_LEN: usize = 4096;
 /// four earlier frames that hold the target frame's reservoir (`main_data_begin` ≤ 511
 /// bytes back), which starts at most one frame before those 511 bytes.
 const SEEK_KEEP: usize = 511 + MAX_FRAME_LEN + 2 * HEADER_LEN;
+/// Most bytes of leading tags read through on a source that cannot seek (cover art is a
+/// few hundred KiB).
+const MAX_TAGS_READ: u64 = 16 << 20;
 /// Most bytes a refill reads ahead of what the demuxer asked for (`read_extra`).
 const READ_EXTRA: usize = 1024;
 /// Earlier frames a seek may land on (as symphonia's demuxer).
@@ -197,12 +200,25 @@ impl MpaReader {
         Ok(())
     }
 
+    /// Skips leading ID3v2 tags. On a source that cannot seek they are read through, so
+    /// their size is capped: a stream claiming a 256 MiB tag would otherwise be read that
+    /// far before anything plays.
     fn skip_id3v2(&mut self) -> io::Result<()> {
+        let mut read_through = 0u64;
         while self.want(10)? {
-            match mpa::id3v2_len(&self.buf[self.start..self.end]) {
-                Some(n) => self.skip(n)?,
-                None => break,
+            let Some(n) = mpa::id3v2_len(&self.buf[self.start..self.end]) else {
+                break;
+            };
+            if !self.src.is_seekable() {
+                read_through += n;
+                if read_through > MAX_TAGS_READ {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("ID3v2 tags of over {} MiB", MAX_TAGS_READ >> 20),
+                    ));
+                }
             }
+            self.skip(n)?;
         }
         Ok(())
     }
@@ -756,5 +772,43 @@ mod tests {
             let _ = r.seek(Time::try_from_secs_f64(0.5).unwrap());
             let _ = drain_ours(&mut r, 10_000);
         }
+    }
+
+    #[test]
+    fn a_huge_tag_on_a_stream_that_cannot_seek_fails_at_once() {
+        struct Endless;
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                buf.fill(0);
+                Ok(buf.len())
+            }
+        }
+        // A 256 MiB tag (the largest a header can claim), then zeros forever.
+        let head = b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f".to_vec();
+        let src = io::Cursor::new(head).chain(Endless);
+        struct Chained<R>(R);
+        impl<R: Read> Read for Chained<R> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buf)
+            }
+        }
+        impl<R> Seek for Chained<R> {
+            fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+                Err(io::Error::other("not seekable"))
+            }
+        }
+        impl<R: Read + Send + Sync> MediaSource for Chained<R> {
+            fn is_seekable(&self) -> bool {
+                false
+            }
+            fn byte_len(&self) -> Option<u64> {
+                None
+            }
+        }
+        let err = match MpaReader::open(Box::new(Chained(src))) {
+            Err(e) => e,
+            Ok(_) => panic!("opened"),
+        };
+        assert!(err.to_string().contains("ID3v2"), "{err}");
     }
 }
